@@ -1,0 +1,231 @@
+"""Procedure definitions as typed, frozen models.
+
+A procedure (a preset such as ``national-2019``) is data: a list of steps, each with the role that
+acts, the steps it comes after, when the law requires it, its statutory minimum period and its
+office-policy due period (each with its basis), its outcomes and what each outcome does.  The
+models here only describe; ``procedures.loader`` parses files into them and rejects broken ones,
+``procedures.planner`` interprets them.  Legal basis: Decree 713 (国务院令第713号) Arts. 10-33.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "BASIS_LABELS",
+    "UNIT_LABELS",
+    "Basis",
+    "DocumentKind",
+    "Extension",
+    "Flag",
+    "Outcome",
+    "Period",
+    "Prerequisite",
+    "Procedure",
+    "Requirement",
+    "Role",
+    "Step",
+]
+
+Unit = Literal["calendar_days", "working_days"]
+BasisKind = Literal["statute", "local_rule", "office_policy"]
+Effect = Literal["done", "return", "pause", "stay_open", "end"]
+
+UNIT_LABELS: dict[str, tuple[str, str]] = {
+    "calendar_days": ("日", "calendar days"),
+    "working_days": ("个工作日", "working days"),
+}
+BASIS_LABELS: dict[str, tuple[str, str]] = {
+    "statute": ("法定", "statute"),
+    "local_rule": ("地方规定", "local rule"),
+    "office_policy": ("办公室政策（非法定）", "office policy, not statute"),
+}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Basis(_Frozen):
+    """Where a number comes from: a statute's article, a local rule, or office policy."""
+
+    kind: BasisKind
+    article: str | None = None
+    note: str | None = None
+
+    @property
+    def label(self) -> str:
+        zh, en = BASIS_LABELS[self.kind]
+        text = f"{zh} {en}"
+        return f"{text} · {self.article}" if self.article else text
+
+
+class Extension(_Frozen):
+    """A due period that may be extended, a limited number of times, with a reason."""
+
+    amount: int = Field(gt=0)
+    unit: Unit
+    max_times: int = Field(default=1, gt=0)
+    basis: Basis
+
+
+class Period(_Frozen):
+    """An amount of calendar or working days counted from an anchor.
+
+    ``anchor`` is ``opened`` (the day the step opened, or the day materials were resubmitted),
+    ``minimum_end`` (the end of the step's own minimum period) or the id of an earlier step
+    (the day that step's current attempt closed).
+    """
+
+    amount: int = Field(gt=0)
+    unit: Unit
+    basis: Basis
+    anchor: str = "opened"
+    shortenable: bool = False
+    extension: Extension | None = None
+
+    @property
+    def label(self) -> str:
+        zh, en = UNIT_LABELS[self.unit]
+        return f"{self.amount}{zh} ({self.amount} {en})"
+
+
+class Role(_Frozen):
+    id: str
+    zh: str
+    en: str
+
+
+class Flag(_Frozen):
+    """A fact about a decision that makes conditional steps required or not."""
+
+    id: str
+    zh: str
+    en: str
+    article: str | None = None
+
+
+class DocumentKind(_Frozen):
+    id: str
+    zh: str
+    en: str
+
+
+class Outcome(_Frozen):
+    """How a step may finish, and what that does to the decision.
+
+    effect: ``done`` (the step is finished; the steps after it may go on), ``return`` (back to
+    ``return_to``: that step and every step after it run again as new attempts), ``pause`` (the
+    clock stops until the materials are resubmitted; minimum and due run again from then),
+    ``stay_open`` (the step stays open with a new date), ``end`` (the decision will not go on;
+    only steps that explicitly follow this outcome remain).
+    """
+
+    id: str
+    zh: str
+    en: str
+    effect: Effect
+    return_to: str | None = None
+    article: str | None = None
+    ignores_minimum: bool = False
+    requires_documents: tuple[str, ...] = ()
+    blocks: tuple[str, ...] = ()  # "step:outcome" pairs this finding forbids while it is latest
+
+    @property
+    def passing(self) -> bool:
+        return self.effect == "done"
+
+
+class Prerequisite(_Frozen):
+    """A step that must be finished first; ``outcomes`` restricts which results count."""
+
+    step: str
+    outcomes: tuple[str, ...] | None = None
+
+
+class Requirement(_Frozen):
+    """When the law requires a step: always, when a flag is set, or unless it is set."""
+
+    kind: Literal["always", "when", "unless"] = "always"
+    flag: str | None = None
+
+    def holds(self, flags: frozenset[str]) -> bool:
+        if self.kind == "always":
+            return True
+        assert self.flag is not None
+        return (self.flag in flags) == (self.kind == "when")
+
+
+class Step(_Frozen):
+    id: str
+    zh: str
+    en: str
+    role: str
+    article: str
+    after: tuple[Prerequisite, ...] = ()
+    required: Requirement = Requirement()
+    skippable: bool = False
+    skip_article: str | None = None
+    hard_gate: bool = False
+    at_registration: bool = False
+    decides: bool = False
+    requires_meeting_record: bool = False
+    minimum: Period | None = None
+    due: Period | None = None
+    outcomes: tuple[Outcome, ...]
+    documents: tuple[str, ...] = ()
+
+    def outcome(self, outcome_id: str) -> Outcome | None:
+        return next((o for o in self.outcomes if o.id == outcome_id), None)
+
+    @property
+    def label(self) -> str:
+        return f"{self.zh} ({self.id})"
+
+
+class Procedure(_Frozen):
+    id: str
+    version: str
+    zh: str
+    en: str
+    sources: tuple[str, ...] = ()
+    source_file: str = ""
+    roles: tuple[Role, ...]
+    flags: tuple[Flag, ...] = ()
+    documents: tuple[DocumentKind, ...] = ()
+    steps: tuple[Step, ...]  # in a topological order (what the loader guarantees)
+
+    def step(self, step_id: str) -> Step | None:
+        return next((s for s in self.steps if s.id == step_id), None)
+
+    def accepted(self, pre: Prerequisite) -> tuple[str, ...]:
+        """The outcomes of ``pre.step`` that let the next step go on (default: passing ones)."""
+        if pre.outcomes:
+            return pre.outcomes
+        step = self.step(pre.step)
+        return tuple(o.id for o in step.outcomes if o.passing) if step else ()
+
+    def role(self, role_id: str) -> Role | None:
+        return next((r for r in self.roles if r.id == role_id), None)
+
+    def flag(self, flag_id: str) -> Flag | None:
+        return next((f for f in self.flags if f.id == flag_id), None)
+
+    def document(self, doc_id: str) -> DocumentKind | None:
+        return next((d for d in self.documents if d.id == doc_id), None)
+
+    def successors(self, step_id: str) -> frozenset[str]:
+        """Every step that comes (transitively) after ``step_id``."""
+        found: set[str] = set()
+        frontier = {step_id}
+        while frontier:
+            nxt = {
+                s.id
+                for s in self.steps
+                if s.id not in found and any(p.step in frontier for p in s.after)
+            }
+            found |= nxt
+            frontier = nxt
+        return frozenset(found)

@@ -1,0 +1,333 @@
+"""The planner: for a decision on a date, where each step stands, when it may close, when it is due.
+
+Pure: a function of (procedure, flags, attempts, as-of date, calendar); no database, no clock.
+Statuses follow SPEC §2: a step the flags do not require is skipped from the start; a step is
+ready when every step it comes after is done (with an accepted outcome) or lawfully skipped, and
+opens only by an explicit start.  Periods follow SPEC §3 (``procedures.calendar``); alert levels
+follow SPEC §4: ``due_soon`` within 3 working days, ``due_today``, ``overdue``, and ``escalated``
+when overdue by 5 working days or more (reflecting Decree 713 Art. 38 on undue delay).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from procedures.calendar import Dated, WorkCalendar
+from procedures.errors import InputError
+from procedures.model import Period, Procedure, Step
+from procedures.state import Attempt
+
+__all__ = [
+    "ALERT_LABELS",
+    "ALERT_LEVELS",
+    "DECISION_STATUS_LABELS",
+    "STATUS_LABELS",
+    "Plan",
+    "StepView",
+    "alert_level",
+    "check_flags",
+    "current_attempt",
+    "plan",
+    "situation",
+]
+
+StepStatus = Literal["waiting", "ready", "open", "paused", "done", "skipped"]
+AlertLevel = Literal["due_soon", "due_today", "overdue", "escalated"]
+DecisionStatus = Literal["in_progress", "approved", "rejected", "closed"]
+
+ALERT_LEVELS: tuple[AlertLevel, ...] = ("due_soon", "due_today", "overdue", "escalated")
+DUE_SOON_WORKING_DAYS = 3
+ESCALATE_AFTER_WORKING_DAYS = 5
+
+STATUS_LABELS: dict[str, str] = {
+    "waiting": "等待前序步骤",
+    "ready": "可以开始",
+    "open": "办理中",
+    "paused": "已退回，暂停计时",
+    "done": "已完成",
+    "skipped": "已跳过",
+}
+ALERT_LABELS: dict[str, str] = {
+    "due_soon": "即将到期",
+    "due_today": "今日到期",
+    "overdue": "已逾期",
+    "escalated": "逾期升级（报告决策机关）",
+}
+DECISION_STATUS_LABELS: dict[str, str] = {
+    "in_progress": "办理中",
+    "approved": "已决定通过",
+    "rejected": "未通过",
+    "closed": "已办结",
+}
+
+
+def check_flags(proc: Procedure, flags: Iterable[str]) -> frozenset[str]:
+    """The decision's flags, refusing any the procedure does not know."""
+    result = frozenset(flags)
+    unknown = sorted(result - {f.id for f in proc.flags})
+    if unknown:
+        known = ", ".join(f"{f.id} ({f.zh})" for f in proc.flags)
+        raise InputError(
+            f"unknown flag {unknown[0]!r} for procedure {proc.id}; known flags: {known}"
+        )
+    return result
+
+
+def current_attempt(attempts: Sequence[Attempt], step_id: str) -> Attempt | None:
+    """The step's latest attempt that a return has not superseded."""
+    for attempt in reversed(attempts):
+        if attempt.step == step_id and not attempt.superseded:
+            return attempt
+    return None
+
+
+@dataclass(frozen=True)
+class Situation:
+    """Where a step stands, before any date arithmetic."""
+
+    status: StepStatus
+    attempt: Attempt | None
+    number: int  # the current attempt's number, or the next one's
+    reason: str | None = None
+    lawful_skip: bool = False
+    blocked_by: tuple[str, ...] = ()
+    not_applicable: bool = False
+
+
+def situation(
+    proc: Procedure, flags: frozenset[str], attempts: Sequence[Attempt]
+) -> dict[str, Situation]:
+    """Each step's status, in the procedure's (topological) order."""
+    out: dict[str, Situation] = {}
+    for step in proc.steps:
+        count = sum(1 for a in attempts if a.step == step.id)
+        cur = current_attempt(attempts, step.id)
+        if not step.required.holds(flags):
+            out[step.id] = Situation("skipped", None, count, _not_required(proc, step), True)
+        elif cur is not None:
+            reason = cur.skip_reason if cur.status == "skipped" else None
+            out[step.id] = Situation(cur.status, cur, cur.number, reason, cur.status == "skipped")
+        else:
+            out[step.id] = _unstarted(proc, step, out, count + 1)
+    return out
+
+
+def _not_required(proc: Procedure, step: Step) -> str:
+    flag = proc.flag(step.required.flag or "")
+    assert flag is not None
+    cond = "未标记" if step.required.kind == "when" else "已标记"
+    return f"不需要 not required: {cond}「{flag.zh}」({flag.id}; {flag.article or step.article})"
+
+
+def _unstarted(proc: Procedure, step: Step, known: dict[str, Situation], number: int) -> Situation:
+    blocked: list[str] = []
+    for pre in step.after:
+        before = known[pre.step]
+        if before.status == "skipped":
+            if not before.lawful_skip:
+                return _not_applicable(step, number, pre.step, before.reason)
+            continue
+        if before.status == "done":
+            assert before.attempt is not None
+            accepted = proc.accepted(pre)
+            if before.attempt.outcome not in accepted:
+                return _not_applicable(step, number, pre.step, before.attempt.outcome)
+            continue
+        blocked.append(pre.step)
+    if blocked:
+        return Situation("waiting", None, number, None, blocked_by=tuple(blocked))
+    return Situation("ready", None, number)
+
+
+def _not_applicable(step: Step, number: int, pre: str, why: str | None) -> Situation:
+    reason = f"不适用 not applicable: {pre} → {why}" if why and "→" not in why else why
+    return Situation("skipped", None, number, reason, lawful_skip=False, not_applicable=True)
+
+
+class StepView(BaseModel):
+    """One step of one decision as of a date (its latest attempt)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    step: str
+    zh: str
+    en: str
+    role: str
+    status: StepStatus
+    attempt: int
+    opened_on: date | None = None
+    earliest_close_on: date | None = None
+    due_on: date | None = None
+    closed_on: date | None = None
+    outcome: str | None = None
+    provisional: bool = False
+    alert: AlertLevel | None = None
+    overdue_working_days: int = 0
+    shortened: bool = False
+    reason: str | None = None
+    blocked_by: tuple[str, ...] = ()
+
+
+class Plan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    procedure: str
+    as_of: date
+    status: DecisionStatus
+    steps: tuple[StepView, ...]
+    target_on: date | None = None
+    target_alert: AlertLevel | None = None
+    target_overdue_working_days: int = 0
+
+    def step(self, step_id: str) -> StepView:
+        return next(s for s in self.steps if s.step == step_id)
+
+    @property
+    def current(self) -> tuple[StepView, ...]:
+        return tuple(s for s in self.steps if s.status in ("open", "paused", "ready"))
+
+    @property
+    def worst_alert(self) -> AlertLevel | None:
+        levels = [s.alert for s in self.steps if s.alert] + [self.target_alert]
+        ranked = [ALERT_LEVELS.index(a) for a in levels if a]
+        return ALERT_LEVELS[max(ranked)] if ranked else None
+
+
+def alert_level(cal: WorkCalendar, due: date, as_of: date) -> tuple[AlertLevel | None, int]:
+    """The alert level of something due on ``due`` as of ``as_of``, and working days overdue."""
+    if as_of == due:
+        return "due_today", 0
+    if as_of < due:
+        soon = cal.working_days_between(as_of, due) <= DUE_SOON_WORKING_DAYS
+        return ("due_soon" if soon else None), 0
+    late = cal.working_days_between(due, as_of)
+    if late >= ESCALATE_AFTER_WORKING_DAYS:
+        return "escalated", late
+    return "overdue", late
+
+
+def period_end(cal: WorkCalendar, start: date, period: Period) -> Dated:
+    if period.unit == "working_days":
+        return cal.add_working_days(start, period.amount)
+    return cal.add_calendar_days(start, period.amount)
+
+
+@dataclass(frozen=True)
+class Dates:
+    minimum_end: Dated | None  # unshortened: the statutory minimum as computed
+    earliest_close: date | None  # None when no minimum, or shortened with a reason
+    due: Dated | None
+
+
+def step_dates(
+    proc: Procedure,
+    step: Step,
+    attempt: Attempt | None,
+    attempts: Sequence[Attempt],
+    cal: WorkCalendar,
+) -> Dates:
+    """Minimum end and due date of a step's attempt (or of a ready step anchored elsewhere)."""
+    start = attempt.clock_start if attempt is not None else None
+    minimum = period_end(cal, start, step.minimum) if step.minimum and start else None
+    shortened = attempt is not None and attempt.shorten_reason is not None
+    earliest = minimum.on if minimum and not shortened else None
+    due: Dated | None = None
+    if step.due is not None:
+        anchor: date | None
+        if step.due.anchor == "opened":
+            anchor = start
+        elif step.due.anchor == "minimum_end":
+            anchor = minimum.on if minimum else None
+        else:
+            other = current_attempt(attempts, step.due.anchor)
+            anchor = other.closed_on if other else None
+        if anchor is not None:
+            due = period_end(cal, anchor, step.due)
+            ext = step.due.extension
+            for _ in attempt.extensions if (attempt and ext) else ():
+                assert ext is not None
+                more = period_end(
+                    cal, due.on, Period(amount=ext.amount, unit=ext.unit, basis=ext.basis)
+                )
+                due = Dated(more.on, due.provisional or more.provisional)
+            if attempt is not None and attempt.deferrals:
+                due = Dated(attempt.deferrals[-1].next_meeting_on, False)
+            if minimum is not None and step.due.anchor == "minimum_end":
+                due = Dated(due.on, due.provisional or minimum.provisional)
+    return Dates(minimum, earliest, due)
+
+
+def decision_status(proc: Procedure, where: dict[str, Situation]) -> DecisionStatus:
+    if all(s.status in ("done", "skipped") for s in where.values()):
+        return "closed"
+    for step in proc.steps:
+        sit = where[step.id]
+        if step.decides and sit.status == "done" and sit.attempt is not None:
+            outcome = step.outcome(sit.attempt.outcome or "")
+            return "approved" if outcome and outcome.passing else "rejected"
+    return "in_progress"
+
+
+def plan(
+    proc: Procedure,
+    flags: frozenset[str],
+    attempts: Sequence[Attempt],
+    as_of: date,
+    cal: WorkCalendar,
+    *,
+    target_on: date | None = None,
+) -> Plan:
+    """Every step's status, dates and alert level as of ``as_of``."""
+    where = situation(proc, flags, attempts)
+    views = []
+    for step in proc.steps:
+        sit = where[step.id]
+        att = sit.attempt
+        dates = Dates(None, None, None)
+        if sit.status in ("open", "done", "ready"):
+            dates = step_dates(proc, step, att if sit.status != "ready" else None, attempts, cal)
+        alert: AlertLevel | None = None
+        late = 0
+        if sit.status in ("open", "ready") and dates.due is not None:
+            alert, late = alert_level(cal, dates.due.on, as_of)
+        provisional = any(d is not None and d.provisional for d in (dates.minimum_end, dates.due))
+        views.append(
+            StepView(
+                step=step.id,
+                zh=step.zh,
+                en=step.en,
+                role=step.role,
+                status=sit.status,
+                attempt=sit.number,
+                opened_on=att.opened_on if att else None,
+                earliest_close_on=dates.earliest_close,
+                due_on=dates.due.on if dates.due else None,
+                closed_on=att.closed_on if att else None,
+                outcome=att.outcome if att else None,
+                provisional=provisional,
+                alert=alert,
+                overdue_working_days=late,
+                shortened=bool(att and att.shorten_reason),
+                reason=sit.reason or (att.shorten_reason if att else None),
+                blocked_by=sit.blocked_by,
+            )
+        )
+    status = decision_status(proc, where)
+    target_alert: AlertLevel | None = None
+    target_late = 0
+    if target_on is not None and status == "in_progress":
+        target_alert, target_late = alert_level(cal, target_on, as_of)
+    return Plan(
+        procedure=proc.id,
+        as_of=as_of,
+        status=status,
+        steps=tuple(views),
+        target_on=target_on,
+        target_alert=target_alert,
+        target_overdue_working_days=target_late,
+    )

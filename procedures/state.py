@@ -1,0 +1,132 @@
+"""A decision's history as the planner sees it: step attempts, and the actions that change them.
+
+An attempt is one run of a step.  Attempts are never deleted: a return to an earlier step marks
+the current attempts of that step and of every step after it ``superseded`` (the history keeps
+them) and the steps run again as new attempts (SPEC §2, "Outcomes and their effects").
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "Action",
+    "Attempt",
+    "Complete",
+    "Deferral",
+    "Extend",
+    "MeetingRecord",
+    "Pause",
+    "Skip",
+    "Start",
+]
+
+AttemptStatus = Literal["open", "paused", "done", "skipped"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Pause(_Frozen):
+    """Materials returned as incomplete (the clock stops) and, later, resubmitted."""
+
+    returned_on: date
+    resubmitted_on: date | None = None
+
+
+class Deferral(_Frozen):
+    on: date
+    next_meeting_on: date
+
+
+class Attempt(_Frozen):
+    step: str
+    number: int = Field(ge=1)
+    status: AttemptStatus
+    opened_on: date | None = None
+    shorten_reason: str | None = None
+    closed_on: date | None = None
+    outcome: str | None = None
+    skip_reason: str | None = None
+    pauses: tuple[Pause, ...] = ()
+    extensions: tuple[str, ...] = ()
+    deferrals: tuple[Deferral, ...] = ()
+    documents: tuple[str, ...] = ()
+    superseded: bool = False
+
+    @property
+    def clock_start(self) -> date | None:
+        """The day the periods run from: the opening, or the latest resubmission."""
+        if self.pauses and self.pauses[-1].resubmitted_on is not None:
+            return self.pauses[-1].resubmitted_on
+        return self.opened_on
+
+
+def _text(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+class MeetingRecord(_Frozen):
+    """The record of a collective discussion (Decree 713 Art. 30).
+
+    ``meeting_type`` is ``executive`` (常务会议) or ``plenary`` (全体会议); ``chair`` is the head,
+    who speaks last; ``positions`` maps each attending member to an outcome id of the step or
+    ``abstain``; ``dissent`` keeps members' dissenting opinions as stated; ``head_reason`` is
+    required when the decision departs from the majority of the members.
+    """
+
+    meeting_type: str
+    chair: str
+    attendees: tuple[str, ...]
+    positions: dict[str, str]
+    dissent: dict[str, str] = {}
+    head_reason: str | None = None
+
+    _strip = field_validator("head_reason")(_text)
+
+
+class Start(_Frozen):
+    kind: Literal["start"] = "start"
+    step: str
+    on: date
+    shorten_reason: str | None = None
+
+    _strip = field_validator("shorten_reason")(_text)
+
+
+class Complete(_Frozen):
+    kind: Literal["complete"] = "complete"
+    step: str
+    on: date
+    outcome: str | None = None
+    documents: tuple[str, ...] = ()
+    meeting: MeetingRecord | None = None
+    next_meeting_on: date | None = None
+
+
+class Skip(_Frozen):
+    kind: Literal["skip"] = "skip"
+    step: str
+    on: date
+    reason: str | None = None
+
+    _strip = field_validator("reason")(_text)
+
+
+class Extend(_Frozen):
+    kind: Literal["extend"] = "extend"
+    step: str
+    on: date
+    reason: str | None = None
+
+    _strip = field_validator("reason")(_text)
+
+
+Action = Start | Complete | Skip | Extend

@@ -1,0 +1,522 @@
+"""Whether an action is allowed, and what it does: the gates of SPEC §2.
+
+``apply`` takes a decision's attempts and one action and returns the new attempts, or raises
+``RuleViolation`` naming the rule, its article and what would make the action allowed (or
+``InputError`` for input that names nothing in the procedure).  The gates enforced here:
+
+1. no step starts before the steps it comes after are done or lawfully skipped;
+2. no collective discussion without a passing legality review of the current draft (Art. 25);
+3. no approval while the latest risk finding is uncontrollable (Art. 24);
+4. no closing before a statutory minimum has run, unless the law allows shortening and a reason
+   was recorded when the step opened (Art. 15, Art. 26);
+5. only a conditional step may be skipped, with a reason; hard gates never (Art. 25, Art. 30);
+6. every refusal names the rule and its article, and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from procedures.calendar import WorkCalendar
+from procedures.errors import InputError, RuleViolation
+from procedures.model import Outcome, Procedure, Step
+from procedures.planner import Situation, current_attempt, situation, step_dates
+from procedures.state import (
+    Action,
+    Attempt,
+    Complete,
+    Deferral,
+    Extend,
+    MeetingRecord,
+    Pause,
+    Skip,
+    Start,
+)
+
+__all__ = ["MEETING_TYPES", "apply", "check", "register"]
+
+MEETING_TYPES = {"executive": "常务会议", "plenary": "全体会议"}
+ART_30 = "Decree 713 Art. 30"
+
+
+def register(proc: Procedure, on: date) -> tuple[Attempt, ...]:
+    """The attempts of a newly registered decision: the steps done at registration."""
+    return tuple(
+        Attempt(
+            step=s.id, number=1, status="done", opened_on=on, closed_on=on, outcome=s.outcomes[0].id
+        )
+        for s in proc.steps
+        if s.at_registration
+    )
+
+
+def check(
+    proc: Procedure,
+    flags: frozenset[str],
+    attempts: Sequence[Attempt],
+    action: Action,
+    cal: WorkCalendar,
+) -> RuleViolation | None:
+    """The refusal ``apply`` would raise, or None when the action is allowed."""
+    try:
+        apply(proc, flags, attempts, action, cal)
+    except RuleViolation as refusal:
+        return refusal
+    return None
+
+
+def apply(
+    proc: Procedure,
+    flags: frozenset[str],
+    attempts: Sequence[Attempt],
+    action: Action,
+    cal: WorkCalendar,
+) -> tuple[Attempt, ...]:
+    step = proc.step(action.step)
+    if step is None:
+        names = ", ".join(s.id for s in proc.steps)
+        raise InputError(f"unknown step {action.step!r} in {proc.id}; steps: {names}")
+    where = situation(proc, flags, attempts)
+    sit = where[step.id]
+    if sit.not_applicable:
+        raise RuleViolation(
+            "decision.ended",
+            f"{step.label} 不再适用 no longer applies: {sit.reason}",
+            article=step.article,
+            remedy="nothing remains to do on this step",
+        )
+    if isinstance(action, Start):
+        return _start(proc, step, sit, where, list(attempts), action)
+    if isinstance(action, Complete):
+        return _complete(proc, step, sit, list(attempts), action, cal)
+    if isinstance(action, Skip):
+        return _skip(proc, step, sit, where, list(attempts), action)
+    return _extend(step, sit, list(attempts), action)
+
+
+def _replace(attempts: list[Attempt], old: Attempt, new: Attempt) -> tuple[Attempt, ...]:
+    return tuple(new if a is old else a for a in attempts)
+
+
+def _refuse_state(step: Step, sit: Situation, verb: str) -> RuleViolation:
+    att = sit.attempt
+    if sit.status == "skipped":
+        return RuleViolation(
+            "step.skipped",
+            f"{step.label} 已跳过 is skipped: {sit.reason}",
+            article=step.article,
+            remedy=f"nothing to {verb}",
+        )
+    if sit.status == "done" and att is not None:
+        return RuleViolation(
+            "step.done",
+            f"{step.label} 已于 {att.closed_on} 完成 was done on {att.closed_on} ({att.outcome})",
+            article=step.article,
+            remedy="a later outcome that returns to this step opens a new attempt",
+        )
+    if sit.status == "paused" and att is not None:
+        return RuleViolation(
+            "step.paused",
+            f"{step.label} 材料已于 {att.pauses[-1].returned_on} 退回，计时暂停 "
+            "materials were returned and the clock is stopped",
+            article=step.article,
+            remedy=f"resubmit with: start {step.id} --on DATE",
+        )
+    if sit.status == "open" and att is not None:
+        return RuleViolation(
+            "step.open",
+            f"{step.label} 已于 {att.opened_on} 开始 is already open since {att.opened_on}",
+            article=step.article,
+            remedy=f"complete {step.id} instead",
+        )
+    return RuleViolation(
+        "step.not_open",
+        f"{step.label} 尚未开始 is not open ({sit.status})",
+        article=step.article,
+        remedy=f"start {step.id} first",
+    )
+
+
+def _refuse_order(proc: Procedure, step: Step, sit: Situation) -> RuleViolation:
+    blocking = [proc.step(b) for b in sit.blocked_by]
+    gate = next((b for b in blocking if b is not None and b.hard_gate), None)
+    names = "、".join(f"{b.zh} ({b.id})" for b in blocking if b is not None)
+    if gate is not None:
+        rule, article = f"gate.{gate.id}", gate.article
+    else:
+        rule, article = "order.after", step.article
+    return RuleViolation(
+        rule,
+        f"{step.label} 须待 {names} 完成或依法跳过 must wait until {', '.join(sit.blocked_by)} "
+        "is done or lawfully skipped",
+        article=article,
+        remedy=f"finish {names} first",
+    )
+
+
+def _prerequisites_closed(proc: Procedure, step: Step, attempts: Sequence[Attempt]) -> date | None:
+    days = [
+        a.closed_on
+        for p in step.after
+        if (a := current_attempt(attempts, p.step)) is not None and a.closed_on is not None
+    ]
+    return max(days) if days else None
+
+
+def _check_not_before(step: Step, on: date, earliest: date | None, what: str) -> None:
+    if earliest is not None and on < earliest:
+        raise RuleViolation(
+            "date.order",
+            f"{step.label}: {on} 早于 is before {what} ({earliest})",
+            article=step.article,
+            remedy=f"use a date on or after {earliest}",
+        )
+
+
+def _start(
+    proc: Procedure,
+    step: Step,
+    sit: Situation,
+    where: dict[str, Situation],
+    attempts: list[Attempt],
+    action: Start,
+) -> tuple[Attempt, ...]:
+    att = sit.attempt
+    if sit.status == "paused" and att is not None:  # resubmission after "materials incomplete"
+        if action.shorten_reason:
+            raise RuleViolation(
+                "minimum.shorten_at_opening",
+                f"{step.label}: 缩短期限须在开始时说明理由 a shorter "
+                "period must be stated when the step opens",
+                article=_min_article(step),
+                remedy="resubmit without --shorten-reason",
+            )
+        _check_not_before(
+            step, action.on, att.pauses[-1].returned_on, "the return of the materials"
+        )
+        pauses = (*att.pauses[:-1], att.pauses[-1].model_copy(update={"resubmitted_on": action.on}))
+        return _replace(attempts, att, att.model_copy(update={"status": "open", "pauses": pauses}))
+    if sit.status == "waiting":
+        raise _refuse_order(proc, step, sit)
+    if sit.status != "ready":
+        raise _refuse_state(step, sit, "start")
+    if action.shorten_reason and not (step.minimum and step.minimum.shortenable):
+        raise RuleViolation(
+            "minimum.not_shortenable",
+            f"{step.label} 没有可以缩短的法定期限 has no minimum period the law allows to shorten",
+            article=_min_article(step),
+            remedy="start without --shorten-reason",
+        )
+    _check_not_before(
+        step,
+        action.on,
+        _prerequisites_closed(proc, step, attempts),
+        "the close of the steps it comes after",
+    )
+    new = Attempt(
+        step=step.id,
+        number=sit.number,
+        status="open",
+        opened_on=action.on,
+        shorten_reason=action.shorten_reason,
+    )
+    return (*attempts, new)
+
+
+def _min_article(step: Step) -> str:
+    if step.minimum and step.minimum.basis.article:
+        return step.minimum.basis.article
+    return step.article
+
+
+def _resolve_outcome(step: Step, outcome_id: str | None) -> Outcome:
+    ids = ", ".join(f"{o.id} ({o.zh})" for o in step.outcomes)
+    if outcome_id is None:
+        if len(step.outcomes) == 1:
+            return step.outcomes[0]
+        raise InputError(f"{step.label} has several outcomes; give one of: {ids}")
+    outcome = step.outcome(outcome_id)
+    if outcome is None:
+        raise InputError(f"unknown outcome {outcome_id!r} for {step.label}; outcomes: {ids}")
+    return outcome
+
+
+def _complete(
+    proc: Procedure,
+    step: Step,
+    sit: Situation,
+    attempts: list[Attempt],
+    action: Complete,
+    cal: WorkCalendar,
+) -> tuple[Attempt, ...]:
+    att = sit.attempt
+    if sit.status == "waiting":
+        raise _refuse_order(proc, step, sit)
+    if sit.status != "open" or att is None:
+        raise _refuse_state(step, sit, "complete")
+    outcome = _resolve_outcome(step, action.outcome)
+    _check_not_before(step, action.on, att.clock_start, "the day the step opened")
+    dates = step_dates(proc, step, att, attempts, cal)
+    if (
+        dates.earliest_close is not None
+        and action.on < dates.earliest_close
+        and not outcome.ignores_minimum
+    ):
+        assert step.minimum is not None
+        allowed = (
+            "; the law allows a shorter period only with a reason stated when the step opens"
+            if step.minimum.shortenable
+            else ""
+        )
+        raise RuleViolation(
+            f"minimum.{step.id}",
+            f"{step.label} 的法定最短期限 {step.minimum.label} 至 "
+            f"{dates.earliest_close} 届满，不得提前结束 may not close before its minimum period "
+            f"ends on {dates.earliest_close}{allowed}",
+            article=_min_article(step),
+            remedy=f"complete on or after {dates.earliest_close}",
+        )
+    missing = [d for d in outcome.requires_documents if d not in action.documents]
+    if missing:
+        names = "、".join(f"{_doc_zh(proc, d)} ({d})" for d in missing)
+        raise RuleViolation(
+            "documents.required",
+            f"{step.label} 结果「{outcome.zh}」须附 {names} "
+            f"outcome {outcome.id} requires {', '.join(missing)}",
+            article=outcome.article or step.article,
+            remedy=f"attach {', '.join(missing)}",
+        )
+    if step.requires_meeting_record:
+        _check_meeting(step, outcome, action.meeting)
+    _check_blocks(proc, step, outcome, attempts)
+    return _effect(proc, step, outcome, att, attempts, action)
+
+
+def _doc_zh(proc: Procedure, doc: str) -> str:
+    kind = proc.document(doc)
+    return kind.zh if kind else doc
+
+
+def _effect(
+    proc: Procedure,
+    step: Step,
+    outcome: Outcome,
+    att: Attempt,
+    attempts: list[Attempt],
+    action: Complete,
+) -> tuple[Attempt, ...]:
+    docs = tuple(dict.fromkeys((*att.documents, *action.documents)))
+    if outcome.effect == "pause":
+        new = att.model_copy(
+            update={
+                "status": "paused",
+                "documents": docs,
+                "pauses": (*att.pauses, Pause(returned_on=action.on)),
+            }
+        )
+        return _replace(attempts, att, new)
+    if outcome.effect == "stay_open":
+        if action.next_meeting_on is None or action.next_meeting_on <= action.on:
+            raise InputError(
+                f"outcome {outcome.id} keeps {step.label} open: give the next meeting "
+                f"date, after {action.on}"
+            )
+        deferral = Deferral(on=action.on, next_meeting_on=action.next_meeting_on)
+        new = att.model_copy(update={"documents": docs, "deferrals": (*att.deferrals, deferral)})
+        return _replace(attempts, att, new)
+    closed = att.model_copy(
+        update={"status": "done", "closed_on": action.on, "outcome": outcome.id, "documents": docs}
+    )
+    result = _replace(attempts, att, closed)
+    if outcome.effect == "return":
+        assert outcome.return_to is not None
+        rerun = proc.successors(outcome.return_to) | {outcome.return_to}
+        result = tuple(
+            a.model_copy(update={"superseded": True}) if a.step in rerun and not a.superseded else a
+            for a in result
+        )
+    return result
+
+
+def _check_meeting(step: Step, outcome: Outcome, record: MeetingRecord | None) -> None:
+    if record is None:
+        raise RuleViolation(
+            "meeting.record_required",
+            f"{step.label} 须有会议记录 needs the meeting record",
+            article=ART_30,
+            remedy="give the meeting type, attendees, the chair and each member's position",
+        )
+    if record.meeting_type not in MEETING_TYPES:
+        raise RuleViolation(
+            "meeting.type",
+            f"会议类型 {record.meeting_type!r} 不可：须经常务会议或者全体会议讨论，"
+            "不得以传阅、会签代替 only an executive or plenary meeting may decide, never "
+            "circulation or countersigning",
+            article=ART_30,
+            remedy="meeting type executive (常务会议) or plenary (全体会议)",
+        )
+    attendees = [a.strip() for a in record.attendees]
+    if not attendees or any(not a for a in attendees) or len(set(attendees)) != len(attendees):
+        raise InputError("attendees must be a non-empty list of distinct names")
+    if record.chair not in attendees:
+        raise InputError(f"the chair {record.chair!r} must be among the attendees")
+    allowed = {o.id for o in step.outcomes} | {"abstain"}
+    for name, position in record.positions.items():
+        if name not in attendees:
+            raise InputError(f"position given for {name!r}, who is not among the attendees")
+        if position not in allowed:
+            raise InputError(
+                f"unknown position {position!r} for {name!r}; "
+                f"positions: {', '.join(sorted(allowed))}"
+            )
+    members = [a for a in attendees if a != record.chair]
+    unrecorded = [m for m in members if m not in record.positions]
+    if unrecorded:
+        raise RuleViolation(
+            "meeting.positions",
+            f"未记录 {', '.join(unrecorded)} 的意见 the positions of "
+            "every member must be recorded (dissent recorded truthfully)",
+            article=ART_30,
+            remedy="give a position for every attending member",
+        )
+    chair_position = record.positions.get(record.chair)
+    if chair_position is not None and chair_position != outcome.id:
+        raise InputError(f"the chair decided {outcome.id!r} but is recorded as {chair_position!r}")
+    for name in record.dissent:
+        if name not in attendees:
+            raise InputError(f"dissent given for {name!r}, who is not among the attendees")
+    majority = majority_position(record)
+    if majority is not None and majority != outcome.id and not record.head_reason:
+        raise RuleViolation(
+            "meeting.head_reason",
+            f"行政首长的决定「{outcome.id}」与多数人意见「{majority}」不一致，"
+            f"应当说明理由 the head departs from the majority ({majority}) and must give reasons",
+            article=ART_30,
+            remedy="record the head's reasons",
+        )
+
+
+def majority_position(record: MeetingRecord) -> str | None:
+    """The position held by more than half of the attending members (the chair not counted)."""
+    members = [a for a in record.attendees if a != record.chair]
+    for position in set(record.positions[m] for m in members if m in record.positions):
+        if 2 * sum(record.positions.get(m) == position for m in members) > len(members):
+            return position
+    return None
+
+
+def _check_blocks(proc: Procedure, step: Step, outcome: Outcome, attempts: list[Attempt]) -> None:
+    pair = f"{step.id}:{outcome.id}"
+    for other in proc.steps:
+        for finding in other.outcomes:
+            if pair not in finding.blocks:
+                continue
+            latest = next(
+                (a for a in reversed(attempts) if a.step == other.id and a.outcome is not None),
+                None,
+            )
+            if latest is not None and latest.outcome == finding.id:
+                raise RuleViolation(
+                    f"gate.{other.id}",
+                    f"最近一次{other.zh}结论为「{finding.zh}」，不得作出 "
+                    f"{outcome.zh} the latest {other.en} found {finding.id}; {outcome.id} is not "
+                    "allowed",
+                    article=finding.article or other.article,
+                    remedy=f"a new {other.id} must find otherwise first",
+                )
+
+
+def _skip(
+    proc: Procedure,
+    step: Step,
+    sit: Situation,
+    where: dict[str, Situation],
+    attempts: list[Attempt],
+    action: Skip,
+) -> tuple[Attempt, ...]:
+    if step.hard_gate or not step.skippable:
+        why = (
+            "不得跳过 can never be skipped"
+            if step.hard_gate
+            else "不是可依法跳过的步骤 may not be skipped"
+        )
+        raise RuleViolation(
+            "skip.not_allowed",
+            f"{step.label} {why}",
+            article=step.skip_article or step.article,
+            remedy=f"run {step.id}" if sit.status != "skipped" else "nothing to do",
+        )
+    if sit.status == "waiting":
+        raise _refuse_order(proc, step, sit)
+    if sit.status not in ("ready", "open"):
+        raise _refuse_state(step, sit, "skip")
+    if not action.reason:
+        raise RuleViolation(
+            "skip.reason_required",
+            f"跳过 {step.label} 须记录理由 a skip needs a recorded reason",
+            article=step.skip_article or step.article,
+            remedy="give --reason (for example: 已按有关规定评估 already assessed under …)",
+        )
+    att = sit.attempt
+    if att is not None:
+        _check_not_before(step, action.on, att.opened_on, "the day the step opened")
+        return _replace(
+            attempts,
+            att,
+            att.model_copy(
+                update={"status": "skipped", "closed_on": action.on, "skip_reason": action.reason}
+            ),
+        )
+    _check_not_before(
+        step,
+        action.on,
+        _prerequisites_closed(proc, step, attempts),
+        "the close of the steps it comes after",
+    )
+    return (
+        *attempts,
+        Attempt(
+            step=step.id,
+            number=sit.number,
+            status="skipped",
+            opened_on=action.on,
+            closed_on=action.on,
+            skip_reason=action.reason,
+        ),
+    )
+
+
+def _extend(
+    step: Step, sit: Situation, attempts: list[Attempt], action: Extend
+) -> tuple[Attempt, ...]:
+    ext = step.due.extension if step.due else None
+    if ext is None:
+        raise RuleViolation(
+            "due.not_extendable",
+            f"{step.label} 的办理期限不可延长 cannot be extended",
+            article=step.article,
+            remedy="none",
+        )
+    att = sit.attempt
+    if sit.status != "open" or att is None:
+        raise _refuse_state(step, sit, "extend")
+    if len(att.extensions) >= ext.max_times:
+        raise RuleViolation(
+            "due.extension_used",
+            f"{step.label} 已延长 {len(att.extensions)} 次 was already extended "
+            f"{ext.max_times} time(s)",
+            article=ext.basis.article or "office policy",
+            remedy="none",
+        )
+    if not action.reason:
+        raise RuleViolation(
+            "due.extension_reason",
+            f"延长 {step.label} 须说明理由 needs a reason",
+            article=ext.basis.article or "office policy",
+            remedy="give --reason",
+        )
+    _check_not_before(step, action.on, att.clock_start, "the day the step opened")
+    return _replace(
+        attempts, att, att.model_copy(update={"extensions": (*att.extensions, action.reason)})
+    )

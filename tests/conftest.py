@@ -1,0 +1,109 @@
+"""Shared fixtures. ``Run`` drives one decision through the pure planner."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+import pytest
+
+from procedures import (
+    Attempt,
+    Complete,
+    Extend,
+    MeetingRecord,
+    Procedure,
+    RuleViolation,
+    Skip,
+    Start,
+    WorkCalendar,
+    apply,
+    check_flags,
+    load_procedure,
+    plan,
+    register,
+)
+from procedures.planner import Plan
+
+
+class Run:
+    """A decision in memory: its attempts, changed only through ``procedures.apply``."""
+
+    def __init__(self, proc: Procedure, flags: Iterable[str] = (), on: date = date(2025, 3, 3),
+                 cal: WorkCalendar | None = None) -> None:
+        self.proc = proc
+        self.flags = check_flags(proc, flags)
+        self.cal = cal or WorkCalendar.official()
+        self.attempts: tuple[Attempt, ...] = register(proc, on)
+
+    def start(self, step: str, on: date, shorten_reason: str | None = None) -> Run:
+        return self._do(Start(step=step, on=on, shorten_reason=shorten_reason))
+
+    def complete(self, step: str, on: date, outcome: str | None = None, **kw: object) -> Run:
+        return self._do(Complete(step=step, on=on, outcome=outcome, **kw))  # type: ignore[arg-type]
+
+    def skip(self, step: str, on: date, reason: str | None = None) -> Run:
+        return self._do(Skip(step=step, on=on, reason=reason))
+
+    def extend(self, step: str, on: date, reason: str | None = None) -> Run:
+        return self._do(Extend(step=step, on=on, reason=reason))
+
+    def refused(self, action: Start | Complete | Skip | Extend) -> RuleViolation:
+        before = self.attempts
+        with pytest.raises(RuleViolation) as info:
+            self._do(action)
+        assert self.attempts is before
+        return info.value
+
+    def _do(self, action: Start | Complete | Skip | Extend) -> Run:
+        self.attempts = apply(self.proc, self.flags, self.attempts, action, self.cal)
+        return self
+
+    def plan(self, as_of: date, target_on: date | None = None) -> Plan:
+        return plan(self.proc, self.flags, self.attempts, as_of, self.cal, target_on=target_on)
+
+    def status(self, step: str, as_of: date = date(2030, 1, 1)) -> str:
+        return self.plan(as_of).step(step).status
+
+    def to_legality_review(self, on: date = date(2025, 3, 3)) -> Run:
+        """Draft, run every required parallel step to the end, open the legality review."""
+        self.start("drafting", on).complete("drafting", date(2025, 3, 10))
+        for step in ("public_participation", "expert_review", "risk_assessment"):
+            if self.status(step) == "ready":
+                self.start(step, date(2025, 3, 11))
+        for step in ("public_participation", "expert_review"):
+            if self.status(step) == "open":
+                self.complete(step, date(2025, 4, 14))
+        if self.status("risk_assessment") == "open":
+            self.complete("risk_assessment", date(2025, 4, 14), "controllable")
+        self.start("legality_review", date(2025, 4, 15))
+        return self
+
+    def to_discussion(self) -> Run:
+        self.to_legality_review()
+        self.complete("legality_review", date(2025, 4, 30), "lawful")
+        self.start("collective_discussion", date(2025, 5, 6))
+        return self
+
+
+def meeting(outcome: str, **overrides: object) -> MeetingRecord:
+    """An executive meeting of four members and the chair, all agreeing with ``outcome``."""
+    members = ["王副区长", "李副区长", "赵秘书长", "陈副区长"]
+    data: dict[str, object] = {
+        "meeting_type": "executive",
+        "chair": "张区长",
+        "attendees": ["张区长", *members],
+        "positions": {m: outcome for m in members},
+    }
+    data.update(overrides)
+    return MeetingRecord.model_validate(data)
+
+
+@pytest.fixture(scope="session")
+def national() -> Procedure:
+    return load_procedure("national-2019")
+
+
+@pytest.fixture(scope="session")
+def cal() -> WorkCalendar:
+    return WorkCalendar.official()

@@ -1,0 +1,64 @@
+"""The layers hold: procedures ← store ← flows, and procedures stays pure."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("procedures", "store", "flows")
+# what each package may import, besides the standard library and itself
+ALLOWED = {
+    "procedures": {"pydantic", "chinese_calendar"},
+    "store": {"procedures", "sqlmodel", "sqlalchemy", "alembic", "psycopg", "cryptography",
+              "pydantic"},
+    "flows": {"procedures", "store", "prefect", "apscheduler", "typer", "rich", "httpx",
+              "pydantic", "click", "sqlalchemy", "sqlmodel"},
+}
+CLOCK_CALLS = {"today", "now", "utcnow", "time", "monotonic", "perf_counter"}
+
+
+def imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_each_package_imports_only_what_its_layer_allows(package):
+    stdlib = set(sys.stdlib_module_names)
+    for path in (ROOT / package).rglob("*.py"):
+        extra = imports(path) - stdlib - ALLOWED[package] - {package, "__future__"}
+        assert not extra, f"{path.relative_to(ROOT)} imports {sorted(extra)}"
+
+
+def test_procedures_never_reads_the_clock():
+    for path in (ROOT / "procedures").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in CLOCK_CALLS:
+                raise AssertionError(f"{path.relative_to(ROOT)}:{node.lineno} reads the clock "
+                                     f"(.{node.attr})")
+        assert "time" not in imports(path), path
+
+
+def test_procedures_public_surface_is_pinned():
+    import procedures
+
+    assert sorted(procedures.__all__) == sorted([
+        "Attempt", "CalendarError", "Complete", "Conflict", "Dated", "DecideError", "Extend",
+        "InputError", "InvalidDefinition", "MeetingRecord", "NotFound", "Plan", "Procedure",
+        "RuleViolation", "Schedule", "Skip", "Start", "Step", "StepView", "WorkCalendar",
+        "apply", "check", "check_flags", "load_procedure", "load_schedule", "parse_procedure",
+        "parse_schedule", "plan", "preset_ids", "register",
+    ])
+    for name in procedures.__all__:
+        assert hasattr(procedures, name), name

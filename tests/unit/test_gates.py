@@ -1,0 +1,236 @@
+"""Every gate of SPEC §2 ("Gates the engine must never let anyone bypass"), through the planner."""
+
+from __future__ import annotations
+
+from datetime import date as D
+
+import pytest
+
+from procedures import Complete, InputError, Skip, Start
+from tests.conftest import Run, meeting
+
+ALL_FLAGS = ("technical", "stability_risk")
+
+
+# Gate 1 — order ---------------------------------------------------------------------------------
+def test_a_step_cannot_start_before_the_steps_it_comes_after(national):
+    run = Run(national, ALL_FLAGS)
+    refusal = run.refused(Start(step="public_participation", on=D(2025, 3, 4)))
+    assert refusal.rule == "order.after"
+    assert "drafting" in refusal.message
+
+
+@pytest.mark.parametrize("unfinished", ["public_participation", "expert_review", "risk_assessment"])
+def test_legality_review_waits_for_each_parallel_step(national, unfinished):
+    run = Run(national, ALL_FLAGS)
+    run.start("drafting", D(2025, 3, 3)).complete("drafting", D(2025, 3, 10))
+    for step in ("public_participation", "expert_review", "risk_assessment"):
+        run.start(step, D(2025, 3, 11))
+    for step, outcome in (("public_participation", None), ("expert_review", None),
+                          ("risk_assessment", "controllable")):
+        if step != unfinished:
+            run.complete(step, D(2025, 4, 14), outcome)
+    refusal = run.refused(Start(step="legality_review", on=D(2025, 4, 15)))
+    assert refusal.rule == "order.after"
+    assert unfinished in refusal.message
+
+
+def test_parallel_steps_may_run_in_any_order_and_a_lawful_skip_counts_as_finished(national):
+    run = Run(national, ALL_FLAGS)
+    run.start("drafting", D(2025, 3, 3)).complete("drafting", D(2025, 3, 10))
+    run.start("expert_review", D(2025, 3, 11)).complete("expert_review", D(2025, 3, 20))
+    run.skip("risk_assessment", D(2025, 3, 12), "已按《重大固定资产投资项目社会稳定风险评估暂行办法》评估")
+    run.start("public_participation", D(2025, 3, 11)).complete("public_participation", D(2025, 4, 10))
+    assert run.status("legality_review") == "ready"
+    run.start("legality_review", D(2025, 4, 11))
+    assert run.status("legality_review") == "open"
+
+
+def test_a_step_cannot_open_before_its_prerequisites_closed(national):
+    run = Run(national)
+    run.start("drafting", D(2025, 3, 3)).complete("drafting", D(2025, 3, 10))
+    refusal = run.refused(Start(step="public_participation", on=D(2025, 3, 9)))
+    assert refusal.rule == "date.order"
+
+
+def test_steps_open_only_by_an_explicit_start(national):
+    run = Run(national)
+    assert run.plan(D(2026, 1, 1)).step("drafting").status == "ready"
+    assert run.plan(D(2026, 1, 1)).step("drafting").opened_on is None
+
+
+# Gate 2 — legality review before collective discussion (Art. 25) -------------------------------
+def test_no_collective_discussion_without_a_legality_review(national):
+    run = Run(national).to_legality_review()
+    refusal = run.refused(Start(step="collective_discussion", on=D(2025, 4, 30)))
+    assert refusal.rule == "gate.legality_review"
+    assert refusal.article == "Decree 713 Art. 25"
+
+
+def test_no_collective_discussion_after_an_unlawful_finding(national):
+    run = Run(national).to_legality_review()
+    run.complete("legality_review", D(2025, 4, 30), "unlawful")
+    refusal = run.refused(Start(step="collective_discussion", on=D(2025, 5, 6)))
+    assert refusal.rule == "gate.legality_review"
+
+
+@pytest.mark.parametrize("outcome,docs", [
+    ("lawful", ()), ("lawful_with_changes", ("revised_draft",)),
+    ("exploratory_with_risk_notice", ("legal_risk_statement",)),
+])
+def test_each_passing_legality_outcome_opens_the_discussion(national, outcome, docs):
+    run = Run(national).to_legality_review()
+    run.complete("legality_review", D(2025, 4, 30), outcome, documents=docs)
+    assert run.status("collective_discussion") == "ready"
+
+
+@pytest.mark.parametrize("outcome,doc", [
+    ("lawful_with_changes", "revised_draft"),
+    ("exploratory_with_risk_notice", "legal_risk_statement"),
+])
+def test_a_passing_outcome_with_a_required_attachment_is_refused_without_it(national, outcome, doc):
+    run = Run(national).to_legality_review()
+    refusal = run.refused(Complete(step="legality_review", on=D(2025, 4, 30), outcome=outcome))
+    assert refusal.rule == "documents.required"
+    assert doc in refusal.message
+
+
+# Gate 3 — no approval while the latest risk finding is uncontrollable (Art. 24) ----------------
+def test_an_uncontrollable_risk_returns_to_drafting_and_a_new_assessment_follows(national):
+    run = Run(national, ["stability_risk"])
+    run.start("drafting", D(2025, 3, 3)).complete("drafting", D(2025, 3, 10))
+    run.start("risk_assessment", D(2025, 3, 11))
+    run.complete("risk_assessment", D(2025, 4, 1), "uncontrollable")
+    view = run.plan(D(2025, 4, 2))
+    assert view.step("drafting").status == "ready"
+    assert view.step("drafting").attempt == 2
+    assert view.step("risk_assessment").status == "waiting"
+    assert view.step("risk_assessment").attempt == 2
+    history = [a for a in run.attempts if a.step == "risk_assessment"]
+    assert history[0].outcome == "uncontrollable" and history[0].superseded
+
+
+def test_skipping_the_new_assessment_cannot_clear_an_uncontrollable_finding(national):
+    run = Run(national, ["stability_risk"])
+    run.start("drafting", D(2025, 3, 3)).complete("drafting", D(2025, 3, 10))
+    run.start("risk_assessment", D(2025, 3, 11))
+    run.complete("risk_assessment", D(2025, 4, 1), "uncontrollable")
+    run.start("drafting", D(2025, 4, 2)).complete("drafting", D(2025, 4, 10))
+    run.skip("risk_assessment", D(2025, 4, 11), "已按其他规定评估")
+    run.start("public_participation", D(2025, 4, 11)).complete("public_participation", D(2025, 5, 12))
+    run.start("legality_review", D(2025, 5, 13)).complete("legality_review", D(2025, 5, 23), "lawful")
+    run.start("collective_discussion", D(2025, 5, 26))
+    refusal = run.refused(Complete(step="collective_discussion", on=D(2025, 5, 27),
+                                   outcome="approved", meeting=meeting("approved")))
+    assert refusal.rule == "gate.risk_assessment"
+    assert refusal.article == "Decree 713 Art. 24"
+    # rejecting is still possible: the gate forbids approval only
+    run.complete("collective_discussion", D(2025, 5, 27), "rejected", meeting=meeting("rejected"))
+    assert run.plan(D(2025, 5, 27)).status == "rejected"
+
+
+def test_a_new_controllable_finding_allows_approval(national):
+    run = Run(national, ["stability_risk"])
+    run.start("drafting", D(2025, 3, 3)).complete("drafting", D(2025, 3, 10))
+    run.start("risk_assessment", D(2025, 3, 11))
+    run.complete("risk_assessment", D(2025, 4, 1), "uncontrollable")
+    run.start("drafting", D(2025, 4, 2)).complete("drafting", D(2025, 4, 10))
+    run.start("risk_assessment", D(2025, 4, 11)).complete("risk_assessment", D(2025, 4, 25), "controllable")
+    run.start("public_participation", D(2025, 4, 11)).complete("public_participation", D(2025, 5, 12))
+    run.start("legality_review", D(2025, 5, 13)).complete("legality_review", D(2025, 5, 23), "lawful")
+    run.start("collective_discussion", D(2025, 5, 26))
+    run.complete("collective_discussion", D(2025, 5, 27), "approved", meeting=meeting("approved"))
+    assert run.plan(D(2025, 5, 27)).status == "approved"
+
+
+# Gate 4 — statutory minimum periods (Art. 15, Art. 26) -----------------------------------------
+def test_public_comment_may_not_close_before_thirty_days(national):
+    run = Run(national)
+    run.start("drafting", D(2025, 3, 3)).complete("drafting", D(2025, 3, 10))
+    run.start("public_participation", D(2025, 3, 11))
+    refusal = run.refused(Complete(step="public_participation", on=D(2025, 4, 9)))
+    assert refusal.rule == "minimum.public_participation"
+    assert refusal.article == "Decree 713 Art. 15"
+    assert "2025-04-10" in refusal.message
+    run.complete("public_participation", D(2025, 4, 10))
+    assert run.status("public_participation") == "done"
+
+
+def test_a_comment_period_ending_in_national_day_runs_to_the_next_working_day(national):
+    run = Run(national)
+    run.start("drafting", D(2025, 8, 1)).complete("drafting", D(2025, 8, 29))
+    run.start("public_participation", D(2025, 9, 1))  # +30 days = 2025-10-01, a holiday
+    assert run.plan(D(2025, 9, 2)).step("public_participation").earliest_close_on == D(2025, 10, 9)
+    run.refused(Complete(step="public_participation", on=D(2025, 10, 8)))
+    run.complete("public_participation", D(2025, 10, 9))
+
+
+def test_a_comment_period_shortened_with_a_reason_stated_at_opening(national):
+    run = Run(national)
+    run.start("drafting", D(2025, 3, 3)).complete("drafting", D(2025, 3, 10))
+    run.start("public_participation", D(2025, 3, 11), shorten_reason="防汛工程情况紧急")
+    view = run.plan(D(2025, 3, 12)).step("public_participation")
+    assert view.shortened and view.earliest_close_on is None
+    run.complete("public_participation", D(2025, 3, 25))
+    assert run.status("public_participation") == "done"
+
+
+def test_a_shortening_reason_is_refused_where_the_law_gives_no_shortenable_minimum(national):
+    run = Run(national, ["technical"])
+    run.start("drafting", D(2025, 3, 3)).complete("drafting", D(2025, 3, 10))
+    refusal = run.refused(Start(step="expert_review", on=D(2025, 3, 11), shorten_reason="急"))
+    assert refusal.rule == "minimum.not_shortenable"
+
+
+def test_the_legality_reviewer_gets_seven_working_days(national):
+    run = Run(national).to_legality_review()  # opened 2025-04-15 (Tue)
+    assert run.plan(D(2025, 4, 16)).step("legality_review").earliest_close_on == D(2025, 4, 24)
+    refusal = run.refused(Complete(step="legality_review", on=D(2025, 4, 23), outcome="lawful"))
+    assert refusal.article == "Decree 713 Art. 26"
+    run.complete("legality_review", D(2025, 4, 24), "lawful")
+
+
+# Gate 5 — skipping -----------------------------------------------------------------------------
+@pytest.mark.parametrize("step", ["legality_review", "collective_discussion"])
+def test_hard_gates_can_never_be_skipped(national, step):
+    run = Run(national).to_discussion() if step == "collective_discussion" else \
+        Run(national).to_legality_review()
+    refusal = run.refused(Skip(step=step, on=D(2025, 5, 7), reason="领导同意"))
+    assert refusal.rule == "skip.not_allowed"
+    assert "Art. 25" in refusal.article or "Art. 30" in refusal.article
+
+
+def test_a_conditional_step_the_procedure_does_not_allow_to_skip_is_refused(national):
+    run = Run(national, ["technical"])
+    run.start("drafting", D(2025, 3, 3)).complete("drafting", D(2025, 3, 10))
+    assert run.refused(Skip(step="expert_review", on=D(2025, 3, 11), reason="x")).rule == \
+        "skip.not_allowed"
+
+
+def test_a_skip_needs_a_reason(national):
+    run = Run(national, ["stability_risk"])
+    run.start("drafting", D(2025, 3, 3)).complete("drafting", D(2025, 3, 10))
+    refusal = run.refused(Skip(step="risk_assessment", on=D(2025, 3, 11), reason="   "))
+    assert refusal.rule == "skip.reason_required"
+    assert refusal.article == "Decree 713 Art. 22"
+
+
+def test_steps_the_flags_do_not_require_are_skipped_from_the_start_with_the_reason(national):
+    view = Run(national, ["undisclosable"]).plan(D(2025, 3, 3))
+    for step in ("public_participation", "expert_review", "risk_assessment", "publication"):
+        assert view.step(step).status == "skipped"
+        assert view.step(step).reason.startswith("不需要 not required")
+    assert "依法不予公开" in view.step("publication").reason
+
+
+# Gate 6 — refusals write nothing; bad input is named ---------------------------------------------
+def test_unknown_step_outcome_and_flag_are_input_errors(national):
+    run = Run(national).to_legality_review()
+    with pytest.raises(InputError, match="unknown step 'legal_review'"):
+        run.start("legal_review", D(2025, 4, 16))
+    with pytest.raises(InputError, match="unknown outcome 'ok'"):
+        run.complete("legality_review", D(2025, 4, 30), "ok")
+    with pytest.raises(InputError, match="several outcomes"):
+        run.complete("legality_review", D(2025, 4, 30))
+    with pytest.raises(InputError, match="unknown flag 'urgent'"):
+        Run(national, ["urgent"])
