@@ -1,0 +1,101 @@
+"""Where the data lives and how to reach it: settings, the engine factory, schema migrations.
+
+Embedded default: a SQLite file under ``DECIDE_HOME`` (default ``./.decide/``) in WAL mode with
+foreign keys on, a busy timeout, and ``synchronous=FULL`` so that a command that answered "done"
+survives a power cut.  Scale-out: ``DECIDE_DATABASE_URL=postgresql+psycopg://…`` (PostgreSQL's
+durable defaults).  The schema is managed by Alembic; ``open_engine`` applies pending migrations
+on first use (a cheap version check otherwise), ``decide db upgrade`` does it explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+__all__ = ["HEAD_REVISION", "Settings", "make_engine", "migrate", "open_engine", "schema_revision"]
+
+HEAD_REVISION = "0001"
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        home = Path(env.get("DECIDE_HOME") or ".decide").resolve()
+        url = env.get("DECIDE_DATABASE_URL") or f"sqlite:///{home / 'decide.db'}"
+        return cls(home=home, database_url=url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the durability and locking settings this project relies on."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control from the driver so that BEGIN IMMEDIATE can be issued (below).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # A writing unit of work asks for IMMEDIATE: it takes the write lock at once (waiting up to
+    # the busy timeout) instead of failing when a read lock cannot be upgraded.
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def schema_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except (OperationalError, ProgrammingError):
+        return None
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision (Alembic ``upgrade head``)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+def open_engine(settings: Settings | None = None) -> Engine:
+    """The engine for these settings, with the schema migrated if it is behind."""
+    settings = settings or Settings.from_env()
+    engine = make_engine(settings.database_url)
+    if schema_revision(engine) != HEAD_REVISION:
+        migrate(engine)
+    return engine

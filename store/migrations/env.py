@@ -1,0 +1,13 @@
+"""Alembic environment: runs on the connection handed over by ``store.db.migrate``."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from store.tables import SQLModel
+
+connection = context.config.attributes.get("connection")
+context.configure(connection=connection, target_metadata=SQLModel.metadata,
+                  render_as_batch=connection is not None and connection.dialect.name == "sqlite")
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,189 @@
+"""All tables (SQLModel ``table=True``), one line of purpose each.
+
+Rows never act as domain objects: ``store.repository`` maps them to ``procedures`` types and back.
+JSON-valued columns are text written by the repository (sorted keys), so every engine stores the
+same bytes.  Dates are ``date``; recording times are UTC ``datetime``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "AlertRow",
+    "AttemptRow",
+    "AuditEventRow",
+    "AuditHeadRow",
+    "CheckpointRow",
+    "DecisionRow",
+    "DocumentRow",
+    "IdCounterRow",
+    "OutboxRow",
+    "PersonRow",
+    "ScheduleRow",
+]
+
+
+class DecisionRow(SQLModel, table=True):
+    """A major decision, registered under a procedure id and version it keeps for life."""
+
+    __tablename__ = "decisions"
+    id: str = Field(primary_key=True, max_length=32)
+    title: str = Field(sa_type=Text)
+    procedure_id: str = Field(max_length=64)
+    procedure_version: str = Field(max_length=32)
+    flags: str = Field(default="[]", sa_type=Text)  # JSON list of flag ids
+    sponsor: str = Field(sa_type=Text)
+    target_on: date | None = None
+    catalogue_year: int | None = None
+    registered_on: date
+    status: str = Field(max_length=16, index=True)  # in_progress / approved / rejected / closed
+    version: int = 1  # optimistic concurrency: bumped by every change
+
+
+class IdCounterRow(SQLModel, table=True):
+    """The last decision number given out per registration year (ids like 2025-0007)."""
+
+    __tablename__ = "id_counters"
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    last: int = 0
+
+
+class AttemptRow(SQLModel, table=True):
+    """One run of one step of one decision; due dates denormalised for the deadline scan."""
+
+    __tablename__ = "step_attempts"
+    __table_args__ = (
+        UniqueConstraint("decision_id", "step", "number"),
+        Index("ix_attempts_open_due", "status", "due_on"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    decision_id: str = Field(foreign_key="decisions.id", index=True, max_length=32)
+    position: int  # order within the decision's history
+    step: str = Field(max_length=64)
+    number: int
+    status: str = Field(max_length=16)
+    opened_on: date | None = None
+    shorten_reason: str | None = Field(default=None, sa_type=Text)
+    closed_on: date | None = None
+    outcome: str | None = Field(default=None, max_length=64)
+    skip_reason: str | None = Field(default=None, sa_type=Text)
+    pauses: str = Field(default="[]", sa_type=Text)
+    extensions: str = Field(default="[]", sa_type=Text)
+    deferrals: str = Field(default="[]", sa_type=Text)
+    documents: str = Field(default="[]", sa_type=Text)
+    superseded: bool = False
+    earliest_close_on: date | None = None
+    due_on: date | None = None
+    provisional: bool = False
+
+
+class AuditEventRow(SQLModel, table=True):
+    """The append-only audit log: each event hashed with its predecessor (UPDATE/DELETE refused)."""
+
+    __tablename__ = "audit_events"
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    decision_id: str | None = Field(default=None, index=True, max_length=32)
+    action: str = Field(max_length=64)
+    actor: str = Field(sa_type=Text)
+    effective_on: date
+    recorded_at: str = Field(max_length=40)  # ISO 8601 UTC, exactly as hashed
+    payload: str = Field(sa_type=Text)  # canonical JSON
+    decision_prev_hash: str | None = Field(default=None, max_length=64)  # this decision's chain
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64, unique=True)
+
+
+class AuditHeadRow(SQLModel, table=True):
+    """The chain head (one row): locked by every append, so the chain never forks."""
+
+    __tablename__ = "audit_head"
+    id: int = Field(default=1, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    seq: int = 0
+    hash: str = Field(default="0" * 64, max_length=64)
+
+
+class CheckpointRow(SQLModel, table=True):
+    """A signed statement of the chain head (Ed25519; the key lives outside the database)."""
+
+    __tablename__ = "audit_checkpoints"
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int
+    hash: str = Field(max_length=64)
+    signed_at: str = Field(max_length=40)
+    public_key: str = Field(sa_type=Text)  # base64 raw Ed25519 public key
+    signature: str = Field(sa_type=Text)  # base64 signature over "seq|hash|signed_at"
+
+
+class OutboxRow(SQLModel, table=True):
+    """A side effect to carry out after commit (notify, build a package or an archive)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "done_at", "available_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    decision_id: str | None = Field(default=None, max_length=32, index=True)
+    kind: str = Field(max_length=64)
+    payload: str = Field(sa_type=Text)
+    created_at: datetime
+    available_at: datetime
+    tries: int = 0
+    claimed_by: str | None = Field(default=None, max_length=128)
+    claimed_at: datetime | None = None
+    done_at: datetime | None = None
+    last_error: str | None = Field(default=None, sa_type=Text)
+
+
+class AlertRow(SQLModel, table=True):
+    """An alert level raised once per step attempt (or per decision target date)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("decision_id", "step", "attempt", "level", "due_on"),)
+    id: int | None = Field(default=None, primary_key=True)
+    decision_id: str = Field(foreign_key="decisions.id", index=True, max_length=32)
+    step: str = Field(max_length=64)  # "" for the decision's target date
+    attempt: int
+    level: str = Field(max_length=16)
+    due_on: date
+    first_reached_on: date
+    raised_at: datetime
+    delivered_at: datetime | None = None
+
+
+class DocumentRow(SQLModel, table=True):
+    """A file attached to a step attempt, stored by SHA-256 under DECIDE_HOME."""
+
+    __tablename__ = "documents"
+    id: int | None = Field(default=None, primary_key=True)
+    decision_id: str = Field(foreign_key="decisions.id", index=True, max_length=32)
+    step: str = Field(max_length=64)
+    attempt: int
+    kind: str = Field(max_length=64)
+    filename: str = Field(sa_type=Text)
+    sha256: str = Field(max_length=64, index=True)
+    size: int
+    stored_at: datetime
+
+
+class ScheduleRow(SQLModel, table=True):
+    """A holiday schedule imported by the office, so every process sees the same calendar."""
+
+    __tablename__ = "calendar_schedules"
+    id: int | None = Field(default=None, primary_key=True)
+    year: int
+    kind: str = Field(max_length=16)
+    source: str = Field(sa_type=Text)
+    content: str = Field(sa_type=Text)  # the TOML file as imported
+    sha256: str = Field(max_length=64)
+    imported_at: datetime
+
+
+class PersonRow(SQLModel, table=True):
+    """A person with a role; once people exist, commands check the acting person's role."""
+
+    __tablename__ = "people"
+    name: str = Field(primary_key=True, max_length=128)
+    role: str = Field(primary_key=True, max_length=64)
+    unit: str | None = Field(default=None, sa_type=Text)

@@ -1,0 +1,81 @@
+"""Real databases for the store's tests: SQLite always, PostgreSQL when its URL is given.
+
+``DECIDE_TEST_POSTGRES_URL`` (set by ``.ci/run``) names a server database such as
+``postgresql+psycopg://postgres@127.0.0.1:5432/test``; each test gets a fresh database copied from
+a migrated template, dropped afterwards.  Without the variable the PostgreSQL half is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, create_engine, make_url, text
+
+from store.db import make_engine, migrate
+
+PG_ENV = "DECIDE_TEST_POSTGRES_URL"
+PG_SKIP = f"PostgreSQL not configured: set {PG_ENV} (for example postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+
+
+def _admin() -> Engine:
+    url = make_url(os.environ[PG_ENV]).set(database="postgres")
+    return create_engine(url, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    if not os.environ.get(PG_ENV):
+        pytest.skip(PG_SKIP)
+    name = f"decide_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = _admin()
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(make_url(os.environ[PG_ENV]).set(database=name).render_as_string(False))
+    migrate(engine)
+    engine.dispose()
+    yield name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def new_pg_database(template: str) -> str:
+    name = f"decide_t_{uuid.uuid4().hex[:12]}"
+    admin = _admin()
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    admin.dispose()
+    return make_url(os.environ[PG_ENV]).set(database=name).render_as_string(False)
+
+
+def drop_pg_database(url: str) -> None:
+    admin = _admin()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A migrated, empty database of each kind."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'decide.db'}"
+        engine = make_engine(url)
+        migrate(engine)
+        engine.dispose()
+        yield url
+        return
+    template = request.getfixturevalue("pg_template")
+    url = new_pg_database(template)
+    yield url
+    drop_pg_database(url)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
