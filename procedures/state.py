@@ -16,6 +16,7 @@ __all__ = [
     "Action",
     "Attempt",
     "Complete",
+    "Decision",
     "Deferral",
     "Extend",
     "MeetingRecord",
@@ -130,3 +131,20 @@ class Extend(_Frozen):
 
 
 Action = Start | Complete | Skip | Extend
+
+
+class Decision(_Frozen):
+    """A registered decision and its whole history of attempts (what the store keeps)."""
+
+    id: str
+    title: str
+    procedure_id: str
+    procedure_version: str
+    flags: frozenset[str] = frozenset()
+    sponsor: str
+    target_on: date | None = None
+    catalogue_year: int | None = None
+    registered_on: date
+    status: str = "in_progress"
+    version: int = 1
+    attempts: tuple[Attempt, ...] = ()

@@ -1,0 +1,60 @@
+"""Read-side commands: the list of decisions and what is due or overdue as of a date."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from procedures import load_procedure, plan
+from procedures.planner import ALERT_LEVELS, Plan
+from procedures.state import Decision
+from store.schedules import load_calendar
+from store.uow import UnitOfWork
+
+from flows.commands import Commands
+
+__all__ = ["OverdueItem", "decisions_with_plans", "overdue"]
+
+OPEN_STATUSES = ("in_progress", "approved", "rejected")
+
+
+@dataclass(frozen=True)
+class OverdueItem:
+    decision: str
+    title: str
+    step: str | None  # None: the decision itself is past its target date
+    zh: str
+    level: str
+    due_on: date
+    overdue_working_days: int
+    provisional: bool
+
+
+def decisions_with_plans(
+    cmds: Commands, as_of: date, *, open_only: bool = False
+) -> list[tuple[Decision, Plan]]:
+    with UnitOfWork(cmds.engine, write=False) as uow:
+        ids = uow.decisions.ids(status=OPEN_STATUSES if open_only else None)
+        decisions = uow.decisions.many(ids)
+        cal = load_calendar(uow.session)
+    result = []
+    for d in decisions:
+        proc = load_procedure(d.procedure_id)
+        result.append((d, plan(proc, d.flags, d.attempts, as_of, cal, target_on=d.target_on)))
+    return result
+
+
+def overdue(cmds: Commands, as_of: date) -> list[OverdueItem]:
+    """Every open step (and undecided decision past its target) with an alert level."""
+    items: list[OverdueItem] = []
+    for decision, view in decisions_with_plans(cmds, as_of, open_only=True):
+        for s in view.steps:
+            if s.alert and s.due_on:
+                items.append(OverdueItem(decision.id, decision.title, s.step, s.zh, s.alert,
+                                         s.due_on, s.overdue_working_days, s.provisional))
+        if view.target_alert and decision.target_on:
+            items.append(OverdueItem(decision.id, decision.title, None, "决策目标日期",
+                                     view.target_alert, decision.target_on,
+                                     view.target_overdue_working_days, False))
+    items.sort(key=lambda i: (-ALERT_LEVELS.index(i.level), i.due_on, i.decision))  # type: ignore[arg-type]
+    return items
