@@ -14,7 +14,6 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -264,7 +263,7 @@ def overdue(as_of: AsOf = None, as_json: Json = False) -> None:
 class AuditGroup(TyperGroup):
     """``decide audit DECISION`` shows a timeline; ``verify``/``export``/``checkpoint`` act."""
 
-    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             args.insert(0, "show")
         return super().resolve_command(ctx, args)
@@ -445,13 +444,14 @@ def main(argv: list[str] | None = None) -> int:
     except DecideError as exc:
         _fail(as_json, exc.to_dict(), str(exc), exc.exit_code)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.Abort:
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
         _fail(as_json, {"error": "aborted"}, "aborted", 1)
         return 1
-    except click.ClickException as exc:
-        _fail(as_json, {"error": "usage", "message": exc.format_message()}, exc.format_message(), 2)
+    except typer.TyperException as exc:  # usage errors: unknown command or option, bad value
+        message = getattr(exc, "format_message", lambda: str(exc))()
+        _fail(as_json, {"error": "usage", "message": message}, message, 2)
         return 2
     return 0
 

@@ -1,0 +1,53 @@
+"""The CLI end to end: real subprocesses of the installed ``decide`` on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import database_url, pg_template  # noqa: F401  (fixtures)
+
+DECIDE = shutil.which("decide", path=str(Path(sys.executable).parent)) or "decide"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> dict:
+        return json.loads(self.out)
+
+
+class CLI:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    def __call__(self, *args: str, actor: str | None = "区政府办公室", stdin: str | None = None) -> Result:
+        env = dict(self.env)
+        if actor is not None:
+            env["DECIDE_ACTOR"] = actor
+        proc = subprocess.run([DECIDE, *args], env=env, capture_output=True, text=True,
+                              timeout=120, input=stdin)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def json(self, *args: str, **kw) -> Result:
+        return self(*args, "--json", **kw)
+
+
+@pytest.fixture
+def cli(database_url: str, tmp_path: Path) -> Iterator[CLI]:  # noqa: F811
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DECIDE_")}
+    env.update(DECIDE_HOME=str(tmp_path / "home"), DECIDE_DATABASE_URL=database_url,
+               COLUMNS="200")
+    yield CLI(env)
