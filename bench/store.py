@@ -45,15 +45,19 @@ def bare_sqlite(path: Path, n: int) -> float:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("CREATE TABLE d (id TEXT PRIMARY KEY, version INT, status TEXT)")
-    conn.execute("CREATE TABLE a (seq INTEGER PRIMARY KEY, d TEXT, payload TEXT, prev TEXT, h TEXT)")
+    conn.execute(
+        "CREATE TABLE a (seq INTEGER PRIMARY KEY, d TEXT, payload TEXT, prev TEXT, h TEXT)"
+    )
     conn.execute("CREATE TABLE o (id INTEGER PRIMARY KEY, d TEXT, payload TEXT)")
     conn.executemany("INSERT INTO d VALUES (?, 1, 'x')", [(f"d{i}",) for i in range(n)])
     start = time.perf_counter()
     for i in range(n):
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("UPDATE d SET version = version + 1 WHERE id = ? AND version = 1", (f"d{i}",))
-        conn.execute("INSERT INTO a (d, payload, prev, h) VALUES (?, ?, ?, ?)",
-                     (f"d{i}", '{"step":"drafting"}', "0" * 64, f"{i:064d}"))
+        conn.execute(
+            "INSERT INTO a (d, payload, prev, h) VALUES (?, ?, ?, ?)",
+            (f"d{i}", '{"step":"drafting"}', "0" * 64, f"{i:064d}"),
+        )
         conn.execute("INSERT INTO o (d, payload) VALUES (?, ?)", (f"d{i}", "{}"))
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
@@ -66,8 +70,13 @@ def prepare(url: str, home: Path, n: int) -> Commands:
     migrate(engine)
     cmds = Commands(engine, home, clock=lambda: CLOCK)
     for i in range(n):
-        cmds.register(title=f"基准决策 {i}", procedure_id="national-2019", sponsor="区发展改革委",
-                      actor="bench", on=DAY)
+        cmds.register(
+            title=f"基准决策 {i}",
+            procedure_id="national-2019",
+            sponsor="区发展改革委",
+            actor="bench",
+            on=DAY,
+        )
     return cmds
 
 
@@ -83,10 +92,20 @@ def store_rate(cmds: Commands, ids: list[str]) -> float:
     for before, attempts, view in work:
         with UnitOfWork(cmds.engine) as uow:
             version = uow.decisions.save(before, attempts, view)
-            uow.audit.append(decision_id=before.id, action="start", actor="bench", effective_on=DAY,
-                             recorded_at=CLOCK, payload={"step": "drafting", "version": version})
-            uow.outbox.add(kind="notify", decision_id=before.id, now=CLOCK,
-                           payload={"event": "step_open", "step": "drafting"})
+            uow.audit.append(
+                decision_id=before.id,
+                action="start",
+                actor="bench",
+                effective_on=DAY,
+                recorded_at=CLOCK,
+                payload={"step": "drafting", "version": version},
+            )
+            uow.outbox.add(
+                kind="notify",
+                decision_id=before.id,
+                now=CLOCK,
+                payload={"event": "step_open", "step": "drafting"},
+            )
             uow.commit()
     return len(work) / (time.perf_counter() - start)
 
@@ -104,11 +123,14 @@ def run_engine(label: str, url: str, home: Path, n: int, rounds: int) -> dict[st
         ids = uow.decisions.ids()
     result: dict[str, list[float]] = {"store": [], "command": []}
     for r in range(rounds):
-        chunk = ids[r * n:(r + 1) * n]
+        chunk = ids[r * n : (r + 1) * n]
         result["store"].append(store_rate(cmds, chunk))
         result["command"].append(command_rate(cmds, chunk))
-        print(f"  {label} round {r + 1}: store {result['store'][-1]:,.0f}/s, "
-              f"command {result['command'][-1]:,.0f}/s", flush=True)
+        print(
+            f"  {label} round {r + 1}: store {result['store'][-1]:,.0f}/s, "
+            f"command {result['command'][-1]:,.0f}/s",
+            flush=True,
+        )
     cmds.engine.dispose()
     return result
 
@@ -119,21 +141,33 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--postgres", default=os.environ.get("DECIDE_TEST_POSTGRES_URL"))
     args = parser.parse_args()
-    print(f"machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}; n={args.n} per round, {args.rounds} rounds")
+    print(
+        f"machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}; n={args.n} per round, {args.rounds} rounds"
+    )
     rows: list[tuple[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         bare = [bare_sqlite(Path(tmp) / f"bare{r}.db", args.n) for r in range(args.rounds)]
         print(f"  bare sqlite3 rounds: {', '.join(f'{b:,.0f}' for b in bare)}")
         rows.append(("bare sqlite3 (3 writes/tx, WAL, synchronous=FULL)", statistics.median(bare)))
-        res = run_engine("sqlite", f"sqlite:///{Path(tmp) / 'decide.db'}", Path(tmp) / "home",
-                         args.n, args.rounds)
-        rows.append(("decide store on SQLite (state + audit + outbox)", statistics.median(res["store"])))
-        rows.append(("decide command on SQLite (read + plan + write)", statistics.median(res["command"])))
+        res = run_engine(
+            "sqlite",
+            f"sqlite:///{Path(tmp) / 'decide.db'}",
+            Path(tmp) / "home",
+            args.n,
+            args.rounds,
+        )
+        rows.append(
+            ("decide store on SQLite (state + audit + outbox)", statistics.median(res["store"]))
+        )
+        rows.append(
+            ("decide command on SQLite (read + plan + write)", statistics.median(res["command"]))
+        )
         if args.postgres:
             name = f"decide_bench_{uuid.uuid4().hex[:8]}"
-            admin = create_engine(make_url(args.postgres).set(database="postgres"),
-                                  isolation_level="AUTOCOMMIT")
+            admin = create_engine(
+                make_url(args.postgres).set(database="postgres"), isolation_level="AUTOCOMMIT"
+            )
             with admin.connect() as conn:
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
             try:

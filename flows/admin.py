@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from flows.commands import Commands, clean_text
 from procedures import InputError, load_procedure, plan
 from procedures.calendar import Schedule
 from store.audit import VerifyReport, export_jsonl, verify, verify_export
@@ -14,13 +15,26 @@ from store.signing import checkpoint, load_or_create_key, public_key_bytes
 from store.tables import CheckpointRow
 from store.uow import UnitOfWork
 
-from flows.commands import Commands, clean_text
+__all__ = [
+    "Recomputed",
+    "add_person",
+    "audit_checkpoint",
+    "audit_export",
+    "audit_verify",
+    "import_schedule",
+]
 
-__all__ = ["Recomputed", "add_person", "audit_checkpoint", "audit_export", "audit_verify",
-           "import_schedule"]
-
-ROLE_IDS = {"decision_body", "head", "sponsor", "legal_office", "risk_assessor", "expert",
-            "party_committee", "archivist", "sponsor_legal_unit"}
+ROLE_IDS = {
+    "decision_body",
+    "head",
+    "sponsor",
+    "legal_office",
+    "risk_assessor",
+    "expert",
+    "party_committee",
+    "archivist",
+    "sponsor_legal_unit",
+}
 
 
 def add_person(cmds: Commands, name: str, role: str, unit: str | None, actor: str) -> bool:
@@ -31,9 +45,14 @@ def add_person(cmds: Commands, name: str, role: str, unit: str | None, actor: st
     with UnitOfWork(cmds.engine) as uow:
         added = uow.people.add(name_text, role, clean_text(unit, "unit", limit=200))
         if added:
-            uow.audit.append(decision_id=None, action="person_add", actor=actor,
-                             effective_on=cmds.today(), recorded_at=cmds.clock(),
-                             payload={"name": name_text, "role": role, "unit": unit})
+            uow.audit.append(
+                decision_id=None,
+                action="person_add",
+                actor=actor,
+                effective_on=cmds.today(),
+                recorded_at=cmds.clock(),
+                payload={"name": name_text, "role": role, "unit": unit},
+            )
         uow.commit()
     return added
 
@@ -62,35 +81,61 @@ def import_schedule(cmds: Commands, path: Path, actor: str) -> tuple[Schedule, l
         schedule = add_schedule(uow.session, text, source_name=path.name, now=cmds.clock())
         new_cal = load_calendar(uow.session)
         changes: list[Recomputed] = []
-        for decision in uow.decisions.many(uow.decisions.ids(status=("in_progress", "approved",
-                                                                       "rejected"))):
+        for decision in uow.decisions.many(
+            uow.decisions.ids(status=("in_progress", "approved", "rejected"))
+        ):
             proc = load_procedure(decision.procedure_id)
             old = plan(proc, decision.flags, decision.attempts, today, old_cal)
             new = plan(proc, decision.flags, decision.attempts, today, new_cal)
-            diff = [Recomputed(decision.id, a.step, a.due_on, b.due_on, a.provisional,
-                               b.provisional)
-                    for a, b in zip(old.steps, new.steps, strict=True)
-                    if (a.due_on, a.earliest_close_on, a.provisional)
-                    != (b.due_on, b.earliest_close_on, b.provisional)]
+            diff = [
+                Recomputed(decision.id, a.step, a.due_on, b.due_on, a.provisional, b.provisional)
+                for a, b in zip(old.steps, new.steps, strict=True)
+                if (a.due_on, a.earliest_close_on, a.provisional)
+                != (b.due_on, b.earliest_close_on, b.provisional)
+            ]
             if diff:
                 uow.decisions.set_dates(decision.id, new, decision.attempts)
                 uow.audit.append(
-                    decision_id=decision.id, action="recompute_dates", actor=actor,
-                    effective_on=today, recorded_at=cmds.clock(),
-                    payload={"schedule": {"year": schedule.year, "kind": schedule.kind,
-                                          "source": schedule.source},
-                             "changes": [{"step": c.step, "due_before": c.before,
-                                          "due_after": c.after,
-                                          "provisional_before": c.provisional_before,
-                                          "provisional_after": c.provisional_after}
-                                         for c in diff]})
+                    decision_id=decision.id,
+                    action="recompute_dates",
+                    actor=actor,
+                    effective_on=today,
+                    recorded_at=cmds.clock(),
+                    payload={
+                        "schedule": {
+                            "year": schedule.year,
+                            "kind": schedule.kind,
+                            "source": schedule.source,
+                        },
+                        "changes": [
+                            {
+                                "step": c.step,
+                                "due_before": c.before,
+                                "due_after": c.after,
+                                "provisional_before": c.provisional_before,
+                                "provisional_after": c.provisional_after,
+                            }
+                            for c in diff
+                        ],
+                    },
+                )
                 changes.extend(diff)
-        uow.audit.append(decision_id=None, action="calendar_import", actor=actor,
-                         effective_on=today, recorded_at=cmds.clock(),
-                         payload={"year": schedule.year, "kind": schedule.kind,
-                                  "source": schedule.source, "file": path.name,
-                                  "holidays": schedule.holidays, "workdays": schedule.workdays,
-                                  "recomputed": len(changes)})
+        uow.audit.append(
+            decision_id=None,
+            action="calendar_import",
+            actor=actor,
+            effective_on=today,
+            recorded_at=cmds.clock(),
+            payload={
+                "year": schedule.year,
+                "kind": schedule.kind,
+                "source": schedule.source,
+                "file": path.name,
+                "holidays": schedule.holidays,
+                "workdays": schedule.workdays,
+                "recomputed": len(changes),
+            },
+        )
         uow.commit()
     return schedule, changes
 
@@ -117,8 +162,7 @@ def audit_verify(cmds: Commands, export: Path | None = None) -> VerifyReport:
         if not export.is_file():
             raise InputError(f"file not found: {export}")
         return verify_export(export, public_keys=_known_keys(cmds))
-    return verify(cmds.engine, documents_dir=cmds.home / "documents",
-                  public_keys=_known_keys(cmds))
+    return verify(cmds.engine, documents_dir=cmds.home / "documents", public_keys=_known_keys(cmds))
 
 
 def audit_export(cmds: Commands, out: Path, decision_id: str | None) -> int:

@@ -17,18 +17,26 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from flows import render
 from procedures import DecideError, InputError, MeetingRecord
 from procedures.planner import STATUS_LABELS
 
-from flows import render
-
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                  help="重大行政决策程序 — the major administrative decision procedure.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="重大行政决策程序 — the major administrative decision procedure.",
+)
 
 Json = Annotated[bool, typer.Option("--json", help="print one JSON document (English ids)")]
-On = Annotated[str | None, typer.Option("--on", help="effective date YYYY-MM-DD (default: today, Asia/Shanghai)")]
+On = Annotated[
+    str | None,
+    typer.Option("--on", help="effective date YYYY-MM-DD (default: today, Asia/Shanghai)"),
+]
 AsOf = Annotated[str | None, typer.Option("--as-of", help="date YYYY-MM-DD (may be in the future)")]
-Actor = Annotated[str | None, typer.Option("--actor", envvar="DECIDE_ACTOR", help="who acts (or DECIDE_ACTOR)")]
+Actor = Annotated[
+    str | None, typer.Option("--actor", envvar="DECIDE_ACTOR", help="who acts (or DECIDE_ACTOR)")
+]
 
 
 def _date(value: str | None, option: str) -> date | None:
@@ -41,9 +49,8 @@ def _date(value: str | None, option: str) -> date | None:
 
 
 def _commands() -> Any:
-    from store.db import Settings, open_engine
-
     from flows.commands import Commands
+    from store.db import Settings, open_engine
 
     settings = Settings.from_env()
     return Commands(open_engine(settings), settings.home)
@@ -77,8 +84,12 @@ def procedures_list(ctx: typer.Context, as_json: Json = False) -> None:
     from procedures import load_procedure, preset_ids
 
     procs = [load_procedure(p) for p in preset_ids()]
-    doc = {"procedures": [{"id": p.id, "version": p.version, "zh": p.zh, "en": p.en,
-                           "steps": len(p.steps)} for p in procs]}
+    doc = {
+        "procedures": [
+            {"id": p.id, "version": p.version, "zh": p.zh, "en": p.en, "steps": len(p.steps)}
+            for p in procs
+        ]
+    }
     lines = [f"{p.id:24} v{p.version:8} {p.zh} — {p.en} ({len(p.steps)} 步 steps)" for p in procs]
     _out(as_json, doc, *lines)
 
@@ -98,38 +109,68 @@ def register(
     title: Annotated[str, typer.Option("--title", help="决策事项名称")],
     procedure: Annotated[str, typer.Option("--procedure", help="preset id or procedure file")],
     sponsor: Annotated[str, typer.Option("--sponsor", help="决策承办单位")],
-    flag: Annotated[list[str] | None, typer.Option("--flag", help="technical / stability_risk / undisclosable")] = None,
-    target: Annotated[str | None, typer.Option("--target", help="target date from the catalogue")] = None,
+    flag: Annotated[
+        list[str] | None, typer.Option("--flag", help="technical / stability_risk / undisclosable")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="target date from the catalogue")
+    ] = None,
     catalogue_year: Annotated[int | None, typer.Option("--catalogue-year")] = None,
-    on: On = None, actor: Actor = None, as_json: Json = False,
+    on: On = None,
+    actor: Actor = None,
+    as_json: Json = False,
 ) -> None:
     """登记决策 register a decision (决策启动 is done at registration)."""
     cmds = _commands()
-    d = cmds.register(title=title, procedure_id=procedure, sponsor=sponsor, actor=_actor(actor),
-                      flags=flag or (), target_on=_date(target, "--target"),
-                      catalogue_year=catalogue_year, on=_date(on, "--on"))
+    d = cmds.register(
+        title=title,
+        procedure_id=procedure,
+        sponsor=sponsor,
+        actor=_actor(actor),
+        flags=flag or (),
+        target_on=_date(target, "--target"),
+        catalogue_year=catalogue_year,
+        on=_date(on, "--on"),
+    )
     d, view = cmds.status(d.id, d.registered_on)
-    _out(as_json, render.decision_json(d, view), f"已登记 registered [bold]{d.id}[/]",
-         render.status_table(d, view))
+    _out(
+        as_json,
+        render.decision_json(d, view),
+        f"已登记 registered [bold]{d.id}[/]",
+        render.status_table(d, view),
+    )
 
 
 def _changed(as_json: bool, verb: str, d: Any, view: Any, step: str) -> None:
     s = view.step(step)
-    _out(as_json, render.decision_json(d, view),
-         f"{verb} {d.id} · {s.zh} {step}: {STATUS_LABELS[s.status]} {s.status}"
-         + (f" · 到期 due {s.due_on}" if s.due_on and s.status == "open" else ""),
-         render.status_table(d, view))
+    _out(
+        as_json,
+        render.decision_json(d, view),
+        f"{verb} {d.id} · {s.zh} {step}: {STATUS_LABELS[s.status]} {s.status}"
+        + (f" · 到期 due {s.due_on}" if s.due_on and s.status == "open" else ""),
+        render.status_table(d, view),
+    )
 
 
 @app.command()
 def start(
-    decision: str, step: str, on: On = None,
-    shorten_reason: Annotated[str | None, typer.Option("--shorten-reason", help="reason to shorten a statutory minimum (stated when the step opens)")] = None,
-    actor: Actor = None, as_json: Json = False,
+    decision: str,
+    step: str,
+    on: On = None,
+    shorten_reason: Annotated[
+        str | None,
+        typer.Option(
+            "--shorten-reason",
+            help="reason to shorten a statutory minimum (stated when the step opens)",
+        ),
+    ] = None,
+    actor: Actor = None,
+    as_json: Json = False,
 ) -> None:
     """开始步骤 open a step (or resubmit returned materials)."""
-    d, view = _commands().start(decision, step, actor=_actor(actor), on=_date(on, "--on"),
-                                shorten_reason=shorten_reason)
+    d, view = _commands().start(
+        decision, step, actor=_actor(actor), on=_date(on, "--on"), shorten_reason=shorten_reason
+    )
     _changed(as_json, "已开始 started", d, view, step)
 
 
@@ -145,18 +186,38 @@ def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
 
 @app.command()
 def complete(
-    decision: str, step: str,
-    outcome: Annotated[str | None, typer.Option("--outcome", help="结果 (may be left out when the step has one)")] = None,
+    decision: str,
+    step: str,
+    outcome: Annotated[
+        str | None, typer.Option("--outcome", help="结果 (may be left out when the step has one)")
+    ] = None,
     on: On = None,
     note: Annotated[str | None, typer.Option("--note")] = None,
-    attach: Annotated[list[str] | None, typer.Option("--attach", help="KIND=FILE, or FILE (kind: the step's first document)")] = None,
-    meeting_type: Annotated[str | None, typer.Option("--meeting-type", help="executive (常务会议) or plenary (全体会议)")] = None,
+    attach: Annotated[
+        list[str] | None,
+        typer.Option("--attach", help="KIND=FILE, or FILE (kind: the step's first document)"),
+    ] = None,
+    meeting_type: Annotated[
+        str | None,
+        typer.Option("--meeting-type", help="executive (常务会议) or plenary (全体会议)"),
+    ] = None,
     chair: Annotated[str | None, typer.Option("--chair", help="the head, who speaks last")] = None,
-    position: Annotated[list[str] | None, typer.Option("--position", help="MEMBER=POSITION for each attending member")] = None,
-    dissent: Annotated[list[str] | None, typer.Option("--dissent", help="MEMBER=TEXT, recorded as stated")] = None,
-    head_reason: Annotated[str | None, typer.Option("--head-reason", help="required when the head departs from the majority")] = None,
-    next_meeting: Annotated[str | None, typer.Option("--next-meeting", help="for deferred: the new meeting date")] = None,
-    actor: Actor = None, as_json: Json = False,
+    position: Annotated[
+        list[str] | None,
+        typer.Option("--position", help="MEMBER=POSITION for each attending member"),
+    ] = None,
+    dissent: Annotated[
+        list[str] | None, typer.Option("--dissent", help="MEMBER=TEXT, recorded as stated")
+    ] = None,
+    head_reason: Annotated[
+        str | None,
+        typer.Option("--head-reason", help="required when the head departs from the majority"),
+    ] = None,
+    next_meeting: Annotated[
+        str | None, typer.Option("--next-meeting", help="for deferred: the new meeting date")
+    ] = None,
+    actor: Actor = None,
+    as_json: Json = False,
 ) -> None:
     """完成步骤 record that a step finished, with its outcome."""
     from flows.commands import Attachment
@@ -179,37 +240,57 @@ def complete(
         positions = _pairs(position, "--position")
         if not chair:
             raise InputError("the meeting record needs --chair (the head)")
-        meeting = MeetingRecord(meeting_type=meeting_type or "", chair=chair.strip(),
-                                attendees=(chair.strip(), *positions), positions=positions,
-                                dissent=_pairs(dissent, "--dissent"), head_reason=head_reason)
-    d, view = cmds.complete(decision, step, actor=_actor(actor), on=_date(on, "--on"),
-                            outcome=outcome, note=note, meeting=meeting,
-                            attachments=[Attachment(k, p) for k, p in attachments],
-                            next_meeting_on=_date(next_meeting, "--next-meeting"))
+        meeting = MeetingRecord(
+            meeting_type=meeting_type or "",
+            chair=chair.strip(),
+            attendees=(chair.strip(), *positions),
+            positions=positions,
+            dissent=_pairs(dissent, "--dissent"),
+            head_reason=head_reason,
+        )
+    d, view = cmds.complete(
+        decision,
+        step,
+        actor=_actor(actor),
+        on=_date(on, "--on"),
+        outcome=outcome,
+        note=note,
+        meeting=meeting,
+        attachments=[Attachment(k, p) for k, p in attachments],
+        next_meeting_on=_date(next_meeting, "--next-meeting"),
+    )
     _changed(as_json, "已完成 completed", d, view, step)
 
 
 @app.command()
 def skip(
-    decision: str, step: str,
+    decision: str,
+    step: str,
     reason: Annotated[str, typer.Option("--reason", help="why the law allows skipping it")],
-    on: On = None, actor: Actor = None, as_json: Json = False,
+    on: On = None,
+    actor: Actor = None,
+    as_json: Json = False,
 ) -> None:
     """跳过步骤 skip a conditional step, with the reason (only where the procedure allows)."""
-    d, view = _commands().skip(decision, step, actor=_actor(actor), reason=reason,
-                               on=_date(on, "--on"))
+    d, view = _commands().skip(
+        decision, step, actor=_actor(actor), reason=reason, on=_date(on, "--on")
+    )
     _changed(as_json, "已跳过 skipped", d, view, step)
 
 
 @app.command()
 def extend(
-    decision: str, step: str,
+    decision: str,
+    step: str,
     reason: Annotated[str, typer.Option("--reason")],
-    on: On = None, actor: Actor = None, as_json: Json = False,
+    on: On = None,
+    actor: Actor = None,
+    as_json: Json = False,
 ) -> None:
     """延长办理期限 extend a step's due date (where the procedure allows, with a reason)."""
-    d, view = _commands().extend(decision, step, actor=_actor(actor), reason=reason,
-                                 on=_date(on, "--on"))
+    d, view = _commands().extend(
+        decision, step, actor=_actor(actor), reason=reason, on=_date(on, "--on")
+    )
     _changed(as_json, "已延长 extended", d, view, step)
 
 
@@ -228,9 +309,19 @@ def list_(as_of: AsOf = None, as_json: Json = False) -> None:
 
     cmds = _commands()
     rows = decisions_with_plans(cmds, _date(as_of, "--as-of") or cmds.today())
-    doc = {"items": [{"id": d.id, "title": d.title, "procedure": d.procedure_id,
-                      "status": v.status, "current": [s.step for s in v.current],
-                      "alert": v.worst_alert} for d, v in rows]}
+    doc = {
+        "items": [
+            {
+                "id": d.id,
+                "title": d.title,
+                "procedure": d.procedure_id,
+                "status": v.status,
+                "current": [s.step for s in v.current],
+                "alert": v.worst_alert,
+            }
+            for d, v in rows
+        ]
+    }
     _out(as_json, doc, render.list_table(rows))
 
 
@@ -244,18 +335,31 @@ def overdue(as_of: AsOf = None, as_json: Json = False) -> None:
     cmds = _commands()
     day = _date(as_of, "--as-of") or cmds.today()
     items = find(cmds, day)
-    doc = {"as_of": day, "items": [{"decision": i.decision, "step": i.step, "level": i.level,
-                                    "due_on": i.due_on,
-                                    "overdue_working_days": i.overdue_working_days,
-                                    "provisional": i.provisional} for i in items]}
+    doc = {
+        "as_of": day,
+        "items": [
+            {
+                "decision": i.decision,
+                "step": i.step,
+                "level": i.level,
+                "due_on": i.due_on,
+                "overdue_working_days": i.overdue_working_days,
+                "provisional": i.provisional,
+            }
+            for i in items
+        ],
+    }
     table = Table(title=f"到期提醒 alerts as of {day} ({len(items)})", title_justify="left")
     for col in ("决策 decision", "步骤 step", "提醒 level", "到期 due", "逾期工作日 overdue wd"):
         table.add_column(col, overflow="fold")
     for i in items:
-        table.add_row(f"{i.decision} {render.escape(i.title)}", f"{i.zh} {i.step or 'target'}",
-                      render.alert_text(i.level),
-                      f"{i.due_on}{' (暂定 provisional)' if i.provisional else ''}",
-                      str(i.overdue_working_days or ""))
+        table.add_row(
+            f"{i.decision} {render.escape(i.title)}",
+            f"{i.zh} {i.step or 'target'}",
+            render.alert_text(i.level),
+            f"{i.due_on}{' (暂定 provisional)' if i.provisional else ''}",
+            str(i.overdue_working_days or ""),
+        )
     _out(as_json, doc, table if items else "没有到期事项 nothing due")
 
 
@@ -286,50 +390,97 @@ def audit_show(decision: str, as_json: Json = False) -> None:
     with UnitOfWork(cmds.engine, write=False) as uow:
         uow.decisions.get(decision)
         events = uow.audit.events(decision)
-    doc = {"events": [{"seq": e.seq, "action": e.action, "actor": e.actor,
-                       "effective_on": e.effective_on, "recorded_at": e.recorded_at,
-                       "payload": json.loads(e.payload), "prev_hash": e.prev_hash,
-                       "hash": e.hash} for e in events]}
+    doc = {
+        "events": [
+            {
+                "seq": e.seq,
+                "action": e.action,
+                "actor": e.actor,
+                "effective_on": e.effective_on,
+                "recorded_at": e.recorded_at,
+                "payload": json.loads(e.payload),
+                "prev_hash": e.prev_hash,
+                "hash": e.hash,
+            }
+            for e in events
+        ]
+    }
     table = Table(title=f"审计记录 audit timeline {decision} ({len(events)})", title_justify="left")
-    for col in ("#", "生效日期 effective", "记录时间 recorded (UTC)", "操作 action", "人员 actor",
-                "内容 data", "哈希 hash"):
+    for col in (
+        "#",
+        "生效日期 effective",
+        "记录时间 recorded (UTC)",
+        "操作 action",
+        "人员 actor",
+        "内容 data",
+        "哈希 hash",
+    ):
         table.add_column(col, overflow="fold")
     for e in events:
         data = json.loads(e.payload)
-        summary = " ".join(f"{k}={v}" for k, v in data.items()
-                           if k in ("step", "outcome", "title", "reason", "shorten_reason", "note",
-                                    "status", "attempt"))
-        table.add_row(str(e.seq), str(e.effective_on), e.recorded_at[:19], ACTION_LABELS.get(
-            e.action, e.action), render.escape(e.actor), render.escape(summary), e.hash[:12])
+        summary = " ".join(
+            f"{k}={v}"
+            for k, v in data.items()
+            if k
+            in ("step", "outcome", "title", "reason", "shorten_reason", "note", "status", "attempt")
+        )
+        table.add_row(
+            str(e.seq),
+            str(e.effective_on),
+            e.recorded_at[:19],
+            ACTION_LABELS.get(e.action, e.action),
+            render.escape(e.actor),
+            render.escape(summary),
+            e.hash[:12],
+        )
     _out(as_json, doc, table)
 
 
-ACTION_LABELS = {"register": "登记 register", "start": "开始 start", "complete": "完成 complete",
-                 "skip": "跳过 skip", "extend": "延期 extend",
-                 "recompute_dates": "重算日期 recompute_dates"}
+ACTION_LABELS = {
+    "register": "登记 register",
+    "start": "开始 start",
+    "complete": "完成 complete",
+    "skip": "跳过 skip",
+    "extend": "延期 extend",
+    "recompute_dates": "重算日期 recompute_dates",
+}
 
 
 @audit_app.command("verify")
 def audit_verify(
-    file: Annotated[Path | None, typer.Option("--file", help="verify an export instead of the database")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="verify an export instead of the database")
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """验证 check the hash chain, checkpoints and stored documents."""
     from flows.admin import audit_verify as run
 
     report = run(_commands(), file)
-    doc = {"ok": report.ok, "events": report.events, "head_seq": report.head_seq,
-           "head_hash": report.head_hash, "checkpoints": report.checkpoints,
-           "documents": report.documents,
-           "problems": [{"seq": p.seq, "kind": p.kind, "message": p.message}
-                        for p in report.problems]}
+    doc = {
+        "ok": report.ok,
+        "events": report.events,
+        "head_seq": report.head_seq,
+        "head_hash": report.head_hash,
+        "checkpoints": report.checkpoints,
+        "documents": report.documents,
+        "problems": [{"seq": p.seq, "kind": p.kind, "message": p.message} for p in report.problems],
+    }
     if report.ok:
-        _out(as_json, doc, f"[green]审计链完好 audit chain verified[/]: {report.events} events, "
-             f"head #{report.head_seq} {report.head_hash[:16]}…, {report.checkpoints} "
-             f"checkpoints, {report.documents} documents")
+        _out(
+            as_json,
+            doc,
+            f"[green]审计链完好 audit chain verified[/]: {report.events} events, "
+            f"head #{report.head_seq} {report.head_hash[:16]}…, {report.checkpoints} "
+            f"checkpoints, {report.documents} documents",
+        )
     else:
-        _out(as_json, doc, f"[red]审计链被篡改 audit chain BROKEN[/] ({len(report.problems)} problems)",
-             *(f"  #{p.seq} {p.kind}: {render.escape(p.message)}" for p in report.problems))
+        _out(
+            as_json,
+            doc,
+            f"[red]审计链被篡改 audit chain BROKEN[/] ({len(report.problems)} problems)",
+            *(f"  #{p.seq} {p.kind}: {render.escape(p.message)}" for p in report.problems),
+        )
         raise typer.Exit(1)
 
 
@@ -355,8 +506,11 @@ def audit_checkpoint(as_json: Json = False) -> None:
     from flows.admin import audit_checkpoint as run
 
     row = run(_commands())
-    _out(as_json, {"seq": row.seq, "hash": row.hash, "signed_at": row.signed_at},
-         f"已签名 checkpoint signed at #{row.seq} {row.hash[:16]}…")
+    _out(
+        as_json,
+        {"seq": row.seq, "hash": row.hash, "signed_at": row.signed_at},
+        f"已签名 checkpoint signed at #{row.seq} {row.hash[:16]}…",
+    )
 
 
 # -- calendar and people ------------------------------------------------------------------------
@@ -372,13 +526,20 @@ def calendar_status(as_json: Json = False) -> None:
     cmds = _commands()
     cal = cmds.calendar()
     years = sorted(cal.covered_years)
-    provisional = [(d.id, s.step, s.due_on) for d, v in
-                   decisions_with_plans(cmds, cmds.today(), open_only=True)
-                   for s in v.steps if s.provisional and s.due_on]
-    doc = {"covered_years": [years[0], years[-1]] if years else [],
-           "covered": years, "schedules": [{"year": s.year, "kind": s.kind, "source": s.source}
-                                            for s in cal.schedules()],
-           "provisional": [{"decision": d, "step": s, "due_on": due} for d, s, due in provisional]}
+    provisional = [
+        (d.id, s.step, s.due_on)
+        for d, v in decisions_with_plans(cmds, cmds.today(), open_only=True)
+        for s in v.steps
+        if s.provisional and s.due_on
+    ]
+    doc = {
+        "covered_years": [years[0], years[-1]] if years else [],
+        "covered": years,
+        "schedules": [
+            {"year": s.year, "kind": s.kind, "source": s.source} for s in cal.schedules()
+        ],
+        "provisional": [{"decision": d, "step": s, "due_on": due} for d, s, due in provisional],
+    }
     lines = [f"官方日历覆盖 official data: {years[0]}–{years[-1]} ({len(years)} years)"]
     lines += [f"已导入 imported: {s.year} {s.kind} — {s.source}" for s in cal.schedules()]
     lines += [f"[yellow]暂定日期 provisional[/]: {d} {s} due {due}" for d, s, due in provisional]
@@ -391,12 +552,27 @@ def calendar_import(file: Path, actor: Actor = None, as_json: Json = False) -> N
     from flows.admin import import_schedule
 
     schedule, changes = import_schedule(_commands(), file, _actor(actor))
-    doc = {"year": schedule.year, "kind": schedule.kind, "source": schedule.source,
-           "recomputed": [{"decision": c.decision, "step": c.step, "due_before": c.before,
-                           "due_after": c.after, "provisional_after": c.provisional_after}
-                          for c in changes]}
-    _out(as_json, doc, f"已导入 imported {schedule.year} ({schedule.kind}): {schedule.source}",
-         *(f"  {c.decision} {c.step}: {c.before} → {c.after}" for c in changes))
+    doc = {
+        "year": schedule.year,
+        "kind": schedule.kind,
+        "source": schedule.source,
+        "recomputed": [
+            {
+                "decision": c.decision,
+                "step": c.step,
+                "due_before": c.before,
+                "due_after": c.after,
+                "provisional_after": c.provisional_after,
+            }
+            for c in changes
+        ],
+    }
+    _out(
+        as_json,
+        doc,
+        f"已导入 imported {schedule.year} ({schedule.kind}): {schedule.source}",
+        *(f"  {c.decision} {c.step}: {c.before} → {c.after}" for c in changes),
+    )
 
 
 people_app = typer.Typer(help="人员 people and roles", no_args_is_help=True)
@@ -404,15 +580,22 @@ app.add_typer(people_app, name="people")
 
 
 @people_app.command("add")
-def people_add(name: str, role: Annotated[str, typer.Option("--role")],
-               unit: Annotated[str | None, typer.Option("--unit")] = None,
-               actor: Actor = None, as_json: Json = False) -> None:
+def people_add(
+    name: str,
+    role: Annotated[str, typer.Option("--role")],
+    unit: Annotated[str | None, typer.Option("--unit")] = None,
+    actor: Actor = None,
+    as_json: Json = False,
+) -> None:
     """Register a person with a role; from then on commands check the acting person's role."""
     from flows.admin import add_person
 
     added = add_person(_commands(), name, role, unit, _actor(actor or name))
-    _out(as_json, {"name": name, "role": role, "unit": unit, "added": added},
-         f"{'已添加 added' if added else '已存在 already there'}: {name} ({role})")
+    _out(
+        as_json,
+        {"name": name, "role": role, "unit": unit, "added": added},
+        f"{'已添加 added' if added else '已存在 already there'}: {name} ({role})",
+    )
 
 
 @people_app.command("list")
@@ -421,8 +604,11 @@ def people_list(as_json: Json = False) -> None:
 
     with UnitOfWork(_commands().engine, write=False) as uow:
         rows = uow.people.all()
-    _out(as_json, {"people": [{"name": r.name, "role": r.role, "unit": r.unit} for r in rows]},
-         *(f"{r.name}  {r.role}  {r.unit or ''}" for r in rows))
+    _out(
+        as_json,
+        {"people": [{"name": r.name, "role": r.role, "unit": r.unit} for r in rows]},
+        *(f"{r.name}  {r.role}  {r.unit or ''}" for r in rows),
+    )
 
 
 @app.command("db-upgrade")
@@ -450,7 +636,8 @@ def main(argv: list[str] | None = None) -> int:
         _fail(as_json, {"error": "aborted"}, "aborted", 1)
         return 1
     except typer.TyperException as exc:  # usage errors: unknown command or option, bad value
-        message = getattr(exc, "format_message", lambda: str(exc))()
+        formatter = getattr(exc, "format_message", None)
+        message = formatter() if formatter else str(exc)
         _fail(as_json, {"error": "usage", "message": message}, message, 2)
         return 2
     return 0
@@ -462,8 +649,9 @@ def _fail(as_json: bool, doc: dict[str, Any], text: str, code: int) -> None:
     else:
         from rich.markup import escape
 
-        render.Console(stderr=True, highlight=False).print(f"[red]错误 error[/]: {escape(text)}",
-                                                           soft_wrap=True)
+        render.Console(stderr=True, highlight=False).print(
+            f"[red]错误 error[/]: {escape(text)}", soft_wrap=True
+        )
 
 
 def entry() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from flows.clock import today_shanghai, utc_now
 from procedures import (
     Complete,
     Extend,
@@ -40,16 +41,15 @@ from store.schedules import load_calendar
 from store.tables import DocumentRow
 from store.uow import UnitOfWork
 
-from flows.clock import today_shanghai, utc_now
-
 __all__ = ["Attachment", "Commands", "clean_text"]
 
 MAX_TITLE = 500
 MAX_TEXT = 4000
 
 
-def clean_text(value: str | None, what: str, *, required: bool = False,
-               limit: int = MAX_TEXT) -> str | None:
+def clean_text(
+    value: str | None, what: str, *, required: bool = False, limit: int = MAX_TEXT
+) -> str | None:
     """Normalise user text (NFC, trimmed) and refuse empty, over-long or control characters."""
     if value is None or not value.strip():
         if required:
@@ -58,8 +58,14 @@ def clean_text(value: str | None, what: str, *, required: bool = False,
     text = unicodedata.normalize("NFC", value.strip())
     if len(text) > limit:
         raise InputError(f"{what} is {len(text)} characters long; at most {limit} are allowed")
-    bad = next((c for c in text if unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn")
-                and c not in "\n\t"), None)
+    bad = next(
+        (
+            c
+            for c in text
+            if unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") and c not in "\n\t"
+        ),
+        None,
+    )
     if bad is not None:
         raise InputError(f"{what} contains a control or unassigned character U+{ord(bad):04X}")
     return text
@@ -93,8 +99,10 @@ class Commands:
         if on is None:
             return today
         if on > today:
-            raise InputError(f"--on {on} is in the future (today in Asia/Shanghai is {today}); "
-                             "record facts once they have happened")
+            raise InputError(
+                f"--on {on} is in the future (today in Asia/Shanghai is {today}); "
+                "record facts once they have happened"
+            )
         return on
 
     def documents(self) -> DocumentStore:
@@ -106,15 +114,26 @@ class Commands:
         roles = uow.people.roles(actor)
         if role not in roles:
             raise RuleViolation(
-                "role.not_permitted", f"{actor} 无权办理 {what} (needs role {role}; has "
-                f"{', '.join(sorted(roles)) or 'no role'})", article="SPEC §1 (roles)",
+                "role.not_permitted",
+                f"{actor} 无权办理 {what} (needs role {role}; has "
+                f"{', '.join(sorted(roles)) or 'no role'})",
+                article="SPEC §1 (roles)",
                 remedy=f"act as a person with role {role} (decide people add NAME --role {role})",
             )
 
     # -- commands -----------------------------------------------------------------------------
-    def register(self, *, title: str, procedure_id: str, sponsor: str, actor: str,
-                 flags: Iterable[str] = (), target_on: date | None = None,
-                 catalogue_year: int | None = None, on: date | None = None) -> Decision:
+    def register(
+        self,
+        *,
+        title: str,
+        procedure_id: str,
+        sponsor: str,
+        actor: str,
+        flags: Iterable[str] = (),
+        target_on: date | None = None,
+        catalogue_year: int | None = None,
+        on: date | None = None,
+    ) -> Decision:
         proc = self.procedure(procedure_id)
         on = self.effective(on)
         title_text = clean_text(title, "title", required=True, limit=MAX_TITLE)
@@ -130,9 +149,15 @@ class Commands:
             self._check_role(uow, actor, "decision_body", "决策启动 (register)")
             cal = load_calendar(uow.session)
             decision = Decision(
-                id=uow.decisions.next_id(on.year), title=title_text or "", sponsor=sponsor_text or "",
-                procedure_id=proc.id, procedure_version=proc.version, flags=flagset,
-                target_on=target_on, catalogue_year=catalogue_year, registered_on=on,
+                id=uow.decisions.next_id(on.year),
+                title=title_text or "",
+                sponsor=sponsor_text or "",
+                procedure_id=proc.id,
+                procedure_version=proc.version,
+                flags=flagset,
+                target_on=target_on,
+                catalogue_year=catalogue_year,
+                registered_on=on,
                 attempts=attempts,
             )
             view = plan(proc, flagset, attempts, on, cal, target_on=target_on)
@@ -140,51 +165,96 @@ class Commands:
             uow.decisions.add(decision)
             uow.decisions.set_dates(decision.id, view, attempts)
             uow.audit.append(
-                decision_id=decision.id, action="register", actor=actor, effective_on=on,
+                decision_id=decision.id,
+                action="register",
+                actor=actor,
+                effective_on=on,
                 recorded_at=self.clock(),
-                payload={"title": decision.title, "procedure": proc.id,
-                         "procedure_version": proc.version, "flags": sorted(flagset),
-                         "sponsor": decision.sponsor, "target_on": target_on,
-                         "catalogue_year": catalogue_year, "status": view.status},
+                payload={
+                    "title": decision.title,
+                    "procedure": proc.id,
+                    "procedure_version": proc.version,
+                    "flags": sorted(flagset),
+                    "sponsor": decision.sponsor,
+                    "target_on": target_on,
+                    "catalogue_year": catalogue_year,
+                    "status": view.status,
+                },
             )
             self._notify(uow, decision.id, proc, None, view)
             uow.commit()
         return decision
 
-    def start(self, decision_id: str, step: str, *, actor: str, on: date | None = None,
-              shorten_reason: str | None = None) -> tuple[Decision, Plan]:
+    def start(
+        self,
+        decision_id: str,
+        step: str,
+        *,
+        actor: str,
+        on: date | None = None,
+        shorten_reason: str | None = None,
+    ) -> tuple[Decision, Plan]:
         reason = clean_text(shorten_reason, "shorten reason")
-        return self._change(decision_id, Start(step=step, on=self.effective(on),
-                                               shorten_reason=reason), actor)
+        return self._change(
+            decision_id, Start(step=step, on=self.effective(on), shorten_reason=reason), actor
+        )
 
-    def complete(self, decision_id: str, step: str, *, actor: str, on: date | None = None,
-                 outcome: str | None = None, note: str | None = None,
-                 attachments: Sequence[Attachment] = (), meeting: MeetingRecord | None = None,
-                 next_meeting_on: date | None = None) -> tuple[Decision, Plan]:
+    def complete(
+        self,
+        decision_id: str,
+        step: str,
+        *,
+        actor: str,
+        on: date | None = None,
+        outcome: str | None = None,
+        note: str | None = None,
+        attachments: Sequence[Attachment] = (),
+        meeting: MeetingRecord | None = None,
+        next_meeting_on: date | None = None,
+    ) -> tuple[Decision, Plan]:
         stored = [(a.kind, DocumentStore.digest(a.path), a.path) for a in attachments]
-        action = Complete(step=step, on=self.effective(on), outcome=outcome,
-                          documents=tuple(k for k, _, _ in stored), meeting=meeting,
-                          next_meeting_on=next_meeting_on)
-        return self._change(decision_id, action, actor, note=clean_text(note, "note"),
-                            files=stored)
+        action = Complete(
+            step=step,
+            on=self.effective(on),
+            outcome=outcome,
+            documents=tuple(k for k, _, _ in stored),
+            meeting=meeting,
+            next_meeting_on=next_meeting_on,
+        )
+        return self._change(decision_id, action, actor, note=clean_text(note, "note"), files=stored)
 
-    def skip(self, decision_id: str, step: str, *, actor: str, reason: str | None,
-             on: date | None = None) -> tuple[Decision, Plan]:
-        return self._change(decision_id, Skip(step=step, on=self.effective(on),
-                                              reason=clean_text(reason, "reason")), actor)
+    def skip(
+        self, decision_id: str, step: str, *, actor: str, reason: str | None, on: date | None = None
+    ) -> tuple[Decision, Plan]:
+        return self._change(
+            decision_id,
+            Skip(step=step, on=self.effective(on), reason=clean_text(reason, "reason")),
+            actor,
+        )
 
-    def extend(self, decision_id: str, step: str, *, actor: str, reason: str | None,
-               on: date | None = None) -> tuple[Decision, Plan]:
-        return self._change(decision_id, Extend(step=step, on=self.effective(on),
-                                                reason=clean_text(reason, "reason")), actor)
+    def extend(
+        self, decision_id: str, step: str, *, actor: str, reason: str | None, on: date | None = None
+    ) -> tuple[Decision, Plan]:
+        return self._change(
+            decision_id,
+            Extend(step=step, on=self.effective(on), reason=clean_text(reason, "reason")),
+            actor,
+        )
 
     def _actor(self, actor: str | None) -> str:
         text = clean_text(actor, "actor (--actor or DECIDE_ACTOR)", required=True, limit=128)
         assert text is not None
         return text
 
-    def _change(self, decision_id: str, action: Action, actor: str, *, note: str | None = None,
-                files: Sequence[tuple[str, StoredFile, Path]] = ()) -> tuple[Decision, Plan]:
+    def _change(
+        self,
+        decision_id: str,
+        action: Action,
+        actor: str,
+        *,
+        note: str | None = None,
+        files: Sequence[tuple[str, StoredFile, Path]] = (),
+    ) -> tuple[Decision, Plan]:
         actor = self._actor(actor)
         with UnitOfWork(self.engine, write=False) as uow:
             before = uow.decisions.get(decision_id)
@@ -194,8 +264,9 @@ class Commands:
             if step is not None:
                 self._check_role(uow, actor, step.role, step.label)
         if action.on < before.registered_on:
-            raise InputError(f"--on {action.on} is before the decision was registered "
-                             f"({before.registered_on})")
+            raise InputError(
+                f"--on {action.on} is before the decision was registered ({before.registered_on})"
+            )
         for kind, _, _ in files:
             if proc.document(kind) is None:
                 known = ", ".join(d.id for d in proc.documents)
@@ -208,30 +279,50 @@ class Commands:
             version = uow.decisions.save(before, attempts, view)
             current = next(a for a in reversed(attempts) if a.step == action.step)
             for kind, stored, _ in files:
-                uow.session.add(DocumentRow(
-                    decision_id=before.id, step=action.step, attempt=current.number, kind=kind,
-                    filename=stored.filename, sha256=stored.sha256, size=stored.size,
-                    stored_at=self.clock()))
-            payload: dict[str, Any] = action.model_dump(mode="json", exclude_none=True,
-                                                        exclude={"kind", "documents", "on"})
+                uow.session.add(
+                    DocumentRow(
+                        decision_id=before.id,
+                        step=action.step,
+                        attempt=current.number,
+                        kind=kind,
+                        filename=stored.filename,
+                        sha256=stored.sha256,
+                        size=stored.size,
+                        stored_at=self.clock(),
+                    )
+                )
+            payload: dict[str, Any] = action.model_dump(
+                mode="json", exclude_none=True, exclude={"kind", "documents", "on"}
+            )
             payload.update(attempt=current.number, version=version, status=view.status)
             if note:
                 payload["note"] = note
             if files:
-                payload["documents"] = [{"kind": k, "filename": s.filename, "sha256": s.sha256,
-                                         "size": s.size} for k, s, _ in files]
-            uow.audit.append(decision_id=before.id, action=action.kind, actor=actor,
-                             effective_on=action.on, recorded_at=self.clock(), payload=payload)
-            old_view = plan(proc, before.flags, before.attempts, action.on, cal,
-                            target_on=before.target_on)
+                payload["documents"] = [
+                    {"kind": k, "filename": s.filename, "sha256": s.sha256, "size": s.size}
+                    for k, s, _ in files
+                ]
+            uow.audit.append(
+                decision_id=before.id,
+                action=action.kind,
+                actor=actor,
+                effective_on=action.on,
+                recorded_at=self.clock(),
+                payload=payload,
+            )
+            old_view = plan(
+                proc, before.flags, before.attempts, action.on, cal, target_on=before.target_on
+            )
             self._notify(uow, before.id, proc, old_view, view)
             uow.commit()
-        after = before.model_copy(update={"attempts": attempts, "version": version,
-                                          "status": view.status})
+        after = before.model_copy(
+            update={"attempts": attempts, "version": version, "status": view.status}
+        )
         return after, view
 
-    def _notify(self, uow: UnitOfWork, decision_id: str, proc: Procedure, old: Plan | None,
-                new: Plan) -> None:
+    def _notify(
+        self, uow: UnitOfWork, decision_id: str, proc: Procedure, old: Plan | None, new: Plan
+    ) -> None:
         """Outbox rows for what changed: a step became ready or opened; a package; an archive."""
         now = self.clock()
         before = {s.step: s for s in old.steps} if old else {}
@@ -239,18 +330,35 @@ class Commands:
             prior = before.get(s.step)
             changed = prior is None or (prior.status, prior.attempt) != (s.status, s.attempt)
             if changed and s.status in ("ready", "open"):
-                uow.outbox.add(kind="notify", decision_id=decision_id, now=now, payload={
-                    "event": f"step_{s.status}", "step": s.step, "attempt": s.attempt,
-                    "role": s.role, "due_on": s.due_on})
+                uow.outbox.add(
+                    kind="notify",
+                    decision_id=decision_id,
+                    now=now,
+                    payload={
+                        "event": f"step_{s.status}",
+                        "step": s.step,
+                        "attempt": s.attempt,
+                        "role": s.role,
+                        "due_on": s.due_on,
+                    },
+                )
             if changed and prior is not None and s.status == "done":
                 step = proc.step(s.step)
                 outcome = step.outcome(s.outcome or "") if step else None
                 if s.step == "legality_review" and outcome is not None and outcome.passing:
-                    uow.outbox.add(kind="build_package", decision_id=decision_id, now=now,
-                                   payload={"attempt": s.attempt})
+                    uow.outbox.add(
+                        kind="build_package",
+                        decision_id=decision_id,
+                        now=now,
+                        payload={"attempt": s.attempt},
+                    )
                 if s.step == "archiving":
-                    uow.outbox.add(kind="build_archive", decision_id=decision_id, now=now,
-                                   payload={"attempt": s.attempt})
+                    uow.outbox.add(
+                        kind="build_archive",
+                        decision_id=decision_id,
+                        now=now,
+                        payload={"attempt": s.attempt},
+                    )
 
     # -- reading ------------------------------------------------------------------------------
     def calendar(self) -> WorkCalendar:
@@ -262,5 +370,11 @@ class Commands:
             decision = uow.decisions.get(decision_id)
             cal = load_calendar(uow.session)
         proc = self.procedure(decision.procedure_id)
-        return decision, plan(proc, decision.flags, decision.attempts, as_of or self.today(), cal,
-                              target_on=decision.target_on)
+        return decision, plan(
+            proc,
+            decision.flags,
+            decision.attempts,
+            as_of or self.today(),
+            cal,
+            target_on=decision.target_on,
+        )

@@ -43,25 +43,47 @@ def main() -> None:
         Start(step="legality_review", on=date(2025, 10, 10)),
         Complete(step="legality_review", on=date(2025, 10, 21), outcome="lawful"),
         Start(step="collective_discussion", on=date(2025, 10, 23)),
-        Complete(step="collective_discussion", on=date(2025, 10, 30), outcome="approved",
-                 meeting=MeetingRecord(meeting_type="executive", chair="张区长",
-                                       attendees=("张区长", *members),
-                                       positions={m: "approved" for m in members})),
+        Complete(
+            step="collective_discussion",
+            on=date(2025, 10, 30),
+            outcome="approved",
+            meeting=MeetingRecord(
+                meeting_type="executive",
+                chair="张区长",
+                attendees=("张区长", *members),
+                positions={m: "approved" for m in members},
+            ),
+        ),
     ]
     for action in script:
         attempts = apply(proc, flags, attempts, action, cal)
     as_of = date(2025, 11, 20)
     view = plan(proc, flags, attempts, as_of, cal, target_on=date(2025, 12, 31))
     steps = Table(title=f"某区2025年老旧小区改造计划 — 截至 as of {as_of}")
-    for col in ("步骤 step", "状态 status", "开始 opened", "最早结束 earliest", "到期 due",
-                "完成 closed", "结果 outcome", "提醒 alert"):
+    for col in (
+        "步骤 step",
+        "状态 status",
+        "开始 opened",
+        "最早结束 earliest",
+        "到期 due",
+        "完成 closed",
+        "结果 outcome",
+        "提醒 alert",
+    ):
         steps.add_column(col)
     for s in view.steps:
         due = f"{s.due_on}{' (暂定 provisional)' if s.provisional else ''}" if s.due_on else ""
         alert = f"[red]{ALERT_LABELS[s.alert]} {s.alert}[/]" if s.alert else ""
-        steps.add_row(f"{s.zh} {s.step}", f"{STATUS_LABELS[s.status]} {s.status}",
-                      str(s.opened_on or ""), str(s.earliest_close_on or ""), due,
-                      str(s.closed_on or ""), s.outcome or "", alert)
+        steps.add_row(
+            f"{s.zh} {s.step}",
+            f"{STATUS_LABELS[s.status]} {s.status}",
+            str(s.opened_on or ""),
+            str(s.earliest_close_on or ""),
+            due,
+            str(s.closed_on or ""),
+            s.outcome or "",
+            alert,
+        )
     console.print(steps)
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from flows.commands import Commands
 from procedures import load_procedure, plan
 from procedures.planner import ALERT_LEVELS, Plan
 from procedures.state import Decision
 from store.schedules import load_calendar
 from store.uow import UnitOfWork
-
-from flows.commands import Commands
 
 __all__ = ["OverdueItem", "decisions_with_plans", "overdue"]
 
@@ -50,11 +49,30 @@ def overdue(cmds: Commands, as_of: date) -> list[OverdueItem]:
     for decision, view in decisions_with_plans(cmds, as_of, open_only=True):
         for s in view.steps:
             if s.alert and s.due_on:
-                items.append(OverdueItem(decision.id, decision.title, s.step, s.zh, s.alert,
-                                         s.due_on, s.overdue_working_days, s.provisional))
+                items.append(
+                    OverdueItem(
+                        decision.id,
+                        decision.title,
+                        s.step,
+                        s.zh,
+                        s.alert,
+                        s.due_on,
+                        s.overdue_working_days,
+                        s.provisional,
+                    )
+                )
         if view.target_alert and decision.target_on:
-            items.append(OverdueItem(decision.id, decision.title, None, "决策目标日期",
-                                     view.target_alert, decision.target_on,
-                                     view.target_overdue_working_days, False))
+            items.append(
+                OverdueItem(
+                    decision.id,
+                    decision.title,
+                    None,
+                    "决策目标日期",
+                    view.target_alert,
+                    decision.target_on,
+                    view.target_overdue_working_days,
+                    False,
+                )
+            )
     items.sort(key=lambda i: (-ALERT_LEVELS.index(i.level), i.due_on, i.decision))  # type: ignore[arg-type]
     return items

@@ -16,10 +16,20 @@ from procedures import Procedure, load_procedure
 from procedures.planner import ALERT_LABELS, DECISION_STATUS_LABELS, STATUS_LABELS, Plan, StepView
 from procedures.state import Decision
 
-ALERT_STYLE = {"due_soon": "yellow", "due_today": "bold yellow", "overdue": "red",
-               "escalated": "bold white on red"}
-STATUS_STYLE = {"done": "green", "open": "cyan", "ready": "bold", "paused": "magenta",
-                "skipped": "dim", "waiting": "dim"}
+ALERT_STYLE = {
+    "due_soon": "yellow",
+    "due_today": "bold yellow",
+    "overdue": "red",
+    "escalated": "bold white on red",
+}
+STATUS_STYLE = {
+    "done": "green",
+    "open": "cyan",
+    "ready": "bold",
+    "paused": "magenta",
+    "skipped": "dim",
+    "waiting": "dim",
+}
 
 
 def console() -> Console:
@@ -58,26 +68,48 @@ def outcome_label(proc: Procedure, step: str, outcome: str | None) -> str:
 
 
 def step_json(s: StepView) -> dict[str, Any]:
-    return {"step": s.step, "status": s.status, "attempt": s.attempt, "opened_on": s.opened_on,
-            "earliest_close_on": s.earliest_close_on, "due_on": s.due_on,
-            "closed_on": s.closed_on, "outcome": s.outcome, "provisional": s.provisional,
-            "alert": s.alert, "overdue_working_days": s.overdue_working_days,
-            "shortened": s.shortened, "reason": s.reason}
+    return {
+        "step": s.step,
+        "status": s.status,
+        "attempt": s.attempt,
+        "opened_on": s.opened_on,
+        "earliest_close_on": s.earliest_close_on,
+        "due_on": s.due_on,
+        "closed_on": s.closed_on,
+        "outcome": s.outcome,
+        "provisional": s.provisional,
+        "alert": s.alert,
+        "overdue_working_days": s.overdue_working_days,
+        "shortened": s.shortened,
+        "reason": s.reason,
+    }
 
 
 def decision_json(d: Decision, view: Plan) -> dict[str, Any]:
-    return {"id": d.id, "title": d.title, "procedure": d.procedure_id,
-            "procedure_version": d.procedure_version, "flags": sorted(d.flags),
-            "sponsor": d.sponsor, "target_on": d.target_on, "catalogue_year": d.catalogue_year,
-            "registered_on": d.registered_on, "status": view.status, "version": d.version,
-            "as_of": view.as_of, "target_alert": view.target_alert,
-            "steps": [step_json(s) for s in view.steps]}
+    return {
+        "id": d.id,
+        "title": d.title,
+        "procedure": d.procedure_id,
+        "procedure_version": d.procedure_version,
+        "flags": sorted(d.flags),
+        "sponsor": d.sponsor,
+        "target_on": d.target_on,
+        "catalogue_year": d.catalogue_year,
+        "registered_on": d.registered_on,
+        "status": view.status,
+        "version": d.version,
+        "as_of": view.as_of,
+        "target_alert": view.target_alert,
+        "steps": [step_json(s) for s in view.steps],
+    }
 
 
 def status_table(d: Decision, view: Plan) -> Table:
     proc = load_procedure(d.procedure_id)
-    title = (f"{d.id} {escape(d.title)}\n{proc.zh} ({d.procedure_id}) · 承办单位 {escape(d.sponsor)} · "
-             f"{DECISION_STATUS_LABELS[view.status]} {view.status} · 截至 as of {view.as_of}")
+    title = (
+        f"{d.id} {escape(d.title)}\n{proc.zh} ({d.procedure_id}) · 承办单位 {escape(d.sponsor)} · "
+        f"{DECISION_STATUS_LABELS[view.status]} {view.status} · 截至 as of {view.as_of}"
+    )
     if d.target_on:
         title += f" · 目标日期 target {d.target_on} {alert_text(view.target_alert)}"
     table = Table(title=title, title_justify="left")
@@ -97,34 +129,64 @@ def status_table(d: Decision, view: Plan) -> Table:
         if s.shortened:
             earliest = "[yellow]已缩短 shortened[/]"
         late = f" +{s.overdue_working_days}wd" if s.overdue_working_days else ""
-        number = str(s.attempt) if s.attempt and s.reason is None or s.opened_on else ""
-        table.add_row(f"{s.zh} {s.step}", status, number, str(s.opened_on or ""),
-                      earliest, due, str(s.closed_on or ""),
-                      outcome_label(proc, s.step, s.outcome), alert_text(s.alert) + late)
+        number = str(s.attempt) if (s.attempt and s.reason is None) or s.opened_on else ""
+        table.add_row(
+            f"{s.zh} {s.step}",
+            status,
+            number,
+            str(s.opened_on or ""),
+            earliest,
+            due,
+            str(s.closed_on or ""),
+            outcome_label(proc, s.step, s.outcome),
+            alert_text(s.alert) + late,
+        )
     return table
 
 
 def procedure_table(proc: Procedure) -> Table:
-    table = Table(title=f"{proc.zh} — {proc.id} v{proc.version}\n" + "\n".join(proc.sources),
-                  title_justify="left")
-    for col in ("#", "步骤 step", "办理角色 role", "前序 after", "何时需要 required",
-                "最短期限 minimum", "办理期限 due", "结果 outcomes"):
+    table = Table(
+        title=f"{proc.zh} — {proc.id} v{proc.version}\n" + "\n".join(proc.sources),
+        title_justify="left",
+    )
+    for col in (
+        "#",
+        "步骤 step",
+        "办理角色 role",
+        "前序 after",
+        "何时需要 required",
+        "最短期限 minimum",
+        "办理期限 due",
+        "结果 outcomes",
+    ):
         table.add_column(col, overflow="fold")
     for i, step in enumerate(proc.steps, 1):
         role = proc.role(step.role)
-        required = "必经 always" if step.required.kind == "always" else (
-            f"{'标记' if step.required.kind == 'when' else '未标记'} {step.required.flag} 时"
-            f" {step.required.kind} {step.required.flag}")
+        required = (
+            "必经 always"
+            if step.required.kind == "always"
+            else (
+                f"{'标记' if step.required.kind == 'when' else '未标记'} {step.required.flag} 时"
+                f" {step.required.kind} {step.required.flag}"
+            )
+        )
         if step.hard_gate:
             required += "\n[bold]不得跳过 hard gate[/]"
         if step.skippable:
             required += "\n可说明理由跳过 skippable with reason"
-        after = ", ".join(p.step + (":" + "|".join(p.outcomes) if p.outcomes else "")
-                          for p in step.after)
-        table.add_row(str(i), f"{step.zh}\n{step.id}\n{step.article}",
-                      f"{role.zh if role else ''}\n{step.role}", after, required,
-                      _period(step.minimum), _period(step.due),
-                      "\n".join(f"{o.zh} {o.id}" for o in step.outcomes))
+        after = ", ".join(
+            p.step + (":" + "|".join(p.outcomes) if p.outcomes else "") for p in step.after
+        )
+        table.add_row(
+            str(i),
+            f"{step.zh}\n{step.id}\n{step.article}",
+            f"{role.zh if role else ''}\n{step.role}",
+            after,
+            required,
+            _period(step.minimum),
+            _period(step.due),
+            "\n".join(f"{o.zh} {o.id}" for o in step.outcomes),
+        )
     return table
 
 
@@ -143,12 +205,23 @@ def _period(period: Any) -> str:
 
 def list_table(rows: Sequence[tuple[Decision, Plan]]) -> Table:
     table = Table(title=f"重大行政决策 decisions ({len(rows)})", title_justify="left")
-    for col in ("编号 id", "名称 title", "程序 procedure", "状态 status", "当前步骤 current",
-                "最高提醒 worst alert"):
+    for col in (
+        "编号 id",
+        "名称 title",
+        "程序 procedure",
+        "状态 status",
+        "当前步骤 current",
+        "最高提醒 worst alert",
+    ):
         table.add_column(col, overflow="fold")
     for d, view in rows:
         current = ", ".join(f"{s.zh} {s.step} ({s.status})" for s in view.current)
-        table.add_row(d.id, escape(d.title), d.procedure_id,
-                      f"{DECISION_STATUS_LABELS[view.status]} {view.status}", current,
-                      alert_text(view.worst_alert))
+        table.add_row(
+            d.id,
+            escape(d.title),
+            d.procedure_id,
+            f"{DECISION_STATUS_LABELS[view.status]} {view.status}",
+            current,
+            alert_text(view.worst_alert),
+        )
     return table

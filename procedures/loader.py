@@ -185,7 +185,9 @@ def _check_step(proc: Procedure, step: Step, by_id: dict[str, Step], source: str
             raise fail(f"comes after an unknown step {pre.step!r}")
         for name in pre.outcomes or ():
             if target.outcome(name) is None:
-                raise fail(f"comes after {pre.step}:{name}, but {pre.step!r} has no outcome {name!r}")
+                raise fail(
+                    f"comes after {pre.step}:{name}, but {pre.step!r} has no outcome {name!r}"
+                )
     if step.hard_gate and (step.skippable or step.required.kind != "always"):
         raise fail("a hard gate must be required always and may never be skipped")
     if step.skippable and step.required.kind == "always":

@@ -51,7 +51,10 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip per unit of work; connections are recycled instead.
+    # Units of work end their transactions themselves (commit, or rollback on close), so the
+    # pool need not send another ROLLBACK on every return.
+    return create_engine(url, pool_recycle=1800, pool_reset_on_return=None)
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

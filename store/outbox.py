@@ -11,32 +11,62 @@ import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import Connection, update
 from sqlmodel import Session, col, select
 
+from store.fastsql import SQL
 from store.tables import OutboxRow
 
 __all__ = ["Outbox"]
 
 
+_INSERT = SQL(
+    "INSERT INTO outbox (decision_id, kind, payload, created_at, available_at, tries) "
+    "VALUES (:decision_id, :kind, :payload, :created_at, :available_at, :tries)"
+)
+
+
 class Outbox:
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._connection: Connection | None = None
 
-    def add(self, *, kind: str, decision_id: str | None, payload: Mapping[str, object],
-            now: datetime) -> None:
-        self.session.add(OutboxRow(
-            decision_id=decision_id, kind=kind, created_at=now, available_at=now,
-            payload=json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str),
-        ))
+    def _conn(self) -> Connection:
+        """The transaction's connection, looked up once (the session keeps it until the end)."""
+        if self._connection is None:
+            self._connection = self.session.connection()
+        return self._connection
 
-    def claim(self, *, worker: str, now: datetime, limit: int = 20,
-              lease: timedelta = timedelta(minutes=5)) -> list[OutboxRow]:
+    def add(
+        self, *, kind: str, decision_id: str | None, payload: Mapping[str, object], now: datetime
+    ) -> None:
+        _INSERT.defer(
+            self._conn(),
+            {
+                "decision_id": decision_id,
+                "kind": kind,
+                "created_at": now,
+                "available_at": now,
+                "tries": 0,
+                "payload": json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str),
+            },
+        )
+
+    def claim(
+        self,
+        *,
+        worker: str,
+        now: datetime,
+        limit: int = 20,
+        lease: timedelta = timedelta(minutes=5),
+    ) -> list[OutboxRow]:
         """Take up to ``limit`` due rows for ``worker`` (rows whose lease ran out are retaken)."""
         query = (
             select(OutboxRow)
             .where(col(OutboxRow.done_at).is_(None), col(OutboxRow.available_at) <= now)
-            .where((col(OutboxRow.claimed_at).is_(None)) | (col(OutboxRow.claimed_at) < now - lease))
+            .where(
+                (col(OutboxRow.claimed_at).is_(None)) | (col(OutboxRow.claimed_at) < now - lease)
+            )
             .order_by(col(OutboxRow.id))
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -49,14 +79,25 @@ class Outbox:
         return rows
 
     def done(self, row_id: int, *, now: datetime) -> None:
-        self.session.execute(update(OutboxRow).where(col(OutboxRow.id) == row_id)
-                             .values(done_at=now, last_error=None))
+        self.session.execute(
+            update(OutboxRow)
+            .where(col(OutboxRow.id) == row_id)
+            .values(done_at=now, last_error=None)
+        )
 
     def failed(self, row_id: int, *, error: str, now: datetime, tries: int) -> None:
         backoff = timedelta(seconds=min(3600, 5 * 2 ** min(tries, 10)))
-        self.session.execute(update(OutboxRow).where(col(OutboxRow.id) == row_id).values(
-            tries=tries + 1, last_error=error[:2000], claimed_by=None, claimed_at=None,
-            available_at=now + backoff))
+        self.session.execute(
+            update(OutboxRow)
+            .where(col(OutboxRow.id) == row_id)
+            .values(
+                tries=tries + 1,
+                last_error=error[:2000],
+                claimed_by=None,
+                claimed_at=None,
+                available_at=now + backoff,
+            )
+        )
 
     def pending(self) -> int:
         rows = self.session.exec(select(OutboxRow.id).where(col(OutboxRow.done_at).is_(None)))

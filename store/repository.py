@@ -10,12 +10,13 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy import Connection, func
 from sqlmodel import Session, col, select
 
 from procedures.errors import Conflict, NotFound
 from procedures.planner import Plan
 from procedures.state import Attempt, Decision, Deferral, Pause
+from store.fastsql import SQL
 from store.tables import AttemptRow, DecisionRow, IdCounterRow, PersonRow
 
 __all__ = ["DecisionRepository", "PeopleRepository"]
@@ -27,44 +28,90 @@ def _dump(value: Any) -> str:
 
 def _attempt_from_row(row: AttemptRow) -> Attempt:
     return Attempt(
-        step=row.step, number=row.number, status=row.status,  # type: ignore[arg-type]
-        opened_on=row.opened_on, shorten_reason=row.shorten_reason, closed_on=row.closed_on,
-        outcome=row.outcome, skip_reason=row.skip_reason,
+        step=row.step,
+        number=row.number,
+        status=row.status,
+        opened_on=row.opened_on,
+        shorten_reason=row.shorten_reason,
+        closed_on=row.closed_on,
+        outcome=row.outcome,
+        skip_reason=row.skip_reason,
         pauses=tuple(Pause.model_validate(p) for p in json.loads(row.pauses)),
         extensions=tuple(json.loads(row.extensions)),
         deferrals=tuple(Deferral.model_validate(d) for d in json.loads(row.deferrals)),
-        documents=tuple(json.loads(row.documents)), superseded=row.superseded,
+        documents=tuple(json.loads(row.documents)),
+        superseded=row.superseded,
     )
 
 
 def _attempt_columns(attempt: Attempt) -> dict[str, Any]:
     return {
-        "step": attempt.step, "number": attempt.number, "status": attempt.status,
-        "opened_on": attempt.opened_on, "shorten_reason": attempt.shorten_reason,
-        "closed_on": attempt.closed_on, "outcome": attempt.outcome,
+        "step": attempt.step,
+        "number": attempt.number,
+        "status": attempt.status,
+        "opened_on": attempt.opened_on,
+        "shorten_reason": attempt.shorten_reason,
+        "closed_on": attempt.closed_on,
+        "outcome": attempt.outcome,
         "skip_reason": attempt.skip_reason,
         "pauses": _dump([p.model_dump(mode="json") for p in attempt.pauses]),
         "extensions": _dump(list(attempt.extensions)),
         "deferrals": _dump([d.model_dump(mode="json") for d in attempt.deferrals]),
-        "documents": _dump(list(attempt.documents)), "superseded": attempt.superseded,
+        "documents": _dump(list(attempt.documents)),
+        "superseded": attempt.superseded,
     }
 
 
-_DECISIONS = DecisionRow.__table__  # type: ignore[attr-defined]
-_ATTEMPTS = AttemptRow.__table__  # type: ignore[attr-defined]
-_SAVE = (
-    update(_DECISIONS)
-    .where(_DECISIONS.c.id == bindparam("b_id"), _DECISIONS.c.version == bindparam("b_version"))
-    .values(version=_DECISIONS.c.version + 1, status=bindparam("b_status"))
+_ATTEMPT_COLUMNS = (
+    "step",
+    "number",
+    "status",
+    "opened_on",
+    "shorten_reason",
+    "closed_on",
+    "outcome",
+    "skip_reason",
+    "pauses",
+    "extensions",
+    "deferrals",
+    "documents",
+    "superseded",
+    "due_on",
+    "earliest_close_on",
+    "provisional",
 )
-_UPDATE_ATTEMPT = update(_ATTEMPTS).where(
-    _ATTEMPTS.c.decision_id == bindparam("d"), _ATTEMPTS.c.position == bindparam("p")
+_SAVE = SQL(
+    "UPDATE decisions SET version = version + 1, status = :status "
+    "WHERE id = :id AND version = :version"
+)
+_UPDATE_ATTEMPT = SQL(
+    "UPDATE step_attempts SET "
+    + ", ".join(f"{c} = :{c}" for c in _ATTEMPT_COLUMNS)
+    + " WHERE decision_id = :decision_id AND position = :position"
+)
+_INSERT_ATTEMPT = SQL(
+    "INSERT INTO step_attempts (decision_id, position, "
+    + ", ".join(_ATTEMPT_COLUMNS)
+    + ") VALUES (:decision_id, :position, "
+    + ", ".join(f":{c}" for c in _ATTEMPT_COLUMNS)
+    + ")"
+)
+_SET_DATES = SQL(
+    "UPDATE step_attempts SET due_on = :due_on, earliest_close_on = :earliest_close_on, "
+    "provisional = :provisional WHERE decision_id = :decision_id AND position = :position"
 )
 
 
 class DecisionRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._connection: Connection | None = None
+
+    def _conn(self) -> Connection:
+        """The transaction's connection, looked up once (the session keeps it until the end)."""
+        if self._connection is None:
+            self._connection = self.session.connection()
+        return self._connection
 
     def next_id(self, year: int) -> str:
         """The next decision id of a registration year, e.g. ``2025-0007`` (row-locked counter)."""
@@ -79,17 +126,26 @@ class DecisionRepository:
         return f"{year}-{counter.last:04d}"
 
     def add(self, decision: Decision) -> None:
-        self.session.add(DecisionRow(
-            id=decision.id, title=decision.title, procedure_id=decision.procedure_id,
-            procedure_version=decision.procedure_version, flags=_dump(sorted(decision.flags)),
-            sponsor=decision.sponsor, target_on=decision.target_on,
-            catalogue_year=decision.catalogue_year, registered_on=decision.registered_on,
-            status=decision.status, version=decision.version,
-        ))
+        self.session.add(
+            DecisionRow(
+                id=decision.id,
+                title=decision.title,
+                procedure_id=decision.procedure_id,
+                procedure_version=decision.procedure_version,
+                flags=_dump(sorted(decision.flags)),
+                sponsor=decision.sponsor,
+                target_on=decision.target_on,
+                catalogue_year=decision.catalogue_year,
+                registered_on=decision.registered_on,
+                status=decision.status,
+                version=decision.version,
+            )
+        )
         self.session.flush()
         for position, attempt in enumerate(decision.attempts):
-            self.session.add(AttemptRow(decision_id=decision.id, position=position,
-                                        **_attempt_columns(attempt)))
+            self.session.add(
+                AttemptRow(decision_id=decision.id, position=position, **_attempt_columns(attempt))
+            )
         self.session.flush()
 
     def get(self, decision_id: str) -> Decision:
@@ -97,7 +153,8 @@ class DecisionRepository:
         if row is None:
             raise NotFound(f"no decision {decision_id!r}")
         rows = self.session.exec(
-            select(AttemptRow).where(AttemptRow.decision_id == decision_id)
+            select(AttemptRow)
+            .where(AttemptRow.decision_id == decision_id)
             .order_by(col(AttemptRow.position))
         ).all()
         return self._decision(row, tuple(_attempt_from_row(r) for r in rows))
@@ -105,10 +162,17 @@ class DecisionRepository:
     @staticmethod
     def _decision(row: DecisionRow, attempts: tuple[Attempt, ...]) -> Decision:
         return Decision(
-            id=row.id, title=row.title, procedure_id=row.procedure_id,
-            procedure_version=row.procedure_version, flags=frozenset(json.loads(row.flags)),
-            sponsor=row.sponsor, target_on=row.target_on, catalogue_year=row.catalogue_year,
-            registered_on=row.registered_on, status=row.status, version=row.version,
+            id=row.id,
+            title=row.title,
+            procedure_id=row.procedure_id,
+            procedure_version=row.procedure_version,
+            flags=frozenset(json.loads(row.flags)),
+            sponsor=row.sponsor,
+            target_on=row.target_on,
+            catalogue_year=row.catalogue_year,
+            registered_on=row.registered_on,
+            status=row.status,
+            version=row.version,
             attempts=attempts,
         )
 
@@ -119,40 +183,44 @@ class DecisionRepository:
         planner never removes one), so rows are matched by position; unchanged rows are not
         touched.  Core statements on the session's connection: this is the hot path.
         """
-        conn = self.session.connection()
-        result = conn.execute(_SAVE, {"b_id": before.id, "b_version": before.version,
-                                      "b_status": plan.status})
-        if result.rowcount != 1:
-            raise Conflict(
-                f"决策 {before.id} 已被他人修改 the decision changed meanwhile (it was at version "
-                f"{before.version} when read); nothing was written — look at its status and run the "
-                "command again"
-            )
+
+        def changed_meanwhile(cursor: Any) -> None:
+            if cursor.rowcount != 1:
+                raise Conflict(
+                    f"决策 {before.id} 已被他人修改 the decision changed meanwhile (it was at "
+                    f"version {before.version} when read); nothing was written — look at its "
+                    "status and run the command again"
+                )
+
+        # Checked when sent (with the next statement that needs an answer, or at commit): a
+        # conflict raises inside the unit of work, which then rolls everything back.
+        _SAVE.defer(
+            self._conn(),
+            {"id": before.id, "version": before.version, "status": plan.status},
+            check=changed_meanwhile,
+        )
         self._write_attempts(before.id, before.attempts, attempts, plan)
         return before.version + 1
 
-    def _write_attempts(self, decision_id: str, old: Sequence[Attempt],
-                        new: Sequence[Attempt], plan: Plan) -> None:
+    def _write_attempts(
+        self, decision_id: str, old: Sequence[Attempt], new: Sequence[Attempt], plan: Plan
+    ) -> None:
         views = {v.step: v for v in plan.steps}
         current = {a.step: i for i, a in enumerate(new) if not a.superseded}
-        updates, inserts = [], []
+        conn = self._conn()
         for position, attempt in enumerate(new):
             if position < len(old) and old[position] == attempt:
                 continue
             columns = _attempt_columns(attempt)
             view = views.get(attempt.step) if current.get(attempt.step) == position else None
-            columns.update(due_on=view.due_on if view else None,
-                           earliest_close_on=view.earliest_close_on if view else None,
-                           provisional=bool(view and view.provisional),
-                           decision_id=decision_id, position=position)
-            (updates if position < len(old) else inserts).append(columns)
-        conn = self.session.connection()
-        for columns in updates:
-            conn.execute(_UPDATE_ATTEMPT.values(
-                {k: v for k, v in columns.items() if k not in ("decision_id", "position")}),
-                {"d": decision_id, "p": columns["position"]})
-        if inserts:
-            conn.execute(insert(_ATTEMPTS), inserts)
+            columns.update(
+                due_on=view.due_on if view else None,
+                earliest_close_on=view.earliest_close_on if view else None,
+                provisional=bool(view and view.provisional),
+                decision_id=decision_id,
+                position=position,
+            )
+            (_UPDATE_ATTEMPT if position < len(old) else _INSERT_ATTEMPT).defer(conn, columns)
 
     def ids(self, *, status: Sequence[str] | None = None) -> list[str]:
         query = select(DecisionRow.id).order_by(col(DecisionRow.id))
@@ -167,7 +235,8 @@ class DecisionRepository:
         rows = self.session.exec(select(DecisionRow).where(col(DecisionRow.id).in_(ids))).all()
         attempts: dict[str, list[Attempt]] = {i: [] for i in ids}
         for arow in self.session.exec(
-            select(AttemptRow).where(col(AttemptRow.decision_id).in_(ids))
+            select(AttemptRow)
+            .where(col(AttemptRow.decision_id).in_(ids))
             .order_by(col(AttemptRow.decision_id), col(AttemptRow.position))
         ).all():
             attempts[arow.decision_id].append(_attempt_from_row(arow))
@@ -181,12 +250,19 @@ class DecisionRepository:
         """Rewrite the denormalised dates (after a calendar change), not the history."""
         views = {v.step: v for v in plan.steps}
         current = {a.step: i for i, a in enumerate(attempts) if not a.superseded}
-        conn = self.session.connection()
+        conn = self._conn()
         for step, position in current.items():
             view = views[step]
-            conn.execute(_UPDATE_ATTEMPT.values(
-                due_on=view.due_on, earliest_close_on=view.earliest_close_on,
-                provisional=view.provisional), {"d": decision_id, "p": position})
+            _SET_DATES.run(
+                conn,
+                {
+                    "due_on": view.due_on,
+                    "earliest_close_on": view.earliest_close_on,
+                    "provisional": view.provisional,
+                    "decision_id": decision_id,
+                    "position": position,
+                },
+            )
 
 
 class PeopleRepository:
@@ -209,4 +285,3 @@ class PeopleRepository:
 
     def all(self) -> list[PersonRow]:
         return list(self.session.exec(select(PersonRow).order_by(col(PersonRow.name))).all())
-

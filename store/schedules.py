@@ -25,9 +25,15 @@ def load_calendar(session: Session) -> WorkCalendar:
 
 def add_schedule(session: Session, text: str, *, source_name: str, now: datetime) -> Schedule:
     schedule = parse_schedule(text, source_name=source_name)
-    session.add(ScheduleRow(
-        year=schedule.year, kind=schedule.kind, source=schedule.source, content=text,
-        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(), imported_at=now,
-    ))
+    session.add(
+        ScheduleRow(
+            year=schedule.year,
+            kind=schedule.kind,
+            source=schedule.source,
+            content=text,
+            sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            imported_at=now,
+        )
+    )
     session.flush()
     return schedule

@@ -61,7 +61,7 @@ class AttemptRow(SQLModel, table=True):
         Index("ix_attempts_open_due", "status", "due_on"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    decision_id: str = Field(foreign_key="decisions.id", index=True, max_length=32)
+    decision_id: str = Field(foreign_key="decisions.id", max_length=32)  # indexed by the unique key
     position: int  # order within the decision's history
     step: str = Field(max_length=64)
     number: int
@@ -85,8 +85,9 @@ class AuditEventRow(SQLModel, table=True):
     """The append-only audit log: each event hashed with its predecessor (UPDATE/DELETE refused)."""
 
     __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_decision_seq", "decision_id", "seq"),)
     seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    decision_id: str | None = Field(default=None, index=True, max_length=32)
+    decision_id: str | None = Field(default=None, max_length=32)
     action: str = Field(max_length=64)
     actor: str = Field(sa_type=Text)
     effective_on: date
@@ -94,7 +95,7 @@ class AuditEventRow(SQLModel, table=True):
     payload: str = Field(sa_type=Text)  # canonical JSON
     decision_prev_hash: str | None = Field(default=None, max_length=64)  # this decision's chain
     prev_hash: str = Field(max_length=64)
-    hash: str = Field(max_length=64, unique=True)
+    hash: str = Field(max_length=64)
 
 
 class AuditHeadRow(SQLModel, table=True):
@@ -124,7 +125,7 @@ class OutboxRow(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_pending", "done_at", "available_at"),)
     id: int | None = Field(default=None, primary_key=True)
-    decision_id: str | None = Field(default=None, max_length=32, index=True)
+    decision_id: str | None = Field(default=None, max_length=32)
     kind: str = Field(max_length=64)
     payload: str = Field(sa_type=Text)
     created_at: datetime

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from store.audit import AuditLog
+from store.fastsql import begin_deferring, discard_deferred, flush_deferred
 from store.outbox import Outbox
 from store.repository import DecisionRepository, PeopleRepository
 
@@ -29,9 +30,12 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         bind = self.engine
         if self.write and self.engine.dialect.name == "sqlite":
-            bind = self.engine.execution_options(sqlite_begin="IMMEDIATE")  # type: ignore[assignment]
+            bind = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self.session = Session(bind, expire_on_commit=False)
         self.session.begin()
+        if self.write:
+            self.connection = self.session.connection()
+            begin_deferring(self.connection)
         self.decisions = DecisionRepository(self.session)
         self.people = PeopleRepository(self.session)
         self.audit = AuditLog(self.session)
@@ -41,13 +45,20 @@ class UnitOfWork:
     def commit(self) -> None:
         if not self.write:
             raise RuntimeError("a read-only unit of work cannot commit")
+        flush_deferred(self.connection)
+        discard_deferred(self.connection)
         self.session.commit()
         self._committed = True
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         # close() ends the transaction (a rollback for anything uncommitted) and detaches what was
         # read without expiring it, so rows read by a read-only unit of work stay usable.
         if not self._committed and self.write:
+            discard_deferred(self.connection)
             self.session.rollback()
         self.session.close()

@@ -29,8 +29,13 @@ from procedures.planner import Plan
 class Run:
     """A decision in memory: its attempts, changed only through ``procedures.apply``."""
 
-    def __init__(self, proc: Procedure, flags: Iterable[str] = (), on: date = date(2025, 3, 3),
-                 cal: WorkCalendar | None = None) -> None:
+    def __init__(
+        self,
+        proc: Procedure,
+        flags: Iterable[str] = (),
+        on: date = date(2025, 3, 3),
+        cal: WorkCalendar | None = None,
+    ) -> None:
         self.proc = proc
         self.flags = check_flags(proc, flags)
         self.cal = cal or WorkCalendar.official()

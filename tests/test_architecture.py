@@ -13,10 +13,28 @@ PACKAGES = ("procedures", "store", "flows")
 # what each package may import, besides the standard library and itself
 ALLOWED = {
     "procedures": {"pydantic", "chinese_calendar"},
-    "store": {"procedures", "sqlmodel", "sqlalchemy", "alembic", "psycopg", "cryptography",
-              "pydantic"},
-    "flows": {"procedures", "store", "prefect", "apscheduler", "typer", "rich", "httpx",
-              "pydantic", "click", "sqlalchemy", "sqlmodel"},
+    "store": {
+        "procedures",
+        "sqlmodel",
+        "sqlalchemy",
+        "alembic",
+        "psycopg",
+        "cryptography",
+        "pydantic",
+    },
+    "flows": {
+        "procedures",
+        "store",
+        "prefect",
+        "apscheduler",
+        "typer",
+        "rich",
+        "httpx",
+        "pydantic",
+        "click",
+        "sqlalchemy",
+        "sqlmodel",
+    },
 }
 CLOCK_CALLS = {"today", "now", "utcnow", "time", "monotonic", "perf_counter"}
 
@@ -45,20 +63,48 @@ def test_procedures_never_reads_the_clock():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and node.attr in CLOCK_CALLS:
-                raise AssertionError(f"{path.relative_to(ROOT)}:{node.lineno} reads the clock "
-                                     f"(.{node.attr})")
+                raise AssertionError(
+                    f"{path.relative_to(ROOT)}:{node.lineno} reads the clock (.{node.attr})"
+                )
         assert "time" not in imports(path), path
 
 
 def test_procedures_public_surface_is_pinned():
     import procedures
 
-    assert sorted(procedures.__all__) == sorted([
-        "Attempt", "CalendarError", "Complete", "Conflict", "Dated", "DecideError", "Extend",
-        "InputError", "InvalidDefinition", "MeetingRecord", "NotFound", "Plan", "Procedure",
-        "RuleViolation", "Schedule", "Skip", "Start", "Step", "StepView", "WorkCalendar",
-        "apply", "check", "check_flags", "load_procedure", "load_schedule", "parse_procedure",
-        "parse_schedule", "plan", "preset_ids", "register",
-    ])
+    assert sorted(procedures.__all__) == sorted(
+        [
+            "Attempt",
+            "CalendarError",
+            "Complete",
+            "Conflict",
+            "Dated",
+            "DecideError",
+            "Extend",
+            "InputError",
+            "InvalidDefinition",
+            "MeetingRecord",
+            "NotFound",
+            "Plan",
+            "Procedure",
+            "RuleViolation",
+            "Schedule",
+            "Skip",
+            "Start",
+            "Step",
+            "StepView",
+            "WorkCalendar",
+            "apply",
+            "check",
+            "check_flags",
+            "load_procedure",
+            "load_schedule",
+            "parse_procedure",
+            "parse_schedule",
+            "plan",
+            "preset_ids",
+            "register",
+        ]
+    )
     for name in procedures.__all__:
         assert hasattr(procedures, name), name

@@ -32,12 +32,15 @@ class CLI:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
 
-    def __call__(self, *args: str, actor: str | None = "区政府办公室", stdin: str | None = None) -> Result:
+    def __call__(
+        self, *args: str, actor: str | None = "区政府办公室", stdin: str | None = None
+    ) -> Result:
         env = dict(self.env)
         if actor is not None:
             env["DECIDE_ACTOR"] = actor
-        proc = subprocess.run([DECIDE, *args], env=env, capture_output=True, text=True,
-                              timeout=120, input=stdin)
+        proc = subprocess.run(
+            [DECIDE, *args], env=env, capture_output=True, text=True, timeout=120, input=stdin
+        )
         assert "Traceback" not in proc.stderr, proc.stderr
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
@@ -48,6 +51,5 @@ class CLI:
 @pytest.fixture
 def cli(database_url: str, tmp_path: Path) -> Iterator[CLI]:  # noqa: F811
     env = {k: v for k, v in os.environ.items() if not k.startswith("DECIDE_")}
-    env.update(DECIDE_HOME=str(tmp_path / "home"), DECIDE_DATABASE_URL=database_url,
-               COLUMNS="200")
+    env.update(DECIDE_HOME=str(tmp_path / "home"), DECIDE_DATABASE_URL=database_url, COLUMNS="200")
     yield CLI(env)

@@ -5,17 +5,30 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from tests.e2e.conftest import CLI
 
 TITLE = "某区2025年老旧小区改造计划"
 
 
 def register(cli: CLI, *extra: str) -> str:
-    r = cli.json("register", "--title", TITLE, "--procedure", "national-2019", "--sponsor",
-                 "区住房和城乡建设委员会", "--flag", "technical", "--target", "2025-12-31",
-                 "--catalogue-year", "2025", "--on", "2025-07-01", *extra)
+    r = cli.json(
+        "register",
+        "--title",
+        TITLE,
+        "--procedure",
+        "national-2019",
+        "--sponsor",
+        "区住房和城乡建设委员会",
+        "--flag",
+        "technical",
+        "--target",
+        "2025-12-31",
+        "--catalogue-year",
+        "2025",
+        "--on",
+        "2025-07-01",
+        *extra,
+    )
     assert r.code == 0, r.err
     return r.json()["id"]
 
@@ -34,8 +47,18 @@ def test_a_short_session_end_to_end(cli: CLI, tmp_path: Path):
     assert set(status) >= {"id", "title", "procedure", "status", "steps"}
     pp = next(s for s in status["steps"] if s["step"] == "public_participation")
     assert pp["earliest_close_on"] == "2025-10-09"  # 30 days → 10-01 (国庆) → 10-09
-    assert set(pp) >= {"step", "status", "attempt", "opened_on", "earliest_close_on", "due_on",
-                       "closed_on", "outcome", "provisional", "alert"}
+    assert set(pp) >= {
+        "step",
+        "status",
+        "attempt",
+        "opened_on",
+        "earliest_close_on",
+        "due_on",
+        "closed_on",
+        "outcome",
+        "provisional",
+        "alert",
+    }
     overdue = cli.json("overdue", "--as-of", "2025-09-30").json()
     assert overdue["as_of"] == "2025-09-30"
     expert = [i for i in overdue["items"] if i["step"] == "expert_review"]
@@ -44,8 +67,11 @@ def test_a_short_session_end_to_end(cli: CLI, tmp_path: Path):
     assert "公众参与" in human.out and "public_participation" in human.out
     timeline = cli.json("audit", d).json()["events"]
     assert [e["action"] for e in timeline] == ["register", "start", "complete", "start", "start"]
-    assert all(set(e) == {"seq", "action", "actor", "effective_on", "recorded_at", "payload",
-                          "prev_hash", "hash"} for e in timeline)
+    assert all(
+        set(e)
+        == {"seq", "action", "actor", "effective_on", "recorded_at", "payload", "prev_hash", "hash"}
+        for e in timeline
+    )
     assert cli("audit", "checkpoint").code == 0
     assert cli.json("audit", "verify").json()["ok"] is True
     out = tmp_path / "export.jsonl"
@@ -60,7 +86,11 @@ REFUSALS = [
     (("start", "2099-0001", "drafting"), 4, "no decision"),
     (("start", "2025-0001", "drafting", "--on", "2025-13-01"), 2, "not a date"),
     (("start", "2025-0001", "drafting", "--on", "2999-01-01"), 2, "in the future"),
-    (("start", "2025-0001", "drafting", "--on", "2025-06-30"), 2, "before the decision was registered"),
+    (
+        ("start", "2025-0001", "drafting", "--on", "2025-06-30"),
+        2,
+        "before the decision was registered",
+    ),
     (("start", "2025-0001", "draftng", "--on", "2025-07-02"), 2, "unknown step 'draftng'"),
     (("skip", "2025-0001", "legality_review", "--reason", "领导同意"), 3, "never be skipped"),
     (("complete", "2025-0001", "drafting", "--on", "2025-07-02", "--outcome", "ok"), 3, "not open"),
@@ -89,14 +119,61 @@ def test_bad_input_of_every_kind_is_named_without_a_traceback(cli: CLI, tmp_path
     real = tmp_path / "草案.txt"
     real.write_text("草案", encoding="utf-8")
     cases = [
-        (("register", "--title", "", "--procedure", "national-2019", "--sponsor", "x"), "title must not be empty"),
-        (("register", "--title", "长" * 10_000, "--procedure", "national-2019", "--sponsor", "x"), "at most 500"),
-        (("register", "--title", "bad\x07bell", "--procedure", "national-2019", "--sponsor", "x"), "control"),
+        (
+            ("register", "--title", "", "--procedure", "national-2019", "--sponsor", "x"),
+            "title must not be empty",
+        ),
+        (
+            (
+                "register",
+                "--title",
+                "长" * 10_000,
+                "--procedure",
+                "national-2019",
+                "--sponsor",
+                "x",
+            ),
+            "at most 500",
+        ),
+        (
+            (
+                "register",
+                "--title",
+                "bad\x07bell",
+                "--procedure",
+                "national-2019",
+                "--sponsor",
+                "x",
+            ),
+            "control",
+        ),
         (("register", "--title", "t", "--procedure", "mars-2030", "--sponsor", "x"), "mars-2030"),
-        (("register", "--title", "t", "--procedure", "national-2019", "--sponsor", "x", "--flag", "urgent"), "unknown flag 'urgent'"),
-        (("complete", d, "drafting", "--on", "2025-07-03", "--attach", str(tmp_path / "无.pdf")), "file not found"),
-        (("complete", d, "drafting", "--on", "2025-07-03", "--attach", f"bogus={real}"), "unknown document kind"),
-        (("complete", d, "drafting", "--on", "2025-07-03", "--outcome", "approved"), "unknown outcome 'approved'"),
+        (
+            (
+                "register",
+                "--title",
+                "t",
+                "--procedure",
+                "national-2019",
+                "--sponsor",
+                "x",
+                "--flag",
+                "urgent",
+            ),
+            "unknown flag 'urgent'",
+        ),
+        (
+            ("complete", d, "drafting", "--on", "2025-07-03", "--attach", str(tmp_path / "无.pdf")),
+            "file not found",
+        ),
+        (
+            ("complete", d, "drafting", "--on", "2025-07-03", "--attach", f"bogus={real}"),
+            "unknown document kind",
+        ),
+        (
+            ("complete", d, "drafting", "--on", "2025-07-03", "--outcome", "approved"),
+            "unknown outcome 'approved'",
+        ),
     ]
     before = events(cli, d)
     for args, words in cases:
@@ -104,13 +181,25 @@ def test_bad_input_of_every_kind_is_named_without_a_traceback(cli: CLI, tmp_path
         assert r.code == 2, (args, r.err)
         assert words in r.err, (args, r.err)
     assert events(cli, d) == before
-    assert cli.json("list").json()["items"][0]["id"] == d and len(cli.json("list").json()["items"]) == 1
+    assert (
+        cli.json("list").json()["items"][0]["id"] == d
+        and len(cli.json("list").json()["items"]) == 1
+    )
 
 
 def test_odd_unicode_is_kept_exactly(cli: CLI):
     title = "𠮷野家 — ＡＢＣ ① 改造计划 🏗️ e\u0301"
-    r = cli.json("register", "--title", title, "--procedure", "national-2019", "--sponsor", "区",
-                 "--on", "2025-07-01")
+    r = cli.json(
+        "register",
+        "--title",
+        title,
+        "--procedure",
+        "national-2019",
+        "--sponsor",
+        "区",
+        "--on",
+        "2025-07-01",
+    )
     assert r.code == 0, r.err
     import unicodedata
 
@@ -120,28 +209,66 @@ def test_odd_unicode_is_kept_exactly(cli: CLI):
 
 def test_the_collective_discussion_meeting_record_on_the_command_line(cli: CLI):
     d = register(cli, "--flag", "stability_risk")
-    for args in (("start", d, "drafting", "--on", "2025-07-02"),
-                 ("complete", d, "drafting", "--on", "2025-07-10"),
-                 ("start", d, "public_participation", "--on", "2025-07-11"),
-                 ("start", d, "expert_review", "--on", "2025-07-11"),
-                 ("complete", d, "expert_review", "--on", "2025-08-01"),
-                 ("skip", d, "risk_assessment", "--reason", "已按项目社会稳定风险评估办法评估", "--on", "2025-07-11"),
-                 ("complete", d, "public_participation", "--on", "2025-08-11"),
-                 ("start", d, "legality_review", "--on", "2025-08-12"),
-                 ("complete", d, "legality_review", "--outcome", "lawful", "--on", "2025-08-25"),
-                 ("start", d, "collective_discussion", "--on", "2025-08-26")):
+    for args in (
+        ("start", d, "drafting", "--on", "2025-07-02"),
+        ("complete", d, "drafting", "--on", "2025-07-10"),
+        ("start", d, "public_participation", "--on", "2025-07-11"),
+        ("start", d, "expert_review", "--on", "2025-07-11"),
+        ("complete", d, "expert_review", "--on", "2025-08-01"),
+        (
+            "skip",
+            d,
+            "risk_assessment",
+            "--reason",
+            "已按项目社会稳定风险评估办法评估",
+            "--on",
+            "2025-07-11",
+        ),
+        ("complete", d, "public_participation", "--on", "2025-08-11"),
+        ("start", d, "legality_review", "--on", "2025-08-12"),
+        ("complete", d, "legality_review", "--outcome", "lawful", "--on", "2025-08-25"),
+        ("start", d, "collective_discussion", "--on", "2025-08-26"),
+    ):
         r = cli(*args)
         assert r.code == 0, (args, r.err)
-    base = ("complete", d, "collective_discussion", "--outcome", "approved", "--on", "2025-08-28",
-            "--chair", "张区长")
+    base = (
+        "complete",
+        d,
+        "collective_discussion",
+        "--outcome",
+        "approved",
+        "--on",
+        "2025-08-28",
+        "--chair",
+        "张区长",
+    )
     circulation = cli(*base, "--meeting-type", "circulation", "--position", "王=approved")
     assert circulation.code == 3 and "Art. 30" in circulation.err
-    against = cli(*base, "--meeting-type", "executive", "--position", "王=rejected",
-                  "--position", "李=rejected", "--position", "赵=approved")
+    against = cli(
+        *base,
+        "--meeting-type",
+        "executive",
+        "--position",
+        "王=rejected",
+        "--position",
+        "李=rejected",
+        "--position",
+        "赵=approved",
+    )
     assert against.code == 3 and "meeting.head_reason" in against.err
-    ok = cli.json(*base, "--meeting-type", "executive", "--position", "王=approved",
-                  "--position", "李=approved", "--position", "赵=rejected",
-                  "--dissent", "赵=资金来源尚不明确")
+    ok = cli.json(
+        *base,
+        "--meeting-type",
+        "executive",
+        "--position",
+        "王=approved",
+        "--position",
+        "李=approved",
+        "--position",
+        "赵=rejected",
+        "--dissent",
+        "赵=资金来源尚不明确",
+    )
     assert ok.code == 0, ok.err
     assert ok.json()["status"] == "approved"
     payload = cli.json("audit", d).json()["events"][-1]["payload"]
@@ -159,17 +286,31 @@ def test_roles_are_checked_once_people_are_registered(cli: CLI):
     assert actors[-1] == "刘科长"
 
 
-def test_a_calendar_import_recomputes_provisional_dates_with_an_audit_event(cli: CLI, tmp_path: Path):
-    r = cli.json("register", "--title", "2027年计划", "--procedure", "national-2019",
-                 "--sponsor", "区发改委", "--on", "2026-11-02")
+def test_a_calendar_import_recomputes_provisional_dates_with_an_audit_event(
+    cli: CLI, tmp_path: Path
+):
+    r = cli.json(
+        "register",
+        "--title",
+        "2027年计划",
+        "--procedure",
+        "national-2019",
+        "--sponsor",
+        "区发改委",
+        "--on",
+        "2026-11-02",
+    )
     d = r.json()["id"]
     cli("start", d, "drafting", "--on", "2026-11-20")
     before = cli.json("status", d, "--as-of", "2026-11-20").json()["steps"][1]
     assert before["due_on"] == "2027-01-19" and before["provisional"] is True
     assert cli.json("calendar", "status").json()["provisional"][0]["decision"] == d
     schedule = tmp_path / "2027.toml"
-    schedule.write_text('year = 2027\nkind = "official"\nsource = "国务院办公厅关于2027年部分节假日安排的通知（测试）"\n'
-                        'holidays = ["2027-01-01..2027-01-03", "2027-01-19"]\n', encoding="utf-8")
+    schedule.write_text(
+        'year = 2027\nkind = "official"\nsource = "国务院办公厅关于2027年部分节假日安排的通知（测试）"\n'
+        'holidays = ["2027-01-01..2027-01-03", "2027-01-19"]\n',
+        encoding="utf-8",
+    )
     imported = cli.json("calendar", "import", str(schedule))
     assert imported.code == 0, imported.err
     assert imported.json()["recomputed"][0]["due_after"] == "2027-01-20"
@@ -188,7 +329,9 @@ def test_procedures_are_listed_and_shown_with_their_basis(cli: CLI):
     assert "法定" in shown.out and "办公室政策" in shown.out and "公众参与" in shown.out
     steps = {s["id"]: s for s in cli.json("procedures", "show", "national-2019").json()["steps"]}
     assert steps["public_participation"]["minimum"]["basis"]["article"] == "Decree 713 Art. 15"
-    assert json.loads(cli("procedures", "show", "tianjin-2020", "--json").out)["id"] == "tianjin-2020"
+    assert (
+        json.loads(cli("procedures", "show", "tianjin-2020", "--json").out)["id"] == "tianjin-2020"
+    )
 
 
 def test_interactive_commands_never_import_prefect(cli: CLI):
@@ -196,12 +339,19 @@ def test_interactive_commands_never_import_prefect(cli: CLI):
     import sys
 
     d = register(cli)
-    script = ("import sys\nfrom flows.cli import main\n"
-              f"for args in (['status', '{d}'], ['start', '{d}', 'drafting', '--on', '2025-07-02'],"
-              f" ['overdue'], ['list'], ['audit', '{d}'], ['audit', 'verify'], ['procedures']):\n"
-              "    main(args + ['--json'])\n"
-              "print('PREFECT', sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))\n")
-    proc = subprocess.run([sys.executable, "-c", script], env={**cli.env, "DECIDE_ACTOR": "x"},
-                          capture_output=True, text=True, timeout=120)
+    script = (
+        "import sys\nfrom flows.cli import main\n"
+        f"for args in (['status', '{d}'], ['start', '{d}', 'drafting', '--on', '2025-07-02'],"
+        f" ['overdue'], ['list'], ['audit', '{d}'], ['audit', 'verify'], ['procedures']):\n"
+        "    main(args + ['--json'])\n"
+        "print('PREFECT', sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**cli.env, "DECIDE_ACTOR": "x"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "PREFECT []" in proc.stdout

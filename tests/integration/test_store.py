@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
+from flows.commands import Attachment, Commands
 from procedures import Conflict, InputError, RuleViolation
 from store.audit import verify
 from store.tables import AttemptRow, AuditEventRow, DecisionRow, OutboxRow
 from store.uow import UnitOfWork
-from flows.commands import Attachment, Commands
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOCK = datetime(2025, 12, 31, 4, 0, tzinfo=UTC)
@@ -34,10 +34,16 @@ def count(engine, table) -> int:
 
 
 def registered(cmds: Commands, flags=("technical", "stability_risk")) -> str:
-    return cmds.register(title="某区2025年老旧小区改造计划", procedure_id="national-2019",
-                         sponsor="区住房和城乡建设委员会", actor="区政府办公室", flags=flags,
-                         target_on=date(2025, 12, 31), catalogue_year=2025,
-                         on=date(2025, 3, 3)).id
+    return cmds.register(
+        title="某区2025年老旧小区改造计划",
+        procedure_id="national-2019",
+        sponsor="区住房和城乡建设委员会",
+        actor="区政府办公室",
+        flags=flags,
+        target_on=date(2025, 12, 31),
+        catalogue_year=2025,
+        on=date(2025, 3, 3),
+    ).id
 
 
 def test_a_registered_decision_round_trips(cmds, engine):
@@ -74,8 +80,13 @@ def test_a_refused_command_writes_nothing(cmds, engine):
     with pytest.raises(InputError):
         cmds.start(decision_id, "drafting", actor="x", on=date(2024, 1, 1))
     with pytest.raises(InputError):
-        cmds.complete(decision_id, "drafting", actor="x", on=date(2025, 3, 4),
-                      attachments=[Attachment("draft", Path("/nonexistent/草案.docx"))])
+        cmds.complete(
+            decision_id,
+            "drafting",
+            actor="x",
+            on=date(2025, 3, 4),
+            attachments=[Attachment("draft", Path("/nonexistent/草案.docx"))],
+        )
     assert [count(engine, t) for t in (AuditEventRow, OutboxRow, AttemptRow)] == before
     with engine.connect() as conn:
         assert conn.execute(select(DecisionRow.version)).scalar() == 1
@@ -86,8 +97,14 @@ def test_a_failure_inside_the_unit_of_work_rolls_everything_back(cmds, engine):
     before = [count(engine, t) for t in (AuditEventRow, OutboxRow, AttemptRow)]
     with pytest.raises(ZeroDivisionError), UnitOfWork(engine) as uow:
         d = uow.decisions.get(decision_id)
-        uow.audit.append(decision_id=d.id, action="note", actor="x", effective_on=date(2025, 3, 3),
-                         payload={"n": 1}, recorded_at=CLOCK)
+        uow.audit.append(
+            decision_id=d.id,
+            action="note",
+            actor="x",
+            effective_on=date(2025, 3, 3),
+            payload={"n": 1},
+            recorded_at=CLOCK,
+        )
         uow.outbox.add(kind="notify", decision_id=d.id, payload={}, now=CLOCK)
         1 / 0  # noqa: B018
     assert [count(engine, t) for t in (AuditEventRow, OutboxRow, AttemptRow)] == before
@@ -104,9 +121,14 @@ def test_a_stale_write_is_refused_as_changed_meanwhile(cmds, engine):
     proc, cal = load_procedure("national-2019"), WorkCalendar.official()
     from procedures import Start
 
-    attempts = apply(proc, stale.flags, stale.attempts, Start(step="drafting", on=date(2025, 3, 4)), cal)
+    attempts = apply(
+        proc, stale.flags, stale.attempts, Start(step="drafting", on=date(2025, 3, 4)), cal
+    )
     with pytest.raises(Conflict, match="changed meanwhile"), UnitOfWork(engine) as uow:
-        uow.decisions.save(stale, attempts, plan(proc, stale.flags, attempts, date(2025, 3, 4), cal))
+        uow.decisions.save(
+            stale, attempts, plan(proc, stale.flags, attempts, date(2025, 3, 4), cal)
+        )
+        uow.commit()  # the version check travels with the next statement sent, at the latest here
     decision, _ = cmds.status(decision_id)
     assert decision.version == 2
     assert [a.opened_on for a in decision.attempts if a.step == "drafting"] == [date(2025, 3, 3)]
@@ -117,8 +139,13 @@ def test_attachments_are_stored_by_hash_and_recorded(cmds, engine, tmp_path):
     draft = tmp_path / "草案.txt"
     draft.write_text("某区2025年老旧小区改造计划（草案）", encoding="utf-8")
     cmds.start(decision_id, "drafting", actor="a", on=date(2025, 3, 3))
-    cmds.complete(decision_id, "drafting", actor="a", on=date(2025, 3, 10),
-                  attachments=[Attachment("draft", draft)])
+    cmds.complete(
+        decision_id,
+        "drafting",
+        actor="a",
+        on=date(2025, 3, 10),
+        attachments=[Attachment("draft", draft)],
+    )
     with UnitOfWork(engine, write=False) as uow:
         event = uow.audit.events(decision_id)[-1]
     import hashlib
@@ -137,18 +164,25 @@ def test_attachments_are_stored_by_hash_and_recorded(cmds, engine, tmp_path):
 def _worker(url: str, home: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.integration.worker", url, str(home), *args],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
-def test_parallel_steps_recorded_by_racing_processes_are_all_kept(cmds, database_url, tmp_path, engine):
+def test_parallel_steps_recorded_by_racing_processes_are_all_kept(
+    cmds, database_url, tmp_path, engine
+):
     decision_id = registered(cmds)
     cmds.start(decision_id, "drafting", actor="a", on=date(2025, 3, 3))
     cmds.complete(decision_id, "drafting", actor="a", on=date(2025, 3, 10))
     go = tmp_path / "go"
     steps = ("public_participation", "expert_review", "risk_assessment")
-    procs = [_worker(database_url, tmp_path / "home", "race-step", decision_id, s, str(go))
-             for s in steps]
+    procs = [
+        _worker(database_url, tmp_path / "home", "race-step", decision_id, s, str(go))
+        for s in steps
+    ]
     time.sleep(1.0)
     go.touch()
     outputs = [p.communicate(timeout=120) for p in procs]
@@ -164,7 +198,9 @@ def test_parallel_steps_recorded_by_racing_processes_are_all_kept(cmds, database
     assert verify(engine).ok
 
 
-def test_conflicting_outcomes_from_racing_processes_apply_once(cmds, database_url, tmp_path, engine):
+def test_conflicting_outcomes_from_racing_processes_apply_once(
+    cmds, database_url, tmp_path, engine
+):
     decision_id = registered(cmds, flags=())
     cmds.start(decision_id, "drafting", actor="a", on=date(2025, 3, 3))
     cmds.complete(decision_id, "drafting", actor="a", on=date(2025, 3, 10))
@@ -173,8 +209,10 @@ def test_conflicting_outcomes_from_racing_processes_apply_once(cmds, database_ur
     cmds.start(decision_id, "legality_review", actor="a", on=date(2025, 4, 15))
     go = tmp_path / "go"
     outcomes = ["lawful", "unlawful", "lawful", "unlawful"]
-    procs = [_worker(database_url, tmp_path / "home", "conflict", decision_id, o, str(go))
-             for o in outcomes]
+    procs = [
+        _worker(database_url, tmp_path / "home", "conflict", decision_id, o, str(go))
+        for o in outcomes
+    ]
     time.sleep(1.0)
     go.touch()
     results = [(p.wait(timeout=120), p.communicate()[0]) for p in procs]
@@ -185,8 +223,11 @@ def test_conflicting_outcomes_from_racing_processes_apply_once(cmds, database_ur
     reviews = [a for a in decision.attempts if a.step == "legality_review"]
     assert len(reviews) == 1 and reviews[0].status == "done"
     with UnitOfWork(engine, write=False) as uow:
-        completes = [e for e in uow.audit.events(decision_id) if e.action == "complete"
-                     and "legality_review" in e.payload]
+        completes = [
+            e
+            for e in uow.audit.events(decision_id)
+            if e.action == "complete" and "legality_review" in e.payload
+        ]
     assert len(completes) == 1
     assert verify(engine).ok
 
@@ -209,12 +250,16 @@ def test_a_writer_killed_mid_stream_leaves_a_consistent_database(database_url, t
     assert report.ok, report.problems
     with engine.connect() as conn:
         versions = dict(conn.execute(select(DecisionRow.id, DecisionRow.version)).all())
-        events = dict(conn.execute(
-            select(AuditEventRow.decision_id, func.count()).group_by(AuditEventRow.decision_id)
-        ).all())
-        attempts = dict(conn.execute(
-            select(AttemptRow.decision_id, func.count()).group_by(AttemptRow.decision_id)
-        ).all())
+        events = dict(
+            conn.execute(
+                select(AuditEventRow.decision_id, func.count()).group_by(AuditEventRow.decision_id)
+            ).all()
+        )
+        attempts = dict(
+            conn.execute(
+                select(AttemptRow.decision_id, func.count()).group_by(AttemptRow.decision_id)
+            ).all()
+        )
     last = {}
     for decision_id, version in committed:
         last[decision_id] = version

@@ -16,9 +16,9 @@ import time
 from datetime import date, datetime
 from pathlib import Path
 
+from flows.commands import Commands
 from procedures import Conflict, DecideError
 from store.db import make_engine
-from flows.commands import Commands
 
 CLOCK = datetime(2025, 12, 31, 4, 0, tzinfo=__import__("datetime").UTC)
 
@@ -39,8 +39,9 @@ def main() -> int:
                         cmds.start(decision, step, actor="race", on=date(2025, 3, 11))
                     else:
                         outcome = "controllable" if step == "risk_assessment" else None
-                        cmds.complete(decision, step, actor="race", on=date(2025, 4, 14),
-                                      outcome=outcome)
+                        cmds.complete(
+                            decision, step, actor="race", on=date(2025, 4, 14), outcome=outcome
+                        )
                     print(f"{verb} ok", flush=True)
                     break
                 except Conflict:
@@ -48,8 +49,9 @@ def main() -> int:
         return 0
     if mode == "conflict":
         try:
-            cmds.complete(args[0], "legality_review", actor="race", on=date(2025, 4, 30),
-                          outcome=args[1])
+            cmds.complete(
+                args[0], "legality_review", actor="race", on=date(2025, 4, 30), outcome=args[1]
+            )
         except DecideError as exc:
             print(type(exc).__name__, exc, flush=True)
             return exc.exit_code
@@ -57,12 +59,19 @@ def main() -> int:
         return 0
     if mode == "churn":
         for i in range(int(args[0])):
-            d = cmds.register(title=f"压力测试决策 {i}", procedure_id="national-2019",
-                              sponsor="区住建委", actor="churn", on=date(2025, 3, 3))
+            d = cmds.register(
+                title=f"压力测试决策 {i}",
+                procedure_id="national-2019",
+                sponsor="区住建委",
+                actor="churn",
+                on=date(2025, 3, 3),
+            )
             print(f"committed {d.id} 1", flush=True)
-            for verb, step, on in (("start", "drafting", date(2025, 3, 3)),
-                                   ("complete", "drafting", date(2025, 3, 10)),
-                                   ("start", "public_participation", date(2025, 3, 11))):
+            for verb, step, on in (
+                ("start", "drafting", date(2025, 3, 3)),
+                ("complete", "drafting", date(2025, 3, 10)),
+                ("start", "public_participation", date(2025, 3, 11)),
+            ):
                 after, _ = getattr(cmds, verb)(d.id, step, actor="churn", on=on)
                 print(f"committed {d.id} {after.version}", flush=True)
         return 0

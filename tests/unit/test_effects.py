@@ -62,12 +62,19 @@ def test_revise_returns_to_legality_review_as_a_new_attempt(national):
 
 def test_deferred_discussion_stays_open_with_the_new_meeting_date_as_due(national):
     run = Run(national).to_discussion()
-    run.complete("collective_discussion", D(2025, 5, 8), "deferred", meeting=meeting("deferred"),
-                 next_meeting_on=D(2025, 6, 12))
+    run.complete(
+        "collective_discussion",
+        D(2025, 5, 8),
+        "deferred",
+        meeting=meeting("deferred"),
+        next_meeting_on=D(2025, 6, 12),
+    )
     view = run.plan(D(2025, 6, 12)).step("collective_discussion")
     assert view.status == "open" and view.due_on == D(2025, 6, 12) and view.alert == "due_today"
     with pytest.raises(InputError, match="next meeting date"):
-        run.complete("collective_discussion", D(2025, 6, 12), "deferred", meeting=meeting("deferred"))
+        run.complete(
+            "collective_discussion", D(2025, 6, 12), "deferred", meeting=meeting("deferred")
+        )
 
 
 def test_approval_opens_the_report_and_archiving_due_thirty_days_after_the_decision(national):
@@ -98,7 +105,9 @@ def test_rejection_leaves_only_archiving(national):
 def test_the_whole_procedure_closes_after_publication_and_archiving(national):
     run = Run(national).to_discussion()
     run.complete("collective_discussion", D(2025, 5, 8), "approved", meeting=meeting("approved"))
-    run.start("party_committee_report", D(2025, 5, 9)).complete("party_committee_report", D(2025, 5, 16))
+    run.start("party_committee_report", D(2025, 5, 9)).complete(
+        "party_committee_report", D(2025, 5, 16)
+    )
     run.start("publication", D(2025, 5, 19)).complete("publication", D(2025, 5, 23))
     run.start("archiving", D(2025, 5, 26)).complete("archiving", D(2025, 6, 3))
     assert run.plan(D(2025, 6, 3)).status == "closed"
@@ -109,7 +118,9 @@ def test_the_legality_review_due_date_may_be_extended_once_with_a_reason(nationa
     run = Run(national).to_legality_review()  # opened 2025-04-15, due 15 wd later
     # 15 working days: Sunday 2025-04-27 is a make-up working day, 05-01..05 are holidays
     assert run.plan(D(2025, 4, 16)).step("legality_review").due_on == D(2025, 5, 8)
-    assert run.refused(Extend(step="legality_review", on=D(2025, 5, 6))).rule == "due.extension_reason"
+    assert (
+        run.refused(Extend(step="legality_review", on=D(2025, 5, 6))).rule == "due.extension_reason"
+    )
     run.extend("legality_review", D(2025, 5, 6), "涉及多部上位法，需征求法律顾问意见")
     assert run.plan(D(2025, 5, 7)).step("legality_review").due_on == D(2025, 5, 22)
     refusal = run.refused(Extend(step="legality_review", on=D(2025, 5, 7), reason="again"))
@@ -119,22 +130,32 @@ def test_the_legality_review_due_date_may_be_extended_once_with_a_reason(nationa
 def test_a_step_without_an_extendable_due_cannot_be_extended(national):
     run = Run(national)
     run.start("drafting", D(2025, 3, 3))
-    assert run.refused(Extend(step="drafting", on=D(2025, 3, 4), reason="x")).rule == \
-        "due.not_extendable"
+    assert (
+        run.refused(Extend(step="drafting", on=D(2025, 3, 4), reason="x")).rule
+        == "due.not_extendable"
+    )
 
 
 # The meeting record (Art. 30) -----------------------------------------------------------------
 def test_the_discussion_needs_a_meeting_record(national):
     run = Run(national).to_discussion()
-    refusal = run.refused(Complete(step="collective_discussion", on=D(2025, 5, 8), outcome="approved"))
+    refusal = run.refused(
+        Complete(step="collective_discussion", on=D(2025, 5, 8), outcome="approved")
+    )
     assert refusal.rule == "meeting.record_required" and refusal.article == "Decree 713 Art. 30"
 
 
 @pytest.mark.parametrize("kind", ["circulation", "countersign", "会签"])
 def test_circulation_or_countersigning_never_replaces_the_meeting(national, kind):
     run = Run(national).to_discussion()
-    refusal = run.refused(Complete(step="collective_discussion", on=D(2025, 5, 8), outcome="approved",
-                                   meeting=meeting("approved", meeting_type=kind)))
+    refusal = run.refused(
+        Complete(
+            step="collective_discussion",
+            on=D(2025, 5, 8),
+            outcome="approved",
+            meeting=meeting("approved", meeting_type=kind),
+        )
+    )
     assert refusal.rule == "meeting.type"
 
 
@@ -142,8 +163,9 @@ def test_the_head_departing_from_the_majority_must_give_reasons(national):
     run = Run(national).to_discussion()
     record = meeting("rejected")  # every member said rejected; the head approves
     assert majority_position(record) == "rejected"
-    refusal = run.refused(Complete(step="collective_discussion", on=D(2025, 5, 8),
-                                   outcome="approved", meeting=record))
+    refusal = run.refused(
+        Complete(step="collective_discussion", on=D(2025, 5, 8), outcome="approved", meeting=record)
+    )
     assert refusal.rule == "meeting.head_reason"
     with_reason = meeting("rejected", head_reason="项目列入市级民生工程，资金已落实")
     run.complete("collective_discussion", D(2025, 5, 8), "approved", meeting=with_reason)
@@ -152,27 +174,40 @@ def test_the_head_departing_from_the_majority_must_give_reasons(national):
 
 def test_one_dissent_within_a_majority_needs_no_reason_and_every_position_is_recorded(national):
     run = Run(national).to_discussion()
-    positions = {"王副区长": "approved", "李副区长": "approved", "赵秘书长": "approved",
-                 "陈副区长": "rejected"}
+    positions = {
+        "王副区长": "approved",
+        "李副区长": "approved",
+        "赵秘书长": "approved",
+        "陈副区长": "rejected",
+    }
     record = meeting("approved", positions=positions, dissent={"陈副区长": "资金测算偏乐观"})
     run.complete("collective_discussion", D(2025, 5, 8), "approved", meeting=record)
     run2 = Run(national).to_discussion()
     missing = meeting("approved", positions={"王副区长": "approved"})
-    assert run2.refused(Complete(step="collective_discussion", on=D(2025, 5, 8), outcome="approved",
-                                 meeting=missing)).rule == "meeting.positions"
+    assert (
+        run2.refused(
+            Complete(
+                step="collective_discussion", on=D(2025, 5, 8), outcome="approved", meeting=missing
+            )
+        ).rule
+        == "meeting.positions"
+    )
 
 
 # Alerts (SPEC §4) ------------------------------------------------------------------------------
-@pytest.mark.parametrize("as_of,level,late", [
-    (D(2025, 4, 3), None, 0),          # 5 working days before (04-04 is 清明, a holiday)
-    (D(2025, 4, 7), None, 0),          # 4 working days before
-    (D(2025, 4, 8), "due_soon", 0),    # 3 working days before
-    (D(2025, 4, 10), "due_soon", 0),
-    (D(2025, 4, 11), "due_today", 0),
-    (D(2025, 4, 14), "overdue", 1),
-    (D(2025, 4, 17), "overdue", 4),
-    (D(2025, 4, 18), "escalated", 5),
-])
+@pytest.mark.parametrize(
+    "as_of,level,late",
+    [
+        (D(2025, 4, 3), None, 0),  # 5 working days before (04-04 is 清明, a holiday)
+        (D(2025, 4, 7), None, 0),  # 4 working days before
+        (D(2025, 4, 8), "due_soon", 0),  # 3 working days before
+        (D(2025, 4, 10), "due_soon", 0),
+        (D(2025, 4, 11), "due_today", 0),
+        (D(2025, 4, 14), "overdue", 1),
+        (D(2025, 4, 17), "overdue", 4),
+        (D(2025, 4, 18), "escalated", 5),
+    ],
+)
 def test_alert_levels_in_working_days(national, as_of, level, late):
     run = Run(national, ["technical"])
     run.start("drafting", D(2025, 3, 3)).complete("drafting", D(2025, 3, 10))
@@ -187,7 +222,9 @@ def test_an_undecided_decision_past_its_target_date_is_alerted(national):
     plan = run.plan(D(2025, 12, 31), target_on=D(2025, 12, 1))
     assert plan.target_alert == "escalated" and plan.worst_alert == "escalated"
     decided = Run(national).to_discussion()
-    decided.complete("collective_discussion", D(2025, 5, 8), "approved", meeting=meeting("approved"))
+    decided.complete(
+        "collective_discussion", D(2025, 5, 8), "approved", meeting=meeting("approved")
+    )
     assert decided.plan(D(2025, 12, 31), target_on=D(2025, 5, 1)).target_alert is None
 
 
@@ -206,8 +243,11 @@ def test_an_imported_schedule_recomputes_a_provisional_date(national, tmp_path):
     from procedures import load_schedule
 
     path = tmp_path / "2027.toml"
-    path.write_text('year = 2027\nkind = "official"\nsource = "test schedule"\n'
-                    'holidays = ["2027-01-01..2027-01-03", "2027-01-19"]\n', encoding="utf-8")
+    path.write_text(
+        'year = 2027\nkind = "official"\nsource = "test schedule"\n'
+        'holidays = ["2027-01-01..2027-01-03", "2027-01-19"]\n',
+        encoding="utf-8",
+    )
     cal = WorkCalendar.official([load_schedule(path)])
     run = Run(national, on=D(2026, 11, 2), cal=cal)
     run.start("drafting", D(2026, 11, 20))
@@ -220,7 +260,9 @@ def test_tianjin_needs_the_sponsors_own_legality_review_first():
     proc = load_procedure("tianjin-2020")
     run = Run(proc)
     run.start("drafting", D(2025, 3, 3)).complete("drafting", D(2025, 3, 10))
-    run.start("public_participation", D(2025, 3, 11)).complete("public_participation", D(2025, 4, 10))
+    run.start("public_participation", D(2025, 3, 11)).complete(
+        "public_participation", D(2025, 4, 10)
+    )
     refusal = run.refused(Start(step="legality_review", on=D(2025, 4, 11)))
     assert refusal.rule == "gate.internal_legality_review"
     run.start("internal_legality_review", D(2025, 4, 11))
@@ -229,11 +271,19 @@ def test_tianjin_needs_the_sponsors_own_legality_review_first():
     assert run.status("legality_review") == "open"
 
 
-@pytest.mark.parametrize("preset,days,kind", [
-    ("national-2019", 30, "office_policy"), ("tianjin-2020", 30, "local_rule"),
-    ("tianjin-district-2020", 10, "local_rule"),
-])
+@pytest.mark.parametrize(
+    "preset,days,kind",
+    [
+        ("national-2019", 30, "office_policy"),
+        ("tianjin-2020", 30, "local_rule"),
+        ("tianjin-district-2020", 10, "local_rule"),
+    ],
+)
 def test_archive_hand_over_period_per_preset(preset, days, kind):
     due = load_procedure(preset).step("archiving").due
-    assert (due.amount, due.unit, due.basis.kind, due.anchor) == \
-        (days, "calendar_days", kind, "collective_discussion")
+    assert (due.amount, due.unit, due.basis.kind, due.anchor) == (
+        days,
+        "calendar_days",
+        kind,
+        "collective_discussion",
+    )

@@ -26,8 +26,11 @@ def test_legality_review_waits_for_each_parallel_step(national, unfinished):
     run.start("drafting", D(2025, 3, 3)).complete("drafting", D(2025, 3, 10))
     for step in ("public_participation", "expert_review", "risk_assessment"):
         run.start(step, D(2025, 3, 11))
-    for step, outcome in (("public_participation", None), ("expert_review", None),
-                          ("risk_assessment", "controllable")):
+    for step, outcome in (
+        ("public_participation", None),
+        ("expert_review", None),
+        ("risk_assessment", "controllable"),
+    ):
         if step != unfinished:
             run.complete(step, D(2025, 4, 14), outcome)
     refusal = run.refused(Start(step="legality_review", on=D(2025, 4, 15)))
@@ -39,8 +42,14 @@ def test_parallel_steps_may_run_in_any_order_and_a_lawful_skip_counts_as_finishe
     run = Run(national, ALL_FLAGS)
     run.start("drafting", D(2025, 3, 3)).complete("drafting", D(2025, 3, 10))
     run.start("expert_review", D(2025, 3, 11)).complete("expert_review", D(2025, 3, 20))
-    run.skip("risk_assessment", D(2025, 3, 12), "已按《重大固定资产投资项目社会稳定风险评估暂行办法》评估")
-    run.start("public_participation", D(2025, 3, 11)).complete("public_participation", D(2025, 4, 10))
+    run.skip(
+        "risk_assessment",
+        D(2025, 3, 12),
+        "已按《重大固定资产投资项目社会稳定风险评估暂行办法》评估",
+    )
+    run.start("public_participation", D(2025, 3, 11)).complete(
+        "public_participation", D(2025, 4, 10)
+    )
     assert run.status("legality_review") == "ready"
     run.start("legality_review", D(2025, 4, 11))
     assert run.status("legality_review") == "open"
@@ -74,20 +83,27 @@ def test_no_collective_discussion_after_an_unlawful_finding(national):
     assert refusal.rule == "gate.legality_review"
 
 
-@pytest.mark.parametrize("outcome,docs", [
-    ("lawful", ()), ("lawful_with_changes", ("revised_draft",)),
-    ("exploratory_with_risk_notice", ("legal_risk_statement",)),
-])
+@pytest.mark.parametrize(
+    "outcome,docs",
+    [
+        ("lawful", ()),
+        ("lawful_with_changes", ("revised_draft",)),
+        ("exploratory_with_risk_notice", ("legal_risk_statement",)),
+    ],
+)
 def test_each_passing_legality_outcome_opens_the_discussion(national, outcome, docs):
     run = Run(national).to_legality_review()
     run.complete("legality_review", D(2025, 4, 30), outcome, documents=docs)
     assert run.status("collective_discussion") == "ready"
 
 
-@pytest.mark.parametrize("outcome,doc", [
-    ("lawful_with_changes", "revised_draft"),
-    ("exploratory_with_risk_notice", "legal_risk_statement"),
-])
+@pytest.mark.parametrize(
+    "outcome,doc",
+    [
+        ("lawful_with_changes", "revised_draft"),
+        ("exploratory_with_risk_notice", "legal_risk_statement"),
+    ],
+)
 def test_a_passing_outcome_with_a_required_attachment_is_refused_without_it(national, outcome, doc):
     run = Run(national).to_legality_review()
     refusal = run.refused(Complete(step="legality_review", on=D(2025, 4, 30), outcome=outcome))
@@ -117,11 +133,21 @@ def test_skipping_the_new_assessment_cannot_clear_an_uncontrollable_finding(nati
     run.complete("risk_assessment", D(2025, 4, 1), "uncontrollable")
     run.start("drafting", D(2025, 4, 2)).complete("drafting", D(2025, 4, 10))
     run.skip("risk_assessment", D(2025, 4, 11), "已按其他规定评估")
-    run.start("public_participation", D(2025, 4, 11)).complete("public_participation", D(2025, 5, 12))
-    run.start("legality_review", D(2025, 5, 13)).complete("legality_review", D(2025, 5, 23), "lawful")
+    run.start("public_participation", D(2025, 4, 11)).complete(
+        "public_participation", D(2025, 5, 12)
+    )
+    run.start("legality_review", D(2025, 5, 13)).complete(
+        "legality_review", D(2025, 5, 23), "lawful"
+    )
     run.start("collective_discussion", D(2025, 5, 26))
-    refusal = run.refused(Complete(step="collective_discussion", on=D(2025, 5, 27),
-                                   outcome="approved", meeting=meeting("approved")))
+    refusal = run.refused(
+        Complete(
+            step="collective_discussion",
+            on=D(2025, 5, 27),
+            outcome="approved",
+            meeting=meeting("approved"),
+        )
+    )
     assert refusal.rule == "gate.risk_assessment"
     assert refusal.article == "Decree 713 Art. 24"
     # rejecting is still possible: the gate forbids approval only
@@ -135,9 +161,15 @@ def test_a_new_controllable_finding_allows_approval(national):
     run.start("risk_assessment", D(2025, 3, 11))
     run.complete("risk_assessment", D(2025, 4, 1), "uncontrollable")
     run.start("drafting", D(2025, 4, 2)).complete("drafting", D(2025, 4, 10))
-    run.start("risk_assessment", D(2025, 4, 11)).complete("risk_assessment", D(2025, 4, 25), "controllable")
-    run.start("public_participation", D(2025, 4, 11)).complete("public_participation", D(2025, 5, 12))
-    run.start("legality_review", D(2025, 5, 13)).complete("legality_review", D(2025, 5, 23), "lawful")
+    run.start("risk_assessment", D(2025, 4, 11)).complete(
+        "risk_assessment", D(2025, 4, 25), "controllable"
+    )
+    run.start("public_participation", D(2025, 4, 11)).complete(
+        "public_participation", D(2025, 5, 12)
+    )
+    run.start("legality_review", D(2025, 5, 13)).complete(
+        "legality_review", D(2025, 5, 23), "lawful"
+    )
     run.start("collective_discussion", D(2025, 5, 26))
     run.complete("collective_discussion", D(2025, 5, 27), "approved", meeting=meeting("approved"))
     assert run.plan(D(2025, 5, 27)).status == "approved"
@@ -193,8 +225,11 @@ def test_the_legality_reviewer_gets_seven_working_days(national):
 # Gate 5 — skipping -----------------------------------------------------------------------------
 @pytest.mark.parametrize("step", ["legality_review", "collective_discussion"])
 def test_hard_gates_can_never_be_skipped(national, step):
-    run = Run(national).to_discussion() if step == "collective_discussion" else \
-        Run(national).to_legality_review()
+    run = (
+        Run(national).to_discussion()
+        if step == "collective_discussion"
+        else Run(national).to_legality_review()
+    )
     refusal = run.refused(Skip(step=step, on=D(2025, 5, 7), reason="领导同意"))
     assert refusal.rule == "skip.not_allowed"
     assert "Art. 25" in refusal.article or "Art. 30" in refusal.article
@@ -203,8 +238,10 @@ def test_hard_gates_can_never_be_skipped(national, step):
 def test_a_conditional_step_the_procedure_does_not_allow_to_skip_is_refused(national):
     run = Run(national, ["technical"])
     run.start("drafting", D(2025, 3, 3)).complete("drafting", D(2025, 3, 10))
-    assert run.refused(Skip(step="expert_review", on=D(2025, 3, 11), reason="x")).rule == \
-        "skip.not_allowed"
+    assert (
+        run.refused(Skip(step="expert_review", on=D(2025, 3, 11), reason="x")).rule
+        == "skip.not_allowed"
+    )
 
 
 def test_a_skip_needs_a_reason(national):

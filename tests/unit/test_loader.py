@@ -9,7 +9,7 @@ import pytest
 
 from procedures import InvalidDefinition, load_procedure, preset_ids
 
-GOOD = '''
+GOOD = """
 id = "mini"
 version = "1"
 zh = "小程序"
@@ -49,7 +49,7 @@ outcomes = [
   { id = "ok", zh = "通过", en = "ok", effect = "done" },
   { id = "bad", zh = "不通过", en = "bad", effect = "return", return_to = "drafting" },
 ]
-'''
+"""
 
 
 def write(tmp_path: Path, text: str, name: str = "broken.toml") -> Path:
@@ -70,10 +70,18 @@ def test_the_three_presets_load():
 def test_national_statutory_periods_carry_their_articles():
     proc = load_procedure("national-2019")
     comment = proc.step("public_participation").minimum
-    assert (comment.amount, comment.unit, comment.basis.kind, comment.basis.article) == \
-        (30, "calendar_days", "statute", "Decree 713 Art. 15")
+    assert (comment.amount, comment.unit, comment.basis.kind, comment.basis.article) == (
+        30,
+        "calendar_days",
+        "statute",
+        "Decree 713 Art. 15",
+    )
     review = proc.step("legality_review").minimum
-    assert (review.amount, review.unit, review.basis.article) == (7, "working_days", "Decree 713 Art. 26")
+    assert (review.amount, review.unit, review.basis.article) == (
+        7,
+        "working_days",
+        "Decree 713 Art. 26",
+    )
     assert proc.step("drafting").due.basis.kind == "office_policy"
     assert "office policy" in proc.step("drafting").due.basis.label
 
@@ -84,31 +92,56 @@ def test_a_good_minimal_file_loads(tmp_path):
 
 
 def test_a_file_may_extend_a_preset_and_override_a_step(tmp_path):
-    text = 'id = "office"\nversion = "1"\nextends = "national-2019"\nzh = "本区"\nen = "ours"\n' \
-           '[[steps]]\nid = "drafting"\n[steps.due]\namount = 45\nunit = "calendar_days"\n' \
-           'basis = { kind = "office_policy" }\n'
+    text = (
+        'id = "office"\nversion = "1"\nextends = "national-2019"\nzh = "本区"\nen = "ours"\n'
+        '[[steps]]\nid = "drafting"\n[steps.due]\namount = 45\nunit = "calendar_days"\n'
+        'basis = { kind = "office_policy" }\n'
+    )
     proc = load_procedure(write(tmp_path, text, "office.toml"))
     assert proc.step("drafting").due.amount == 45
     assert proc.step("public_participation").minimum.amount == 30
 
 
 BROKEN = [
-    ('after = ["initiation"]\noutcomes = [{ id = "drafted"',
-     'after = ["initation"]\noutcomes = [{ id = "drafted"',
-     "drafting", "unknown step 'initation'"),
-    ('after = ["initiation"]\noutcomes = [{ id = "drafted"',
-     'after = ["review"]\noutcomes = [{ id = "drafted"',
-     "drafting", "cycle"),
+    (
+        'after = ["initiation"]\noutcomes = [{ id = "drafted"',
+        'after = ["initation"]\noutcomes = [{ id = "drafted"',
+        "drafting",
+        "unknown step 'initation'",
+    ),
+    (
+        'after = ["initiation"]\noutcomes = [{ id = "drafted"',
+        'after = ["review"]\noutcomes = [{ id = "drafted"',
+        "drafting",
+        "cycle",
+    ),
     ('unit = "working_days"', 'unit = "weeks"', "drafting", "unknown value 'weeks'"),
     ('return_to = "drafting"', 'return_to = "draftin"', "review", "unknown step 'draftin'"),
-    ('after = ["drafting"]', 'after = ["drafting:drafted|shelved"]', "review", "no outcome 'shelved'"),
-    ('role = "sponsor"\narticle = "Art. 3"', 'role = "mayor"\narticle = "Art. 3"', "review",
-     "unknown role 'mayor'"),
-    ('effect = "done" },\n  { id = "bad"', 'effect = "pause" },\n  { id = "bad"', "review",
-     "no outcome finishes the step"),
-    ('{ id = "drafted", zh = "已起草", en = "drafted", effect = "done" }',
-     '{ id = "drafted", zh = "已起草", en = "drafted", effect = "done" }, '
-     '{ id = "hold", zh = "暂停", en = "hold", effect = "pause" }', None, None),
+    (
+        'after = ["drafting"]',
+        'after = ["drafting:drafted|shelved"]',
+        "review",
+        "no outcome 'shelved'",
+    ),
+    (
+        'role = "sponsor"\narticle = "Art. 3"',
+        'role = "mayor"\narticle = "Art. 3"',
+        "review",
+        "unknown role 'mayor'",
+    ),
+    (
+        'effect = "done" },\n  { id = "bad"',
+        'effect = "pause" },\n  { id = "bad"',
+        "review",
+        "no outcome finishes the step",
+    ),
+    (
+        '{ id = "drafted", zh = "已起草", en = "drafted", effect = "done" }',
+        '{ id = "drafted", zh = "已起草", en = "drafted", effect = "done" }, '
+        '{ id = "hold", zh = "暂停", en = "hold", effect = "pause" }',
+        None,
+        None,
+    ),
 ]
 
 
@@ -128,21 +161,26 @@ def test_a_step_that_can_never_become_ready(tmp_path):
     text = GOOD.replace('after = ["drafting"]', 'after = ["drafting:hold"]').replace(
         '{ id = "drafted", zh = "已起草", en = "drafted", effect = "done" }',
         '{ id = "drafted", zh = "已起草", en = "drafted", effect = "done" }, '
-        '{ id = "hold", zh = "暂停", en = "hold", effect = "pause" }')
+        '{ id = "hold", zh = "暂停", en = "hold", effect = "pause" }',
+    )
     with pytest.raises(InvalidDefinition, match=r"step 'review': can never become ready"):
         load_procedure(write(tmp_path, text))
 
 
 def test_a_return_to_a_later_step_leads_nowhere(tmp_path):
-    text = GOOD.replace('outcomes = [{ id = "drafted", zh = "已起草", en = "drafted", effect = "done" }]',
-                        'outcomes = [{ id = "drafted", zh = "已起草", en = "drafted", effect = "done" },'
-                        ' { id = "x", zh = "x", en = "x", effect = "return", return_to = "review" }]')
+    text = GOOD.replace(
+        'outcomes = [{ id = "drafted", zh = "已起草", en = "drafted", effect = "done" }]',
+        'outcomes = [{ id = "drafted", zh = "已起草", en = "drafted", effect = "done" },'
+        ' { id = "x", zh = "x", en = "x", effect = "return", return_to = "review" }]',
+    )
     with pytest.raises(InvalidDefinition, match=r"step 'drafting'.*does not come before it"):
         load_procedure(write(tmp_path, text))
 
 
 def test_a_hard_gate_cannot_be_made_skippable(tmp_path):
-    text = GOOD.replace('article = "Art. 3"', 'article = "Art. 3"\nhard_gate = true\nskippable = true')
+    text = GOOD.replace(
+        'article = "Art. 3"', 'article = "Art. 3"\nhard_gate = true\nskippable = true'
+    )
     with pytest.raises(InvalidDefinition, match=r"step 'review': a hard gate"):
         load_procedure(write(tmp_path, text))
 
@@ -169,7 +207,9 @@ def test_unreadable_toml_and_unknown_parent_are_named(tmp_path):
     with pytest.raises(InvalidDefinition, match=r"^bad\.toml: cannot read the file"):
         load_procedure(write(tmp_path, "id = [", "bad.toml"))
     orphan = write(tmp_path, 'id = "x"\nextends = "nowhere-2030"\n', "orphan.toml")
-    with pytest.raises(InvalidDefinition, match=re.escape("no procedure file or preset named 'nowhere-2030'")):
+    with pytest.raises(
+        InvalidDefinition, match=re.escape("no procedure file or preset named 'nowhere-2030'")
+    ):
         load_procedure(orphan)
 
 

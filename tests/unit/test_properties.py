@@ -28,7 +28,6 @@ CAL = WorkCalendar.official()
 STEPS = [s.id for s in PROC.steps]
 
 
-
 def build(kind, step, outcome, on, flag):
     out = None if outcome == "none" else outcome
     if kind == "start":
@@ -38,14 +37,20 @@ def build(kind, step, outcome, on, flag):
     if kind == "extend":
         return Extend(step=step, on=on, reason="复杂")
     docs = ("revised_draft", "legal_risk_statement") if flag else ()
-    return Complete(step=step, on=on, outcome=out, documents=docs,
-                    meeting=meeting(out or "approved") if step == "collective_discussion" else None,
-                    next_meeting_on=on + timedelta(days=14))
+    return Complete(
+        step=step,
+        on=on,
+        outcome=out,
+        documents=docs,
+        meeting=meeting(out or "approved") if step == "collective_discussion" else None,
+        next_meeting_on=on + timedelta(days=14),
+    )
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(flags=st.sets(st.sampled_from(["technical", "stability_risk", "undisclosable"])),
-       data=st.data())
+@given(
+    flags=st.sets(st.sampled_from(["technical", "stability_risk", "undisclosable"])), data=st.data()
+)
 def test_accepted_actions_never_break_a_gate(flags, data):
     """Mostly act on steps that are ready or open (to go deep), sometimes on any step."""
     flags = frozenset(flags)
@@ -53,8 +58,11 @@ def test_accepted_actions_never_break_a_gate(flags, data):
     attempts = register(PROC, day)
     for _ in range(data.draw(st.integers(10, 120))):
         live = [s.step for s in plan(PROC, flags, attempts, day, CAL).current]
-        step = data.draw(st.sampled_from(live)) if live and data.draw(st.integers(0, 9)) else \
-            data.draw(st.sampled_from(STEPS))
+        step = (
+            data.draw(st.sampled_from(live))
+            if live and data.draw(st.integers(0, 9))
+            else data.draw(st.sampled_from(STEPS))
+        )
         outcomes = [o.id for o in PROC.step(step).outcomes] + ["none"]
         kind = data.draw(st.sampled_from(["start", "complete", "complete", "skip", "extend"]))
         day += timedelta(days=data.draw(st.integers(0, 40)))
@@ -80,20 +88,29 @@ def check_invariants(flags, before, after, act):
         assert lr is not None and lr.status == "done"
         assert PROC.step("legality_review").outcome(lr.outcome).passing
     # gate 3: approval never while the latest risk finding is uncontrollable
-    if isinstance(act, Complete) and act.step == "collective_discussion" and act.outcome == "approved":
+    if (
+        isinstance(act, Complete)
+        and act.step == "collective_discussion"
+        and act.outcome == "approved"
+    ):
         findings = [a.outcome for a in after if a.step == "risk_assessment" and a.outcome]
         assert not findings or findings[-1] != "uncontrollable"
         assert majority_position(act.meeting) in (None, "approved") or act.meeting.head_reason
     # gate 4: a step closed before its minimum only if shortened at opening (or paused)
     for a in after:
-        if a.status != "done" or a.shorten_reason or a.step not in (
-            "public_participation", "legality_review"
+        if (
+            a.status != "done"
+            or a.shorten_reason
+            or a.step not in ("public_participation", "legality_review")
         ):
             continue
         minimum = PROC.step(a.step).minimum
         start = a.clock_start
-        end = CAL.add_calendar_days(start, minimum.amount) if minimum.unit == \
-            "calendar_days" else CAL.add_working_days(start, minimum.amount)
+        end = (
+            CAL.add_calendar_days(start, minimum.amount)
+            if minimum.unit == "calendar_days"
+            else CAL.add_working_days(start, minimum.amount)
+        )
         outcome = PROC.step(a.step).outcome(a.outcome)
         assert a.closed_on >= end.on or outcome.ignores_minimum
     # gate 5: hard gates are never skipped; a skip always has a reason

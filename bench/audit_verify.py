@@ -1,0 +1,234 @@
+"""Benchmark of audit verification: ``.venv/bin/python bench/audit_verify.py [options]``.
+
+Builds (once; cached) a SQLite database holding a valid chain of 1,000,000 audit events (about
+200-byte payloads with Chinese text, 2,000 decisions) through a bulk path that hashes each
+event with the reference ``store.audit.event_hash``, then times ``store.audit.verify`` several
+times and prints events/s per run and the median (target: 1M events in under 5 s on SQLite).
+``--postgres URL`` does the same on PostgreSQL, in the database the URL names, which must be
+called ``decide_bench…`` (it is dropped and rebuilt when it does not hold the expected chain).
+
+    --events N       events in the chain (default 1,000,000)
+    --db PATH        the SQLite file (default /tmp/decide-bench-audit-N.db)
+    --runs R         verification runs (default 5)
+    --postgres URL   also on PostgreSQL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/decide_bench_audit
+    --pg-events N    events for PostgreSQL (default: --events)
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import sqlite3  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from datetime import UTC, date, datetime, timedelta  # noqa: E402
+
+from sqlalchemy import Engine, create_engine, make_url, text  # noqa: E402
+
+from store.audit import GENESIS, canonical_json, event_hash, utc_iso, verify  # noqa: E402
+from store.db import make_engine, migrate  # noqa: E402
+
+TARGET_RATE = 200_000  # events/s: one million events in under 5 s
+DECISIONS = 2000
+ACTIONS = ("register", "start", "complete", "extend", "skip", "note")
+STEPS = (
+    "drafting",
+    "public_participation",
+    "expert_review",
+    "risk_assessment",
+    "legality_review",
+    "collective_discussion",
+)
+NOTES = (
+    "专家论证会议纪要已提交，参会专家七名，意见已汇总并逐条回应。",
+    "公开征求意见三十日，收到意见一百二十条，采纳四十五条。",
+    "风险评估结论：风险可控，已制定化解措施。",
+    "合法性审查意见：程序合法，内容合法，建议提交集体讨论。",
+)
+COLUMNS = (
+    "seq",
+    "decision_id",
+    "decision_prev_hash",
+    "action",
+    "actor",
+    "effective_on",
+    "recorded_at",
+    "payload",
+    "prev_hash",
+    "hash",
+)
+
+
+def events(n: int) -> Iterator[tuple[object, ...]]:
+    """The rows of a valid chain of n events, hashed with the reference event_hash."""
+    prev, last, start = GENESIS, dict[str, str](), datetime(2025, 1, 2, 1, 0, tzinfo=UTC)
+    for seq in range(1, n + 1):
+        decision = None if seq % 97 == 0 else f"2025-{(seq * 7919) % DECISIONS + 1:04d}"
+        payload = {
+            "step": STEPS[seq % len(STEPS)],
+            "attempt": 1 + seq % 3,
+            "version": seq // DECISIONS,
+            "status": "in_progress",
+            "note": NOTES[seq % len(NOTES)],
+            "sha256": hashlib.sha256(str(seq).encode()).hexdigest()[:32],
+        }
+        event = {
+            "seq": seq,
+            "decision_id": decision,
+            "decision_prev_hash": None if decision is None else last.get(decision, GENESIS),
+            "action": ACTIONS[seq % len(ACTIONS)],
+            "actor": "区政府办公室 王科长",
+            "effective_on": (date(2025, 1, 2) + timedelta(days=seq % 700)).isoformat(),
+            "recorded_at": utc_iso(start + timedelta(seconds=seq * 7, microseconds=seq % 999_983)),
+            "payload": payload,
+        }
+        digest = event_hash(prev, event)
+        if decision is not None:
+            last[decision] = digest
+        yield (
+            seq,
+            decision,
+            event["decision_prev_hash"],
+            event["action"],
+            event["actor"],
+            event["effective_on"],
+            event["recorded_at"],
+            canonical_json(payload),
+            prev,
+            digest,
+        )
+        prev = digest
+
+
+def head_seq(engine: Engine) -> int:
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT seq FROM audit_head WHERE id = 1")).scalar_one())
+    except Exception:
+        return -1
+
+
+def build_sqlite(path: Path, n: int) -> Engine:
+    url = f"sqlite:///{path}"
+    if path.exists() and head_seq(make_engine(url)) == n:
+        print(f"reusing {path} ({n:,} events)")
+        return make_engine(url)
+    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        leftover.unlink(missing_ok=True)
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()
+    t = time.perf_counter()
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA synchronous=OFF")
+    con.execute("BEGIN")
+    con.executemany(
+        f"INSERT INTO audit_events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+        events(n),
+    )
+    last = con.execute("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()
+    con.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", last)
+    con.execute("COMMIT")
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    print(
+        f"built {path}: {n:,} events in {time.perf_counter() - t:.1f} s "
+        f"({path.stat().st_size / 1e6:.0f} MB)"
+    )
+    return make_engine(url)
+
+
+def build_postgres(url: str, n: int) -> Engine:
+    name = make_url(url).database or ""
+    if not name.startswith("decide_bench"):
+        raise SystemExit(f"refusing to rebuild database {name!r}: name it decide_bench…")
+    engine = make_engine(url)
+    if head_seq(engine) == n:
+        print(f"reusing {make_url(url).database} ({n:,} events)")
+        return engine
+    engine.dispose()
+    admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    engine = make_engine(url)
+    migrate(engine)
+    t = time.perf_counter()
+    with engine.begin() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cur:
+            with cur.copy(f"COPY audit_events ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+                for row in events(n):
+                    copy.write_row(row)
+            cur.execute(
+                "UPDATE audit_head SET (seq, hash) = "
+                "(SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1)"
+            )
+        conn.exec_driver_sql("ANALYZE audit_events")
+    print(f"built {name}: {n:,} events in {time.perf_counter() - t:.1f} s")
+    return engine
+
+
+def run(label: str, engine: Engine, runs: int) -> float:
+    rates = []
+    for r in range(runs):
+        t = time.perf_counter()
+        report = verify(engine)
+        seconds = time.perf_counter() - t
+        assert report.ok, report.problems[:3]
+        rates.append(report.events / seconds)
+        print(
+            f"  {label} run {r + 1}: {report.events:,} events in {seconds:.2f} s "
+            f"= {rates[-1]:,.0f} events/s"
+        )
+    median = statistics.median(rates)
+    print(
+        f"{label}: median {median:,.0f} events/s over {runs} runs "
+        f"({report.events / median:.2f} s for {report.events:,} events)"
+    )
+    return median
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--db", type=Path)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--postgres")
+    parser.add_argument("--pg-events", type=int)
+    args = parser.parse_args(argv)
+    print(
+        f"machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()} ({platform.python_implementation()}), "
+        f"SQLite {sqlite3.sqlite_version}"
+    )
+    path = args.db or Path(f"/tmp/decide-bench-audit-{args.events}.db")
+    engine = build_sqlite(path, args.events)
+    median = run("sqlite", engine, args.runs)
+    met = median > TARGET_RATE
+    print(
+        f"target: 1,000,000 events in < 5 s on SQLite (>= {TARGET_RATE:,} events/s): "
+        f"{'met' if met else 'MISSED'} ({1_000_000 / median:.2f} s per million at the median)"
+    )
+    engine.dispose()
+    if args.postgres:
+        pg = build_postgres(args.postgres, args.pg_events or args.events)
+        run("postgresql", pg, args.runs)
+        pg.dispose()
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

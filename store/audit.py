@@ -1,0 +1,281 @@
+"""The tamper-evident audit log: canonical JSON, the hash chain, appends and the public entry points.
+
+Every event is one row of ``audit_events``.  Its hash is
+``sha256(prev_hash ‖ canonical_json(event))`` where ``event`` is ``{seq, decision_id,
+decision_prev_hash, action, actor, effective_on, recorded_at, payload}`` (dates as ISO strings,
+the payload as a JSON object) and ``prev_hash`` is the hash of the event before it (``GENESIS``
+for the first), so changing,
+removing, inserting or reordering any row breaks the chain.  Each event also links to the
+previous event of the same decision (``decision_prev_hash``), so one decision's history can be
+exported and checked on its own.  Appends lock the chain head (``audit_head``), so the chain
+never forks.  Verification lives in ``store.audit_chain`` (the checks) and ``store.audit_verify``
+(the database side), exports in ``store.audit_export``; ``verify``, ``export_jsonl`` and
+``verify_export`` are the public entry points here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from hashlib import sha256
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine
+from sqlmodel import Session, col, select
+
+from procedures.errors import InputError
+from store.fastsql import SQL
+from store.tables import AuditEventRow
+
+__all__ = [
+    "GENESIS",
+    "AppendedEvent",
+    "AuditLog",
+    "Problem",
+    "VerifyReport",
+    "canonical_json",
+    "event_hash",
+    "event_text",
+    "export_jsonl",
+    "utc_iso",
+    "verify",
+    "verify_export",
+]
+
+GENESIS = "0" * 64
+
+_encode_str = json.encoder.encode_basestring  # exactly what json.dumps(ensure_ascii=False) emits
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, date):  # datetime is a date too
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+_encode = json.JSONEncoder(
+    sort_keys=True,
+    ensure_ascii=False,
+    separators=(",", ":"),
+    allow_nan=False,
+    default=_json_default,
+).encode
+
+
+def canonical_json(value: object) -> str:
+    """Sorted keys, no spaces, non-ASCII kept; dates as ISO strings, tuples as lists, no NaN."""
+    return _encode(value)
+
+
+def event_hash(prev_hash: str, event: Mapping[str, object]) -> str:
+    """``sha256(prev_hash ‖ canonical_json(event))`` as 64 hex digits."""
+    return sha256((prev_hash + canonical_json(event)).encode("utf-8")).hexdigest()
+
+
+def event_text(
+    prev_hash: str,
+    seq: int,
+    decision_id: str | None,
+    decision_prev_hash: str | None,
+    action: str,
+    actor: str,
+    effective_on: str,
+    recorded_at: str,
+    payload: str,
+) -> str:
+    """What ``event_hash`` hashes, built from stored columns without re-serialising the payload.
+
+    Equal to ``prev_hash + canonical_json(event)`` whenever ``payload`` is canonical JSON (as
+    stored by ``AuditLog.append``).  The verifier inlines the same template in its loop.
+    """
+    did = "null" if decision_id is None else _encode_str(decision_id)
+    dph = "null" if decision_prev_hash is None else _encode_str(decision_prev_hash)
+    return (
+        f'{prev_hash}{{"action":{_encode_str(action)},"actor":{_encode_str(actor)},'
+        f'"decision_id":{did},"decision_prev_hash":{dph},'
+        f'"effective_on":{_encode_str(effective_on)},"payload":{payload},'
+        f'"recorded_at":{_encode_str(recorded_at)},"seq":{seq}}}'
+    )
+
+
+def utc_iso(moment: datetime) -> str:
+    """A timezone-aware time as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC, microseconds always)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{moment!r} must be timezone-aware (UTC)")
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def _check_text(name: str, value: str, limit: int | None = None) -> None:
+    if "\x00" in value:
+        raise InputError(f"audit {name} must not contain NUL characters")
+    if limit is not None and len(value) > limit:
+        raise InputError(f"audit {name} is longer than {limit} characters: {value[:80]!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class AppendedEvent:
+    """The event just appended (the same fields as an ``AuditEventRow``, without ORM cost)."""
+
+    seq: int
+    decision_id: str | None
+    action: str
+    actor: str
+    effective_on: date
+    recorded_at: str
+    payload: str
+    decision_prev_hash: str | None
+    prev_hash: str
+    hash: str
+
+
+# SQLite: the writer already holds the database's write lock (BEGIN IMMEDIATE), so the head and
+# the decision's latest event come in one statement.  PostgreSQL: lock the head row first, then
+# read the decision's latest event in a new statement — under READ COMMITTED a subquery in the
+# locking statement would keep the snapshot from before the wait and miss the event just
+# committed by the writer it waited for.
+_LAST = "SELECT e.hash FROM audit_events e WHERE e.decision_id = :d ORDER BY e.seq DESC LIMIT 1"
+_HEAD_SQLITE = SQL(f"SELECT seq, hash, ({_LAST}) FROM audit_head WHERE id = 1")
+_HEAD_PG = SQL("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
+_LAST_OF_DECISION = SQL(_LAST)
+_INSERT_EVENT = SQL(
+    "INSERT INTO audit_events (seq, decision_id, action, actor, effective_on, recorded_at, "
+    "payload, decision_prev_hash, prev_hash, hash) VALUES (:seq, :decision_id, :action, :actor, "
+    ":effective_on, :recorded_at, :payload, :decision_prev_hash, :prev_hash, :hash)"
+)
+_MOVE_HEAD = SQL("UPDATE audit_head SET seq = :s, hash = :h WHERE id = 1")
+
+
+class AuditLog:
+    """Appends to and reads the chain inside the caller's session (never commits)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._connection: Connection | None = None
+
+    def _conn(self) -> Connection:
+        """The transaction's connection, looked up once (the session keeps it until the end)."""
+        if self._connection is None:
+            self._connection = self.session.connection()
+        return self._connection
+
+    def append(
+        self,
+        *,
+        decision_id: str | None,
+        action: str,
+        actor: str,
+        effective_on: date,
+        payload: Mapping[str, object],
+        recorded_at: datetime,
+    ) -> AppendedEvent:
+        """Add one event after the current head and move the head (in the caller's transaction).
+
+        On PostgreSQL the head row is locked (``FOR UPDATE``) until the caller commits; on SQLite
+        the caller's ``BEGIN IMMEDIATE`` already holds the write lock.
+        """
+        if decision_id is not None:
+            _check_text("decision id", decision_id, 32)
+        _check_text("action", action, 64)
+        _check_text("actor", actor)
+        if isinstance(effective_on, datetime) or not isinstance(effective_on, date):
+            raise TypeError(f"effective_on must be a date, not {type(effective_on).__name__}")
+        recorded = utc_iso(recorded_at)
+        payload_text = canonical_json(payload)
+        try:
+            "".join((payload_text, actor, action, decision_id or "")).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InputError("audit event text is not valid Unicode (lone surrogate)") from None
+
+        conn = self._conn()  # Core on the hot path: no ORM flush per event
+        if conn.dialect.name == "sqlite":
+            head_seq, head_hash, last = _HEAD_SQLITE.run(conn, {"d": decision_id}).fetchone()
+        else:
+            head_seq, head_hash = _HEAD_PG.run(conn, {}).fetchone()
+            found = _LAST_OF_DECISION.run(conn, {"d": decision_id}).fetchone()
+            last = found[0] if found else None
+        decision_prev = None if decision_id is None else (last or GENESIS)
+        seq = head_seq + 1
+        event = {
+            "seq": seq,
+            "decision_id": decision_id,
+            "decision_prev_hash": decision_prev,
+            "action": action,
+            "actor": actor,
+            "effective_on": effective_on.isoformat(),
+            "recorded_at": recorded,
+            "payload": json.loads(payload_text),
+        }
+        digest = event_hash(head_hash, event)
+        values = {
+            "seq": seq,
+            "decision_id": decision_id,
+            "action": action,
+            "actor": actor,
+            "effective_on": effective_on,
+            "recorded_at": recorded,
+            "payload": payload_text,
+            "decision_prev_hash": decision_prev,
+            "prev_hash": head_hash,
+            "hash": digest,
+        }
+        _INSERT_EVENT.defer(conn, values)
+        _MOVE_HEAD.defer(conn, {"s": seq, "h": digest})
+        return AppendedEvent(**values)
+
+    def events(self, decision_id: str | None = None) -> list[AuditEventRow]:
+        """All events (or one decision's), ordered by seq."""
+        query = select(AuditEventRow).order_by(col(AuditEventRow.seq))
+        if decision_id is not None:
+            query = query.where(AuditEventRow.decision_id == decision_id)
+        return list(self.session.exec(query).all())
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing verification found wrong; ``seq`` is the first bad event it points at."""
+
+    seq: int | None
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The outcome of ``verify``/``verify_export``; ``problems`` is ordered by seq."""
+
+    ok: bool
+    events: int
+    head_seq: int
+    head_hash: str
+    checkpoints: int
+    documents: int
+    problems: tuple[Problem, ...]
+    notes: tuple[str, ...] = ()  # what was trusted or skipped, for the reader of the report
+
+
+def verify(
+    engine: Engine,
+    *,
+    documents_dir: Path | None = None,
+    public_keys: Iterable[bytes] | None = None,
+) -> VerifyReport:
+    """Check the whole chain, the head, every checkpoint and (optionally) the stored documents."""
+    from store.audit_verify import verify_database
+
+    return verify_database(engine, documents_dir=documents_dir, public_keys=public_keys)
+
+
+def export_jsonl(engine: Engine, out: Path, *, decision_id: str | None = None) -> int:
+    """Write the chain (or one decision's events) as JSON Lines; returns the events written."""
+    from store.audit_export import export_jsonl as _export
+
+    return _export(engine, out, decision_id=decision_id)
+
+
+def verify_export(path: Path, *, public_keys: Iterable[bytes] | None = None) -> VerifyReport:
+    """Check an export offline (no database)."""
+    from store.audit_export import verify_export as _verify_export
+
+    return _verify_export(path, public_keys=public_keys)

@@ -1,0 +1,307 @@
+"""The checks of an audit chain that need no database: events in seq order, head, checkpoints.
+
+``ChainCheck`` takes events in seq order (from a raw database cursor or from an export) and finds
+what is wrong with them: a gap (deleted events), an inserted or moved event, an edited event, a
+link that does not hold, a decision chain that does not hold.  It is written for speed (one
+million events in a few seconds): the hashed text is built from the stored columns with the
+stored payload text spliced in, and only a bad event takes the slow path that explains it.  The
+splice is exact: any byte changed in a payload (even into equivalent, non-canonical JSON) changes
+the hash, and the slow path then says which it was.  ``head_problems`` and
+``checkpoint_problems`` compare the chain's end with the head row and the signed checkpoints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Collection, Iterable, Sequence
+from datetime import date
+from typing import Any, NamedTuple
+
+from store.audit import GENESIS, Problem, canonical_json, event_text
+from store.signing import checkpoint_error
+
+__all__ = [
+    "MAX_PROBLEMS",
+    "ChainCheck",
+    "Checkpoint",
+    "Row",
+    "checkpoint_problems",
+    "explain_hash",
+    "head_problems",
+]
+
+MAX_PROBLEMS = 100
+# (seq, decision_id, decision_prev_hash, action, actor, effective_on, recorded_at, payload,
+#  prev_hash, hash) as the cursor returns them: effective_on is a str (SQLite) or a date
+Row = tuple[Any, ...]
+_encode_str = json.encoder.encode_basestring
+
+
+class Checkpoint(NamedTuple):
+    id: int
+    seq: int
+    hash: str
+    signed_at: str
+    public_key: str
+    signature: str
+
+
+def _short(digest: object) -> str:
+    return "null" if digest is None else str(digest)[:16] + "…"
+
+
+def _rehash(row: Row, *, seq: int | None = None, payload: str | None = None) -> str:
+    s, did, dph, action, actor, eff, rec, stored, prev_hash, _ = row
+    if isinstance(eff, date):
+        eff = eff.isoformat()
+    texts = (action, actor, eff, rec, stored, prev_hash, did or "", dph or "")
+    if not all(isinstance(v, str) for v in texts):
+        return ""  # a malformed row (reported as such) has no hash to match
+    body = event_text(
+        prev_hash,
+        s if seq is None else seq,
+        did,
+        dph,
+        action,
+        actor,
+        eff,
+        rec,
+        stored if payload is None else payload,
+    )
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def explain_hash(row: Row) -> tuple[str, str]:
+    """Why an event's contents do not match its hash: (kind, message)."""
+    seq, digest, payload = row[0], row[9], row[7]
+    try:
+        canonical = canonical_json(json.loads(payload))
+    except (ValueError, TypeError):
+        return "payload", f"event {seq}: its payload is not valid JSON (edited)"
+    if canonical != payload:
+        if _rehash(row, payload=canonical) == digest:
+            return "payload", (
+                f"event {seq}: its payload was rewritten into non-canonical form "
+                "(same content, different bytes than were hashed)"
+            )
+        return "payload", f"event {seq}: its payload was edited (and is not canonical JSON)"
+    for other in (seq - 1, seq + 1):
+        if _rehash(row, seq=other) == digest:
+            return "moved", (
+                f"event {seq} carries the contents and hash of event {other}: "
+                "rows were reordered or renumbered"
+            )
+    return "hash", (
+        f"event {seq}: its contents do not match its hash (action, actor, dates, "
+        "decision fields or payload edited)"
+    )
+
+
+class ChainCheck:
+    """Checks events fed in seq order; keeps the first ``MAX_PROBLEMS`` problems found."""
+
+    def __init__(self, checkpoint_seqs: Iterable[int] = ()) -> None:
+        self.problems: list[Problem] = []
+        self.dropped = 0
+        self.count = 0
+        self.last_seq = 0
+        self.last_hash = GENESIS
+        self.wanted = set(checkpoint_seqs)
+        self.found: dict[int, str] = {0: GENESIS}  # the hashes of the checkpointed events
+        self._before_last = GENESIS
+        self._last_bad = -1
+        self._by_decision: dict[str, str] = {}
+
+    def _add(self, seq: int | None, kind: str, message: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(Problem(seq, kind, message))
+        else:
+            self.dropped += 1
+
+    def feed(self, rows: Iterable[Row]) -> None:
+        """The hot loop: one string, one sha256 and a few comparisons per event."""
+        enc, sha = _encode_str, hashlib.sha256
+        by_decision, wanted, found = self._by_decision, self.wanted, self.found
+        expected, prev, prev2, count = self.last_seq + 1, self.last_hash, self._before_last, 0
+        try:
+            for row in rows:
+                seq, did, dph, action, actor, eff, rec, payload, prev_hash, digest = row
+                count += 1
+                try:
+                    if eff.__class__ is not str:
+                        eff = eff.isoformat()
+                    body = (
+                        f'{prev_hash}{{"action":{enc(action)},"actor":{enc(actor)},"decision_id":'
+                        f'{"null" if did is None else enc(did)},"decision_prev_hash":'
+                        f'{"null" if dph is None else enc(dph)},"effective_on":{enc(eff)},'
+                        f'"payload":{payload},"recorded_at":{enc(rec)},"seq":{seq}}}'
+                    )
+                    hash_ok = sha(body.encode()).hexdigest() == digest
+                except (TypeError, AttributeError) as exc:  # SQLite keeps any type in a column
+                    self._add(seq, "malformed", f"event {seq}: a column holds a wrong type ({exc})")
+                    self._last_bad, hash_ok = seq, True
+                if not hash_ok or seq != expected or prev_hash != prev:
+                    self._diagnose(row, expected, prev, prev2, hash_ok)
+                if did is not None:
+                    if by_decision.get(did, GENESIS) != dph:
+                        link = _short(by_decision.get(did, GENESIS))
+                        self._add(
+                            seq,
+                            "decision_link",
+                            f"event {seq}: decision {did}'s link {_short(dph)} is not the hash "
+                            f"of its previous event ({link})",
+                        )
+                    by_decision[did] = digest
+                elif dph is not None:
+                    self._add(
+                        seq,
+                        "decision_link",
+                        f"event {seq} has no decision but a decision link {_short(dph)}",
+                    )
+                if seq in wanted:
+                    found[seq] = digest
+                prev2, prev, expected = prev, digest, seq + 1
+        finally:  # keep the state even when the cursor fails mid-way
+            self.count += count
+            self.last_seq, self.last_hash, self._before_last = expected - 1, prev, prev2
+
+    def _diagnose(self, row: Row, expected: int, prev: str, prev2: str, hash_ok: bool) -> None:
+        seq, prev_hash = row[0], row[8]
+        before = len(self.problems) + self.dropped
+        if seq > expected:
+            gone = (
+                f"event {expected} is"
+                if seq == expected + 1
+                else f"events {expected}..{seq - 1} are"
+            )
+            self._add(
+                expected,
+                "missing",
+                f"{gone} missing (deleted): event {seq} follows event {expected - 1}",
+            )
+        elif seq < expected:
+            self._add(
+                seq,
+                "extra",
+                f"event {seq} appears again after event {expected - 1} (inserted or duplicated)",
+            )
+        elif prev_hash != prev:
+            if seq == 1:
+                self._add(
+                    1, "link", f"event 1 does not start from the genesis hash ({_short(prev_hash)})"
+                )
+            elif (
+                prev_hash == prev2
+                and self._last_bad != seq - 1
+                and _rehash(row, seq=seq - 1) == row[9]
+            ):
+                self._add(
+                    seq - 1,
+                    "inserted",
+                    f"event {seq - 1} was inserted: the event after it links to event "
+                    f"{seq - 2} and was renumbered from seq {seq - 1}",
+                )
+            elif hash_ok and self._last_bad != seq - 1:
+                self._add(
+                    seq - 1,
+                    "rewritten",
+                    f"event {seq - 1} was changed and re-hashed: event {seq} links to "
+                    f"{_short(prev_hash)} but event {seq - 1} now hashes to {_short(prev)}",
+                )
+            else:
+                self._add(
+                    seq,
+                    "link",
+                    f"event {seq}: its link {_short(prev_hash)} is not the hash "
+                    f"of event {seq - 1} ({_short(prev)})",
+                )
+        if not hash_ok:
+            self._add(seq, *explain_hash(row))
+        if len(self.problems) + self.dropped > before:
+            self._last_bad = seq
+
+    def all_problems(self) -> list[Problem]:
+        extra = [Problem(None, "more", f"{self.dropped} further problems in the chain not listed")]
+        return self.problems + (extra if self.dropped else [])
+
+
+def head_problems(head: tuple[int, str] | None, last_seq: int, last_hash: str) -> list[Problem]:
+    """The recorded head must be the newest event."""
+    if head is None:
+        return [Problem(None, "head", "the chain head row (audit_head id 1) is missing")]
+    seq, digest = head
+    if seq > last_seq:
+        return [
+            Problem(
+                last_seq + 1,
+                "truncated",
+                f"the head records event {seq} but the chain ends at event {last_seq}: "
+                f"events {last_seq + 1}..{seq} were cut off",
+            )
+        ]
+    if seq < last_seq:
+        return [
+            Problem(
+                seq + 1,
+                "extra",
+                f"events {seq + 1}..{last_seq} lie beyond the recorded head (seq {seq}): "
+                "added without moving the head",
+            )
+        ]
+    if digest != last_hash:
+        return [
+            Problem(
+                seq or None,
+                "head",
+                f"the head's hash {_short(digest)} is not the hash of "
+                f"event {seq} ({_short(last_hash)})",
+            )
+        ]
+    return []
+
+
+def checkpoint_problems(
+    checkpoints: Sequence[Checkpoint], chain: ChainCheck, trusted: Collection[bytes] | None
+) -> list[Problem]:
+    """Every checkpoint must be validly signed and its (seq, hash) still be in the chain."""
+    problems: list[Problem] = []
+    errors = {
+        c.id: checkpoint_error(c.seq, c.hash, c.signed_at, c.public_key, c.signature, trusted)
+        for c in checkpoints
+    }
+    valid = [
+        c
+        for c in checkpoints
+        if errors[c.id] is None and c.seq <= chain.last_seq and chain.found.get(c.seq) == c.hash
+    ]
+    for c in sorted(checkpoints, key=lambda c: (c.seq, c.id)):
+        what = f"checkpoint #{c.id} (event {c.seq}, signed {c.signed_at})"
+        error = errors[c.id]
+        if error is not None:
+            problems.append(Problem(c.seq, "checkpoint", f"{what} is not acceptable: {error}"))
+        elif c.seq > chain.last_seq:
+            problems.append(
+                Problem(
+                    chain.last_seq + 1,
+                    "truncated",
+                    f"{what} vouches for event {c.seq} but the chain ends at event {chain.last_seq}: "
+                    f"events {chain.last_seq + 1}..{c.seq} (at least) were cut off",
+                )
+            )
+        elif c.seq not in chain.found:
+            problems.append(
+                Problem(c.seq, "missing", f"event {c.seq}, signed by {what}, is missing")
+            )
+        elif chain.found[c.seq] != c.hash:
+            after = max((v.seq for v in valid if v.seq < c.seq), default=0)
+            problems.append(
+                Problem(
+                    c.seq,
+                    "rewritten",
+                    f"event {c.seq} no longer has the hash signed by {what}: the chain was rewritten "
+                    f"after event {after} (the newest checkpoint that still matches) and at or "
+                    f"before event {c.seq}",
+                )
+            )
+    return problems
