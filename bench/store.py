@@ -33,7 +33,7 @@ from sqlalchemy import create_engine, make_url, text  # noqa: E402
 
 from flows.commands import Commands  # noqa: E402
 from procedures import Start, WorkCalendar, apply, load_procedure, plan  # noqa: E402
-from store.db import make_engine, migrate  # noqa: E402
+from store.dbapi import Database  # noqa: E402
 from store.uow import UnitOfWork  # noqa: E402
 
 CLOCK = datetime(2025, 12, 31, 4, tzinfo=UTC)
@@ -66,9 +66,9 @@ def bare_sqlite(path: Path, n: int) -> float:
 
 
 def prepare(url: str, home: Path, n: int) -> Commands:
-    engine = make_engine(url)
-    migrate(engine)
-    cmds = Commands(engine, home, clock=lambda: CLOCK)
+    db = Database(url)
+    db.ensure_schema()
+    cmds = Commands(db, home, clock=lambda: CLOCK)
     for i in range(n):
         cmds.register(
             title=f"基准决策 {i}",
@@ -82,7 +82,7 @@ def prepare(url: str, home: Path, n: int) -> Commands:
 
 def store_rate(cmds: Commands, ids: list[str]) -> float:
     proc, cal = load_procedure("national-2019"), WorkCalendar.official()
-    with UnitOfWork(cmds.engine, write=False) as uow:
+    with UnitOfWork(cmds.db, write=False) as uow:
         befores = uow.decisions.many(ids)
     work = []
     for before in befores:
@@ -90,7 +90,7 @@ def store_rate(cmds: Commands, ids: list[str]) -> float:
         work.append((before, attempts, plan(proc, before.flags, attempts, DAY, cal)))
     start = time.perf_counter()
     for before, attempts, view in work:
-        with UnitOfWork(cmds.engine) as uow:
+        with UnitOfWork(cmds.db) as uow:
             version = uow.decisions.save(before, attempts, view)
             uow.audit.append(
                 decision_id=before.id,
@@ -119,7 +119,7 @@ def command_rate(cmds: Commands, ids: list[str]) -> float:
 
 def run_engine(label: str, url: str, home: Path, n: int, rounds: int) -> dict[str, list[float]]:
     cmds = prepare(url, home, n * rounds)
-    with UnitOfWork(cmds.engine, write=False) as uow:
+    with UnitOfWork(cmds.db, write=False) as uow:
         ids = uow.decisions.ids()
     result: dict[str, list[float]] = {"store": [], "command": []}
     for r in range(rounds):
@@ -131,7 +131,7 @@ def run_engine(label: str, url: str, home: Path, n: int, rounds: int) -> dict[st
             f"command {result['command'][-1]:,.0f}/s",
             flush=True,
         )
-    cmds.engine.dispose()
+    cmds.db.close()
     return result
 
 

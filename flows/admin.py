@@ -42,7 +42,7 @@ def add_person(cmds: Commands, name: str, role: str, unit: str | None, actor: st
     if role not in ROLE_IDS:
         raise InputError(f"unknown role {role!r}; roles: {', '.join(sorted(ROLE_IDS))}")
     assert name_text is not None
-    with UnitOfWork(cmds.engine) as uow:
+    with UnitOfWork(cmds.db) as uow:
         added = uow.people.add(name_text, role, clean_text(unit, "unit", limit=200))
         if added:
             uow.audit.append(
@@ -76,10 +76,10 @@ def import_schedule(cmds: Commands, path: Path, actor: str) -> tuple[Schedule, l
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {path}: {exc}") from None
     today = cmds.today()
-    with UnitOfWork(cmds.engine) as uow:
-        old_cal = load_calendar(uow.session)
-        schedule = add_schedule(uow.session, text, source_name=path.name, now=cmds.clock())
-        new_cal = load_calendar(uow.session)
+    with UnitOfWork(cmds.db) as uow:
+        old_cal = load_calendar(uow.link)
+        schedule = add_schedule(uow.link, text, source_name=path.name, now=cmds.clock())
+        new_cal = load_calendar(uow.link)
         changes: list[Recomputed] = []
         for decision in uow.decisions.many(
             uow.decisions.ids(status=("in_progress", "approved", "rejected"))
@@ -146,9 +146,13 @@ def key_path(cmds: Commands) -> Path:
 
 def audit_checkpoint(cmds: Commands) -> CheckpointRow:
     key = load_or_create_key(key_path(cmds))
-    with UnitOfWork(cmds.engine) as uow:
-        row = checkpoint(uow.session, key, signed_at=cmds.clock())
-        uow.commit()
+    from sqlmodel import Session
+
+    # The signing code works on a SQLModel session; IMMEDIATE takes SQLite's write lock at once.
+    with Session(cmds.engine.execution_options(sqlite_begin="IMMEDIATE")) as session:
+        row = checkpoint(session, key, signed_at=cmds.clock())
+        session.commit()
+        session.refresh(row)
     return row
 
 
@@ -167,7 +171,7 @@ def audit_verify(cmds: Commands, export: Path | None = None) -> VerifyReport:
 
 def audit_export(cmds: Commands, out: Path, decision_id: str | None) -> int:
     if decision_id is not None:
-        with UnitOfWork(cmds.engine, write=False) as uow:
+        with UnitOfWork(cmds.db, write=False) as uow:
             uow.decisions.get(decision_id)  # NotFound for an unknown id
     if out.parent and not out.parent.exists():
         raise InputError(f"directory does not exist: {out.parent}")

@@ -50,10 +50,13 @@ def _date(value: str | None, option: str) -> date | None:
 
 def _commands() -> Any:
     from flows.commands import Commands
-    from store.db import Settings, open_engine
+    from store.dbapi import Database
+    from store.settings import Settings
 
     settings = Settings.from_env()
-    return Commands(open_engine(settings), settings.home)
+    db = Database(settings.database_url)
+    db.ensure_schema()
+    return Commands(db, settings.home)
 
 
 def _actor(actor: str | None) -> str:
@@ -387,7 +390,7 @@ def audit_show(decision: str, as_json: Json = False) -> None:
     from store.uow import UnitOfWork
 
     cmds = _commands()
-    with UnitOfWork(cmds.engine, write=False) as uow:
+    with UnitOfWork(cmds.db, write=False) as uow:
         uow.decisions.get(decision)
         events = uow.audit.events(decision)
     doc = {
@@ -602,7 +605,7 @@ def people_add(
 def people_list(as_json: Json = False) -> None:
     from store.uow import UnitOfWork
 
-    with UnitOfWork(_commands().engine, write=False) as uow:
+    with UnitOfWork(_commands().db, write=False) as uow:
         rows = uow.people.all()
     _out(
         as_json,
@@ -614,7 +617,8 @@ def people_list(as_json: Json = False) -> None:
 @app.command("db-upgrade")
 def db_upgrade(as_json: Json = False) -> None:
     """Apply pending schema migrations explicitly."""
-    from store.db import HEAD_REVISION, Settings, make_engine, migrate
+    from store.db import HEAD_REVISION, make_engine, migrate
+    from store.settings import Settings
 
     engine = make_engine(Settings.from_env().database_url)
     migrate(engine)

@@ -15,8 +15,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
-
 from flows.clock import today_shanghai, utc_now
 from procedures import (
     Complete,
@@ -36,9 +34,9 @@ from procedures import (
 )
 from procedures.planner import Plan
 from procedures.state import Action, Decision
+from store.dbapi import Database
 from store.documents import DocumentStore, StoredFile
 from store.schedules import load_calendar
-from store.tables import DocumentRow
 from store.uow import UnitOfWork
 
 __all__ = ["Attachment", "Commands", "clean_text"]
@@ -79,10 +77,15 @@ class Attachment:
 
 @dataclass
 class Commands:
-    engine: Engine
+    db: Database
     home: Path
     clock: Callable[[], datetime] = utc_now
     _procedures: dict[str, Procedure] = field(default_factory=dict)
+
+    @property
+    def engine(self) -> Any:
+        """The SQLAlchemy engine, for the paths that use it (verification, export, flows)."""
+        return self.db.engine
 
     # -- helpers ------------------------------------------------------------------------------
     def procedure(self, procedure_id: str) -> Procedure:
@@ -145,9 +148,9 @@ class Commands:
         if target_on is not None and target_on < on:
             raise InputError(f"target date {target_on} is before the registration date {on}")
         attempts = register(proc, on)
-        with UnitOfWork(self.engine) as uow:
+        with UnitOfWork(self.db) as uow:
             self._check_role(uow, actor, "decision_body", "决策启动 (register)")
-            cal = load_calendar(uow.session)
+            cal = load_calendar(uow.link)
             decision = Decision(
                 id=uow.decisions.next_id(on.year),
                 title=title_text or "",
@@ -256,9 +259,9 @@ class Commands:
         files: Sequence[tuple[str, StoredFile, Path]] = (),
     ) -> tuple[Decision, Plan]:
         actor = self._actor(actor)
-        with UnitOfWork(self.engine, write=False) as uow:
+        with UnitOfWork(self.db, write=False) as uow:
             before = uow.decisions.get(decision_id)
-            cal = load_calendar(uow.session)
+            cal = load_calendar(uow.link)
             proc = self.procedure(before.procedure_id)
             step = proc.step(action.step)
             if step is not None:
@@ -275,21 +278,19 @@ class Commands:
         view = plan(proc, before.flags, attempts, action.on, cal, target_on=before.target_on)
         for _, stored, path in files:
             self.documents().put(path, stored)
-        with UnitOfWork(self.engine) as uow:
+        with UnitOfWork(self.db) as uow:
             version = uow.decisions.save(before, attempts, view)
             current = next(a for a in reversed(attempts) if a.step == action.step)
             for kind, stored, _ in files:
-                uow.session.add(
-                    DocumentRow(
-                        decision_id=before.id,
-                        step=action.step,
-                        attempt=current.number,
-                        kind=kind,
-                        filename=stored.filename,
-                        sha256=stored.sha256,
-                        size=stored.size,
-                        stored_at=self.clock(),
-                    )
+                uow.documents.add(
+                    decision_id=before.id,
+                    step=action.step,
+                    attempt=current.number,
+                    kind=kind,
+                    filename=stored.filename,
+                    sha256=stored.sha256,
+                    size=stored.size,
+                    stored_at=self.clock(),
                 )
             payload: dict[str, Any] = action.model_dump(
                 mode="json", exclude_none=True, exclude={"kind", "documents", "on"}
@@ -362,13 +363,13 @@ class Commands:
 
     # -- reading ------------------------------------------------------------------------------
     def calendar(self) -> WorkCalendar:
-        with UnitOfWork(self.engine, write=False) as uow:
-            return load_calendar(uow.session)
+        with UnitOfWork(self.db, write=False) as uow:
+            return load_calendar(uow.link)
 
     def status(self, decision_id: str, as_of: date | None = None) -> tuple[Decision, Plan]:
-        with UnitOfWork(self.engine, write=False) as uow:
+        with UnitOfWork(self.db, write=False) as uow:
             decision = uow.decisions.get(decision_id)
-            cal = load_calendar(uow.session)
+            cal = load_calendar(uow.link)
         proc = self.procedure(decision.procedure_id)
         return decision, plan(
             proc,

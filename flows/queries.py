@@ -32,10 +32,10 @@ class OverdueItem:
 def decisions_with_plans(
     cmds: Commands, as_of: date, *, open_only: bool = False
 ) -> list[tuple[Decision, Plan]]:
-    with UnitOfWork(cmds.engine, write=False) as uow:
+    with UnitOfWork(cmds.db, write=False) as uow:
         ids = uow.decisions.ids(status=OPEN_STATUSES if open_only else None)
         decisions = uow.decisions.many(ids)
-        cal = load_calendar(uow.session)
+        cal = load_calendar(uow.link)
     result = []
     for d in decisions:
         proc = load_procedure(d.procedure_id)

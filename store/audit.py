@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from hashlib import sha256
 from pathlib import Path
-
-from sqlalchemy import Connection, Engine
-from sqlmodel import Session, col, select
+from typing import TYPE_CHECKING, Any
 
 from procedures.errors import InputError
-from store.fastsql import SQL
-from store.tables import AuditEventRow
+from store.dbapi import Link, link_for
+from store.fastsql import SQL, as_date
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 __all__ = [
     "GENESIS",
@@ -144,21 +145,30 @@ _INSERT_EVENT = SQL(
     "payload, decision_prev_hash, prev_hash, hash) VALUES (:seq, :decision_id, :action, :actor, "
     ":effective_on, :recorded_at, :payload, :decision_prev_hash, :prev_hash, :hash)"
 )
+_EVENT_COLUMNS = (
+    "seq, decision_id, action, actor, effective_on, recorded_at, payload, "
+    "decision_prev_hash, prev_hash, hash"
+)
+_ALL_EVENTS = SQL(f"SELECT {_EVENT_COLUMNS} FROM audit_events ORDER BY seq")
+_EVENTS_OF = SQL(f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE decision_id = :d ORDER BY seq")
 _MOVE_HEAD = SQL("UPDATE audit_head SET seq = :s, hash = :h WHERE id = 1")
 
 
 class AuditLog:
-    """Appends to and reads the chain inside the caller's session (never commits)."""
+    """Appends to and reads the chain inside the caller's transaction (never commits).
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self._connection: Connection | None = None
+    Takes a unit of work's ``Link``, or a SQLModel/SQLAlchemy session or connection.
+    """
 
-    def _conn(self) -> Connection:
-        """The transaction's connection, looked up once (the session keeps it until the end)."""
-        if self._connection is None:
-            self._connection = self.session.connection()
-        return self._connection
+    def __init__(self, conn: Any) -> None:
+        self.session = conn
+        self._link: Link | None = None
+
+    def _conn(self) -> Link:
+        """The transaction's connection, looked up once (it stays until the end)."""
+        if self._link is None:
+            self._link = link_for(self.session)
+        return self._link
 
     def append(
         self,
@@ -189,7 +199,7 @@ class AuditLog:
             raise InputError("audit event text is not valid Unicode (lone surrogate)") from None
 
         conn = self._conn()  # Core on the hot path: no ORM flush per event
-        if conn.dialect.name == "sqlite":
+        if conn.dialect == "sqlite":
             head_seq, head_hash, last = _HEAD_SQLITE.run(conn, {"d": decision_id}).fetchone()
         else:
             head_seq, head_hash = _HEAD_PG.run(conn, {}).fetchone()
@@ -224,12 +234,16 @@ class AuditLog:
         _MOVE_HEAD.defer(conn, {"s": seq, "h": digest})
         return AppendedEvent(**values)
 
-    def events(self, decision_id: str | None = None) -> list[AuditEventRow]:
+    def events(self, decision_id: str | None = None) -> list[AppendedEvent]:
         """All events (or one decision's), ordered by seq."""
-        query = select(AuditEventRow).order_by(col(AuditEventRow.seq))
-        if decision_id is not None:
-            query = query.where(AuditEventRow.decision_id == decision_id)
-        return list(self.session.exec(query).all())
+        if decision_id is None:
+            rows = _ALL_EVENTS.rows(self._conn())
+        else:
+            rows = _EVENTS_OF.rows(self._conn(), {"d": decision_id})
+        return [
+            AppendedEvent(seq, did, action, actor, as_date(eff), rec, payload, dprev, prev, h)
+            for seq, did, action, actor, eff, rec, payload, dprev, prev, h in rows
+        ]
 
 
 @dataclass(frozen=True)

@@ -9,36 +9,17 @@ on first use (a cheap version check otherwise), ``decide db upgrade`` does it ex
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-__all__ = ["HEAD_REVISION", "Settings", "make_engine", "migrate", "open_engine", "schema_revision"]
+from store.settings import HEAD_REVISION, Settings
 
-HEAD_REVISION = "0001"
+__all__ = ["HEAD_REVISION", "make_engine", "migrate", "open_engine", "schema_revision"]
+
 MIGRATIONS = Path(__file__).with_name("migrations")
-
-
-@dataclass(frozen=True)
-class Settings:
-    home: Path
-    database_url: str
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        home = Path(env.get("DECIDE_HOME") or ".decide").resolve()
-        url = env.get("DECIDE_DATABASE_URL") or f"sqlite:///{home / 'decide.db'}"
-        return cls(home=home, database_url=url)
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
 
 
 def make_engine(url: str) -> Engine:

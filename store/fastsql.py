@@ -1,16 +1,15 @@
-"""Plain SQL on the driver connection, for the few statements every command runs.
+"""Plain SQL on the driver connection, for the statements every command runs.
 
-Writes whose result nobody reads can be deferred (``SQL.defer``) while a unit of work has
+Measured (bench/store.py): SQLAlchemy Core costs about 50 µs per executed statement and the ORM
+far more, against about 10 µs for the driver itself.  Statements are written once with ``:name``
+parameters and rendered for each driver (sqlite3 takes them as they are, psycopg as
+``%(name)s``).  Values are bound the way SQLAlchemy stores them, so rows written here read back
+through the ORM unchanged.
+
+Writes whose result is only checked can be deferred (``SQL.defer``) while a unit of work has
 deferral on: they are sent before the next statement that needs an answer, or at commit, in one
 round trip (psycopg's pipeline mode; SQLite runs them in order, in-process).  Outside a unit of
 work ``defer`` simply runs the statement.
-
-Measured (bench/store.py): SQLAlchemy Core costs about 50 µs per executed statement and the ORM
-far more, against about 10 µs for the driver itself; a command writes 6-8 statements, so the hot
-path (decision version check, attempts, audit append, outbox) speaks to the driver directly,
-inside the unit of work's transaction.  Statements are written once with ``:name`` parameters and
-rendered for each driver (sqlite3 takes them as they are, psycopg as ``%(name)s``).  Values are
-bound the way SQLAlchemy stores them, so rows written here read back through the ORM unchanged.
 """
 
 from __future__ import annotations
@@ -20,15 +19,13 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection
-
 from procedures.errors import DecideError
+from store.dbapi import Link, link_for
 
-__all__ = ["SQL", "begin_deferring", "discard_deferred", "flush_deferred"]
-
-_KEY = "decide_deferred"
+__all__ = ["SQL", "as_date", "flush_deferred"]
 
 _PARAM = re.compile(r"(?<!:):(\w+)")
+_Item = tuple["SQL", Mapping[str, Any], Callable[[Any], None] | None]
 
 
 class SQL:
@@ -38,51 +35,38 @@ class SQL:
         self.sqlite = sql
         self.pg = _PARAM.sub(r"%(\1)s", pg or sql)
 
-    def run(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+    def run(self, conn: Any, params: Mapping[str, Any] | None = None) -> Any:
         """Execute now (after any deferred writes) and return the driver's cursor."""
-        return _send(conn, [(self, params, None)])
+        return _send(link_for(conn), [(self, params or {}, None)])
+
+    def rows(self, conn: Any, params: Mapping[str, Any] | None = None) -> list[Any]:
+        return list(self.run(conn, params).fetchall())
 
     def defer(
-        self,
-        conn: Connection,
-        params: Mapping[str, Any],
-        check: Callable[[Any], None] | None = None,
+        self, conn: Any, params: Mapping[str, Any], check: Callable[[Any], None] | None = None
     ) -> None:
         """Queue a write whose result is only checked, not used (``check`` gets its cursor and
         may raise; it runs when the write is sent).  Runs at once when deferral is off."""
+        link = link_for(conn)
         item = (self, dict(params), check)
-        pending = conn.info.get(_KEY)
-        if pending is None:
-            _send(conn, [item])
+        if link.pending is None:
+            _send(link, [item])
         else:
-            pending.append(item)
+            link.pending.append(item)
 
 
-def begin_deferring(conn: Connection) -> None:
-    conn.info[_KEY] = []
+def flush_deferred(link: Link) -> None:
+    if link.pending:
+        _send(link, [])
 
 
-def flush_deferred(conn: Connection) -> None:
-    if conn.info.get(_KEY):
-        _send(conn, [])
-
-
-def discard_deferred(conn: Connection) -> None:
-    conn.info.pop(_KEY, None)
-
-
-_Item = tuple[SQL, Mapping[str, Any], Callable[[Any], None] | None]
-
-
-def _send(conn: Connection, last: list[_Item]) -> Any:
-    pending = conn.info.get(_KEY)
-    batch = [*pending, *last] if pending else last
-    if pending:
-        pending.clear()
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    cursors = []
-    if conn.dialect.name == "sqlite":
+def _send(link: Link, last: list[_Item]) -> Any:
+    batch = [*link.pending, *last] if link.pending else last
+    if link.pending:
+        link.pending.clear()
+    raw = link.driver
+    cursors: list[Any] = []
+    if link.dialect == "sqlite":
         for stmt, params, check in batch:
             cursor = raw.execute(stmt.sqlite, {k: _sqlite_value(v) for k, v in params.items()})
             if check is not None:
@@ -119,3 +103,10 @@ def _sqlite_value(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     return value
+
+
+def as_date(value: Any) -> date | None:
+    """A date column as read by either driver (SQLite gives ISO text)."""
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])

@@ -9,45 +9,57 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, update
-from sqlmodel import Session, col, select
-
+from store.dbapi import Link
 from store.fastsql import SQL
-from store.tables import OutboxRow
 
-__all__ = ["Outbox"]
-
+__all__ = ["Outbox", "OutboxItem"]
 
 _INSERT = SQL(
     "INSERT INTO outbox (decision_id, kind, payload, created_at, available_at, tries) "
-    "VALUES (:decision_id, :kind, :payload, :created_at, :available_at, :tries)"
+    "VALUES (:decision_id, :kind, :payload, :created_at, :available_at, 0)"
 )
+_DUE = (
+    "SELECT id, decision_id, kind, payload, tries FROM outbox WHERE done_at IS NULL "
+    "AND available_at <= :now AND (claimed_at IS NULL OR claimed_at < :stale) "
+    "ORDER BY id LIMIT :limit"
+)
+_CLAIMABLE = SQL(_DUE, pg=_DUE + " FOR UPDATE SKIP LOCKED")
+_CLAIM = SQL("UPDATE outbox SET claimed_by = :worker, claimed_at = :now WHERE id = :id")
+_DONE = SQL("UPDATE outbox SET done_at = :now, last_error = NULL WHERE id = :id")
+_FAILED = SQL(
+    "UPDATE outbox SET tries = :tries, last_error = :error, claimed_by = NULL, "
+    "claimed_at = NULL, available_at = :available WHERE id = :id"
+)
+_PENDING = SQL("SELECT count(*) FROM outbox WHERE done_at IS NULL")
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    decision_id: str | None
+    kind: str
+    payload: dict[str, Any]
+    tries: int
 
 
 class Outbox:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self._connection: Connection | None = None
-
-    def _conn(self) -> Connection:
-        """The transaction's connection, looked up once (the session keeps it until the end)."""
-        if self._connection is None:
-            self._connection = self.session.connection()
-        return self._connection
+    def __init__(self, link: Link) -> None:
+        self.link = link
 
     def add(
         self, *, kind: str, decision_id: str | None, payload: Mapping[str, object], now: datetime
     ) -> None:
         _INSERT.defer(
-            self._conn(),
+            self.link,
             {
                 "decision_id": decision_id,
                 "kind": kind,
                 "created_at": now,
                 "available_at": now,
-                "tries": 0,
                 "payload": json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str),
             },
         )
@@ -59,46 +71,22 @@ class Outbox:
         now: datetime,
         limit: int = 20,
         lease: timedelta = timedelta(minutes=5),
-    ) -> list[OutboxRow]:
+    ) -> list[OutboxItem]:
         """Take up to ``limit`` due rows for ``worker`` (rows whose lease ran out are retaken)."""
-        query = (
-            select(OutboxRow)
-            .where(col(OutboxRow.done_at).is_(None), col(OutboxRow.available_at) <= now)
-            .where(
-                (col(OutboxRow.claimed_at).is_(None)) | (col(OutboxRow.claimed_at) < now - lease)
-            )
-            .order_by(col(OutboxRow.id))
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        rows = list(self.session.exec(query).all())
+        rows = _CLAIMABLE.rows(self.link, {"now": now, "stale": now - lease, "limit": limit})
         for row in rows:
-            row.claimed_by, row.claimed_at = worker, now
-            self.session.add(row)
-        self.session.flush()
-        return rows
+            _CLAIM.run(self.link, {"worker": worker, "now": now, "id": row[0]})
+        return [OutboxItem(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
 
-    def done(self, row_id: int, *, now: datetime) -> None:
-        self.session.execute(
-            update(OutboxRow)
-            .where(col(OutboxRow.id) == row_id)
-            .values(done_at=now, last_error=None)
-        )
+    def done(self, item_id: int, *, now: datetime) -> None:
+        _DONE.run(self.link, {"now": now, "id": item_id})
 
-    def failed(self, row_id: int, *, error: str, now: datetime, tries: int) -> None:
+    def failed(self, item_id: int, *, error: str, now: datetime, tries: int) -> None:
         backoff = timedelta(seconds=min(3600, 5 * 2 ** min(tries, 10)))
-        self.session.execute(
-            update(OutboxRow)
-            .where(col(OutboxRow.id) == row_id)
-            .values(
-                tries=tries + 1,
-                last_error=error[:2000],
-                claimed_by=None,
-                claimed_at=None,
-                available_at=now + backoff,
-            )
+        _FAILED.run(
+            self.link,
+            {"tries": tries + 1, "error": error[:2000], "available": now + backoff, "id": item_id},
         )
 
     def pending(self) -> int:
-        rows = self.session.exec(select(OutboxRow.id).where(col(OutboxRow.done_at).is_(None)))
-        return len(rows.all())
+        return int(_PENDING.run(self.link).fetchone()[0])

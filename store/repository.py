@@ -1,67 +1,39 @@
-"""Repositories: decisions and their attempts, mapped between rows and ``procedures`` types.
+"""Repositories: decisions and their attempts, people, documents — rows mapped to and from the
+``procedures`` types (rows never reach the planner).
 
 Repositories never commit (the unit of work does).  ``save`` applies optimistic concurrency:
-it writes only if the decision still has the version it was read at, else raises ``Conflict``.
+the decision is written only if it still has the version it was read at, else ``Conflict``.
+Plain SQL on the driver connection (``store.fastsql``): this is the interactive path.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
-
-from sqlalchemy import Connection, func
-from sqlmodel import Session, col, select
 
 from procedures.errors import Conflict, NotFound
 from procedures.planner import Plan
 from procedures.state import Attempt, Decision, Deferral, Pause
-from store.fastsql import SQL
-from store.tables import AttemptRow, DecisionRow, IdCounterRow, PersonRow
+from store.dbapi import Link
+from store.fastsql import SQL, as_date
 
-__all__ = ["DecisionRepository", "PeopleRepository"]
+__all__ = ["DecisionRepository", "DocumentRepository", "PeopleRepository", "Person"]
 
-
-def _dump(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def _attempt_from_row(row: AttemptRow) -> Attempt:
-    return Attempt(
-        step=row.step,
-        number=row.number,
-        status=row.status,
-        opened_on=row.opened_on,
-        shorten_reason=row.shorten_reason,
-        closed_on=row.closed_on,
-        outcome=row.outcome,
-        skip_reason=row.skip_reason,
-        pauses=tuple(Pause.model_validate(p) for p in json.loads(row.pauses)),
-        extensions=tuple(json.loads(row.extensions)),
-        deferrals=tuple(Deferral.model_validate(d) for d in json.loads(row.deferrals)),
-        documents=tuple(json.loads(row.documents)),
-        superseded=row.superseded,
-    )
-
-
-def _attempt_columns(attempt: Attempt) -> dict[str, Any]:
-    return {
-        "step": attempt.step,
-        "number": attempt.number,
-        "status": attempt.status,
-        "opened_on": attempt.opened_on,
-        "shorten_reason": attempt.shorten_reason,
-        "closed_on": attempt.closed_on,
-        "outcome": attempt.outcome,
-        "skip_reason": attempt.skip_reason,
-        "pauses": _dump([p.model_dump(mode="json") for p in attempt.pauses]),
-        "extensions": _dump(list(attempt.extensions)),
-        "deferrals": _dump([d.model_dump(mode="json") for d in attempt.deferrals]),
-        "documents": _dump(list(attempt.documents)),
-        "superseded": attempt.superseded,
-    }
-
-
+_DECISION_COLUMNS = (
+    "id",
+    "title",
+    "procedure_id",
+    "procedure_version",
+    "flags",
+    "sponsor",
+    "target_on",
+    "catalogue_year",
+    "registered_on",
+    "status",
+    "version",
+)
 _ATTEMPT_COLUMNS = (
     "step",
     "number",
@@ -79,6 +51,17 @@ _ATTEMPT_COLUMNS = (
     "due_on",
     "earliest_close_on",
     "provisional",
+)
+_ATTEMPT_READ = ("decision_id", *_ATTEMPT_COLUMNS[:13])
+
+_GET = SQL(f"SELECT {', '.join(_DECISION_COLUMNS)} FROM decisions WHERE id = :id")
+_ATTEMPTS_OF = SQL(
+    f"SELECT {', '.join(_ATTEMPT_READ)} FROM step_attempts "
+    "WHERE decision_id = :id ORDER BY position"
+)
+_INSERT_DECISION = SQL(
+    f"INSERT INTO decisions ({', '.join(_DECISION_COLUMNS)}) VALUES "
+    f"({', '.join(':' + c for c in _DECISION_COLUMNS)})"
 )
 _SAVE = SQL(
     "UPDATE decisions SET version = version + 1, status = :status "
@@ -100,88 +83,140 @@ _SET_DATES = SQL(
     "UPDATE step_attempts SET due_on = :due_on, earliest_close_on = :earliest_close_on, "
     "provisional = :provisional WHERE decision_id = :decision_id AND position = :position"
 )
+_COUNTER = SQL(
+    "SELECT last FROM id_counters WHERE year = :year",
+    pg="SELECT last FROM id_counters WHERE year = :year FOR UPDATE",
+)
+_COUNTER_NEW = SQL("INSERT INTO id_counters (year, last) VALUES (:year, 1)")
+_COUNTER_BUMP = SQL("UPDATE id_counters SET last = :last WHERE year = :year")
+_IDS = SQL("SELECT id FROM decisions ORDER BY id")
+_COUNT = SQL("SELECT count(*) FROM decisions")
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _attempt(row: Sequence[Any]) -> Attempt:
+    (
+        _,
+        step,
+        number,
+        status,
+        opened,
+        shorten,
+        closed,
+        outcome,
+        skip,
+        pauses,
+        extensions,
+        deferrals,
+        documents,
+        superseded,
+    ) = row
+    return Attempt(
+        step=step,
+        number=number,
+        status=status,
+        opened_on=as_date(opened),
+        shorten_reason=shorten,
+        closed_on=as_date(closed),
+        outcome=outcome,
+        skip_reason=skip,
+        pauses=tuple(Pause.model_validate(p) for p in json.loads(pauses)),
+        extensions=tuple(json.loads(extensions)),
+        deferrals=tuple(Deferral.model_validate(d) for d in json.loads(deferrals)),
+        documents=tuple(json.loads(documents)),
+        superseded=bool(superseded),
+    )
+
+
+def _attempt_columns(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "step": attempt.step,
+        "number": attempt.number,
+        "status": attempt.status,
+        "opened_on": attempt.opened_on,
+        "shorten_reason": attempt.shorten_reason,
+        "closed_on": attempt.closed_on,
+        "outcome": attempt.outcome,
+        "skip_reason": attempt.skip_reason,
+        "pauses": _dump([p.model_dump(mode="json") for p in attempt.pauses]),
+        "extensions": _dump(list(attempt.extensions)),
+        "deferrals": _dump([d.model_dump(mode="json") for d in attempt.deferrals]),
+        "documents": _dump(list(attempt.documents)),
+        "superseded": attempt.superseded,
+    }
+
+
+def _decision(row: Sequence[Any], attempts: tuple[Attempt, ...]) -> Decision:
+    (id_, title, proc, proc_version, flags, sponsor, target, year, registered, status, version) = (
+        row
+    )
+    return Decision(
+        id=id_,
+        title=title,
+        procedure_id=proc,
+        procedure_version=proc_version,
+        flags=frozenset(json.loads(flags)),
+        sponsor=sponsor,
+        target_on=as_date(target),
+        catalogue_year=year,
+        registered_on=as_date(registered),
+        status=status,
+        version=version,
+        attempts=attempts,
+    )
 
 
 class DecisionRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self._connection: Connection | None = None
-
-    def _conn(self) -> Connection:
-        """The transaction's connection, looked up once (the session keeps it until the end)."""
-        if self._connection is None:
-            self._connection = self.session.connection()
-        return self._connection
+    def __init__(self, link: Link) -> None:
+        self.link = link
 
     def next_id(self, year: int) -> str:
         """The next decision id of a registration year, e.g. ``2025-0007`` (row-locked counter)."""
-        counter = self.session.exec(
-            select(IdCounterRow).where(IdCounterRow.year == year).with_for_update()
-        ).first()
-        if counter is None:
-            counter = IdCounterRow(year=year, last=0)
-        counter.last += 1
-        self.session.add(counter)
-        self.session.flush()
-        return f"{year}-{counter.last:04d}"
+        row = _COUNTER.run(self.link, {"year": year}).fetchone()
+        if row is None:
+            _COUNTER_NEW.run(self.link, {"year": year})
+            last = 1
+        else:
+            last = row[0] + 1
+            _COUNTER_BUMP.run(self.link, {"year": year, "last": last})
+        return f"{year}-{last:04d}"
 
     def add(self, decision: Decision) -> None:
-        self.session.add(
-            DecisionRow(
-                id=decision.id,
-                title=decision.title,
-                procedure_id=decision.procedure_id,
-                procedure_version=decision.procedure_version,
-                flags=_dump(sorted(decision.flags)),
-                sponsor=decision.sponsor,
-                target_on=decision.target_on,
-                catalogue_year=decision.catalogue_year,
-                registered_on=decision.registered_on,
-                status=decision.status,
-                version=decision.version,
-            )
+        _INSERT_DECISION.run(
+            self.link,
+            {
+                "id": decision.id,
+                "title": decision.title,
+                "procedure_id": decision.procedure_id,
+                "procedure_version": decision.procedure_version,
+                "flags": _dump(sorted(decision.flags)),
+                "sponsor": decision.sponsor,
+                "target_on": decision.target_on,
+                "catalogue_year": decision.catalogue_year,
+                "registered_on": decision.registered_on,
+                "status": decision.status,
+                "version": decision.version,
+            },
         )
-        self.session.flush()
-        for position, attempt in enumerate(decision.attempts):
-            self.session.add(
-                AttemptRow(decision_id=decision.id, position=position, **_attempt_columns(attempt))
-            )
-        self.session.flush()
+        self._write_attempts(decision.id, (), decision.attempts, None)
 
     def get(self, decision_id: str) -> Decision:
-        row = self.session.get(DecisionRow, decision_id)
+        row = _GET.run(self.link, {"id": decision_id}).fetchone()
         if row is None:
             raise NotFound(f"no decision {decision_id!r}")
-        rows = self.session.exec(
-            select(AttemptRow)
-            .where(AttemptRow.decision_id == decision_id)
-            .order_by(col(AttemptRow.position))
-        ).all()
-        return self._decision(row, tuple(_attempt_from_row(r) for r in rows))
-
-    @staticmethod
-    def _decision(row: DecisionRow, attempts: tuple[Attempt, ...]) -> Decision:
-        return Decision(
-            id=row.id,
-            title=row.title,
-            procedure_id=row.procedure_id,
-            procedure_version=row.procedure_version,
-            flags=frozenset(json.loads(row.flags)),
-            sponsor=row.sponsor,
-            target_on=row.target_on,
-            catalogue_year=row.catalogue_year,
-            registered_on=row.registered_on,
-            status=row.status,
-            version=row.version,
-            attempts=attempts,
-        )
+        attempts = tuple(_attempt(r) for r in _ATTEMPTS_OF.rows(self.link, {"id": decision_id}))
+        return _decision(row, attempts)
 
     def save(self, before: Decision, attempts: Sequence[Attempt], plan: Plan) -> int:
         """Write the new attempts and status if nobody changed the decision since ``before``.
 
         Returns the new version.  Attempts are only ever appended or updated in place (the
         planner never removes one), so rows are matched by position; unchanged rows are not
-        touched.  Core statements on the session's connection: this is the hot path.
+        touched.  The version check is sent with the next statement that needs an answer (or at
+        commit); a conflict raises inside the unit of work, which rolls everything back.
         """
 
         def changed_meanwhile(cursor: Any) -> None:
@@ -192,10 +227,8 @@ class DecisionRepository:
                     "status and run the command again"
                 )
 
-        # Checked when sent (with the next statement that needs an answer, or at commit): a
-        # conflict raises inside the unit of work, which then rolls everything back.
         _SAVE.defer(
-            self._conn(),
+            self.link,
             {"id": before.id, "version": before.version, "status": plan.status},
             check=changed_meanwhile,
         )
@@ -203,11 +236,10 @@ class DecisionRepository:
         return before.version + 1
 
     def _write_attempts(
-        self, decision_id: str, old: Sequence[Attempt], new: Sequence[Attempt], plan: Plan
+        self, decision_id: str, old: Sequence[Attempt], new: Sequence[Attempt], plan: Plan | None
     ) -> None:
-        views = {v.step: v for v in plan.steps}
+        views = {v.step: v for v in plan.steps} if plan else {}
         current = {a.step: i for i, a in enumerate(new) if not a.superseded}
-        conn = self._conn()
         for position, attempt in enumerate(new):
             if position < len(old) and old[position] == attempt:
                 continue
@@ -220,41 +252,17 @@ class DecisionRepository:
                 decision_id=decision_id,
                 position=position,
             )
-            (_UPDATE_ATTEMPT if position < len(old) else _INSERT_ATTEMPT).defer(conn, columns)
-
-    def ids(self, *, status: Sequence[str] | None = None) -> list[str]:
-        query = select(DecisionRow.id).order_by(col(DecisionRow.id))
-        if status is not None:
-            query = query.where(col(DecisionRow.status).in_(status))
-        return list(self.session.exec(query).all())
-
-    def many(self, ids: Sequence[str]) -> list[Decision]:
-        """Several decisions with their attempts, in two queries."""
-        if not ids:
-            return []
-        rows = self.session.exec(select(DecisionRow).where(col(DecisionRow.id).in_(ids))).all()
-        attempts: dict[str, list[Attempt]] = {i: [] for i in ids}
-        for arow in self.session.exec(
-            select(AttemptRow)
-            .where(col(AttemptRow.decision_id).in_(ids))
-            .order_by(col(AttemptRow.decision_id), col(AttemptRow.position))
-        ).all():
-            attempts[arow.decision_id].append(_attempt_from_row(arow))
-        by_id = {r.id: self._decision(r, tuple(attempts[r.id])) for r in rows}
-        return [by_id[i] for i in ids if i in by_id]
-
-    def count(self) -> int:
-        return int(self.session.exec(select(func.count()).select_from(DecisionRow)).one())
+            stmt = _UPDATE_ATTEMPT if position < len(old) else _INSERT_ATTEMPT
+            stmt.defer(self.link, columns)
 
     def set_dates(self, decision_id: str, plan: Plan, attempts: Sequence[Attempt]) -> None:
         """Rewrite the denormalised dates (after a calendar change), not the history."""
         views = {v.step: v for v in plan.steps}
         current = {a.step: i for i, a in enumerate(attempts) if not a.superseded}
-        conn = self._conn()
         for step, position in current.items():
             view = views[step]
-            _SET_DATES.run(
-                conn,
+            _SET_DATES.defer(
+                self.link,
                 {
                     "due_on": view.due_on,
                     "earliest_close_on": view.earliest_close_on,
@@ -264,24 +272,103 @@ class DecisionRepository:
                 },
             )
 
+    def ids(self, *, status: Sequence[str] | None = None) -> list[str]:
+        if status is None:
+            return [r[0] for r in _IDS.rows(self.link)]
+        marks = ", ".join(f":s{i}" for i in range(len(status)))
+        query = SQL(f"SELECT id FROM decisions WHERE status IN ({marks}) ORDER BY id")
+        return [r[0] for r in query.rows(self.link, {f"s{i}": s for i, s in enumerate(status)})]
+
+    def many(self, ids: Sequence[str]) -> list[Decision]:
+        """Several decisions with their attempts, a few queries per thousand."""
+        found: list[Decision] = []
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            marks = ", ".join(f":i{i}" for i in range(len(chunk)))
+            params = {f"i{i}": v for i, v in enumerate(chunk)}
+            rows = SQL(
+                f"SELECT {', '.join(_DECISION_COLUMNS)} FROM decisions WHERE id IN ({marks})"
+            ).rows(self.link, params)
+            attempts: dict[str, list[Attempt]] = {i: [] for i in chunk}
+            for arow in SQL(
+                f"SELECT {', '.join(_ATTEMPT_READ)} FROM step_attempts WHERE "
+                f"decision_id IN ({marks}) ORDER BY decision_id, position"
+            ).rows(self.link, params):
+                attempts[arow[0]].append(_attempt(arow))
+            by_id = {r[0]: _decision(r, tuple(attempts[r[0]])) for r in rows}
+            found.extend(by_id[i] for i in chunk if i in by_id)
+        return found
+
+    def count(self) -> int:
+        return int(_COUNT.run(self.link).fetchone()[0])
+
+
+class Person:
+    __slots__ = ("name", "role", "unit")
+
+    def __init__(self, name: str, role: str, unit: str | None) -> None:
+        self.name, self.role, self.unit = name, role, unit
+
+
+_PERSON = SQL("SELECT 1 FROM people WHERE name = :name AND role = :role")
+_PERSON_ADD = SQL("INSERT INTO people (name, role, unit) VALUES (:name, :role, :unit)")
+_ANY_PERSON = SQL("SELECT 1 FROM people LIMIT 1")
+_ROLES = SQL("SELECT role FROM people WHERE name = :name")
+_PEOPLE = SQL("SELECT name, role, unit FROM people ORDER BY name, role")
+
 
 class PeopleRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, link: Link) -> None:
+        self.link = link
 
     def add(self, name: str, role: str, unit: str | None) -> bool:
-        if self.session.get(PersonRow, (name, role)) is not None:
+        if _PERSON.run(self.link, {"name": name, "role": role}).fetchone() is not None:
             return False
-        self.session.add(PersonRow(name=name, role=role, unit=unit))
-        self.session.flush()
+        _PERSON_ADD.run(self.link, {"name": name, "role": role, "unit": unit})
         return True
 
     def any(self) -> bool:
-        return self.session.exec(select(PersonRow).limit(1)).first() is not None
+        return _ANY_PERSON.run(self.link).fetchone() is not None
 
     def roles(self, name: str) -> set[str]:
-        rows = self.session.exec(select(PersonRow).where(PersonRow.name == name)).all()
-        return {r.role for r in rows}
+        return {r[0] for r in _ROLES.rows(self.link, {"name": name})}
 
-    def all(self) -> list[PersonRow]:
-        return list(self.session.exec(select(PersonRow).order_by(col(PersonRow.name))).all())
+    def all(self) -> list[Person]:
+        return [Person(*r) for r in _PEOPLE.rows(self.link)]
+
+
+_DOCUMENT_ADD = SQL(
+    "INSERT INTO documents (decision_id, step, attempt, kind, filename, sha256, size, stored_at) "
+    "VALUES (:decision_id, :step, :attempt, :kind, :filename, :sha256, :size, :stored_at)"
+)
+
+
+class DocumentRepository:
+    def __init__(self, link: Link) -> None:
+        self.link = link
+
+    def add(
+        self,
+        *,
+        decision_id: str,
+        step: str,
+        attempt: int,
+        kind: str,
+        filename: str,
+        sha256: str,
+        size: int,
+        stored_at: datetime,
+    ) -> None:
+        _DOCUMENT_ADD.defer(
+            self.link,
+            {
+                "decision_id": decision_id,
+                "step": step,
+                "attempt": attempt,
+                "kind": kind,
+                "filename": filename,
+                "sha256": sha256,
+                "size": size,
+                "stored_at": stored_at,
+            },
+        )

@@ -4,36 +4,42 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-
-from sqlmodel import Session, col, select
+from typing import Any
 
 from procedures.calendar import Schedule, WorkCalendar, parse_schedule
-from store.tables import ScheduleRow
+from store.fastsql import SQL
 
 __all__ = ["add_schedule", "load_calendar", "stored_schedules"]
 
+_ALL = SQL("SELECT id, content FROM calendar_schedules ORDER BY id")
+_ADD = SQL(
+    "INSERT INTO calendar_schedules (year, kind, source, content, sha256, imported_at) "
+    "VALUES (:year, :kind, :source, :content, :sha256, :imported_at)"
+)
 
-def stored_schedules(session: Session) -> list[Schedule]:
-    rows = session.exec(select(ScheduleRow).order_by(col(ScheduleRow.id))).all()
-    return [parse_schedule(r.content, source_name=f"schedule #{r.id}") for r in rows]
+
+def stored_schedules(conn: Any) -> list[Schedule]:
+    return [
+        parse_schedule(content, source_name=f"schedule #{id_}") for id_, content in _ALL.rows(conn)
+    ]
 
 
-def load_calendar(session: Session) -> WorkCalendar:
+def load_calendar(conn: Any) -> WorkCalendar:
     """The official calendar plus every schedule the office imported, in import order."""
-    return WorkCalendar.official(stored_schedules(session))
+    return WorkCalendar.official(stored_schedules(conn))
 
 
-def add_schedule(session: Session, text: str, *, source_name: str, now: datetime) -> Schedule:
+def add_schedule(conn: Any, text: str, *, source_name: str, now: datetime) -> Schedule:
     schedule = parse_schedule(text, source_name=source_name)
-    session.add(
-        ScheduleRow(
-            year=schedule.year,
-            kind=schedule.kind,
-            source=schedule.source,
-            content=text,
-            sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
-            imported_at=now,
-        )
+    _ADD.run(
+        conn,
+        {
+            "year": schedule.year,
+            "kind": schedule.kind,
+            "source": schedule.source,
+            "content": text,
+            "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            "imported_at": now,
+        },
     )
-    session.flush()
     return schedule

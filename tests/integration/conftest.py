@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, make_url, text
 
 from store.db import make_engine, migrate
+from store.dbapi import Database
 
 PG_ENV = "DECIDE_TEST_POSTGRES_URL"
 PG_SKIP = f"PostgreSQL not configured: set {PG_ENV} (for example postgresql+psycopg://postgres@127.0.0.1:5432/test)"
@@ -79,3 +80,11 @@ def engine(database_url: str) -> Iterator[Engine]:
     eng = make_engine(database_url)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """The commands' own connection to the same database (driver-level, no SQLAlchemy)."""
+    database = Database(database_url)
+    yield database
+    database.close()

@@ -24,8 +24,8 @@ CLOCK = datetime(2025, 12, 31, 4, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def cmds(engine, tmp_path) -> Commands:
-    return Commands(engine, tmp_path / "home", clock=lambda: CLOCK)
+def cmds(db, tmp_path) -> Commands:
+    return Commands(db, tmp_path / "home", clock=lambda: CLOCK)
 
 
 def count(engine, table) -> int:
@@ -54,7 +54,7 @@ def test_a_registered_decision_round_trips(cmds, engine):
     assert decision.flags == {"technical", "stability_risk"}
     assert decision.target_on == date(2025, 12, 31) and decision.catalogue_year == 2025
     assert plan.step("initiation").status == "done" and plan.step("drafting").status == "ready"
-    with UnitOfWork(engine, write=False) as uow:
+    with UnitOfWork(cmds.db, write=False) as uow:
         events = uow.audit.events(decision_id)
     assert [e.action for e in events] == ["register"]
     assert count(engine, OutboxRow) >= 2  # drafting is ready: its sponsor is told, twice over
@@ -95,7 +95,7 @@ def test_a_refused_command_writes_nothing(cmds, engine):
 def test_a_failure_inside_the_unit_of_work_rolls_everything_back(cmds, engine):
     decision_id = registered(cmds)
     before = [count(engine, t) for t in (AuditEventRow, OutboxRow, AttemptRow)]
-    with pytest.raises(ZeroDivisionError), UnitOfWork(engine) as uow:
+    with pytest.raises(ZeroDivisionError), UnitOfWork(cmds.db) as uow:
         d = uow.decisions.get(decision_id)
         uow.audit.append(
             decision_id=d.id,
@@ -113,7 +113,7 @@ def test_a_failure_inside_the_unit_of_work_rolls_everything_back(cmds, engine):
 
 def test_a_stale_write_is_refused_as_changed_meanwhile(cmds, engine):
     decision_id = registered(cmds)
-    with UnitOfWork(engine, write=False) as uow:
+    with UnitOfWork(cmds.db, write=False) as uow:
         stale = uow.decisions.get(decision_id)
     cmds.start(decision_id, "drafting", actor="a", on=date(2025, 3, 3))
     from procedures import WorkCalendar, apply, load_procedure, plan
@@ -124,7 +124,7 @@ def test_a_stale_write_is_refused_as_changed_meanwhile(cmds, engine):
     attempts = apply(
         proc, stale.flags, stale.attempts, Start(step="drafting", on=date(2025, 3, 4)), cal
     )
-    with pytest.raises(Conflict, match="changed meanwhile"), UnitOfWork(engine) as uow:
+    with pytest.raises(Conflict, match="changed meanwhile"), UnitOfWork(cmds.db) as uow:
         uow.decisions.save(
             stale, attempts, plan(proc, stale.flags, attempts, date(2025, 3, 4), cal)
         )
@@ -146,7 +146,7 @@ def test_attachments_are_stored_by_hash_and_recorded(cmds, engine, tmp_path):
         on=date(2025, 3, 10),
         attachments=[Attachment("draft", draft)],
     )
-    with UnitOfWork(engine, write=False) as uow:
+    with UnitOfWork(cmds.db, write=False) as uow:
         event = uow.audit.events(decision_id)[-1]
     import hashlib
     import json
@@ -192,7 +192,7 @@ def test_parallel_steps_recorded_by_racing_processes_are_all_kept(
         assert plan.step(step).status == "done", (step, outputs)
         assert sum(1 for a in decision.attempts if a.step == step) == 1
     assert decision.version == 3 + 2 * len(steps)
-    with UnitOfWork(engine, write=False) as uow:
+    with UnitOfWork(cmds.db, write=False) as uow:
         actions = [e.action for e in uow.audit.events(decision_id)]
     assert sorted(actions) == sorted(["register", "start", "complete"] + ["start", "complete"] * 3)
     assert verify(engine).ok
@@ -222,7 +222,7 @@ def test_conflicting_outcomes_from_racing_processes_apply_once(
     decision, _ = cmds.status(decision_id)
     reviews = [a for a in decision.attempts if a.step == "legality_review"]
     assert len(reviews) == 1 and reviews[0].status == "done"
-    with UnitOfWork(engine, write=False) as uow:
+    with UnitOfWork(cmds.db, write=False) as uow:
         completes = [
             e
             for e in uow.audit.events(decision_id)

@@ -18,14 +18,14 @@ from pathlib import Path
 
 from flows.commands import Commands
 from procedures import Conflict, DecideError
-from store.db import make_engine
+from store.dbapi import Database
 
 CLOCK = datetime(2025, 12, 31, 4, 0, tzinfo=__import__("datetime").UTC)
 
 
 def main() -> int:
     url, home, mode, *args = sys.argv[1:]
-    cmds = Commands(make_engine(url), Path(home), clock=lambda: CLOCK)
+    cmds = Commands(Database(url), Path(home), clock=lambda: CLOCK)
     if mode in ("race-step", "conflict"):
         go = Path(args[2])
         while not go.exists():
