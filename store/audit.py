@@ -241,7 +241,9 @@ class AuditLog:
         else:
             rows = _EVENTS_OF.rows(self._conn(), {"d": decision_id})
         return [
-            AppendedEvent(seq, did, action, actor, as_date(eff), rec, payload, dprev, prev, h)
+            AppendedEvent(
+                seq, did, action, actor, as_date(eff) or date.min, rec, payload, dprev, prev, h
+            )
             for seq, did, action, actor, eff, rec, payload, dprev, prev, h in rows
         ]
 
