@@ -1,91 +1,224 @@
-"""``make demo``: a realistic district decision driven through the national procedure.
+"""``decide demo`` (and ``make demo``): a district decision through the whole national procedure.
 
-For now this runs on the pure planner (issue 2); the store, CLI and flows take it over as they
-land.  The story: a district government's 2025 old-residential-area renovation plan, with a
-comment period over the National Day holidays.
+On a fresh embedded home (``./.decide-demo``): a district government's 2025 old-residential-area
+renovation plan (老旧小区改造计划), with people in their roles, dated events, a comment period
+over the National Day holidays (and an attempt to close it early, refused under Art. 15), an
+overdue draft caught by the deadline scan, a legality review that finds the draft unlawful and
+sends it back, an approved collective discussion with one dissent recorded, publication and
+archiving — then the status table, the alerts, the audit timeline and the verified chain.  The
+automated work (notifications, the Art. 29 package, the archive ZIP) runs as Prefect flows.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import shutil
+import time
 from datetime import date
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from procedures import Complete, MeetingRecord, Start, WorkCalendar, apply, load_procedure, plan
-from procedures import register as register_attempts
-from procedures.planner import ALERT_LABELS, STATUS_LABELS
+from procedures import DecideError, MeetingRecord
+from procedures.planner import ALERT_LABELS
+from store.dbapi import Database
+from store.fastsql import SQL
+from store.uow import UnitOfWork
+
+from flows import render
+from flows.commands import Attachment, Commands
+
+D = date.fromisoformat
+OFFICE, SPONSOR, JUSTICE = "区政府办公室 张主任", "区住建委 刘科长", "区司法局 王科长"
+EXPERTS, RISK, PARTY, ARCHIVE = "专家组 陈教授", "区委政法委 赵处长", "区委办公室 孙主任", "区档案馆 李馆员"
+PEOPLE = [(OFFICE, "decision_body", "区人民政府办公室"), (SPONSOR, "sponsor", "区住房和城乡建设委员会"),
+          (JUSTICE, "legal_office", "区司法局"), (EXPERTS, "expert", "区重大行政决策咨询论证专家库"),
+          (RISK, "risk_assessor", "区委政法委"), (ARCHIVE, "archivist", "区档案馆")]
 
 
-def main() -> None:
-    console = Console(width=160) if not Console().is_terminal else Console()
-    proc = load_procedure("national-2019")
-    cal = WorkCalendar.official()
-    table = Table(title=f"{proc.zh} {proc.id} v{proc.version}")
-    for col in ("#", "步骤 step", "最短期限 minimum", "办理期限 due"):
-        table.add_column(col)
-    for i, step in enumerate(proc.steps, 1):
-        minimum = f"{step.minimum.label} [{step.minimum.basis.label}]" if step.minimum else "—"
-        due = f"{step.due.label} [{step.due.basis.label}]" if step.due else "—"
-        table.add_row(str(i), step.label, minimum, due)
-    console.print(table)
-
-    flags = frozenset({"technical"})
-    attempts = register_attempts(proc, date(2025, 7, 1))
-    members = ["王副区长", "李副区长", "赵秘书长"]
-    script = [
-        Start(step="drafting", on=date(2025, 7, 2)),
-        Complete(step="drafting", on=date(2025, 8, 29)),
-        Start(step="public_participation", on=date(2025, 9, 1)),
-        Start(step="expert_review", on=date(2025, 9, 1)),
-        Complete(step="expert_review", on=date(2025, 9, 26)),
-        Complete(step="public_participation", on=date(2025, 10, 9)),
-        Start(step="legality_review", on=date(2025, 10, 10)),
-        Complete(step="legality_review", on=date(2025, 10, 21), outcome="lawful"),
-        Start(step="collective_discussion", on=date(2025, 10, 23)),
-        Complete(
-            step="collective_discussion",
-            on=date(2025, 10, 30),
-            outcome="approved",
-            meeting=MeetingRecord(
-                meeting_type="executive",
-                chair="张区长",
-                attendees=("张区长", *members),
-                positions={m: "approved" for m in members},
-            ),
-        ),
-    ]
-    for action in script:
-        attempts = apply(proc, flags, attempts, action, cal)
-    as_of = date(2025, 11, 20)
-    view = plan(proc, flags, attempts, as_of, cal, target_on=date(2025, 12, 31))
-    steps = Table(title=f"某区2025年老旧小区改造计划 — 截至 as of {as_of}")
-    for col in (
-        "步骤 step",
-        "状态 status",
-        "开始 opened",
-        "最早结束 earliest",
-        "到期 due",
-        "完成 closed",
-        "结果 outcome",
-        "提醒 alert",
-    ):
-        steps.add_column(col)
-    for s in view.steps:
-        due = f"{s.due_on}{' (暂定 provisional)' if s.provisional else ''}" if s.due_on else ""
-        alert = f"[red]{ALERT_LABELS[s.alert]} {s.alert}[/]" if s.alert else ""
-        steps.add_row(
-            f"{s.zh} {s.step}",
-            f"{STATUS_LABELS[s.status]} {s.status}",
-            str(s.opened_on or ""),
-            str(s.earliest_close_on or ""),
-            due,
-            str(s.closed_on or ""),
-            s.outcome or "",
-            alert,
-        )
-    console.print(steps)
+def main(home: Path | None = None, console: Console | None = None) -> int:
+    started = time.perf_counter()
+    console = console or render.console()
+    home = (home or Path(os.environ.get("DECIDE_DEMO_HOME", ".decide-demo"))).resolve()
+    shutil.rmtree(home, ignore_errors=True)
+    (home / "inputs").mkdir(parents=True)
+    (home / "notify.toml").write_text('console = true\njsonl = "alerts.jsonl"\n', encoding="utf-8")
+    url = f"sqlite:///{home / 'decide.db'}"
+    db = Database(url)
+    db.ensure_schema()
+    cmds = Commands(db, home)
+    console.rule("[bold]decide demo — 某区2025年老旧小区改造计划[/]")
+    console.print(f"embedded home: {home} (SQLite, WAL, synchronous=FULL)\n")
+    with console.status("[cyan]启动 Prefect (local mode) … starting Prefect[/]", spinner="dots"):
+        from flows.orchestration import StoreRef, drain, scan_flow
+    ref = StoreRef(database_url=url, home=str(home))
+    story = Story(cmds, console, home)
+    try:
+        story.run(lambda: _drain(console, ref, drain), lambda day: _scan(console, ref, scan_flow, day))
+    except DecideError as exc:  # the story is scripted: a refusal here is a bug in the demo
+        console.print(f"[red]demo stopped: {escape(str(exc))}[/]")
+        return 1
+    story.report()
+    console.print(f"\n[dim]demo finished in {time.perf_counter() - started:.1f} s[/]")
+    db.close()
+    return 0
 
 
-if __name__ == "__main__":
-    main()
+def _drain(console: Console, ref: Any, drain: Any) -> None:
+    with console.status("[cyan]Prefect: 处理待办 outbox …[/]", spinner="dots"):
+        results = asyncio.run(drain(ref, worker="demo"))
+    done = sum(r["ok"] for r in results)
+    extra = [r for r in results if r.get("file")]
+    console.print(f"  [dim]Prefect flow: {done}/{len(results)} outbox item(s) done"
+                  + "".join(f"; {Path(r['file']).name}" for r in extra) + "[/]")
+
+
+def _scan(console: Console, ref: Any, scan_flow: Any, day: date) -> None:
+    with console.status("[cyan]Prefect: 期限扫描 deadline scan …[/]", spinner="dots"):
+        raised = asyncio.run(scan_flow(ref, day))
+    console.print(f"  [bold]期限扫描 deadline scan as of {day}[/]: {len(raised)} alert(s) raised")
+
+
+class Story:
+    def __init__(self, cmds: Commands, console: Console, home: Path) -> None:
+        self.cmds, self.console, self.home = cmds, console, home
+        self.id = ""
+
+    def doc(self, name: str, text: str) -> Path:
+        path = self.home / "inputs" / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def say(self, day: str, who: str, what: str) -> None:
+        self.console.print(f"[bold]{day}[/] [cyan]{escape(who)}[/]: {escape(what)}")
+
+    def act(self, verb: str, step: str, day: str, who: str, what: str, **kw: Any) -> None:
+        self.say(day, who, what)
+        getattr(self.cmds, verb)(self.id, step, actor=who, on=D(day), **kw)
+
+    def refused(self, verb: str, step: str, day: str, who: str, what: str, **kw: Any) -> None:
+        self.say(day, who, what)
+        try:
+            getattr(self.cmds, verb)(self.id, step, actor=who, on=D(day), **kw)
+        except DecideError as exc:
+            self.console.print(f"   [red]拒绝 refused[/] (exit {exc.exit_code}): {escape(str(exc))}")
+        else:  # pragma: no cover
+            raise AssertionError("the procedure should have refused this")
+
+    def run(self, drain: Any, scan: Any) -> None:
+        c = self.cmds
+        for name, role, unit in PEOPLE:
+            from flows.admin import add_person
+
+            add_person(c, name, role, unit, OFFICE)
+        self.say("2025-03-03", OFFICE, "登记决策事项（2025年度目录，专业性强、涉及社会稳定） register")
+        d = c.register(title="某区2025年老旧小区改造计划", procedure_id="national-2019",
+                       sponsor="区住房和城乡建设委员会", actor=OFFICE,
+                       flags=("technical", "stability_risk"), target_on=D("2025-12-31"),
+                       catalogue_year=2025, on=D("2025-03-03"))
+        self.id = d.id
+        self.act("start", "drafting", "2025-03-03", SPONSOR, "开始拟定决策草案 (due in 60 days)")
+        drain()
+        scan(D("2025-05-14"))  # the draft is late: due 2025-05-06
+        drain()
+        draft = self.doc("草案.txt", "某区2025年老旧小区改造计划（草案）及起草说明")
+        self.act("complete", "drafting", "2025-08-29", SPONSOR, "草案拟定完成（附草案）",
+                 attachments=[Attachment("draft", draft)])
+        self.act("start", "public_participation", "2025-09-01", SPONSOR,
+                 "在区政府网站公开征求意见（30日，跨国庆假期）")
+        self.act("start", "expert_review", "2025-09-01", EXPERTS, "专家论证会")
+        self.act("start", "risk_assessment", "2025-09-01", RISK, "社会稳定风险评估")
+        self.act("complete", "expert_review", "2025-09-19", EXPERTS, "专家论证意见（签名盖章）",
+                 attachments=[Attachment("expert_adoption_report",
+                                         self.doc("专家意见采纳情况.txt", "专家意见采纳情况说明"))])
+        self.act("complete", "risk_assessment", "2025-09-26", RISK, "风险评估：风险可控",
+                 outcome="controllable",
+                 attachments=[Attachment("risk_report", self.doc("风险评估报告.txt", "风险可控"))])
+        self.refused("complete", "public_participation", "2025-09-30", SPONSOR,
+                     "试图提前结束征求意见 (closing the comment period early)")
+        self.act("complete", "public_participation", "2025-10-09", SPONSOR,
+                 "征求意见期满（10-01 至 10-08 为国庆假期，顺延至 10-09），意见采纳情况已整理",
+                 attachments=[Attachment("opinion_adoption_report",
+                                         self.doc("公众意见采纳情况.txt", "共收到意见132条，采纳41条"))])
+        self.act("start", "legality_review", "2025-10-10", JUSTICE, "区司法局收到合法性审查材料")
+        self.act("complete", "legality_review", "2025-10-22", JUSTICE,
+                 "审查意见：征收补偿条款缺乏上位法依据 — 不合法 unlawful", outcome="unlawful")
+        drain()
+        self.act("start", "drafting", "2025-10-23", SPONSOR, "退回重新拟定草案 (attempt 2)")
+        self.act("complete", "drafting", "2025-10-31", SPONSOR, "修改后的草案",
+                 attachments=[Attachment("draft", self.doc("草案（修改稿）.txt", "修改稿：删除征收补偿条款"))])
+        self.act("start", "public_participation", "2025-11-03", SPONSOR, "修改稿再次公开征求意见")
+        self.act("start", "expert_review", "2025-11-03", EXPERTS, "修改稿专家论证")
+        self.act("start", "risk_assessment", "2025-11-03", RISK, "修改稿风险评估")
+        self.act("complete", "expert_review", "2025-11-14", EXPERTS, "专家论证意见",
+                 attachments=[Attachment("expert_adoption_report",
+                                         self.doc("专家意见采纳情况2.txt", "第二轮专家意见采纳"))])
+        self.act("complete", "risk_assessment", "2025-11-21", RISK, "风险可控", outcome="controllable",
+                 attachments=[Attachment("risk_report", self.doc("风险评估报告2.txt", "第二轮：风险可控"))])
+        self.act("complete", "public_participation", "2025-12-03", SPONSOR, "征求意见期满",
+                 attachments=[Attachment("opinion_adoption_report",
+                                         self.doc("公众意见采纳情况2.txt", "第二轮收到意见57条"))])
+        self.act("start", "legality_review", "2025-12-04", JUSTICE, "再次送审")
+        self.act("complete", "legality_review", "2025-12-15", JUSTICE, "审查意见：合法 lawful",
+                 outcome="lawful",
+                 attachments=[Attachment("legality_opinion", self.doc("合法性审查意见书.txt", "经审查，合法"))])
+        drain()  # the Art. 29 package is assembled
+        self.act("start", "collective_discussion", "2025-12-18", OFFICE, "提请区政府常务会议")
+        members = {"王副区长": "approved", "李副区长": "approved", "赵副区长": "approved",
+                   "钱秘书长": "rejected"}
+        meeting = MeetingRecord(meeting_type="executive", chair="周区长",
+                                attendees=("周区长", *members), positions=members,
+                                dissent={"钱秘书长": "资金缺口测算不足，建议分年度实施"})
+        self.act("complete", "collective_discussion", "2025-12-19", OFFICE,
+                 "区政府第32次常务会议审议通过（一人不同意，如实记录）", outcome="approved",
+                 meeting=meeting)
+        self.act("start", "party_committee_report", "2025-12-22", OFFICE, "报请区委")
+        self.act("complete", "party_committee_report", "2025-12-26", OFFICE, "区委同意")
+        self.act("start", "publication", "2025-12-29", OFFICE, "区政府网站、区政府公报")
+        self.act("complete", "publication", "2025-12-31", OFFICE, "已公布")
+        self.act("start", "archiving", "2026-01-05", ARCHIVE, "整理决策过程材料")
+        self.act("complete", "archiving", "2026-01-09", ARCHIVE, "归档完成")
+        drain()  # the archive ZIP is built
+
+    def report(self) -> None:
+        c, con = self.cmds, self.console
+        decision, view = c.status(self.id, D("2026-01-09"))
+        con.print()
+        con.print(render.status_table(decision, view))
+        alerts = Table(title="已发出的提醒 alerts raised", title_justify="left")
+        for col in ("步骤 step", "提醒 level", "到期 due", "首次达到 first reached", "次 #"):
+            alerts.add_column(col)
+        with UnitOfWork(c.db, write=False) as uow:
+            rows = SQL("SELECT step, level, due_on, first_reached_on, attempt FROM alerts "
+                       "WHERE decision_id = :d ORDER BY id").rows(uow.link, {"d": self.id})
+            events = uow.audit.events(self.id)
+        for step, level, due, first, attempt in rows:
+            alerts.add_row(step or "target", f"{ALERT_LABELS[level]} {level}", str(due),
+                           str(first), str(attempt))
+        con.print(alerts)
+        timeline = Table(title=f"审计记录 audit timeline ({len(events)} events)", title_justify="left")
+        for col in ("#", "生效 effective", "操作 action", "人员 actor", "步骤/结果 step/outcome",
+                    "hash"):
+            timeline.add_column(col)
+        import json
+
+        for e in events:
+            data = json.loads(e.payload)
+            what = " ".join(str(data[k]) for k in ("step", "outcome", "level") if data.get(k))
+            timeline.add_row(str(e.seq), str(e.effective_on), e.action, escape(e.actor), what,
+                             e.hash[:12])
+        con.print(timeline)
+        from flows.admin import audit_checkpoint, audit_verify
+
+        cp = audit_checkpoint(c)
+        report = audit_verify(c)
+        colour = "green" if report.ok else "red"
+        con.print(f"[{colour}]审计链验证 audit chain verified: ok={report.ok}[/], {report.events} "
+                  f"events, {report.documents} documents, signed checkpoint at #{cp.seq}")
+        for name in sorted((self.home / "packages").glob("*.json")) + sorted(
+                (self.home / "archives").glob("*.zip")):
+            con.print(f"  {name.relative_to(self.home)}")

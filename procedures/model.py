@@ -195,6 +195,9 @@ class Procedure(_Frozen):
     roles: tuple[Role, ...]
     flags: tuple[Flag, ...] = ()
     documents: tuple[DocumentKind, ...] = ()
+    # The submission package for the collective discussion (Decree 713 Art. 29): each document
+    # kind is required when the step that produces it ran (done, not skipped).
+    package: tuple[str, ...] = ()
     steps: tuple[Step, ...]  # in a topological order (what the loader guarantees)
 
     def step(self, step_id: str) -> Step | None:

@@ -1,0 +1,113 @@
+"""The deadline scan: raise each alert level once per step attempt (SPEC §4).
+
+For every open step (and undecided decision with a target date) the scan works out the day each
+level was first reached — ``due_soon`` (3 working days before), ``due_today``, ``overdue`` (the
+day after) and ``escalated`` (5 working days overdue: the decision body is told, reflecting
+Decree 713 Art. 38 on undue delay) — and raises every level reached by the scan date that was
+not raised before.  So a scan after a month of downtime raises each missed level once, each
+saying when it was first reached; running it twice raises nothing new.  Raising writes the alert
+row, its audit event and an outbox row (the delivery) in one transaction; delivery happens after.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from procedures import WorkCalendar
+from procedures.planner import ALERT_LABELS, ALERT_LEVELS
+from store.fastsql import SQL
+from store.schedules import load_calendar
+from store.uow import UnitOfWork
+
+from flows.commands import Commands
+from flows.queries import decisions_with_plans
+
+__all__ = ["Alert", "level_dates", "scan"]
+
+SCAN_ACTOR = "decide-scan"
+_RAISE = SQL(
+    "INSERT INTO alerts (decision_id, step, attempt, level, due_on, first_reached_on, raised_at) "
+    "VALUES (:decision_id, :step, :attempt, :level, :due_on, :first, :raised_at) "
+    "ON CONFLICT (decision_id, step, attempt, level, due_on) DO NOTHING"
+)
+
+
+@dataclass(frozen=True)
+class Alert:
+    decision: str
+    title: str
+    step: str  # "" for the decision's target date
+    zh: str
+    role: str
+    attempt: int
+    level: str
+    due_on: date
+    first_reached_on: date
+    overdue_working_days: int
+
+    def payload(self) -> dict[str, object]:
+        return {
+            "level": self.level, "label": ALERT_LABELS[self.level], "step": self.step,
+            "zh": self.zh, "role": self.role, "attempt": self.attempt, "due_on": self.due_on,
+            "first_reached_on": self.first_reached_on, "title": self.title,
+            "overdue_working_days": self.overdue_working_days,
+            "notify": ["decision_body", self.role] if self.level == "escalated" else [self.role],
+        }
+
+
+def level_dates(cal: WorkCalendar, due: date, start: date) -> dict[str, date]:
+    """The first day each level is reached for something due on ``due`` (never before ``start``)."""
+    working: list[date] = []
+    day = due
+    while len(working) < 4:  # the 4th-last working day up to the due date: 3 working days left
+        if cal.is_working_day(day):
+            working.append(day)
+        day -= timedelta(days=1)
+    return {
+        "due_soon": max(working[3], start),
+        "due_today": due,
+        "overdue": due + timedelta(days=1),
+        "escalated": cal.add_working_days(due, 5).on,
+    }
+
+
+def scan(cmds: Commands, as_of: date) -> list[Alert]:
+    """Raise every level reached by ``as_of`` and not raised before; return what was raised."""
+    candidates: list[Alert] = []
+    with UnitOfWork(cmds.db, write=False) as uow:
+        cal = load_calendar(uow.link)
+    for decision, view in decisions_with_plans(cmds, as_of, open_only=True):
+        due_items = [(s.step, s.zh, s.role, s.attempt, s.due_on, s.opened_on)
+                     for s in view.steps if s.status in ("open", "ready") and s.due_on]
+        if view.status == "in_progress" and decision.target_on is not None:
+            due_items.append(("", "决策目标日期 target date", "decision_body", 0,
+                              decision.target_on, decision.registered_on))
+        for step, zh, role, attempt, due, opened in due_items:
+            assert due is not None
+            start = opened or decision.registered_on
+            for level, first in level_dates(cal, due, start).items():
+                if first <= as_of and first >= start:
+                    late = max(0, cal.working_days_between(due, as_of))
+                    candidates.append(Alert(decision.id, decision.title, step, zh, role, attempt,
+                                            level, due, first, late))
+    raised: list[Alert] = []
+    if not candidates:
+        return raised
+    now = cmds.clock()
+    with UnitOfWork(cmds.db) as uow:
+        for alert in candidates:
+            cursor = _RAISE.run(uow.link, {
+                "decision_id": alert.decision, "step": alert.step, "attempt": alert.attempt,
+                "level": alert.level, "due_on": alert.due_on, "first": alert.first_reached_on,
+                "raised_at": now})
+            if cursor.rowcount != 1:
+                continue  # raised before: once per level per step attempt
+            payload = alert.payload()
+            uow.audit.append(decision_id=alert.decision, action="alert", actor=SCAN_ACTOR,
+                             effective_on=as_of, recorded_at=now, payload=payload)
+            uow.outbox.add(kind="alert", decision_id=alert.decision, payload=payload, now=now)
+            raised.append(alert)
+        uow.commit()
+    raised.sort(key=lambda a: (a.decision, a.step, ALERT_LEVELS.index(a.level)))  # type: ignore[arg-type]
+    return raised

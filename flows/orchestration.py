@@ -1,0 +1,125 @@
+"""Prefect flows around the store: drain the outbox per decision, scan deadlines.
+
+Reads as: load → decide → persist → notify.  Each decision's outbox rows run in one flow run
+tagged with the decision id (so the Prefect UI shows each decision's runs); each row is one task
+that does one side effect.  Tasks retry transient failures only (a webhook answering 500, a
+disk error); a business refusal (``BusinessRefusal``) or a permanent delivery error is never
+retried by Prefect.  Whatever still fails stays in the outbox and is tried again later with
+backoff: nothing is dropped.  Only ``decide serve`` and ``decide demo`` import this module.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, tags, task
+from pydantic import BaseModel
+
+from store.dbapi import Database
+from store.uow import UnitOfWork
+
+from flows.alerts import scan
+from flows.commands import Commands
+from flows.notify import DeliveryError, MultiNotifier, build_notifier, load_notify_settings
+from flows.work import BusinessRefusal, build_archive, build_package, message_for
+
+__all__ = ["StoreRef", "decision_flow", "drain", "scan_flow"]
+
+
+class StoreRef(BaseModel):
+    """Where the store is: what tasks get instead of sessions or rows."""
+
+    database_url: str
+    home: str
+
+
+def _commands(ref: StoreRef) -> Commands:
+    return _commands_for(ref.database_url, ref.home)
+
+
+@functools.cache
+def _commands_for(database_url: str, home: str) -> Commands:
+    return Commands(Database(database_url), Path(home))
+
+
+@functools.cache
+def _notifier(home: str) -> MultiNotifier:
+    return build_notifier(load_notify_settings(Path(home)))
+
+
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only what may succeed later."""
+    try:
+        state.result()
+    except BusinessRefusal:
+        return False
+    except DeliveryError as exc:
+        return not exc.permanent
+    except Exception:  # noqa: BLE001 — disk, network, database hiccups
+        return True
+    return False
+
+
+@task(name="outbox-item", retries=2, retry_delay_seconds=[1, 3], retry_condition_fn=_transient)
+async def handle(ref: StoreRef, item: dict[str, Any]) -> dict[str, Any]:
+    cmds = _commands(ref)
+    kind, decision_id = item["kind"], item["decision_id"]
+    if kind == "build_package":
+        out = build_package(cmds, decision_id)
+        return {"kind": kind, "file": str(out.path), "complete": out.detail["complete"]}
+    if kind == "build_archive":
+        out = build_archive(cmds, decision_id)
+        return {"kind": kind, "file": str(out.path)}
+    title = item["payload"].get("title") or cmds.status(decision_id)[0].title
+    _notifier(ref.home).send(message_for(kind, decision_id, item["payload"], title))
+    return {"kind": kind, "sent": True}
+
+
+@flow(name="decision-outbox", flow_run_name="decision-{decision_id}")
+async def decision_flow(ref: StoreRef, decision_id: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One decision's pending side effects, in the order they were written."""
+    cmds = _commands(ref)
+    results = []
+    for item in items:
+        state = await handle(ref, item, return_state=True)
+        now = cmds.clock()
+        with UnitOfWork(cmds.db) as uow:
+            if state.is_completed():
+                uow.outbox.done(item["id"], now=now)
+                results.append({"id": item["id"], "ok": True, **(await state.result())})
+            else:
+                error = repr(await state.result(raise_on_failure=False))
+                uow.outbox.failed(item["id"], error=error, now=now, tries=item["tries"])
+                results.append({"id": item["id"], "ok": False, "error": error})
+            uow.commit()
+    return results
+
+
+async def drain(ref: StoreRef, *, worker: str, limit: int = 100) -> list[dict[str, Any]]:
+    """Claim due outbox rows and run each decision's flow; returns what happened."""
+    cmds = _commands(ref)
+    with UnitOfWork(cmds.db) as uow:
+        claimed = uow.outbox.claim(worker=worker, now=cmds.clock(), limit=limit)
+        uow.commit()
+    by_decision: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for item in claimed:
+        by_decision[item.decision_id or ""].append(
+            {"id": item.id, "decision_id": item.decision_id, "kind": item.kind,
+             "payload": item.payload, "tries": item.tries})
+    results: list[dict[str, Any]] = []
+    for decision_id, items in by_decision.items():
+        with tags(f"decision:{decision_id}"):
+            results.extend(await decision_flow(ref, decision_id, items))
+    return results
+
+
+@flow(name="deadline-scan")
+async def scan_flow(ref: StoreRef, as_of: date) -> list[dict[str, Any]]:
+    """Raise every alert level reached by ``as_of`` and not raised before (SPEC §4)."""
+    raised = scan(_commands(ref), as_of)
+    return [{"decision": a.decision, "step": a.step, "level": a.level, "due_on": str(a.due_on),
+             "first_reached_on": str(a.first_reached_on)} for a in raised]

@@ -1,0 +1,98 @@
+"""``decide serve``: one long-running process that keeps the automated work going.
+
+APScheduler (the embedded scheduler; Prefect's own schedules need a server) runs two jobs:
+the outbox drain every few seconds and the deadline scan daily at a set time in Asia/Shanghai,
+plus both once at start (which is also the catch-up after downtime).  Misfire handling is set
+on purpose: APScheduler's default grace time of one second would silently drop a scan whose
+time passed while the process was busy or the machine asleep; here a late scan still runs
+(up to 12 hours late) and missed runs are coalesced into one.  SIGINT/SIGTERM stop it cleanly:
+no new job starts, running jobs finish, and anything not done stays in the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from rich.console import Console
+
+from flows.clock import SHANGHAI, today_shanghai
+from flows.orchestration import StoreRef, drain, scan_flow
+
+__all__ = ["parse_time", "serve"]
+
+
+def parse_time(value: str) -> tuple[int, int]:
+    from procedures import InputError
+
+    try:
+        hour, minute = (int(p) for p in value.strip().split(":"))
+    except ValueError:
+        raise InputError(f"--scan-at {value!r} is not a time HH:MM") from None
+    if not (0 <= hour < 24 and 0 <= minute < 60):
+        raise InputError(f"--scan-at {value!r} is not a time HH:MM")
+    return hour, minute
+
+
+def serve(ref: StoreRef, *, drain_seconds: float = 5.0, scan_at: str = "08:30",
+          once: bool = False, console: Console | None = None,
+          stop: threading.Event | None = None) -> None:
+    console = console or Console()
+    hour, minute = parse_time(scan_at)
+    worker = f"{os.uname().nodename}:{os.getpid()}"
+    stop = stop or threading.Event()
+
+    def run_scan() -> None:
+        raised = asyncio.run(scan_flow(ref, today_shanghai()))
+        console.print(f"[bold]期限扫描 deadline scan[/]: {len(raised)} new alert(s)")
+
+    def run_drain() -> None:
+        results = asyncio.run(drain(ref, worker=worker))
+        for r in results:
+            status = "[green]ok[/]" if r["ok"] else f"[red]retry later[/] {r.get('error', '')}"
+            console.print(f"  outbox #{r['id']} {r.get('kind', '')}: {status}")
+
+    guarded = _guard(console)
+    guarded(run_scan)()
+    guarded(run_drain)()
+    if once:
+        return
+    scheduler = BackgroundScheduler(timezone=SHANGHAI)
+    scheduler.add_job(guarded(run_drain), IntervalTrigger(seconds=drain_seconds), id="drain",
+                      max_instances=1, coalesce=True, misfire_grace_time=max(30, int(drain_seconds * 4)))
+    scheduler.add_job(guarded(run_scan), CronTrigger(hour=hour, minute=minute, timezone=SHANGHAI),
+                      id="scan", max_instances=1, coalesce=True, misfire_grace_time=12 * 3600)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    scheduler.start()
+    console.print(f"decide serve: outbox every {drain_seconds:g}s, deadline scan daily at "
+                  f"{hour:02d}:{minute:02d} Asia/Shanghai — Ctrl-C or SIGTERM to stop")
+    stop.wait()
+    console.print("stopping: letting running jobs finish …")
+    scheduler.shutdown(wait=True)
+    console.print("stopped cleanly")
+
+
+def _guard(console: Console) -> Callable[[Callable[[], None]], Callable[[], None]]:
+    """A job that fails logs and waits for its next run; the service keeps going."""
+
+    def wrap(job: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                job()
+            except Exception as exc:  # noqa: BLE001 — keep serving; the outbox keeps the work
+                console.print(f"[red]{job.__name__} failed[/]: {exc!r}")
+
+        run.__name__ = job.__name__
+        return run
+
+    return wrap
+
+

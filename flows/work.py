@@ -1,0 +1,157 @@
+"""The work behind outbox rows, one function per side effect (no Prefect here: the flows in
+``flows.orchestration`` call these as tasks, and tests call them directly).
+
+* ``notify`` / ``alert`` rows become messages for the notifiers;
+* ``build_package``: the submission package for the collective discussion (Decree 713 Art. 29):
+  a manifest of the required documents with their SHA-256, or a refusal naming what is missing;
+* ``build_archive``: the archive bundle (Art. 33): a ZIP holding a manifest, the documents, and
+  the decision's audit export, verifiable on its own (``decide audit verify --file``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from procedures import load_procedure
+from procedures.planner import current_attempt
+from store.fastsql import SQL
+from store.uow import UnitOfWork
+
+from flows.commands import Commands
+from flows.notify import Message
+
+__all__ = ["BusinessRefusal", "Outcome", "build_archive", "build_package", "message_for"]
+
+SYSTEM = "decide-serve"
+_DOCUMENTS = SQL("SELECT step, attempt, kind, filename, sha256, size FROM documents "
+                 "WHERE decision_id = :d ORDER BY id")
+
+
+class BusinessRefusal(Exception):
+    """A rule-level outcome (for example a package with documents missing): never retried."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str
+    path: Path | None
+    detail: dict[str, Any]
+
+
+def message_for(kind: str, decision: str, payload: dict[str, Any], title: str) -> Message:
+    """The human line (Chinese with English ids beside) and data for one outbox row."""
+    if kind == "alert":
+        late = payload.get("overdue_working_days") or 0
+        text = (f"【{payload['label']} {payload['level']}】{decision} {title} · {payload['zh']} "
+                f"{payload['step'] or 'target'} · 到期 due {payload['due_on']}"
+                + (f" · 逾期 {late} 个工作日 working days overdue" if late else "")
+                + (" · 报告决策机关 escalated to the decision body"
+                   if payload["level"] == "escalated" else ""))
+        key = f"alert:{decision}:{payload['step']}:{payload['attempt']}:{payload['level']}"
+    else:
+        event = payload.get("event", kind)
+        verb = {"step_ready": "可以开始 ready", "step_open": "已开始 open"}.get(event, event)
+        text = (f"【{verb}】{decision} {title} · {payload.get('step', '')} · 承办 role "
+                f"{payload.get('role', '')}"
+                + (f" · 到期 due {payload['due_on']}" if payload.get("due_on") else ""))
+        key = f"{event}:{decision}:{payload.get('step')}:{payload.get('attempt')}"
+    return Message(kind=kind, decision=decision, title=title, text=text, data=payload, key=key)
+
+
+def _documents(cmds: Commands, decision_id: str) -> list[tuple[str, int, str, str, str, int]]:
+    with UnitOfWork(cmds.db, write=False) as uow:
+        return [tuple(r) for r in _DOCUMENTS.rows(uow.link, {"d": decision_id})]  # type: ignore[misc]
+
+
+def build_package(cmds: Commands, decision_id: str) -> Outcome:
+    """Assemble the Art. 29 package manifest for the decision's current legality review."""
+    decision, _ = cmds.status(decision_id)
+    proc = load_procedure(decision.procedure_id)
+    docs = _documents(cmds, decision_id)
+    items, missing = [], []
+    for kind in proc.package:
+        producer = next(s for s in proc.steps if kind in s.documents)
+        attempt = current_attempt(decision.attempts, producer.id)
+        if attempt is None or attempt.status != "done":
+            continue  # the step did not run (skipped or not required): nothing to include
+        found = [d for d in docs if d[0] == producer.id and d[1] == attempt.number and d[2] == kind]
+        label = proc.document(kind)
+        entry = {"step": producer.id, "attempt": attempt.number, "kind": kind,
+                 "zh": label.zh if label else kind}
+        if found:
+            step, number, kind_, filename, sha, size = found[-1]
+            items.append({**entry, "filename": filename, "sha256": sha, "size": size})
+        else:
+            missing.append(entry)
+    review = current_attempt(decision.attempts, "legality_review")
+    manifest = {"format": "decide-package", "article": "Decree 713 Art. 29",
+                "decision": decision.id, "title": decision.title,
+                "procedure": decision.procedure_id,
+                "legality_review": {"attempt": review.number if review else None,
+                                    "outcome": review.outcome if review else None},
+                "items": items, "missing": missing, "complete": not missing}
+    out = cmds.home / "packages" / f"{decision.id}-lr{review.number if review else 0}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True)
+    out.write_text(text, encoding="utf-8")
+    _record(cmds, decision.id, "package", {
+        "file": out.name, "sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "complete": not missing, "missing": [f"{m['step']}:{m['kind']}" for m in missing]})
+    return Outcome("package", out, manifest)
+
+
+def build_archive(cmds: Commands, decision_id: str) -> Outcome:
+    """The archive bundle: manifest, documents and the decision's verifiable audit export."""
+    from store.audit import export_jsonl, verify_export
+
+    decision, view = cmds.status(decision_id)
+    out_dir = cmds.home / "archives"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    export = out_dir / f"{decision.id}.audit.jsonl"
+    export_jsonl(cmds.engine, export, decision_id=decision.id)
+    report = verify_export(export)
+    docs = _documents(cmds, decision_id)
+    store = cmds.documents()
+    files = []
+    zpath = out_dir / f"{decision.id}.zip"
+    tmp = zpath.with_suffix(".zip.part")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for step, number, kind, filename, sha, size in docs:
+            name = f"documents/{step}-{number}-{kind}-{sha[:12]}-{filename}"
+            zf.write(store.path_for(sha), name)
+            files.append({"path": name, "step": step, "attempt": number, "kind": kind,
+                          "sha256": sha, "size": size})
+        audit_bytes = export.read_bytes()
+        zf.writestr("audit.jsonl", audit_bytes)
+        manifest = {
+            "format": "decide-archive", "article": "Decree 713 Art. 33",
+            "decision": decision.id, "title": decision.title,
+            "procedure": decision.procedure_id, "status": view.status,
+            "steps": [{"step": s.step, "zh": s.zh, "status": s.status, "attempt": s.attempt,
+                       "opened_on": str(s.opened_on or ""), "closed_on": str(s.closed_on or ""),
+                       "outcome": s.outcome} for s in view.steps],
+            "documents": files,
+            "audit": {"file": "audit.jsonl", "events": report.events,
+                      "sha256": hashlib.sha256(audit_bytes).hexdigest(), "verified": report.ok},
+            "verify": "unzip, then: decide audit verify --file audit.jsonl; and sha256sum each "
+                      "document against this manifest",
+        }
+        zf.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2))
+    tmp.replace(zpath)
+    export.unlink()
+    digest = hashlib.sha256(zpath.read_bytes()).hexdigest()
+    _record(cmds, decision.id, "archive", {"file": zpath.name, "sha256": digest,
+                                           "documents": len(files), "events": report.events})
+    return Outcome("archive", zpath, manifest)
+
+
+def _record(cmds: Commands, decision_id: str, action: str, payload: dict[str, Any]) -> None:
+    with UnitOfWork(cmds.db) as uow:
+        uow.audit.append(decision_id=decision_id, action=action, actor=SYSTEM,
+                         effective_on=cmds.today(), recorded_at=cmds.clock(), payload=payload)
+        uow.commit()

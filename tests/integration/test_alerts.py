@@ -1,0 +1,87 @@
+"""The deadline scan on both databases: once per level per attempt, catch-up after downtime."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+
+import pytest
+
+from store.fastsql import SQL
+from store.uow import UnitOfWork
+from flows.alerts import level_dates, scan
+from flows.commands import Commands
+from procedures import WorkCalendar
+
+CLOCK = datetime(2026, 1, 10, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def cmds(db, tmp_path) -> Commands:
+    return Commands(db, tmp_path / "home", clock=lambda: CLOCK)
+
+
+def drafting_started(cmds: Commands) -> str:
+    d = cmds.register(title="某区2025年老旧小区改造计划", procedure_id="national-2019",
+                      sponsor="区住建委", actor="办公室", on=date(2025, 3, 3))
+    cmds.start(d.id, "drafting", actor="办公室", on=date(2025, 3, 3))  # due 2025-05-06
+    return d.id
+
+
+def outbox_alerts(cmds: Commands) -> list[dict]:
+    with UnitOfWork(cmds.db, write=False) as uow:
+        rows = SQL("SELECT payload FROM outbox WHERE kind = 'alert' ORDER BY id").rows(uow.link)
+    return [json.loads(r[0]) for r in rows]
+
+
+def test_level_dates_follow_the_working_day_calendar():
+    cal = WorkCalendar.official()
+    levels = level_dates(cal, date(2025, 5, 6), date(2025, 3, 3))
+    # 2025-05-01..05 are holidays: from 04-28 only 04-29, 04-30 and 05-06 remain (3 working days)
+    assert levels == {"due_soon": date(2025, 4, 28), "due_today": date(2025, 5, 6),
+                      "overdue": date(2025, 5, 7), "escalated": date(2025, 5, 13)}
+
+
+def test_the_scan_raises_each_level_once_as_it_is_reached(cmds):
+    decision = drafting_started(cmds)
+    assert scan(cmds, date(2025, 4, 27)) == []  # a make-up Sunday: 4 working days still left
+    assert [a.level for a in scan(cmds, date(2025, 4, 28))] == ["due_soon"]
+    assert scan(cmds, date(2025, 4, 30)) == []  # still due soon: not raised again
+    assert [a.level for a in scan(cmds, date(2025, 5, 6))] == ["due_today"]
+    overdue = scan(cmds, date(2025, 5, 7))
+    assert [(a.level, a.overdue_working_days) for a in overdue] == [("overdue", 1)]
+    assert scan(cmds, date(2025, 5, 7)) == []  # idempotent
+    escalated = scan(cmds, date(2025, 5, 13))
+    assert [a.level for a in escalated] == ["escalated"]
+    payloads = outbox_alerts(cmds)
+    assert [p["level"] for p in payloads] == ["due_soon", "due_today", "overdue", "escalated"]
+    assert payloads[-1]["notify"] == ["decision_body", "sponsor"]
+    with UnitOfWork(cmds.db, write=False) as uow:
+        actions = [e.action for e in uow.audit.events(decision)]
+    assert actions.count("alert") == 4
+
+
+def test_a_scan_after_a_month_of_downtime_raises_each_missed_level_once(cmds):
+    drafting_started(cmds)
+    raised = scan(cmds, date(2025, 6, 10))
+    assert [(a.level, a.first_reached_on) for a in raised] == [
+        ("due_soon", date(2025, 4, 28)), ("due_today", date(2025, 5, 6)),
+        ("overdue", date(2025, 5, 7)), ("escalated", date(2025, 5, 13))]
+    assert all(a.overdue_working_days == 24 for a in raised)
+    assert scan(cmds, date(2025, 6, 11)) == []
+    assert len(outbox_alerts(cmds)) == 4
+
+
+def test_a_new_attempt_or_a_closed_step_changes_what_is_raised(cmds):
+    decision = drafting_started(cmds)
+    scan(cmds, date(2025, 5, 7))
+    cmds.complete(decision, "drafting", actor="办公室", on=date(2025, 5, 8))
+    assert scan(cmds, date(2025, 6, 30)) == []  # drafting closed: nothing more for it
+
+
+def test_an_undecided_decision_past_its_target_is_alerted(cmds):
+    d = cmds.register(title="目标日期测试", procedure_id="national-2019", sponsor="区发改委",
+                      actor="办公室", on=date(2025, 3, 3), target_on=date(2025, 6, 30))
+    raised = scan(cmds, date(2025, 7, 1))
+    target = [a for a in raised if a.decision == d.id and a.step == ""]
+    assert [a.level for a in target] == ["due_soon", "due_today", "overdue"]
