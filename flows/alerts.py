@@ -14,14 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from flows.commands import Commands
+from flows.queries import decisions_with_plans
 from procedures import WorkCalendar
 from procedures.planner import ALERT_LABELS, ALERT_LEVELS
 from store.fastsql import SQL
 from store.schedules import load_calendar
 from store.uow import UnitOfWork
-
-from flows.commands import Commands
-from flows.queries import decisions_with_plans
 
 __all__ = ["Alert", "level_dates", "scan"]
 
@@ -48,9 +47,15 @@ class Alert:
 
     def payload(self) -> dict[str, object]:
         return {
-            "level": self.level, "label": ALERT_LABELS[self.level], "step": self.step,
-            "zh": self.zh, "role": self.role, "attempt": self.attempt, "due_on": self.due_on,
-            "first_reached_on": self.first_reached_on, "title": self.title,
+            "level": self.level,
+            "label": ALERT_LABELS[self.level],
+            "step": self.step,
+            "zh": self.zh,
+            "role": self.role,
+            "attempt": self.attempt,
+            "due_on": self.due_on,
+            "first_reached_on": self.first_reached_on,
+            "title": self.title,
             "overdue_working_days": self.overdue_working_days,
             "notify": ["decision_body", self.role] if self.level == "escalated" else [self.role],
         }
@@ -78,34 +83,71 @@ def scan(cmds: Commands, as_of: date) -> list[Alert]:
     with UnitOfWork(cmds.db, write=False) as uow:
         cal = load_calendar(uow.link)
     for decision, view in decisions_with_plans(cmds, as_of, open_only=True):
-        due_items = [(s.step, s.zh, s.role, s.attempt, s.due_on, s.opened_on)
-                     for s in view.steps if s.status in ("open", "ready") and s.due_on]
+        due_items = [
+            (s.step, s.zh, s.role, s.attempt, s.due_on, s.opened_on)
+            for s in view.steps
+            if s.status in ("open", "ready") and s.due_on
+        ]
         if view.status == "in_progress" and decision.target_on is not None:
-            due_items.append(("", "决策目标日期 target date", "decision_body", 0,
-                              decision.target_on, decision.registered_on))
+            due_items.append(
+                (
+                    "",
+                    "决策目标日期 target date",
+                    "decision_body",
+                    0,
+                    decision.target_on,
+                    decision.registered_on,
+                )
+            )
         for step, zh, role, attempt, due, opened in due_items:
             assert due is not None
             start = opened or decision.registered_on
             for level, first in level_dates(cal, due, start).items():
                 if first <= as_of and first >= start:
                     late = max(0, cal.working_days_between(due, as_of))
-                    candidates.append(Alert(decision.id, decision.title, step, zh, role, attempt,
-                                            level, due, first, late))
+                    candidates.append(
+                        Alert(
+                            decision.id,
+                            decision.title,
+                            step,
+                            zh,
+                            role,
+                            attempt,
+                            level,
+                            due,
+                            first,
+                            late,
+                        )
+                    )
     raised: list[Alert] = []
     if not candidates:
         return raised
     now = cmds.clock()
     with UnitOfWork(cmds.db) as uow:
         for alert in candidates:
-            cursor = _RAISE.run(uow.link, {
-                "decision_id": alert.decision, "step": alert.step, "attempt": alert.attempt,
-                "level": alert.level, "due_on": alert.due_on, "first": alert.first_reached_on,
-                "raised_at": now})
+            cursor = _RAISE.run(
+                uow.link,
+                {
+                    "decision_id": alert.decision,
+                    "step": alert.step,
+                    "attempt": alert.attempt,
+                    "level": alert.level,
+                    "due_on": alert.due_on,
+                    "first": alert.first_reached_on,
+                    "raised_at": now,
+                },
+            )
             if cursor.rowcount != 1:
                 continue  # raised before: once per level per step attempt
             payload = alert.payload()
-            uow.audit.append(decision_id=alert.decision, action="alert", actor=SCAN_ACTOR,
-                             effective_on=as_of, recorded_at=now, payload=payload)
+            uow.audit.append(
+                decision_id=alert.decision,
+                action="alert",
+                actor=SCAN_ACTOR,
+                effective_on=as_of,
+                recorded_at=now,
+                payload=payload,
+            )
             uow.outbox.add(kind="alert", decision_id=alert.decision, payload=payload, now=now)
             raised.append(alert)
         uow.commit()

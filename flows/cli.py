@@ -616,17 +616,31 @@ def people_list(as_json: Json = False) -> None:
 
 @app.command()
 def serve(
-    drain_seconds: Annotated[float, typer.Option("--drain-seconds", help="outbox poll interval")] = 5.0,
-    scan_at: Annotated[str, typer.Option("--scan-at", envvar="DECIDE_SCAN_AT", help="daily deadline scan, HH:MM Asia/Shanghai")] = "08:30",
+    drain_seconds: Annotated[
+        float, typer.Option("--drain-seconds", help="outbox poll interval")
+    ] = 5.0,
+    scan_at: Annotated[
+        str,
+        typer.Option(
+            "--scan-at", envvar="DECIDE_SCAN_AT", help="daily deadline scan, HH:MM Asia/Shanghai"
+        ),
+    ] = "08:30",
     once: Annotated[bool, typer.Option("--once", help="scan and drain once, then exit")] = False,
 ) -> None:
     """后台服务 run the outbox (notifications, packages, archives) and the deadline scan."""
     cmds = _commands()
+    from flows.prefect_env import configure
+
+    configure(cmds.home)
     from flows.orchestration import StoreRef
     from flows.serve import serve as run
 
-    run(StoreRef(database_url=cmds.db.url, home=str(cmds.home)), drain_seconds=drain_seconds,
-        scan_at=scan_at, once=once)
+    run(
+        StoreRef(database_url=cmds.db.url, home=str(cmds.home)),
+        drain_seconds=drain_seconds,
+        scan_at=scan_at,
+        once=once,
+    )
 
 
 @app.command()

@@ -337,6 +337,7 @@ class Commands:
                     now=now,
                     payload={
                         "event": f"step_{s.status}",
+                        "zh": s.zh,
                         "step": s.step,
                         "attempt": s.attempt,
                         "role": s.role,

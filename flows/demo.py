@@ -23,21 +23,30 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from flows import render
+from flows.commands import Attachment, Commands
 from procedures import DecideError, MeetingRecord
 from procedures.planner import ALERT_LABELS
 from store.dbapi import Database
 from store.fastsql import SQL
 from store.uow import UnitOfWork
 
-from flows import render
-from flows.commands import Attachment, Commands
-
 D = date.fromisoformat
 OFFICE, SPONSOR, JUSTICE = "区政府办公室 张主任", "区住建委 刘科长", "区司法局 王科长"
-EXPERTS, RISK, PARTY, ARCHIVE = "专家组 陈教授", "区委政法委 赵处长", "区委办公室 孙主任", "区档案馆 李馆员"
-PEOPLE = [(OFFICE, "decision_body", "区人民政府办公室"), (SPONSOR, "sponsor", "区住房和城乡建设委员会"),
-          (JUSTICE, "legal_office", "区司法局"), (EXPERTS, "expert", "区重大行政决策咨询论证专家库"),
-          (RISK, "risk_assessor", "区委政法委"), (ARCHIVE, "archivist", "区档案馆")]
+EXPERTS, RISK, PARTY, ARCHIVE = (
+    "专家组 陈教授",
+    "区委政法委 赵处长",
+    "区委办公室 孙主任",
+    "区档案馆 李馆员",
+)
+PEOPLE = [
+    (OFFICE, "decision_body", "区人民政府办公室"),
+    (SPONSOR, "sponsor", "区住房和城乡建设委员会"),
+    (JUSTICE, "legal_office", "区司法局"),
+    (EXPERTS, "expert", "区重大行政决策咨询论证专家库"),
+    (RISK, "risk_assessor", "区委政法委"),
+    (ARCHIVE, "archivist", "区档案馆"),
+]
 
 
 def main(home: Path | None = None, console: Console | None = None) -> int:
@@ -53,12 +62,17 @@ def main(home: Path | None = None, console: Console | None = None) -> int:
     cmds = Commands(db, home)
     console.rule("[bold]decide demo — 某区2025年老旧小区改造计划[/]")
     console.print(f"embedded home: {home} (SQLite, WAL, synchronous=FULL)\n")
+    from flows.prefect_env import configure
+
+    configure(home, quiet=True)
     with console.status("[cyan]启动 Prefect (local mode) … starting Prefect[/]", spinner="dots"):
         from flows.orchestration import StoreRef, drain, scan_flow
     ref = StoreRef(database_url=url, home=str(home))
     story = Story(cmds, console, home)
     try:
-        story.run(lambda: _drain(console, ref, drain), lambda day: _scan(console, ref, scan_flow, day))
+        story.run(
+            lambda: _drain(console, ref, drain), lambda day: _scan(console, ref, scan_flow, day)
+        )
     except DecideError as exc:  # the story is scripted: a refusal here is a bug in the demo
         console.print(f"[red]demo stopped: {escape(str(exc))}[/]")
         return 1
@@ -73,8 +87,11 @@ def _drain(console: Console, ref: Any, drain: Any) -> None:
         results = asyncio.run(drain(ref, worker="demo"))
     done = sum(r["ok"] for r in results)
     extra = [r for r in results if r.get("file")]
-    console.print(f"  [dim]Prefect flow: {done}/{len(results)} outbox item(s) done"
-                  + "".join(f"; {Path(r['file']).name}" for r in extra) + "[/]")
+    console.print(
+        f"  [dim]Prefect flow: {done}/{len(results)} outbox item(s) done"
+        + "".join(f"; {Path(r['file']).name}" for r in extra)
+        + "[/]"
+    )
 
 
 def _scan(console: Console, ref: Any, scan_flow: Any, day: date) -> None:
@@ -105,7 +122,9 @@ class Story:
         try:
             getattr(self.cmds, verb)(self.id, step, actor=who, on=D(day), **kw)
         except DecideError as exc:
-            self.console.print(f"   [red]拒绝 refused[/] (exit {exc.exit_code}): {escape(str(exc))}")
+            self.console.print(
+                f"   [red]拒绝 refused[/] (exit {exc.exit_code}): {escape(str(exc))}"
+            )
         else:  # pragma: no cover
             raise AssertionError("the procedure should have refused this")
 
@@ -115,67 +134,181 @@ class Story:
             from flows.admin import add_person
 
             add_person(c, name, role, unit, OFFICE)
-        self.say("2025-03-03", OFFICE, "登记决策事项（2025年度目录，专业性强、涉及社会稳定） register")
-        d = c.register(title="某区2025年老旧小区改造计划", procedure_id="national-2019",
-                       sponsor="区住房和城乡建设委员会", actor=OFFICE,
-                       flags=("technical", "stability_risk"), target_on=D("2025-12-31"),
-                       catalogue_year=2025, on=D("2025-03-03"))
+        self.say(
+            "2025-03-03", OFFICE, "登记决策事项（2025年度目录，专业性强、涉及社会稳定） register"
+        )
+        d = c.register(
+            title="某区2025年老旧小区改造计划",
+            procedure_id="national-2019",
+            sponsor="区住房和城乡建设委员会",
+            actor=OFFICE,
+            flags=("technical", "stability_risk"),
+            target_on=D("2025-12-31"),
+            catalogue_year=2025,
+            on=D("2025-03-03"),
+        )
         self.id = d.id
         self.act("start", "drafting", "2025-03-03", SPONSOR, "开始拟定决策草案 (due in 60 days)")
         drain()
         scan(D("2025-05-14"))  # the draft is late: due 2025-05-06
         drain()
         draft = self.doc("草案.txt", "某区2025年老旧小区改造计划（草案）及起草说明")
-        self.act("complete", "drafting", "2025-08-29", SPONSOR, "草案拟定完成（附草案）",
-                 attachments=[Attachment("draft", draft)])
-        self.act("start", "public_participation", "2025-09-01", SPONSOR,
-                 "在区政府网站公开征求意见（30日，跨国庆假期）")
+        self.act(
+            "complete",
+            "drafting",
+            "2025-08-29",
+            SPONSOR,
+            "草案拟定完成（附草案）",
+            attachments=[Attachment("draft", draft)],
+        )
+        self.act(
+            "start",
+            "public_participation",
+            "2025-09-01",
+            SPONSOR,
+            "在区政府网站公开征求意见（30日，跨国庆假期）",
+        )
         self.act("start", "expert_review", "2025-09-01", EXPERTS, "专家论证会")
         self.act("start", "risk_assessment", "2025-09-01", RISK, "社会稳定风险评估")
-        self.act("complete", "expert_review", "2025-09-19", EXPERTS, "专家论证意见（签名盖章）",
-                 attachments=[Attachment("expert_adoption_report",
-                                         self.doc("专家意见采纳情况.txt", "专家意见采纳情况说明"))])
-        self.act("complete", "risk_assessment", "2025-09-26", RISK, "风险评估：风险可控",
-                 outcome="controllable",
-                 attachments=[Attachment("risk_report", self.doc("风险评估报告.txt", "风险可控"))])
-        self.refused("complete", "public_participation", "2025-09-30", SPONSOR,
-                     "试图提前结束征求意见 (closing the comment period early)")
-        self.act("complete", "public_participation", "2025-10-09", SPONSOR,
-                 "征求意见期满（10-01 至 10-08 为国庆假期，顺延至 10-09），意见采纳情况已整理",
-                 attachments=[Attachment("opinion_adoption_report",
-                                         self.doc("公众意见采纳情况.txt", "共收到意见132条，采纳41条"))])
+        self.act(
+            "complete",
+            "expert_review",
+            "2025-09-19",
+            EXPERTS,
+            "专家论证意见（签名盖章）",
+            attachments=[
+                Attachment(
+                    "expert_adoption_report",
+                    self.doc("专家意见采纳情况.txt", "专家意见采纳情况说明"),
+                )
+            ],
+        )
+        self.act(
+            "complete",
+            "risk_assessment",
+            "2025-09-26",
+            RISK,
+            "风险评估：风险可控",
+            outcome="controllable",
+            attachments=[Attachment("risk_report", self.doc("风险评估报告.txt", "风险可控"))],
+        )
+        self.refused(
+            "complete",
+            "public_participation",
+            "2025-09-30",
+            SPONSOR,
+            "试图提前结束征求意见 (closing the comment period early)",
+        )
+        self.act(
+            "complete",
+            "public_participation",
+            "2025-10-09",
+            SPONSOR,
+            "征求意见期满（10-01 至 10-08 为国庆假期，顺延至 10-09），意见采纳情况已整理",
+            attachments=[
+                Attachment(
+                    "opinion_adoption_report",
+                    self.doc("公众意见采纳情况.txt", "共收到意见132条，采纳41条"),
+                )
+            ],
+        )
         self.act("start", "legality_review", "2025-10-10", JUSTICE, "区司法局收到合法性审查材料")
-        self.act("complete", "legality_review", "2025-10-22", JUSTICE,
-                 "审查意见：征收补偿条款缺乏上位法依据 — 不合法 unlawful", outcome="unlawful")
+        self.act(
+            "complete",
+            "legality_review",
+            "2025-10-22",
+            JUSTICE,
+            "审查意见：征收补偿条款缺乏上位法依据 — 不合法 unlawful",
+            outcome="unlawful",
+        )
         drain()
         self.act("start", "drafting", "2025-10-23", SPONSOR, "退回重新拟定草案 (attempt 2)")
-        self.act("complete", "drafting", "2025-10-31", SPONSOR, "修改后的草案",
-                 attachments=[Attachment("draft", self.doc("草案（修改稿）.txt", "修改稿：删除征收补偿条款"))])
+        self.act(
+            "complete",
+            "drafting",
+            "2025-10-31",
+            SPONSOR,
+            "修改后的草案",
+            attachments=[
+                Attachment("draft", self.doc("草案（修改稿）.txt", "修改稿：删除征收补偿条款"))
+            ],
+        )
         self.act("start", "public_participation", "2025-11-03", SPONSOR, "修改稿再次公开征求意见")
         self.act("start", "expert_review", "2025-11-03", EXPERTS, "修改稿专家论证")
         self.act("start", "risk_assessment", "2025-11-03", RISK, "修改稿风险评估")
-        self.act("complete", "expert_review", "2025-11-14", EXPERTS, "专家论证意见",
-                 attachments=[Attachment("expert_adoption_report",
-                                         self.doc("专家意见采纳情况2.txt", "第二轮专家意见采纳"))])
-        self.act("complete", "risk_assessment", "2025-11-21", RISK, "风险可控", outcome="controllable",
-                 attachments=[Attachment("risk_report", self.doc("风险评估报告2.txt", "第二轮：风险可控"))])
-        self.act("complete", "public_participation", "2025-12-03", SPONSOR, "征求意见期满",
-                 attachments=[Attachment("opinion_adoption_report",
-                                         self.doc("公众意见采纳情况2.txt", "第二轮收到意见57条"))])
+        self.act(
+            "complete",
+            "expert_review",
+            "2025-11-14",
+            EXPERTS,
+            "专家论证意见",
+            attachments=[
+                Attachment(
+                    "expert_adoption_report",
+                    self.doc("专家意见采纳情况2.txt", "第二轮专家意见采纳"),
+                )
+            ],
+        )
+        self.act(
+            "complete",
+            "risk_assessment",
+            "2025-11-21",
+            RISK,
+            "风险可控",
+            outcome="controllable",
+            attachments=[
+                Attachment("risk_report", self.doc("风险评估报告2.txt", "第二轮：风险可控"))
+            ],
+        )
+        self.act(
+            "complete",
+            "public_participation",
+            "2025-12-03",
+            SPONSOR,
+            "征求意见期满",
+            attachments=[
+                Attachment(
+                    "opinion_adoption_report",
+                    self.doc("公众意见采纳情况2.txt", "第二轮收到意见57条"),
+                )
+            ],
+        )
         self.act("start", "legality_review", "2025-12-04", JUSTICE, "再次送审")
-        self.act("complete", "legality_review", "2025-12-15", JUSTICE, "审查意见：合法 lawful",
-                 outcome="lawful",
-                 attachments=[Attachment("legality_opinion", self.doc("合法性审查意见书.txt", "经审查，合法"))])
+        self.act(
+            "complete",
+            "legality_review",
+            "2025-12-15",
+            JUSTICE,
+            "审查意见：合法 lawful",
+            outcome="lawful",
+            attachments=[
+                Attachment("legality_opinion", self.doc("合法性审查意见书.txt", "经审查，合法"))
+            ],
+        )
         drain()  # the Art. 29 package is assembled
         self.act("start", "collective_discussion", "2025-12-18", OFFICE, "提请区政府常务会议")
-        members = {"王副区长": "approved", "李副区长": "approved", "赵副区长": "approved",
-                   "钱秘书长": "rejected"}
-        meeting = MeetingRecord(meeting_type="executive", chair="周区长",
-                                attendees=("周区长", *members), positions=members,
-                                dissent={"钱秘书长": "资金缺口测算不足，建议分年度实施"})
-        self.act("complete", "collective_discussion", "2025-12-19", OFFICE,
-                 "区政府第32次常务会议审议通过（一人不同意，如实记录）", outcome="approved",
-                 meeting=meeting)
+        members = {
+            "王副区长": "approved",
+            "李副区长": "approved",
+            "赵副区长": "approved",
+            "钱秘书长": "rejected",
+        }
+        meeting = MeetingRecord(
+            meeting_type="executive",
+            chair="周区长",
+            attendees=("周区长", *members),
+            positions=members,
+            dissent={"钱秘书长": "资金缺口测算不足，建议分年度实施"},
+        )
+        self.act(
+            "complete",
+            "collective_discussion",
+            "2025-12-19",
+            OFFICE,
+            "区政府第32次常务会议审议通过（一人不同意，如实记录）",
+            outcome="approved",
+            meeting=meeting,
+        )
         self.act("start", "party_committee_report", "2025-12-22", OFFICE, "报请区委")
         self.act("complete", "party_committee_report", "2025-12-26", OFFICE, "区委同意")
         self.act("start", "publication", "2025-12-29", OFFICE, "区政府网站、区政府公报")
@@ -193,32 +326,51 @@ class Story:
         for col in ("步骤 step", "提醒 level", "到期 due", "首次达到 first reached", "次 #"):
             alerts.add_column(col)
         with UnitOfWork(c.db, write=False) as uow:
-            rows = SQL("SELECT step, level, due_on, first_reached_on, attempt FROM alerts "
-                       "WHERE decision_id = :d ORDER BY id").rows(uow.link, {"d": self.id})
+            rows = SQL(
+                "SELECT step, level, due_on, first_reached_on, attempt FROM alerts "
+                "WHERE decision_id = :d ORDER BY id"
+            ).rows(uow.link, {"d": self.id})
             events = uow.audit.events(self.id)
         for step, level, due, first, attempt in rows:
-            alerts.add_row(step or "target", f"{ALERT_LABELS[level]} {level}", str(due),
-                           str(first), str(attempt))
+            alerts.add_row(
+                step or "target",
+                f"{ALERT_LABELS[level]} {level}",
+                str(due),
+                str(first),
+                str(attempt),
+            )
         con.print(alerts)
-        timeline = Table(title=f"审计记录 audit timeline ({len(events)} events)", title_justify="left")
-        for col in ("#", "生效 effective", "操作 action", "人员 actor", "步骤/结果 step/outcome",
-                    "hash"):
+        timeline = Table(
+            title=f"审计记录 audit timeline ({len(events)} events)", title_justify="left"
+        )
+        for col in (
+            "#",
+            "生效 effective",
+            "操作 action",
+            "人员 actor",
+            "步骤/结果 step/outcome",
+            "hash",
+        ):
             timeline.add_column(col)
         import json
 
         for e in events:
             data = json.loads(e.payload)
             what = " ".join(str(data[k]) for k in ("step", "outcome", "level") if data.get(k))
-            timeline.add_row(str(e.seq), str(e.effective_on), e.action, escape(e.actor), what,
-                             e.hash[:12])
+            timeline.add_row(
+                str(e.seq), str(e.effective_on), e.action, escape(e.actor), what, e.hash[:12]
+            )
         con.print(timeline)
         from flows.admin import audit_checkpoint, audit_verify
 
         cp = audit_checkpoint(c)
         report = audit_verify(c)
         colour = "green" if report.ok else "red"
-        con.print(f"[{colour}]审计链验证 audit chain verified: ok={report.ok}[/], {report.events} "
-                  f"events, {report.documents} documents, signed checkpoint at #{cp.seq}")
+        con.print(
+            f"[{colour}]审计链验证 audit chain verified: ok={report.ok}[/], {report.events} "
+            f"events, {report.documents} documents, signed checkpoint at #{cp.seq}"
+        )
         for name in sorted((self.home / "packages").glob("*.json")) + sorted(
-                (self.home / "archives").glob("*.zip")):
+            (self.home / "archives").glob("*.zip")
+        ):
             con.print(f"  {name.relative_to(self.home)}")

@@ -19,13 +19,12 @@ from typing import Any
 from prefect import flow, tags, task
 from pydantic import BaseModel
 
-from store.dbapi import Database
-from store.uow import UnitOfWork
-
 from flows.alerts import scan
 from flows.commands import Commands
 from flows.notify import DeliveryError, MultiNotifier, build_notifier, load_notify_settings
 from flows.work import BusinessRefusal, build_archive, build_package, message_for
+from store.dbapi import Database
+from store.uow import UnitOfWork
 
 __all__ = ["StoreRef", "decision_flow", "drain", "scan_flow"]
 
@@ -59,7 +58,7 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
         return False
     except DeliveryError as exc:
         return not exc.permanent
-    except Exception:  # noqa: BLE001 — disk, network, database hiccups
+    except Exception:
         return True
     return False
 
@@ -80,7 +79,9 @@ async def handle(ref: StoreRef, item: dict[str, Any]) -> dict[str, Any]:
 
 
 @flow(name="decision-outbox", flow_run_name="decision-{decision_id}")
-async def decision_flow(ref: StoreRef, decision_id: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def decision_flow(
+    ref: StoreRef, decision_id: str, items: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """One decision's pending side effects, in the order they were written."""
     cmds = _commands(ref)
     results = []
@@ -108,8 +109,14 @@ async def drain(ref: StoreRef, *, worker: str, limit: int = 100) -> list[dict[st
     by_decision: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for item in claimed:
         by_decision[item.decision_id or ""].append(
-            {"id": item.id, "decision_id": item.decision_id, "kind": item.kind,
-             "payload": item.payload, "tries": item.tries})
+            {
+                "id": item.id,
+                "decision_id": item.decision_id,
+                "kind": item.kind,
+                "payload": item.payload,
+                "tries": item.tries,
+            }
+        )
     results: list[dict[str, Any]] = []
     for decision_id, items in by_decision.items():
         with tags(f"decision:{decision_id}"):
@@ -121,5 +128,13 @@ async def drain(ref: StoreRef, *, worker: str, limit: int = 100) -> list[dict[st
 async def scan_flow(ref: StoreRef, as_of: date) -> list[dict[str, Any]]:
     """Raise every alert level reached by ``as_of`` and not raised before (SPEC §4)."""
     raised = scan(_commands(ref), as_of)
-    return [{"decision": a.decision, "step": a.step, "level": a.level, "due_on": str(a.due_on),
-             "first_reached_on": str(a.first_reached_on)} for a in raised]
+    return [
+        {
+            "decision": a.decision,
+            "step": a.step,
+            "level": a.level,
+            "due_on": str(a.due_on),
+            "first_reached_on": str(a.first_reached_on),
+        }
+        for a in raised
+    ]

@@ -16,7 +16,6 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -41,9 +40,15 @@ def parse_time(value: str) -> tuple[int, int]:
     return hour, minute
 
 
-def serve(ref: StoreRef, *, drain_seconds: float = 5.0, scan_at: str = "08:30",
-          once: bool = False, console: Console | None = None,
-          stop: threading.Event | None = None) -> None:
+def serve(
+    ref: StoreRef,
+    *,
+    drain_seconds: float = 5.0,
+    scan_at: str = "08:30",
+    once: bool = False,
+    console: Console | None = None,
+    stop: threading.Event | None = None,
+) -> None:
     console = console or Console()
     hour, minute = parse_time(scan_at)
     worker = f"{os.uname().nodename}:{os.getpid()}"
@@ -65,15 +70,29 @@ def serve(ref: StoreRef, *, drain_seconds: float = 5.0, scan_at: str = "08:30",
     if once:
         return
     scheduler = BackgroundScheduler(timezone=SHANGHAI)
-    scheduler.add_job(guarded(run_drain), IntervalTrigger(seconds=drain_seconds), id="drain",
-                      max_instances=1, coalesce=True, misfire_grace_time=max(30, int(drain_seconds * 4)))
-    scheduler.add_job(guarded(run_scan), CronTrigger(hour=hour, minute=minute, timezone=SHANGHAI),
-                      id="scan", max_instances=1, coalesce=True, misfire_grace_time=12 * 3600)
+    scheduler.add_job(
+        guarded(run_drain),
+        IntervalTrigger(seconds=drain_seconds),
+        id="drain",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=max(30, int(drain_seconds * 4)),
+    )
+    scheduler.add_job(
+        guarded(run_scan),
+        CronTrigger(hour=hour, minute=minute, timezone=SHANGHAI),
+        id="scan",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=12 * 3600,
+    )
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     scheduler.start()
-    console.print(f"decide serve: outbox every {drain_seconds:g}s, deadline scan daily at "
-                  f"{hour:02d}:{minute:02d} Asia/Shanghai — Ctrl-C or SIGTERM to stop")
+    console.print(
+        f"decide serve: outbox every {drain_seconds:g}s, deadline scan daily at "
+        f"{hour:02d}:{minute:02d} Asia/Shanghai — Ctrl-C or SIGTERM to stop"
+    )
     stop.wait()
     console.print("stopping: letting running jobs finish …")
     scheduler.shutdown(wait=True)
@@ -87,12 +106,10 @@ def _guard(console: Console) -> Callable[[Callable[[], None]], Callable[[], None
         def run() -> None:
             try:
                 job()
-            except Exception as exc:  # noqa: BLE001 — keep serving; the outbox keeps the work
+            except Exception as exc:
                 console.print(f"[red]{job.__name__} failed[/]: {exc!r}")
 
         run.__name__ = job.__name__
         return run
 
     return wrap
-
-

@@ -17,19 +17,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flows.commands import Commands
+from flows.notify import Message
 from procedures import load_procedure
 from procedures.planner import current_attempt
 from store.fastsql import SQL
 from store.uow import UnitOfWork
 
-from flows.commands import Commands
-from flows.notify import Message
-
 __all__ = ["BusinessRefusal", "Outcome", "build_archive", "build_package", "message_for"]
 
 SYSTEM = "decide-serve"
-_DOCUMENTS = SQL("SELECT step, attempt, kind, filename, sha256, size FROM documents "
-                 "WHERE decision_id = :d ORDER BY id")
+_DOCUMENTS = SQL(
+    "SELECT step, attempt, kind, filename, sha256, size FROM documents "
+    "WHERE decision_id = :d ORDER BY id"
+)
 
 
 class BusinessRefusal(Exception):
@@ -47,18 +48,36 @@ def message_for(kind: str, decision: str, payload: dict[str, Any], title: str) -
     """The human line (Chinese with English ids beside) and data for one outbox row."""
     if kind == "alert":
         late = payload.get("overdue_working_days") or 0
-        text = (f"【{payload['label']} {payload['level']}】{decision} {title} · {payload['zh']} "
-                f"{payload['step'] or 'target'} · 到期 due {payload['due_on']}"
-                + (f" · 逾期 {late} 个工作日 working days overdue" if late else "")
-                + (" · 报告决策机关 escalated to the decision body"
-                   if payload["level"] == "escalated" else ""))
+        level = payload["level"]
+        text = (
+            f"【{payload['label']} {level}】{decision} {title} · {payload['zh']} "
+            f"{payload['step'] or 'target'} · 到期 due {payload['due_on']}"
+            + (
+                f" · 逾期 {late} 个工作日 working days overdue"
+                if late and level in ("overdue", "escalated")
+                else ""
+            )
+            + (
+                f" · 首次达到 first reached {payload['first_reached_on']}"
+                if payload.get("first_reached_on")
+                else ""
+            )
+            + (
+                " · 报告决策机关 escalated to the decision body"
+                if payload["level"] == "escalated"
+                else ""
+            )
+        )
         key = f"alert:{decision}:{payload['step']}:{payload['attempt']}:{payload['level']}"
     else:
         event = payload.get("event", kind)
         verb = {"step_ready": "可以开始 ready", "step_open": "已开始 open"}.get(event, event)
-        text = (f"【{verb}】{decision} {title} · {payload.get('step', '')} · 承办 role "
-                f"{payload.get('role', '')}"
-                + (f" · 到期 due {payload['due_on']}" if payload.get("due_on") else ""))
+        text = (
+            f"【{verb}】{decision} {title} · {payload.get('zh', '')} {payload.get('step', '')}"
+            f" · 承办 role "
+            f"{payload.get('role', '')}"
+            + (f" · 到期 due {payload['due_on']}" if payload.get("due_on") else "")
+        )
         key = f"{event}:{decision}:{payload.get('step')}:{payload.get('attempt')}"
     return Message(kind=kind, decision=decision, title=title, text=text, data=payload, key=key)
 
@@ -81,27 +100,47 @@ def build_package(cmds: Commands, decision_id: str) -> Outcome:
             continue  # the step did not run (skipped or not required): nothing to include
         found = [d for d in docs if d[0] == producer.id and d[1] == attempt.number and d[2] == kind]
         label = proc.document(kind)
-        entry = {"step": producer.id, "attempt": attempt.number, "kind": kind,
-                 "zh": label.zh if label else kind}
+        entry = {
+            "step": producer.id,
+            "attempt": attempt.number,
+            "kind": kind,
+            "zh": label.zh if label else kind,
+        }
         if found:
             step, number, kind_, filename, sha, size = found[-1]
             items.append({**entry, "filename": filename, "sha256": sha, "size": size})
         else:
             missing.append(entry)
     review = current_attempt(decision.attempts, "legality_review")
-    manifest = {"format": "decide-package", "article": "Decree 713 Art. 29",
-                "decision": decision.id, "title": decision.title,
-                "procedure": decision.procedure_id,
-                "legality_review": {"attempt": review.number if review else None,
-                                    "outcome": review.outcome if review else None},
-                "items": items, "missing": missing, "complete": not missing}
+    manifest = {
+        "format": "decide-package",
+        "article": "Decree 713 Art. 29",
+        "decision": decision.id,
+        "title": decision.title,
+        "procedure": decision.procedure_id,
+        "legality_review": {
+            "attempt": review.number if review else None,
+            "outcome": review.outcome if review else None,
+        },
+        "items": items,
+        "missing": missing,
+        "complete": not missing,
+    }
     out = cmds.home / "packages" / f"{decision.id}-lr{review.number if review else 0}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True)
     out.write_text(text, encoding="utf-8")
-    _record(cmds, decision.id, "package", {
-        "file": out.name, "sha256": hashlib.sha256(text.encode()).hexdigest(),
-        "complete": not missing, "missing": [f"{m['step']}:{m['kind']}" for m in missing]})
+    _record(
+        cmds,
+        decision.id,
+        "package",
+        {
+            "file": out.name,
+            "sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "complete": not missing,
+            "missing": [f"{m['step']}:{m['kind']}" for m in missing],
+        },
+    )
     return Outcome("package", out, manifest)
 
 
@@ -124,34 +163,68 @@ def build_archive(cmds: Commands, decision_id: str) -> Outcome:
         for step, number, kind, filename, sha, size in docs:
             name = f"documents/{step}-{number}-{kind}-{sha[:12]}-{filename}"
             zf.write(store.path_for(sha), name)
-            files.append({"path": name, "step": step, "attempt": number, "kind": kind,
-                          "sha256": sha, "size": size})
+            files.append(
+                {
+                    "path": name,
+                    "step": step,
+                    "attempt": number,
+                    "kind": kind,
+                    "sha256": sha,
+                    "size": size,
+                }
+            )
         audit_bytes = export.read_bytes()
         zf.writestr("audit.jsonl", audit_bytes)
         manifest = {
-            "format": "decide-archive", "article": "Decree 713 Art. 33",
-            "decision": decision.id, "title": decision.title,
-            "procedure": decision.procedure_id, "status": view.status,
-            "steps": [{"step": s.step, "zh": s.zh, "status": s.status, "attempt": s.attempt,
-                       "opened_on": str(s.opened_on or ""), "closed_on": str(s.closed_on or ""),
-                       "outcome": s.outcome} for s in view.steps],
+            "format": "decide-archive",
+            "article": "Decree 713 Art. 33",
+            "decision": decision.id,
+            "title": decision.title,
+            "procedure": decision.procedure_id,
+            "status": view.status,
+            "steps": [
+                {
+                    "step": s.step,
+                    "zh": s.zh,
+                    "status": s.status,
+                    "attempt": s.attempt,
+                    "opened_on": str(s.opened_on or ""),
+                    "closed_on": str(s.closed_on or ""),
+                    "outcome": s.outcome,
+                }
+                for s in view.steps
+            ],
             "documents": files,
-            "audit": {"file": "audit.jsonl", "events": report.events,
-                      "sha256": hashlib.sha256(audit_bytes).hexdigest(), "verified": report.ok},
+            "audit": {
+                "file": "audit.jsonl",
+                "events": report.events,
+                "sha256": hashlib.sha256(audit_bytes).hexdigest(),
+                "verified": report.ok,
+            },
             "verify": "unzip, then: decide audit verify --file audit.jsonl; and sha256sum each "
-                      "document against this manifest",
+            "document against this manifest",
         }
         zf.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2))
     tmp.replace(zpath)
     export.unlink()
     digest = hashlib.sha256(zpath.read_bytes()).hexdigest()
-    _record(cmds, decision.id, "archive", {"file": zpath.name, "sha256": digest,
-                                           "documents": len(files), "events": report.events})
+    _record(
+        cmds,
+        decision.id,
+        "archive",
+        {"file": zpath.name, "sha256": digest, "documents": len(files), "events": report.events},
+    )
     return Outcome("archive", zpath, manifest)
 
 
 def _record(cmds: Commands, decision_id: str, action: str, payload: dict[str, Any]) -> None:
     with UnitOfWork(cmds.db) as uow:
-        uow.audit.append(decision_id=decision_id, action=action, actor=SYSTEM,
-                         effective_on=cmds.today(), recorded_at=cmds.clock(), payload=payload)
+        uow.audit.append(
+            decision_id=decision_id,
+            action=action,
+            actor=SYSTEM,
+            effective_on=cmds.today(),
+            recorded_at=cmds.clock(),
+            payload=payload,
+        )
         uow.commit()

@@ -1,0 +1,459 @@
+"""Notifiers: deliver a :class:`Message` to the console, a JSON Lines file, a webhook (generic,
+企业微信 WeCom or 钉钉 DingTalk group robots) or e-mail.
+
+The contract is ``send(message) -> None``: it returns once the message is delivered, or raises
+:class:`DeliveryError`.  ``error.permanent`` tells the caller what to do with the item: ``False``
+(a timeout, a refused connection, HTTP 5xx/408/429, SMTP 4xx, a robot saying "too fast") keep it
+and try again later; ``True`` (:class:`PermanentDeliveryError`: another 4xx, SMTP 5xx, a bad
+address or signature) retrying will not help, someone must fix the configuration.
+Settings (``notify.toml`` and environment variables) live in :mod:`flows.notify_config`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import smtplib
+import ssl as tls
+import threading
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parsedate_to_datetime
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import quote_plus, urlsplit
+
+import httpx
+from rich.console import Console
+from rich.text import Text
+
+from flows.clock import utc_now
+from flows.notify_config import (
+    STYLES,
+    NotifySettings,
+    SmtpConfig,
+    Style,
+    WebhookConfig,
+    check_webhook_url,
+    load_notify_settings,
+)
+from procedures.errors import InputError
+
+__all__ = [
+    "ConsoleNotifier",
+    "DeliveryError",
+    "JsonlNotifier",
+    "Message",
+    "MultiNotifier",
+    "Notifier",
+    "NotifySettings",
+    "PermanentDeliveryError",
+    "SmtpConfig",
+    "SmtpNotifier",
+    "WebhookConfig",
+    "WebhookNotifier",
+    "build_notifier",
+    "load_notify_settings",
+]
+
+LEVEL_STYLES = {
+    "due_soon": "yellow",
+    "due_today": "yellow",
+    "overdue": "red",
+    "escalated": "bold white on red",
+}
+# robot errcodes that mean "busy / too fast, try later": -1 system busy (both), 45009 WeCom
+# frequency limit, 130101 DingTalk sending too fast; every other non-zero errcode is permanent
+TRANSIENT_ERRCODES = frozenset({-1, 45009, 130101})
+_JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
+
+
+@dataclass(frozen=True)
+class Message:
+    kind: str  # "alert" | "step_ready" | "step_open" | "package" | "archive" | ...
+    decision: str  # decision id, e.g. "2025-0001"
+    title: str  # the decision's title
+    text: str  # one human line in Chinese with the English ids beside
+    data: dict[str, object]  # machine fields: level, step, due_on, role, attempt, ...
+    key: str  # idempotency key, e.g. "alert:2025-0001:expert_review:1:overdue"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "decision": self.decision,
+            "title": self.title,
+            "text": self.text,
+            "data": self.data,
+            "key": self.key,
+        }
+
+
+class DeliveryError(Exception):
+    """Not delivered.  ``permanent`` False: retry later; True: do not retry."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        failures: Sequence[tuple[str, DeliveryError]] = (),
+        delivered: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.failures = list(failures)  # MultiNotifier: (notifier name, its error)
+        self.delivered = list(delivered)  # MultiNotifier: names that did deliver
+
+
+class PermanentDeliveryError(DeliveryError):
+    def __init__(
+        self,
+        message: str,
+        *,
+        failures: Sequence[tuple[str, DeliveryError]] = (),
+        delivered: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message, permanent=True, failures=failures, delivered=delivered)
+
+
+def _fail(message: str, permanent: bool, **extra: Sequence[object]) -> DeliveryError:
+    cls = PermanentDeliveryError if permanent else DeliveryError
+    return cls(message, **extra)  # type: ignore[arg-type]
+
+
+class Notifier(Protocol):
+    def send(self, message: Message) -> None: ...
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    if isinstance(value, tuple):
+        return list(value)
+    return str(value)
+
+
+def _dumps(doc: object, indent: int | None = None) -> str:
+    return json.dumps(doc, ensure_ascii=False, indent=indent, default=_json_default)
+
+
+class ConsoleNotifier:
+    """One Rich line per message, coloured by ``data["level"]``."""
+
+    name = "console"
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(highlight=False)
+
+    def send(self, message: Message) -> None:
+        style = LEVEL_STYLES.get(str(message.data.get("level", "")), "")
+        try:  # Text, not markup: a title may contain "[...]"
+            self.console.print(Text(message.text, style=style), soft_wrap=True)
+        except OSError as e:
+            raise DeliveryError(f"console: {e}") from e
+
+
+class JsonlNotifier:
+    """Appends one JSON object per message (the Message fields and ``sent_at``, UTC ISO 8601)."""
+
+    def __init__(self, path: Path, *, now: Callable[[], datetime] = utc_now) -> None:
+        self.path = Path(path)
+        self.name = f"jsonl:{self.path}"
+        self._now = now
+        self._lock = threading.Lock()
+
+    def send(self, message: Message) -> None:
+        line = _dumps({**message.to_dict(), "sent_at": self._now().isoformat()}) + "\n"
+        try:
+            with self._lock:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with self.path.open("a", encoding="utf-8") as f:
+                    f.write(line)
+                    f.flush()
+                    os.fsync(f.fileno())
+        except (PermissionError, IsADirectoryError, NotADirectoryError) as e:
+            raise PermanentDeliveryError(f"{self.name}: {e}") from e
+        except OSError as e:  # disk full, I/O error: may pass
+            raise DeliveryError(f"{self.name}: {e}") from e
+
+
+class WebhookNotifier:
+    """POST JSON to a webhook; ``retries`` is the number of attempts within one ``send``.
+
+    Waits ``backoff * 2**n`` between attempts (0.5, 1, 2 … seconds, at most ``max_delay``), or the
+    server's ``Retry-After`` on 429/503 (also at most ``max_delay``).  With ``style="dingtalk"``
+    and a ``secret``, each attempt is signed (加签): ``timestamp`` in ms and ``sign`` =
+    urlencode(base64(HMAC-SHA256(key=secret, msg=f"{timestamp}\\n{secret}"))) added to the URL.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        style: Style = "generic",
+        timeout: float = 10.0,
+        secret: str | None = None,
+        client: httpx.Client | None = None,
+        retries: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+        backoff: float = 0.5,
+        max_delay: float = 30.0,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.url = check_webhook_url(url, "webhook")
+        if style not in STYLES:
+            raise InputError(f"webhook style: expected one of {', '.join(STYLES)}, got {style!r}")
+        if secret and style != "dingtalk":
+            raise InputError(f"webhook secret: only used by style 'dingtalk', not {style!r}")
+        if retries < 1:
+            raise InputError(f"webhook retries: expected at least 1, got {retries}")
+        self.style, self.secret, self.timeout, self.retries = style, secret, timeout, retries
+        self.backoff, self.max_delay = backoff, max_delay
+        self.name = f"webhook:{style}:{urlsplit(url).hostname}"  # no token: names appear in logs
+        self._own_client = client is None
+        self._client = client or httpx.Client(timeout=timeout)
+        self._sleep, self._now = sleep, now
+
+    def close(self) -> None:
+        if self._own_client:
+            self._client.close()
+
+    def body(self, message: Message) -> dict[str, object]:
+        if self.style == "generic":
+            return message.to_dict()
+        return {"msgtype": "text", "text": {"content": message.text}}
+
+    def signed_url(self) -> str:
+        if not self.secret:
+            return self.url
+        timestamp = str(int(self._now().timestamp() * 1000))
+        to_sign = f"{timestamp}\n{self.secret}".encode()
+        digest = hmac.new(self.secret.encode(), to_sign, hashlib.sha256).digest()
+        sign = quote_plus(base64.b64encode(digest).decode("ascii"))
+        return f"{self.url}{'&' if '?' in self.url else '?'}timestamp={timestamp}&sign={sign}"
+
+    def send(self, message: Message) -> None:
+        content = _dumps(self.body(message)).encode("utf-8")
+        problem, delay = "", 0.0
+        for attempt in range(1, self.retries + 1):
+            if attempt > 1:
+                self._sleep(delay)
+            retry_after: float | None = None
+            try:
+                response = self._client.post(
+                    self.signed_url(), content=content, headers=_JSON_HEADERS, timeout=self.timeout
+                )
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as e:
+                raise PermanentDeliveryError(f"{self.name}: {e}") from e
+            except httpx.HTTPError as e:  # timeouts, refused or reset connections, …
+                problem = f"{type(e).__name__}: {e}"
+            else:
+                problem, retry_after, permanent = self._judge(response)
+                if not problem:
+                    return
+                if permanent:
+                    raise PermanentDeliveryError(f"{self.name}: {problem}")
+            delay = min(
+                retry_after if retry_after is not None else self.backoff * 2 ** (attempt - 1),
+                self.max_delay,
+            )
+        raise DeliveryError(f"{self.name}: gave up after {self.retries} attempts: {problem}")
+
+    def _judge(self, response: httpx.Response) -> tuple[str, float | None, bool]:
+        """(problem or "", Retry-After seconds, permanent)."""
+        status = response.status_code
+        if status in (408, 429) or status >= 500:
+            wait = self._retry_after(response) if status in (429, 503) else None
+            return f"HTTP {status}", wait, False
+        if not 200 <= status < 300:
+            return f"HTTP {status}: {response.text[:200]}", None, True
+        if self.style == "generic":
+            return "", None, False
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        errcode = answer.get("errcode") if isinstance(answer, dict) else None
+        if not isinstance(errcode, int):
+            return f"unexpected answer: {response.text[:200]!r}", None, False
+        if errcode == 0:
+            return "", None, False
+        problem = f"errcode {errcode}: {answer.get('errmsg', '')}"
+        return problem, None, errcode not in TRANSIENT_ERRCODES
+
+    def _retry_after(self, response: httpx.Response) -> float | None:
+        value = response.headers.get("Retry-After")
+        if value is None:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+        try:  # or an HTTP date
+            return max(0.0, (parsedate_to_datetime(value) - self._now()).total_seconds())
+        except (TypeError, ValueError):
+            return None
+
+
+class SmtpNotifier:
+    """One e-mail per message (one attempt; the caller retries transient failures)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 25,
+        *,
+        sender: str,
+        recipients: list[str],
+        username: str | None = None,
+        password: str | None = None,
+        starttls: bool = False,
+        ssl: bool = False,
+        timeout: float = 10.0,
+        local_hostname: str | None = None,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        if not recipients:
+            raise InputError("smtp recipients: at least one address needed")
+        if ssl and starttls:
+            raise InputError("smtp: ssl and starttls: choose one")
+        self.host, self.port, self.sender, self.recipients = host, port, sender, list(recipients)
+        self.username, self.password = username, password
+        self.starttls, self.ssl, self.timeout = starttls, ssl, timeout
+        self.local_hostname = local_hostname
+        self.name = f"smtp:{host}:{port}"
+        self._now = now
+
+    def build(self, message: Message) -> EmailMessage:
+        msg = EmailMessage()
+        line = " ".join(message.text.split())  # a header may not hold line breaks
+        msg["Subject"] = "[decide] " + (line if len(line) <= 120 else line[:119] + "…")
+        msg["From"] = self.sender
+        msg["To"] = ", ".join(self.recipients)
+        msg["Date"] = format_datetime(self._now())
+        msg["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2] or "decide.invalid")
+        if message.key:
+            msg["X-Decide-Key"] = message.key
+        body = f"{message.text}\n\n{_dumps(message.data, indent=2)}\n"
+        msg.set_content(body, cte="base64")  # UTF-8, and 7-bit clean for any server
+        return msg
+
+    def send(self, message: Message) -> None:
+        msg = self.build(message)
+        try:
+            refused = self._deliver(msg)
+        except smtplib.SMTPRecipientsRefused as e:
+            codes = [code for code, _ in e.recipients.values()]
+            temporary = all(400 <= code < 500 for code in codes)
+            raise _fail(
+                f"{self.name}: all recipients refused: {e.recipients}", not temporary
+            ) from e
+        except smtplib.SMTPResponseException as e:
+            error = e.smtp_error
+            text = error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
+            permanent = 500 <= e.smtp_code < 600
+            raise _fail(f"{self.name}: {e.smtp_code} {text}", permanent) from e
+        except (smtplib.SMTPNotSupportedError, tls.SSLCertVerificationError) as e:
+            raise PermanentDeliveryError(f"{self.name}: {e}") from e
+        except (smtplib.SMTPException, OSError) as e:  # disconnected, refused, timeout, DNS
+            raise DeliveryError(f"{self.name}: {type(e).__name__}: {e}") from e
+        if refused:  # the others got it: a retry would send it twice
+            raise PermanentDeliveryError(f"{self.name}: delivered, but refused for {refused}")
+
+    def _deliver(self, msg: EmailMessage) -> dict[str, tuple[int, bytes]]:
+        smtp: smtplib.SMTP
+        if self.ssl:
+            context = tls.create_default_context()
+            smtp = smtplib.SMTP_SSL(
+                self.host, self.port, self.local_hostname, timeout=self.timeout, context=context
+            )
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, self.local_hostname, timeout=self.timeout)
+        try:
+            if self.starttls:
+                smtp.starttls(context=tls.create_default_context())
+            if self.username:
+                smtp.login(self.username, self.password or "")
+            return smtp.send_message(msg, self.sender, self.recipients)
+        finally:
+            try:
+                smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                smtp.close()
+
+
+class MultiNotifier:
+    """Sends to every notifier, then raises one :class:`DeliveryError` for all that failed
+    (permanent only if every failure is).  ``send(message, skip=error.delivered)`` retries only
+    the ones that failed, so nobody gets the message twice."""
+
+    def __init__(self, notifiers: Sequence[Notifier]) -> None:
+        self.notifiers = list(notifiers)
+        self.names: list[str] = []
+        for n in self.notifiers:
+            name = str(getattr(n, "name", type(n).__name__))
+            self.names.append(name if name not in self.names else f"{name}#{len(self.names)}")
+
+    def send(self, message: Message, *, skip: Collection[str] = ()) -> None:
+        failures: list[tuple[str, DeliveryError]] = []
+        delivered: list[str] = []
+        for name, notifier in zip(self.names, self.notifiers, strict=True):
+            if name in skip:
+                continue
+            try:
+                notifier.send(message)
+            except DeliveryError as e:
+                failures.append((name, e))
+            except Exception as e:  # a broken notifier must not stop the others
+                error = DeliveryError(f"{name}: {type(e).__name__}: {e}")
+                error.__cause__ = e
+                failures.append((name, error))
+            else:
+                delivered.append(name)
+        if failures:
+            summary = "; ".join(str(e) for _, e in failures)
+            permanent = all(e.permanent for _, e in failures)
+            raise _fail(
+                f"{len(failures)} of {len(self.notifiers)} notifiers failed: {summary}",
+                permanent,
+                failures=failures,
+                delivered=delivered,
+            )
+
+    def close(self) -> None:
+        for n in self.notifiers:
+            if callable(close := getattr(n, "close", None)):
+                close()
+
+
+def build_notifier(settings: NotifySettings, *, console: Console | None = None) -> MultiNotifier:
+    notifiers: list[Notifier] = []
+    if settings.console:
+        notifiers.append(ConsoleNotifier(console))
+    if settings.jsonl is not None:
+        notifiers.append(JsonlNotifier(settings.jsonl))
+    for w in settings.webhooks:
+        notifiers.append(WebhookNotifier(w.url, style=w.style, timeout=w.timeout, secret=w.secret))
+    if (s := settings.smtp) is not None:
+        notifiers.append(
+            SmtpNotifier(
+                s.host,
+                s.port,
+                sender=s.sender,
+                recipients=list(s.recipients),
+                username=s.username,
+                password=s.password,
+                starttls=s.starttls,
+                ssl=s.ssl,
+                timeout=s.timeout,
+            )
+        )
+    return MultiNotifier(notifiers)
