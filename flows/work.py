@@ -107,7 +107,7 @@ def build_package(cmds: Commands, decision_id: str) -> Outcome:
             "zh": label.zh if label else kind,
         }
         if found:
-            step, number, kind_, filename, sha, size = found[-1]
+            *_, filename, sha, size = found[-1]
             items.append({**entry, "filename": filename, "sha256": sha, "size": size})
         else:
             missing.append(entry)
