@@ -7,11 +7,11 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from store.fastsql import SQL
-from store.uow import UnitOfWork
 from flows.alerts import level_dates, scan
 from flows.commands import Commands
 from procedures import WorkCalendar
+from store.fastsql import SQL
+from store.uow import UnitOfWork
 
 CLOCK = datetime(2026, 1, 10, 1, tzinfo=UTC)
 
