@@ -165,9 +165,7 @@ def _validated(proc: Procedure, source: str) -> Procedure:
         _check_anchors(proc, step, source)
     for doc in proc.package:
         if proc.document(doc) is None or not any(doc in s.documents for s in proc.steps):
-            raise InvalidDefinition(
-                f"package names {doc!r}, which no step produces", source=source
-            )
+            raise InvalidDefinition(f"package names {doc!r}, which no step produces", source=source)
     if sum(s.decides for s in proc.steps) > 1:
         raise InvalidDefinition("more than one step is marked 'decides'", source=source)
     return proc

@@ -22,8 +22,13 @@ def cmds(db, tmp_path) -> Commands:
 
 
 def drafting_started(cmds: Commands) -> str:
-    d = cmds.register(title="某区2025年老旧小区改造计划", procedure_id="national-2019",
-                      sponsor="区住建委", actor="办公室", on=date(2025, 3, 3))
+    d = cmds.register(
+        title="某区2025年老旧小区改造计划",
+        procedure_id="national-2019",
+        sponsor="区住建委",
+        actor="办公室",
+        on=date(2025, 3, 3),
+    )
     cmds.start(d.id, "drafting", actor="办公室", on=date(2025, 3, 3))  # due 2025-05-06
     return d.id
 
@@ -38,8 +43,12 @@ def test_level_dates_follow_the_working_day_calendar():
     cal = WorkCalendar.official()
     levels = level_dates(cal, date(2025, 5, 6), date(2025, 3, 3))
     # 2025-05-01..05 are holidays: from 04-28 only 04-29, 04-30 and 05-06 remain (3 working days)
-    assert levels == {"due_soon": date(2025, 4, 28), "due_today": date(2025, 5, 6),
-                      "overdue": date(2025, 5, 7), "escalated": date(2025, 5, 13)}
+    assert levels == {
+        "due_soon": date(2025, 4, 28),
+        "due_today": date(2025, 5, 6),
+        "overdue": date(2025, 5, 7),
+        "escalated": date(2025, 5, 13),
+    }
 
 
 def test_the_scan_raises_each_level_once_as_it_is_reached(cmds):
@@ -65,8 +74,11 @@ def test_a_scan_after_a_month_of_downtime_raises_each_missed_level_once(cmds):
     drafting_started(cmds)
     raised = scan(cmds, date(2025, 6, 10))
     assert [(a.level, a.first_reached_on) for a in raised] == [
-        ("due_soon", date(2025, 4, 28)), ("due_today", date(2025, 5, 6)),
-        ("overdue", date(2025, 5, 7)), ("escalated", date(2025, 5, 13))]
+        ("due_soon", date(2025, 4, 28)),
+        ("due_today", date(2025, 5, 6)),
+        ("overdue", date(2025, 5, 7)),
+        ("escalated", date(2025, 5, 13)),
+    ]
     assert all(a.overdue_working_days == 24 for a in raised)
     assert scan(cmds, date(2025, 6, 11)) == []
     assert len(outbox_alerts(cmds)) == 4
@@ -80,8 +92,14 @@ def test_a_new_attempt_or_a_closed_step_changes_what_is_raised(cmds):
 
 
 def test_an_undecided_decision_past_its_target_is_alerted(cmds):
-    d = cmds.register(title="目标日期测试", procedure_id="national-2019", sponsor="区发改委",
-                      actor="办公室", on=date(2025, 3, 3), target_on=date(2025, 6, 30))
+    d = cmds.register(
+        title="目标日期测试",
+        procedure_id="national-2019",
+        sponsor="区发改委",
+        actor="办公室",
+        on=date(2025, 3, 3),
+        target_on=date(2025, 6, 30),
+    )
     raised = scan(cmds, date(2025, 7, 1))
     target = [a for a in raised if a.decision == d.id and a.step == ""]
     assert [a.level for a in target] == ["due_soon", "due_today", "overdue"]

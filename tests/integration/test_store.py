@@ -280,3 +280,36 @@ def test_the_sqlite_database_runs_durable(tmp_path):
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30000
+
+
+def test_two_workers_never_claim_the_same_outbox_row(cmds, database_url):
+    from datetime import timedelta
+
+    from store.dbapi import Database
+
+    for i in range(6):
+        cmds.register(
+            title=f"决策{i}",
+            procedure_id="national-2019",
+            sponsor="区",
+            actor="a",
+            on=date(2025, 3, 3),
+        )
+    later = CLOCK + timedelta(minutes=1)
+    other = Database(database_url)
+    try:
+        with UnitOfWork(cmds.db) as first:
+            mine = first.outbox.claim(worker="one", now=later, limit=4)
+            if cmds.db.dialect == "postgresql":  # the first claim is still uncommitted here
+                with UnitOfWork(other) as second:
+                    theirs = second.outbox.claim(worker="two", now=later, limit=100)
+                    second.commit()
+                assert {i.id for i in mine}.isdisjoint({i.id for i in theirs})
+                assert len(mine) + len(theirs) == 6  # one "drafting is ready" row each
+            first.commit()
+        with UnitOfWork(other) as again:  # claimed rows are not handed out again (lease)
+            rest = again.outbox.claim(worker="three", now=later, limit=100)
+            again.commit()
+        assert {i.id for i in mine}.isdisjoint({i.id for i in rest})
+    finally:
+        other.close()

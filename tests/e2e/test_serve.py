@@ -1,0 +1,60 @@
+"""``decide serve`` as a real process: it scans, delivers an alert, and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from store.dbapi import Database
+from store.uow import UnitOfWork
+from tests.e2e.conftest import CLI, DECIDE
+
+
+def test_serve_delivers_alerts_and_stops_cleanly_on_sigterm(cli: CLI, tmp_path: Path):
+    home = Path(cli.env["DECIDE_HOME"])
+    r = cli.json(
+        "register",
+        "--title",
+        "某区2026年背街小巷整治方案",
+        "--procedure",
+        "national-2019",
+        "--sponsor",
+        "区城管委",
+        "--on",
+        "2026-09-01",
+    )
+    decision = r.json()["id"]
+    assert cli("start", decision, "drafting", "--on", "2026-09-01").code == 0  # due 2026-11-02
+    home.mkdir(exist_ok=True)
+    (home / "notify.toml").write_text('console = true\njsonl = "alerts.jsonl"\n', encoding="utf-8")
+    proc = subprocess.Popen(
+        [DECIDE, "serve", "--drain-seconds", "1"],
+        env=cli.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    alerts = home / "alerts.jsonl"
+    deadline = time.monotonic() + 120
+    lines: list[dict] = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        if alerts.exists():
+            lines = [json.loads(x) for x in alerts.read_text(encoding="utf-8").splitlines()]
+            if sum(1 for x in lines if x["kind"] == "alert") >= 4:
+                break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "stopped cleanly" in out
+    levels = [x["data"]["level"] for x in lines if x["kind"] == "alert"]
+    assert levels == ["due_soon", "due_today", "overdue", "escalated"], out
+    assert lines[-1]["data"]["notify"] == ["decision_body", "sponsor"]
+    db = Database(cli.env["DECIDE_DATABASE_URL"])
+    with UnitOfWork(db, write=False) as uow:
+        assert uow.outbox.pending() == 0  # nothing lost, nothing left behind
+        assert [e.action for e in uow.audit.events(decision)].count("alert") == 4
+    db.close()
