@@ -7,6 +7,7 @@ import json
 import threading
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -19,7 +20,7 @@ from store.uow import UnitOfWork
 class Flaky(BaseHTTPRequestHandler):
     """Answers 500 to the first two requests, then 200; records every body."""
 
-    bodies: list[dict] = []
+    bodies: ClassVar[list[dict]] = []
 
     def do_POST(self) -> None:
         length = int(self.headers["Content-Length"])
