@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from procedures.errors import InputError
 from store.dbapi import Link, link_for
-from store.fastsql import SQL, as_date
+from store.fastsql import SQL, as_date, run_all
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -133,9 +133,9 @@ class AppendedEvent:
 
 # SQLite: the writer already holds the database's write lock (BEGIN IMMEDIATE), so the head and
 # the decision's latest event come in one statement.  PostgreSQL: lock the head row first, then
-# read the decision's latest event in a new statement — under READ COMMITTED a subquery in the
-# locking statement would keep the snapshot from before the wait and miss the event just
-# committed by the writer it waited for.
+# read the decision's latest event in a new statement (same pipeline, one round trip) — under
+# READ COMMITTED a subquery in the locking statement would keep the snapshot from before the
+# wait and miss the event just committed by the writer it waited for.
 _LAST = "SELECT e.hash FROM audit_events e WHERE e.decision_id = :d ORDER BY e.seq DESC LIMIT 1"
 _HEAD_SQLITE = SQL(f"SELECT seq, hash, ({_LAST}) FROM audit_head WHERE id = 1")
 _HEAD_PG = SQL("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
@@ -202,8 +202,9 @@ class AuditLog:
         if conn.dialect == "sqlite":
             head_seq, head_hash, last = _HEAD_SQLITE.run(conn, {"d": decision_id}).fetchone()
         else:
-            head_seq, head_hash = _HEAD_PG.run(conn, {}).fetchone()
-            found = _LAST_OF_DECISION.run(conn, {"d": decision_id}).fetchone()
+            head, latest = run_all(conn, [(_HEAD_PG, {}), (_LAST_OF_DECISION, {"d": decision_id})])
+            head_seq, head_hash = head.fetchone()
+            found = latest.fetchone()
             last = found[0] if found else None
         decision_prev = None if decision_id is None else (last or GENESIS)
         seq = head_seq + 1

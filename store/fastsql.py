@@ -22,7 +22,7 @@ from typing import Any
 from procedures.errors import DecideError
 from store.dbapi import Link, link_for
 
-__all__ = ["SQL", "as_date", "flush_deferred"]
+__all__ = ["SQL", "as_date", "commit", "flush_deferred", "run_all"]
 
 _PARAM = re.compile(r"(?<!:):(\w+)")
 _Item = tuple["SQL", Mapping[str, Any], Callable[[Any], None] | None]
@@ -55,12 +55,39 @@ class SQL:
             link.pending.append(item)
 
 
+def run_all(conn: Any, statements: list[tuple[SQL, Mapping[str, Any]]]) -> list[Any]:
+    """Execute several statements (after any deferred writes) in one round trip; their cursors.
+
+    On PostgreSQL they travel in one pipeline and run in order, each with its own snapshot
+    (READ COMMITTED), so a read placed after a locking statement sees what the lock waited for.
+    """
+    return _send(link_for(conn), [(stmt, params, None) for stmt, params in statements], every=True)
+
+
 def flush_deferred(link: Link) -> None:
     if link.pending:
         _send(link, [])
 
 
-def _send(link: Link, last: list[_Item]) -> Any:
+def commit(link: Link) -> None:
+    """Send the deferred writes and commit: on PostgreSQL in one round trip (one pipeline)."""
+    pending = link.pending or []
+    if link.dialect == "postgresql" and pending and all(c is None for _, _, c in pending):
+        link.pending = None
+        with link.driver.pipeline():
+            for stmt, params, _ in pending:
+                link.driver.execute(stmt.pg, params)
+            link.driver.commit()
+        return
+    flush_deferred(link)
+    link.pending = None
+    if link.dialect == "sqlite":
+        link.driver.execute("COMMIT")
+    else:
+        link.driver.commit()
+
+
+def _send(link: Link, last: list[_Item], *, every: bool = False) -> Any:
     batch = [*link.pending, *last] if link.pending else last
     if link.pending:
         link.pending.clear()
@@ -72,7 +99,7 @@ def _send(link: Link, last: list[_Item]) -> Any:
             if check is not None:
                 check(cursor)
             cursors.append(cursor)
-        return cursors[-1] if cursors else None
+        return cursors[-len(last) :] if every else (cursors[-1] if cursors else None)
     if len(batch) == 1:
         cursors = [raw.execute(batch[0][0].pg, batch[0][1])]
     else:
@@ -93,6 +120,8 @@ def _send(link: Link, last: list[_Item]) -> Any:
     for (_, _, check), cursor in zip(batch, cursors, strict=True):
         if check is not None:
             check(cursor)
+    if every:
+        return cursors[-len(last) :]
     return cursors[-1] if cursors else None
 
 

@@ -13,7 +13,7 @@ from types import TracebackType
 
 from store.audit import AuditLog
 from store.dbapi import Database
-from store.fastsql import flush_deferred
+from store.fastsql import commit
 from store.outbox import Outbox
 from store.repository import DecisionRepository, DocumentRepository, PeopleRepository
 
@@ -40,9 +40,7 @@ class UnitOfWork:
     def commit(self) -> None:
         if not self.write:
             raise RuntimeError("a read-only unit of work cannot commit")
-        flush_deferred(self.link)
-        self.link.pending = None
-        self.db.end(self.link, commit=True)
+        commit(self.link)
         self._committed = True
 
     def __exit__(
