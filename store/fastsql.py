@@ -61,7 +61,9 @@ def run_all(conn: Any, statements: list[tuple[SQL, Mapping[str, Any]]]) -> list[
     On PostgreSQL they travel in one pipeline and run in order, each with its own snapshot
     (READ COMMITTED), so a read placed after a locking statement sees what the lock waited for.
     """
-    return _send(link_for(conn), [(stmt, params, None) for stmt, params in statements], every=True)
+    items: list[_Item] = [(stmt, params, None) for stmt, params in statements]
+    cursors: list[Any] = _send(link_for(conn), items, every=True)
+    return cursors
 
 
 def flush_deferred(link: Link) -> None:
