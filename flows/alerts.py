@@ -82,7 +82,7 @@ def scan(cmds: Commands, as_of: date) -> list[Alert]:
     candidates: list[Alert] = []
     with UnitOfWork(cmds.db, write=False) as uow:
         cal = load_calendar(uow.link)
-    for decision, view in decisions_with_plans(cmds, as_of, open_only=True):
+    for decision, view in decisions_with_plans(cmds, as_of, due_only=True):
         due_items = [
             (s.step, s.zh, s.role, s.attempt, s.due_on, s.opened_on)
             for s in view.steps

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from flows.commands import Commands
 from procedures import load_procedure, plan
@@ -29,11 +29,21 @@ class OverdueItem:
     provisional: bool
 
 
+# How far ahead a due date can still raise ``due_soon`` (3 working days): the longest run of
+# days off (Spring Festival plus weekends) keeps that under 30 calendar days.
+HORIZON = timedelta(days=30)
+
+
 def decisions_with_plans(
-    cmds: Commands, as_of: date, *, open_only: bool = False
+    cmds: Commands, as_of: date, *, open_only: bool = False, due_only: bool = False
 ) -> list[tuple[Decision, Plan]]:
+    """Decisions with their plans as of a date; ``due_only``: only those with something due
+    within the alert horizon (read through the next_due_on index: cost follows open work)."""
     with UnitOfWork(cmds.db, write=False) as uow:
-        ids = uow.decisions.ids(status=OPEN_STATUSES if open_only else None)
+        if due_only:
+            ids = uow.decisions.due_by(as_of + HORIZON)
+        else:
+            ids = uow.decisions.ids(status=OPEN_STATUSES if open_only else None)
         decisions = uow.decisions.many(ids)
         cal = load_calendar(uow.link)
     result = []
@@ -46,7 +56,7 @@ def decisions_with_plans(
 def overdue(cmds: Commands, as_of: date) -> list[OverdueItem]:
     """Every open step (and undecided decision past its target) with an alert level."""
     items: list[OverdueItem] = []
-    for decision, view in decisions_with_plans(cmds, as_of, open_only=True):
+    for decision, view in decisions_with_plans(cmds, as_of, due_only=True):
         for s in view.steps:
             if s.alert and s.due_on:
                 items.append(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from procedures.errors import Conflict, NotFound
@@ -64,9 +64,10 @@ _INSERT_DECISION = SQL(
     f"({', '.join(':' + c for c in _DECISION_COLUMNS)})"
 )
 _SAVE = SQL(
-    "UPDATE decisions SET version = version + 1, status = :status "
+    "UPDATE decisions SET version = version + 1, status = :status, next_due_on = :next_due_on "
     "WHERE id = :id AND version = :version"
 )
+_SET_NEXT_DUE = SQL("UPDATE decisions SET next_due_on = :next_due_on WHERE id = :id")
 _UPDATE_ATTEMPT = SQL(
     "UPDATE step_attempts SET "
     + ", ".join(f"{c} = :{c}" for c in _ATTEMPT_COLUMNS)
@@ -90,7 +91,23 @@ _COUNTER = SQL(
 _COUNTER_NEW = SQL("INSERT INTO id_counters (year, last) VALUES (:year, 1)")
 _COUNTER_BUMP = SQL("UPDATE id_counters SET last = :last WHERE year = :year")
 _IDS = SQL("SELECT id FROM decisions ORDER BY id")
+_DUE_BY = SQL(
+    "SELECT id FROM decisions WHERE next_due_on <= :horizon UNION "
+    "SELECT id FROM decisions WHERE next_due_on IS NULL AND status <> 'closed' "
+    "ORDER BY id"
+)
 _COUNT = SQL("SELECT count(*) FROM decisions")
+
+
+NOTHING_DUE = date.max  # NULL is kept for "not dated yet" (rows from before revision 0002)
+
+
+def next_due(plan: Plan) -> date:
+    """The earliest date anything of the decision falls due (``NOTHING_DUE`` when nothing is)."""
+    dates = [s.due_on for s in plan.steps if s.status in ("open", "ready") and s.due_on]
+    if plan.status == "in_progress" and plan.target_on is not None:
+        dates.append(plan.target_on)
+    return min(dates, default=NOTHING_DUE)
 
 
 def _dump(value: Any) -> str:
@@ -229,7 +246,12 @@ class DecisionRepository:
 
         _SAVE.defer(
             self.link,
-            {"id": before.id, "version": before.version, "status": plan.status},
+            {
+                "id": before.id,
+                "version": before.version,
+                "status": plan.status,
+                "next_due_on": next_due(plan),
+            },
             check=changed_meanwhile,
         )
         self._write_attempts(before.id, before.attempts, attempts, plan)
@@ -257,6 +279,7 @@ class DecisionRepository:
 
     def set_dates(self, decision_id: str, plan: Plan, attempts: Sequence[Attempt]) -> None:
         """Rewrite the denormalised dates (after a calendar change), not the history."""
+        _SET_NEXT_DUE.defer(self.link, {"id": decision_id, "next_due_on": next_due(plan)})
         views = {v.step: v for v in plan.steps}
         current = {a.step: i for i, a in enumerate(attempts) if not a.superseded}
         for step, position in current.items():
@@ -271,6 +294,11 @@ class DecisionRepository:
                     "position": position,
                 },
             )
+
+    def due_by(self, horizon: date) -> list[str]:
+        """Decisions with something due on or before ``horizon`` (index on next_due_on), plus
+        any not yet dated (registered before the column existed) that are still open."""
+        return [r[0] for r in _DUE_BY.rows(self.link, {"horizon": horizon})]
 
     def ids(self, *, status: Sequence[str] | None = None) -> list[str]:
         if status is None:

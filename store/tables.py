@@ -42,6 +42,9 @@ class DecisionRow(SQLModel, table=True):
     registered_on: date
     status: str = Field(max_length=16, index=True)  # in_progress / approved / rejected / closed
     version: int = 1  # optimistic concurrency: bumped by every change
+    # the earliest due date among open and ready steps (and the target date while undecided):
+    # the deadline scan reads only decisions with next_due_on near or past (index)
+    next_due_on: date | None = Field(default=None, index=True)
 
 
 class IdCounterRow(SQLModel, table=True):
