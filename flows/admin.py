@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from flows.commands import Commands, clean_text
-from procedures import InputError, load_procedure, plan
+from procedures import InputError, load_procedure, plan, preset_ids
 from procedures.calendar import Schedule
 from store.audit import VerifyReport, export_jsonl, verify, verify_export
 from store.schedules import add_schedule, load_calendar
@@ -24,23 +24,16 @@ __all__ = [
     "import_schedule",
 ]
 
-ROLE_IDS = {
-    "decision_body",
-    "head",
-    "sponsor",
-    "legal_office",
-    "risk_assessor",
-    "expert",
-    "party_committee",
-    "archivist",
-    "sponsor_legal_unit",
-}
+def known_roles() -> set[str]:
+    """Every role any preset names (people are registered before decisions pick a procedure)."""
+    return {r.id for p in preset_ids() for r in load_procedure(p).roles}
 
 
 def add_person(cmds: Commands, name: str, role: str, unit: str | None, actor: str) -> bool:
     name_text = clean_text(name, "name", required=True, limit=128)
-    if role not in ROLE_IDS:
-        raise InputError(f"unknown role {role!r}; roles: {', '.join(sorted(ROLE_IDS))}")
+    roles = known_roles()
+    if role not in roles:
+        raise InputError(f"unknown role {role!r}; roles: {', '.join(sorted(roles))}")
     assert name_text is not None
     with UnitOfWork(cmds.db) as uow:
         added = uow.people.add(name_text, role, clean_text(unit, "unit", limit=200))
