@@ -24,6 +24,7 @@ __all__ = [
     "import_schedule",
 ]
 
+
 def known_roles() -> set[str]:
     """Every role any preset names (people are registered before decisions pick a procedure)."""
     return {r.id for p in preset_ids() for r in load_procedure(p).roles}

@@ -667,7 +667,8 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     as_json = "--json" in args
     try:
-        app(args=args, prog_name="decide", standalone_mode=False)
+        # Without standalone mode Click returns the code of a ``typer.Exit`` instead of raising it.
+        code = app(args=args, prog_name="decide", standalone_mode=False)
     except DecideError as exc:
         _fail(as_json, exc.to_dict(), str(exc), exc.exit_code)
         return exc.exit_code
@@ -681,7 +682,7 @@ def main(argv: list[str] | None = None) -> int:
         message = formatter() if formatter else str(exc)
         _fail(as_json, {"error": "usage", "message": message}, message, 2)
         return 2
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def _fail(as_json: bool, doc: dict[str, Any], text: str, code: int) -> None:

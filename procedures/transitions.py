@@ -79,6 +79,7 @@ def apply(
         raise InputError(f"unknown step {action.step!r} in {proc.id}; steps: {names}")
     where = situation(proc, flags, attempts)
     sit = where[step.id]
+    _check_history(proc, step, action.on, attempts)
     if sit.not_applicable:
         raise RuleViolation(
             "decision.ended",
@@ -142,16 +143,17 @@ def _refuse_order(proc: Procedure, step: Step, sit: Situation) -> RuleViolation:
     blocking = [proc.step(b) for b in sit.blocked_by]
     gate = next((b for b in blocking if b is not None and b.hard_gate), None)
     names = "、".join(f"{b.zh} ({b.id})" for b in blocking if b is not None)
-    if gate is not None:
+    if gate is not None:  # a hard gate is never skipped: it must have passed
         rule, article = f"gate.{gate.id}", gate.article
+        wait = f"须待 {names} 通过 must wait until {', '.join(sit.blocked_by)} has passed"
     else:
         rule, article = "order.after", step.article
+        wait = (
+            f"须待 {names} 完成或依法跳过 must wait until {', '.join(sit.blocked_by)} "
+            "is done or lawfully skipped"
+        )
     return RuleViolation(
-        rule,
-        f"{step.label} 须待 {names} 完成或依法跳过 must wait until {', '.join(sit.blocked_by)} "
-        "is done or lawfully skipped",
-        article=article,
-        remedy=f"finish {names} first",
+        rule, f"{step.label} {wait}", article=article, remedy=f"finish {names} first"
     )
 
 
@@ -162,6 +164,37 @@ def _prerequisites_closed(proc: Procedure, step: Step, attempts: Sequence[Attemp
         if (a := current_attempt(attempts, p.step)) is not None and a.closed_on is not None
     ]
     return max(days) if days else None
+
+
+def _history_floor(proc: Procedure, step: Step, attempts: Sequence[Attempt]) -> date | None:
+    """The latest date already recorded that an action on ``step`` may not precede: anything
+    recorded on the step itself (superseded attempts, pauses, deferrals included), and every
+    return that sent the procedure back to this step or before it."""
+    days: list[date] = []
+    for a in attempts:
+        if a.step == step.id:
+            days += [d for d in (a.opened_on, a.closed_on) if d is not None]
+            days += [p.returned_on for p in a.pauses]
+            days += [p.resubmitted_on for p in a.pauses if p.resubmitted_on is not None]
+            days += [d.on for d in a.deferrals]
+        other = proc.step(a.step)
+        outcome = other.outcome(a.outcome) if other and a.outcome else None
+        if outcome is not None and outcome.return_to is not None and a.closed_on is not None:
+            if step.id == outcome.return_to or step.id in proc.successors(outcome.return_to):
+                days.append(a.closed_on)
+    return max(days) if days else None
+
+
+def _check_history(proc: Procedure, step: Step, on: date, attempts: Sequence[Attempt]) -> None:
+    floor = _history_floor(proc, step, attempts)
+    if floor is not None and on < floor:
+        raise RuleViolation(
+            "date.order",
+            f"{step.label}: {on} 早于已记录的 {floor} is before a fact already "
+            f"recorded on {floor} (facts of a step are recorded in the order they happened)",
+            article=step.article,
+            remedy=f"use a date on or after {floor}",
+        )
 
 
 def _check_not_before(step: Step, on: date, earliest: date | None, what: str) -> None:
@@ -371,6 +404,14 @@ def _check_meeting(step: Step, outcome: Outcome, record: MeetingRecord | None) -
                 f"positions: {', '.join(sorted(allowed))}"
             )
     members = [a for a in attendees if a != record.chair]
+    if not members:
+        raise RuleViolation(
+            "meeting.members",
+            "集体讨论须有会议组成人员参加并发表意见，行政首长一人不构成集体讨论 "
+            "a collective discussion needs the meeting's members, not the head alone",
+            article=ART_30,
+            remedy="give each attending member's position (--position NAME=…)",
+        )
     unrecorded = [m for m in members if m not in record.positions]
     if unrecorded:
         raise RuleViolation(
@@ -451,6 +492,16 @@ def _skip(
         raise _refuse_order(proc, step, sit)
     if sit.status not in ("ready", "open"):
         raise _refuse_state(step, sit, "skip")
+    latest = next((a for a in reversed(attempts) if a.step == step.id and a.outcome), None)
+    finding = step.outcome(latest.outcome) if latest and latest.outcome else None
+    if finding is not None and finding.blocks:
+        raise RuleViolation(
+            f"gate.{step.id}",
+            f"最近一次{step.zh}结论为「{finding.zh}」，须重新{step.zh}，不得跳过 "
+            f"the latest {step.en} found {finding.id}: a new {step.id} must follow, not a skip",
+            article=finding.article or step.article,
+            remedy=f"start {step.id}",
+        )
     if not action.reason:
         raise RuleViolation(
             "skip.reason_required",

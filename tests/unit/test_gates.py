@@ -126,33 +126,96 @@ def test_an_uncontrollable_risk_returns_to_drafting_and_a_new_assessment_follows
     assert history[0].outcome == "uncontrollable" and history[0].superseded
 
 
-def test_skipping_the_new_assessment_cannot_clear_an_uncontrollable_finding(national):
+def test_a_new_assessment_must_follow_an_uncontrollable_finding_not_a_skip(national):
     run = Run(national, ["stability_risk"])
     run.start("drafting", D(2025, 3, 3)).complete("drafting", D(2025, 3, 10))
     run.start("risk_assessment", D(2025, 3, 11))
     run.complete("risk_assessment", D(2025, 4, 1), "uncontrollable")
     run.start("drafting", D(2025, 4, 2)).complete("drafting", D(2025, 4, 10))
-    run.skip("risk_assessment", D(2025, 4, 11), "已按其他规定评估")
-    run.start("public_participation", D(2025, 4, 11)).complete(
-        "public_participation", D(2025, 5, 12)
+    refusal = run.refused(
+        Skip(step="risk_assessment", on=D(2025, 4, 11), reason="已按其他规定评估")
     )
-    run.start("legality_review", D(2025, 5, 13)).complete(
-        "legality_review", D(2025, 5, 23), "lawful"
+    assert refusal.rule == "gate.risk_assessment"
+    assert refusal.article == "Decree 713 Art. 24"
+    run.start("risk_assessment", D(2025, 4, 11))  # the way forward: assess again
+    assert run.status("risk_assessment") == "open"
+
+
+def test_approval_is_refused_while_the_latest_risk_finding_is_uncontrollable(national, tmp_path):
+    """Defence in depth: a procedure where the assessment does not come before the discussion
+    (an office's own file) still cannot approve over an uncontrollable finding (Art. 24)."""
+    from procedures import load_procedure
+
+    custom = tmp_path / "loose.toml"
+    custom.write_text(
+        'id = "loose"\nversion = "1"\nextends = "national-2019"\nzh = "宽松"\nen = "loose"\n'
+        '[[steps]]\nid = "legality_review"\nafter = ["public_participation", "expert_review"]\n'
+        '[[steps]]\nid = "risk_assessment"\n[[steps.outcomes]]\nid = "controllable"\n'
+        'zh = "风险可控"\nen = "risk controllable"\neffect = "done"\n[[steps.outcomes]]\n'
+        'id = "uncontrollable"\nzh = "风险不可控"\nen = "risk uncontrollable"\neffect = "done"\n'
+        'article = "Decree 713 Art. 24"\nblocks = ["collective_discussion:approved"]\n',
+        encoding="utf-8",
     )
-    run.start("collective_discussion", D(2025, 5, 26))
+    run = Run(load_procedure(custom), ["stability_risk"])
+    run.start("drafting", D(2025, 3, 3)).complete("drafting", D(2025, 3, 10))
+    run.start("risk_assessment", D(2025, 3, 11))
+    run.complete("risk_assessment", D(2025, 4, 1), "uncontrollable")
+    run.start("public_participation", D(2025, 3, 11)).complete(
+        "public_participation", D(2025, 4, 10)
+    )
+    run.start("legality_review", D(2025, 4, 11)).complete(
+        "legality_review", D(2025, 4, 22), "lawful"
+    )
+    run.start("collective_discussion", D(2025, 4, 23))
     refusal = run.refused(
         Complete(
             step="collective_discussion",
-            on=D(2025, 5, 27),
+            on=D(2025, 4, 24),
             outcome="approved",
             meeting=meeting("approved"),
         )
     )
-    assert refusal.rule == "gate.risk_assessment"
-    assert refusal.article == "Decree 713 Art. 24"
-    # rejecting is still possible: the gate forbids approval only
-    run.complete("collective_discussion", D(2025, 5, 27), "rejected", meeting=meeting("rejected"))
-    assert run.plan(D(2025, 5, 27)).status == "rejected"
+    assert refusal.rule == "gate.risk_assessment" and refusal.article == "Decree 713 Art. 24"
+    run.complete("collective_discussion", D(2025, 4, 24), "rejected", meeting=meeting("rejected"))
+
+
+def test_a_rerun_after_a_return_cannot_be_dated_before_the_return(national):
+    run = Run(national).to_legality_review()  # legality review opened 2025-04-15
+    run.complete("legality_review", D(2025, 11, 20), "unlawful")
+    refusal = run.refused(Start(step="drafting", on=D(2025, 9, 1)))
+    assert refusal.rule == "date.order" and "2025-11-20" in refusal.message
+    run.start("drafting", D(2025, 11, 21))
+
+
+def test_a_decision_cannot_be_dated_before_an_earlier_deferral(national):
+    run = Run(national).to_discussion()  # discussion opened 2025-05-06
+    run.complete(
+        "collective_discussion",
+        D(2025, 10, 20),
+        "deferred",
+        meeting=meeting("deferred"),
+        next_meeting_on=D(2025, 11, 3),
+    )
+    refusal = run.refused(
+        Complete(
+            step="collective_discussion",
+            on=D(2025, 9, 15),
+            outcome="approved",
+            meeting=meeting("approved"),
+        )
+    )
+    assert refusal.rule == "date.order"
+
+
+def test_the_head_alone_is_not_a_collective_discussion(national):
+    from procedures import MeetingRecord
+
+    run = Run(national).to_discussion()
+    alone = MeetingRecord(meeting_type="executive", chair="区长", attendees=("区长",), positions={})
+    refusal = run.refused(
+        Complete(step="collective_discussion", on=D(2025, 5, 8), outcome="approved", meeting=alone)
+    )
+    assert refusal.rule == "meeting.members" and refusal.article == "Decree 713 Art. 30"
 
 
 def test_a_new_controllable_finding_allows_approval(national):

@@ -1,0 +1,860 @@
+"""Province-scale benchmark: ``.venv/bin/python bench/scale.py [options]``.
+
+Loads realistic histories — decisions walked through their procedure with the real planner
+(``bench/scale_gen.py``), their step attempts, documents, the alerts a daily scan would have
+raised and a valid hash-chained audit log — through a bulk path (``executemany`` on sqlite3,
+``COPY`` on psycopg) into a database migrated by ``Database(url).ensure_schema()``, then measures
+on SQLite and/or PostgreSQL (medians of ``--runs``):
+
+* the deadline scan ``flows.alerts.scan`` as of 2026-11-26 (first run, then steady state);
+* ``decide status ID --json`` and ``decide overdue --json`` as subprocesses, against a small
+  database of 100 decisions generated the same way (the ratio);
+* audit verification ``store.audit.verify`` (events/s);
+* the export of one decision ``store.audit.export_jsonl``;
+* PostgreSQL only: 4 processes running real ``Commands`` at once (own and shared decisions),
+  then checks that no update was lost (every success replayed through the planner gives the
+  stored attempts, versions match the change events) and that the chain verifies.
+
+    --decisions N   decisions (default 100,000)      --events N   audit events (default 10,000,000)
+    --engine E      sqlite | postgresql | both       --runs R     runs per measurement (default 5)
+    --rebuild       rebuild the cached databases     --keep       keep the PostgreSQL databases
+    --duration S    seconds of concurrent writing (default 20; 8 in small runs)
+
+Caches: /tmp/decide-scale-<N>.db (+ .json with the build figures), PostgreSQL database
+decide_scale_<N> (built from the SQLite file; dropped at the end unless --keep).
+Quick smoke check: ``--decisions 2000 --events 100000``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]  # bench/calendar.py
+sys.path.insert(0, str(_HERE.parent))
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import multiprocessing as mp  # noqa: E402
+import os  # noqa: E402
+import pickle  # noqa: E402
+import platform  # noqa: E402
+import random  # noqa: E402
+import shutil  # noqa: E402
+import sqlite3  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from collections import Counter  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from hashlib import sha256  # noqa: E402
+from typing import Any  # noqa: E402
+
+from bench import scale_gen as gen  # noqa: E402
+from store.audit import GENESIS, event_hash, event_text  # noqa: E402
+from store.dbapi import Database  # noqa: E402
+
+ROOT = _HERE.parent
+DECIDE = ROOT / ".venv" / "bin" / "decide"
+PG_BASE = os.environ.get("DECIDE_SCALE_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/")
+AS_OF = gen.AS_OF
+CLOCK = datetime(2026, 11, 26, 0, 30, tzinfo=UTC)  # the scan's 08:30 Asia/Shanghai
+SMALL = 100
+SEED = 20261126
+BULK_TABLES = ("decisions", "step_attempts", "documents", "alerts", "audit_events")
+CHANGE_ACTIONS = ("register", "start", "complete", "skip", "extend")
+
+TARGET_SCAN_S = 2.0
+TARGET_RATIO = 1.20
+TARGET_VERIFY = 200_000
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# -- building ---------------------------------------------------------------------------------
+def sqlite_path(n: int) -> Path:
+    return Path(f"/tmp/decide-scale-{n}.db")
+
+
+def meta_path(n: int) -> Path:
+    return Path(f"/tmp/decide-scale-{n}.json")
+
+
+def read_meta(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def write_meta(path: Path, meta: dict[str, Any]) -> None:
+    path.write_text(json.dumps(meta, ensure_ascii=False, indent=1, default=str))
+
+
+def _chunk_job(args: tuple[int, list[Any], str, float]) -> dict[str, Any]:
+    return gen.gen_chunk(*args)
+
+
+def _secondary_indexes_sqlite(con: sqlite3.Connection) -> list[tuple[str, str]]:
+    marks = ", ".join("?" * len(BULK_TABLES))
+    return con.execute(
+        f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+        f"AND tbl_name IN ({marks})",
+        BULK_TABLES,
+    ).fetchall()
+
+
+def _insert(con: sqlite3.Connection, table: str, columns: tuple[str, ...], rows: Any) -> None:
+    con.executemany(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+        rows,
+    )
+
+
+def build_sqlite(n: int, events: int, workers: int, rebuild: bool) -> dict[str, Any]:
+    """Generate the histories and bulk-load them into /tmp/decide-scale-<n>.db (cached)."""
+    path, mpath = sqlite_path(n), meta_path(n)
+    meta = read_meta(mpath)
+    if (
+        not rebuild
+        and path.exists()
+        and meta
+        and meta.get("complete")
+        and (meta["decisions"], meta["events_target"], meta["seed"]) == (n, events, SEED)
+    ):
+        log(f"reusing {path} ({meta['events']:,} events)")
+        return meta
+    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), mpath):
+        leftover.unlink(missing_ok=True)
+    t_all = time.perf_counter()
+    schema = Database(f"sqlite:///{path}")
+    schema.ensure_schema()
+    schema.close()
+    specs = gen.registrations(n, SEED)
+    # how many natural events per decision? then pad with notes to reach --events
+    sample = random.Random(SEED).sample(specs, min(len(specs), 400))
+    natural, opened = gen.pilot(sample)
+    pad = max(0.0, (events / n - natural) / opened) if opened else 0.0
+    log(
+        f"pilot: {natural:.1f} natural events and {opened:.1f} opened attempts per decision; "
+        f"padding with {pad:.2f} note events per opened attempt"
+    )
+    buckets = Path(f"/tmp/decide-scale-{n}.buckets")
+    shutil.rmtree(buckets, ignore_errors=True)
+    buckets.mkdir()
+
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA journal_mode=OFF")
+    con.execute("PRAGMA synchronous=OFF")
+    con.execute("PRAGMA cache_size=-2000000")
+    con.execute("PRAGMA foreign_keys=OFF")
+    indexes = _secondary_indexes_sqlite(con)
+    for name, _ in indexes:
+        con.execute(f"DROP INDEX {name}")
+    con.execute("BEGIN")
+
+    t = time.perf_counter()
+    size = 500 if n >= 10_000 else max(25, n // (workers * 4))
+    jobs = [(i, specs[s : s + size], str(buckets), pad) for i, s in enumerate(range(0, n, size))]
+    counts: Counter[str] = Counter()
+    status: Counter[str] = Counter()
+    attempts_per: list[int] = []
+    totals = Counter()
+    failures = 0
+    ctx = mp.get_context("fork")
+    with ctx.Pool(workers) as pool:
+        for done, res in enumerate(pool.imap_unordered(_chunk_job, jobs), 1):
+            _insert(con, "decisions", gen.DECISION_COLUMNS, res["decisions"])
+            _insert(con, "step_attempts", gen.ATTEMPT_COLUMNS, res["attempts"])
+            _insert(con, "documents", gen.DOCUMENT_COLUMNS, res["documents"])
+            _insert(con, "alerts", gen.ALERT_COLUMNS, res["alerts"])
+            counts.update(res["counts"])
+            status.update(res["status"])
+            attempts_per.extend(res["attempt_counts"])
+            for k in ("decisions", "attempts", "documents", "alerts"):
+                totals[k] += len(res[k])
+            failures += res["failures"]
+            if done % 20 == 0 or done == len(jobs):
+                log(f"  generated {done}/{len(jobs)} chunks, {sum(counts.values()):,} events")
+    gen_s = time.perf_counter() - t
+
+    # id counters: the last number given out per registration year
+    last: Counter[int] = Counter()
+    for _, did, reg, _, _ in specs:
+        last[reg.year] = max(last[reg.year], int(did.split("-")[1]))
+    _insert(con, "id_counters", ("year", "last"), sorted(last.items()))
+
+    # the chain, in recording order across all decisions
+    t = time.perf_counter()
+    seq, prev = 0, GENESIS
+    latest: dict[str, str] = {}
+    sample_every = max(1, sum(counts.values()) // 2000)
+    checked = 0
+    insert = (
+        "INSERT INTO audit_events (seq, decision_id, decision_prev_hash, action, actor, "
+        "effective_on, recorded_at, payload, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)"
+    )
+    for month in sorted(p.name for p in buckets.iterdir()):
+        evs: list[tuple[Any, ...]] = []
+        for f in sorted((buckets / month).iterdir()):
+            with f.open("rb") as fh:
+                evs.extend(pickle.load(fh))
+        evs.sort()
+        rows = []
+        for rec, did, _sub, action, actor, eff, payload in evs:
+            seq += 1
+            dprev = latest.get(did, GENESIS)
+            digest = sha256(
+                event_text(prev, seq, did, dprev, action, actor, eff, rec, payload).encode()
+            ).hexdigest()
+            if seq % sample_every == 0:  # the fast path must equal the reference hash
+                ref = event_hash(
+                    prev,
+                    {
+                        "seq": seq,
+                        "decision_id": did,
+                        "decision_prev_hash": dprev,
+                        "action": action,
+                        "actor": actor,
+                        "effective_on": eff,
+                        "recorded_at": rec,
+                        "payload": json.loads(payload),
+                    },
+                )
+                assert ref == digest, (seq, ref, digest)
+                checked += 1
+            rows.append((seq, did, dprev, action, actor, eff, rec, payload, prev, digest))
+            latest[did] = digest
+            prev = digest
+        con.executemany(insert, rows)
+        del evs, rows
+        shutil.rmtree(buckets / month)
+    con.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev))
+    chain_s = time.perf_counter() - t
+    t = time.perf_counter()
+    for _, sql in indexes:
+        con.execute(sql)
+    con.execute("COMMIT")
+    con.execute("PRAGMA journal_mode=WAL")
+    con.close()
+    index_s = time.perf_counter() - t
+    shutil.rmtree(buckets, ignore_errors=True)
+    attempts_per.sort()
+    meta = {
+        "decisions": n,
+        "events_target": events,
+        "seed": SEED,
+        "events": seq,
+        "mix": dict(counts.most_common()),
+        "natural_events_per_decision": round(natural, 2),
+        "note_padding_per_attempt": round(pad, 3),
+        "status": dict(status.most_common()),
+        "attempts": totals["attempts"],
+        "attempts_median": attempts_per[len(attempts_per) // 2],
+        "attempts_max": attempts_per[-1],
+        "documents": totals["documents"],
+        "alerts": totals["alerts"],
+        "walk_refusals": failures,
+        "hash_checked": checked,
+        "head": [seq, prev],
+        "generate_s": round(gen_s, 1),
+        "chain_s": round(chain_s, 1),
+        "index_s": round(index_s, 1),
+        "build_s": round(time.perf_counter() - t_all, 1),
+        "size_bytes": path.stat().st_size,
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "complete": True,
+    }
+    write_meta(mpath, meta)
+    log(
+        f"built {path}: {n:,} decisions, {meta['attempts']:,} attempts, {seq:,} events in "
+        f"{meta['build_s']:.0f} s ({meta['size_bytes'] / 1e9:.2f} GB)"
+    )
+    return meta
+
+
+def pg_url(n: int) -> str:
+    return f"{PG_BASE}decide_scale_{n}"
+
+
+def _pg_admin() -> Any:
+    import psycopg
+
+    return psycopg.connect(
+        PG_BASE.replace("postgresql+psycopg://", "postgresql://") + "postgres", autocommit=True
+    )
+
+
+def drop_pg(n: int) -> None:
+    with _pg_admin() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "decide_scale_{n}" WITH (FORCE)')
+    meta_path(n).with_suffix(".pg.json").unlink(missing_ok=True)
+
+
+def build_pg(n: int, meta: dict[str, Any], rebuild: bool) -> dict[str, Any]:
+    """Copy the SQLite build into PostgreSQL database decide_scale_<n> (COPY, indexes after)."""
+    import psycopg
+
+    mpath = meta_path(n).with_suffix(".pg.json")
+    pmeta = read_meta(mpath)
+    name = f"decide_scale_{n}"
+    with _pg_admin() as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if exists and not rebuild and pmeta and pmeta.get("source_built_at") == meta["built_at"]:
+            log(f"reusing PostgreSQL database {name}")
+            return pmeta
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    t_all = time.perf_counter()
+    db = Database(pg_url(n))
+    db.ensure_schema()
+    db.close()
+    src = sqlite3.connect(sqlite_path(n))
+    src.execute("PRAGMA cache_size=-1000000")
+    conn = psycopg.connect(pg_url(n).replace("postgresql+psycopg://", "postgresql://"))
+    conn.execute("SET maintenance_work_mem = '1GB'")
+    conn.execute("SET synchronous_commit = off")
+    indexes = conn.execute(
+        "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = 'public' "
+        "AND i.tablename = ANY(%s) AND NOT EXISTS (SELECT 1 FROM pg_constraint c "
+        "WHERE c.conname = i.indexname)",
+        (list(BULK_TABLES),),
+    ).fetchall()
+    for idx, _ in indexes:
+        conn.execute(f'DROP INDEX "{idx}"')
+    copied = {}
+    for table in ("id_counters", *BULK_TABLES):
+        t = time.perf_counter()
+        cols = [r[1] for r in src.execute(f"PRAGMA table_info({table})")]
+        collist = ", ".join(cols)
+        rows = 0
+        # only what the build wrote (a scan measured on the SQLite file appends alerts)
+        where = {
+            "audit_events": f" WHERE seq <= {int(meta['head'][0])}",
+            "alerts": f" WHERE id <= {int(meta['alerts'])}",
+        }.get(table, "")
+        with conn.cursor() as cur, cur.copy(f"COPY {table} ({collist}) FROM STDIN") as copy:
+            for row in src.execute(f"SELECT {collist} FROM {table}{where} ORDER BY rowid"):
+                copy.write_row(row)
+                rows += 1
+        copied[table] = (rows, round(time.perf_counter() - t, 1))
+        log(f"  PostgreSQL: {table}: {rows:,} rows in {copied[table][1]} s")
+    conn.execute("UPDATE audit_head SET seq = %s, hash = %s WHERE id = 1", tuple(meta["head"]))
+    for table in ("step_attempts", "documents", "alerts"):
+        conn.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"(SELECT coalesce(max(id), 1) FROM {table}))"
+        )
+    conn.commit()
+    t = time.perf_counter()
+    conn.autocommit = True
+    for _, ddl in indexes:
+        conn.execute(ddl)
+    conn.execute("VACUUM ANALYZE")
+    index_s = time.perf_counter() - t
+    size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+    conn.close()
+    src.close()
+    pmeta = {
+        "source_built_at": meta["built_at"],
+        "copied": copied,
+        "index_s": round(index_s, 1),
+        "build_s": round(time.perf_counter() - t_all, 1),
+        "size_bytes": size,
+    }
+    write_meta(mpath, pmeta)
+    log(f"built PostgreSQL {name} in {pmeta['build_s']:.0f} s ({size / 1e9:.2f} GB)")
+    return pmeta
+
+
+# -- measuring --------------------------------------------------------------------------------
+def med(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def pick_ids(url: str) -> dict[str, Any]:
+    """A typical open decision (for status) and a typical closed one (for export)."""
+    db = Database(url)
+    link = db.link()
+    cur = link.driver.cursor()
+
+    def one(sql: str) -> Any:
+        cur.execute(sql)
+        return cur.fetchone()
+
+    n_open = one("SELECT count(*) FROM decisions WHERE status = 'in_progress'")[0]
+    n_closed = one("SELECT count(*) FROM decisions WHERE status = 'closed'")[0]
+    open_id = one(
+        f"SELECT id FROM decisions WHERE status = 'in_progress' ORDER BY id "
+        f"LIMIT 1 OFFSET {n_open // 2}"
+    )[0]
+    closed_id = one(
+        f"SELECT id FROM decisions WHERE status = 'closed' ORDER BY id "
+        f"LIMIT 1 OFFSET {n_closed // 2}"
+    )[0]
+    mark = "?" if db.dialect == "sqlite" else "%s"
+    cur.execute(f"SELECT count(*) FROM audit_events WHERE decision_id = {mark}", (closed_id,))
+    closed_events = cur.fetchone()[0]
+    cur.execute(f"SELECT count(*) FROM step_attempts WHERE decision_id = {mark}", (open_id,))
+    open_attempts = cur.fetchone()[0]
+    not_closed = one("SELECT count(*) FROM decisions WHERE status <> 'closed'")[0]
+    db.end(link)
+    db.close()
+    return {
+        "open_id": open_id,
+        "open_attempts": open_attempts,
+        "closed_id": closed_id,
+        "closed_events": closed_events,
+        "not_closed": not_closed,
+    }
+
+
+def run_scan(url: str, home: Path) -> tuple[float, int, int]:
+    from flows.alerts import scan
+    from flows.commands import Commands
+    from store.uow import UnitOfWork
+
+    db = Database(url)
+    cmds = Commands(db, home, clock=lambda: CLOCK)
+    with UnitOfWork(db, write=False) as uow:  # connect before timing, as a running serve has
+        due = len(uow.decisions.due_by(AS_OF))
+    t = time.perf_counter()
+    raised = scan(cmds, AS_OF)
+    seconds = time.perf_counter() - t
+    db.close()
+    return seconds, len(raised), due
+
+
+def run_cli(url: str, home: Path, args: list[str], runs: int) -> tuple[float, int]:
+    env = {**os.environ, "DECIDE_DATABASE_URL": url, "DECIDE_HOME": str(home)}
+    cmd = [str(DECIDE), *args]
+    out = subprocess.run(cmd, env=env, capture_output=True, check=True)  # warm-up
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        out = subprocess.run(cmd, env=env, capture_output=True, check=True)
+        times.append(time.perf_counter() - t)
+    doc = json.loads(out.stdout)
+    items = len(doc) if isinstance(doc, list) else len(doc.get("items", doc.get("steps", [])))
+    return med(times), items
+
+
+def run_verify(url: str, runs: int) -> tuple[float, int, bool, list[float]]:
+    from store.audit import verify
+
+    db = Database(url)
+    rates, seconds, events, ok = [], [], 0, True
+    for _ in range(runs):
+        t = time.perf_counter()
+        report = verify(db.engine)
+        s = time.perf_counter() - t
+        ok = ok and report.ok
+        events = report.events
+        rates.append(events / s)
+        seconds.append(s)
+        log(f"  verify: {events:,} events in {s:.2f} s = {events / s:,.0f}/s ok={report.ok}")
+    db.close()
+    return med(rates), events, ok, seconds
+
+
+def run_export(url: str, decision_id: str, runs: int, tmp: Path) -> tuple[float, int]:
+    from store.audit import export_jsonl
+
+    db = Database(url)
+    times, written = [], 0
+    out = tmp / f"{decision_id}.jsonl"
+    for _ in range(runs):
+        t = time.perf_counter()
+        written = export_jsonl(db.engine, out, decision_id=decision_id)
+        times.append(time.perf_counter() - t)
+    db.close()
+    out.unlink(missing_ok=True)
+    return med(times), written
+
+
+# -- concurrent writers (PostgreSQL) ----------------------------------------------------------
+def _next_action(proc: Any, d: Any, view: Any, rng: random.Random) -> Any:
+    """A valid action on the decision as of AS_OF, or None."""
+    from procedures import Complete, Start
+
+    choices = []
+    for s in view.steps:
+        if s.status in ("ready", "paused"):
+            choices.append(Start(step=s.step, on=AS_OF))
+        elif s.status == "open" and (s.earliest_close_on is None or s.earliest_close_on <= AS_OF):
+            step = proc.step(s.step)
+            outcome = next(o.id for o in step.outcomes if o.passing)
+            meeting = None
+            if step.requires_meeting_record:
+                meeting = gen._meeting(rng, outcome, "区")
+            choices.append(
+                Complete(
+                    step=s.step,
+                    on=AS_OF,
+                    outcome=outcome if len(step.outcomes) > 1 else None,
+                    meeting=meeting,
+                )
+            )
+    return rng.choice(choices) if choices else None
+
+
+def _writer(w: int, url: str, home: str, own: list[str], shared: list[str], go: Any,
+            stop_at: Any, out: Any) -> None:  # fmt: skip
+    from flows.commands import Commands
+    from procedures import Complete, Conflict, DecideError, Start
+
+    rng = random.Random(w)
+    cmds = Commands(Database(url), Path(home), clock=lambda: datetime(2026, 11, 26, 2, tzinfo=UTC))
+    successes, conflicts, refusals, exhausted = [], 0, 0, set()
+    own = list(own)
+    go.wait()
+    while time.time() < stop_at.value:
+        pool = shared if rng.random() < 0.25 else own
+        live = [i for i in pool if i not in exhausted]
+        if not live:
+            if pool is own:
+                break
+            continue
+        did = rng.choice(live)
+        for _ in range(10):
+            d, view = cmds.status(did, AS_OF)
+            proc = cmds.procedure(d.procedure_id)
+            action = _next_action(proc, d, view, rng)
+            if action is None:
+                exhausted.add(did)
+                break
+            try:
+                actor = f"并发写入 {w}"
+                if isinstance(action, Start):
+                    after, _ = cmds.start(did, action.step, actor=actor, on=AS_OF)
+                else:
+                    assert isinstance(action, Complete)
+                    after, _ = cmds.complete(
+                        did, action.step, actor=actor, on=AS_OF, outcome=action.outcome,
+                        meeting=action.meeting,
+                    )  # fmt: skip
+            except Conflict:
+                conflicts += 1
+                continue
+            except DecideError:
+                refusals += 1  # e.g. another writer moved the step on meanwhile
+                break
+            successes.append((did, after.version, action))
+            break
+    out.put((w, successes, conflicts, refusals))
+
+
+def run_concurrency(url: str, procs: int, duration: float) -> dict[str, Any]:
+    from procedures import WorkCalendar, apply, load_procedure
+    from store.audit import verify
+    from store.uow import UnitOfWork
+
+    db = Database(url)
+    with UnitOfWork(db, write=False) as uow:
+        ids = uow.decisions.ids(status=("in_progress", "approved", "rejected"))
+        before = {d.id: d for d in uow.decisions.many(ids)}
+        head_before = uow.link.driver.execute("SELECT seq FROM audit_head").fetchone()[0]
+    db.close()
+    rng = random.Random(SEED)
+    rng.shuffle(ids)
+    shared, rest = ids[:12], ids[12:]
+    own = [rest[w::procs] for w in range(procs)]
+    ctx = mp.get_context("fork")
+    go, out = ctx.Event(), ctx.Queue()
+    stop_at = ctx.Value("d", 0.0)
+    workers = [
+        ctx.Process(target=_writer, args=(w, url, "/tmp/decide-scale-home", own[w], shared, go,
+                                          stop_at, out))
+        for w in range(procs)
+    ]  # fmt: skip
+    for p in workers:
+        p.start()
+    time.sleep(1.0)
+    start = time.time()
+    stop_at.value = start + duration
+    go.set()
+    results = [out.get() for _ in workers]
+    elapsed = time.time() - start
+    for p in workers:
+        p.join()
+    successes = [s for _, ss, _, _ in results for s in ss]
+    conflicts = sum(r[2] for r in results)
+    refusals = sum(r[3] for r in results)
+
+    # no lost update: replay every success, in version order, through the planner
+    by_decision: dict[str, list[tuple[int, Any]]] = {}
+    for did, version, action in successes:
+        by_decision.setdefault(did, []).append((version, action))
+    cal = WorkCalendar.official()
+    problems: list[str] = []
+    db = Database(url)
+    with UnitOfWork(db, write=False) as uow:
+        after = {d.id: d for d in uow.decisions.many(sorted(by_decision))}
+        cur = uow.link.driver.execute(
+            "SELECT decision_id, action, payload FROM audit_events WHERE seq > %s ORDER BY seq",
+            (head_before,),
+        )
+        new_events: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for did, action, payload in cur:
+            new_events.setdefault(did, []).append((action, json.loads(payload)))
+        change_counts = dict(
+            uow.link.driver.execute(
+                "SELECT decision_id, count(*) FROM audit_events WHERE decision_id = ANY(%s) "
+                "AND action = ANY(%s) GROUP BY decision_id",
+                (sorted(by_decision), list(CHANGE_ACTIONS)),
+            ).fetchall()
+        )
+    for did, done in by_decision.items():
+        done.sort(key=lambda x: x[0])
+        d0, d1 = before[did], after[did]
+        versions = [v for v, _ in done]
+        if versions != list(range(d0.version + 1, d0.version + 1 + len(done))):
+            problems.append(f"{did}: versions {versions} after {d0.version}")
+        if d1.version != d0.version + len(done):
+            problems.append(f"{did}: version {d1.version}, expected {d0.version + len(done)}")
+        if change_counts.get(did) != d1.version:
+            problems.append(f"{did}: {change_counts.get(did)} change events, version {d1.version}")
+        proc = load_procedure(d0.procedure_id)
+        attempts = d0.attempts
+        for _, action in done:
+            attempts = apply(proc, d0.flags, attempts, action, cal)
+        if attempts != d1.attempts:
+            problems.append(f"{did}: stored attempts differ from the replayed successes")
+        logged = [(a, p.get("step"), p.get("version")) for a, p in new_events.get(did, [])]
+        wanted = [(a.kind, a.step, v) for v, a in done]
+        if [x for x in logged if x[0] in CHANGE_ACTIONS] != wanted:
+            problems.append(f"{did}: audit events {logged} != successes {wanted}")
+    t = time.perf_counter()
+    report = verify(db.engine)
+    verify_s = time.perf_counter() - t
+    db.close()
+    shared_hits = sum(1 for did, _, _ in successes if did in shared)
+    return {
+        "processes": procs,
+        "seconds": round(elapsed, 2),
+        "commands": len(successes),
+        "per_second": len(successes) / elapsed,
+        "on_shared": shared_hits,
+        "conflicts": conflicts,
+        "refusals": refusals,
+        "decisions": len(by_decision),
+        "lost_updates": len(problems),
+        "problems": problems[:5],
+        "verified": report.ok,
+        "verified_events": report.events,
+        "verify_s": round(verify_s, 1),
+    }
+
+
+# -- one engine -------------------------------------------------------------------------------
+def measure(engine: str, url: str, small_url: str, meta: dict[str, Any], args: Any,
+            first_scan: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
+    runs = args.runs
+    home = Path("/tmp/decide-scale-home")
+    home.mkdir(exist_ok=True)
+    res: dict[str, Any] = {"engine": engine}
+    ids = pick_ids(url)
+    small_ids = pick_ids(small_url)
+    res["ids"], res["small_ids"] = ids, small_ids
+
+    log(f"{engine}: deadline scan")
+    if first_scan is None:
+        s, raised, due = run_scan(url, home)
+        first_scan = {"seconds": s, "raised": raised, "due": due, "fresh": True}
+    res["scan_first"] = first_scan
+    steady = [run_scan(url, home) for _ in range(runs)]
+    res["scan_steady"] = med([s for s, _, _ in steady])
+    res["scan_steady_runs"] = [round(s, 3) for s, _, _ in steady]
+    res["scan_steady_raised"] = sum(r for _, r, _ in steady)
+    res["scan_due"] = steady[0][2]
+    log(f"  first {first_scan['seconds']:.2f} s ({first_scan['raised']} raised), steady "
+        f"{res['scan_steady']:.2f} s over {res['scan_due']} due decisions")  # fmt: skip
+
+    log(f"{engine}: decide status / overdue (big and small)")
+    as_of = ["--as-of", AS_OF.isoformat(), "--json"]
+    for label, u, i in (("big", url, ids), ("small", small_url, small_ids)):
+        res[f"status_{label}"], _ = run_cli(u, home, ["status", i["open_id"], *as_of], runs)
+        res[f"overdue_{label}"], res[f"overdue_items_{label}"] = run_cli(
+            u, home, ["overdue", *as_of], runs
+        )
+    res["status_ratio"] = res["status_big"] / res["status_small"]
+    res["overdue_ratio"] = res["overdue_big"] / res["overdue_small"]
+
+    log(f"{engine}: audit verification")
+    vruns = args.verify_runs or runs
+    res["verify_rate"], res["verify_events"], res["verify_ok"], vs = run_verify(url, vruns)
+    res["verify_seconds"] = med(vs)
+
+    log(f"{engine}: export of {ids['closed_id']}")
+    res["export_s"], res["export_events"] = run_export(url, ids["closed_id"], runs, Path("/tmp"))
+
+    if engine == "postgresql":
+        log(f"postgresql: {args.procs} processes writing for {args.duration:.0f} s")
+        res["concurrency"] = run_concurrency(url, args.procs, args.duration)
+    return res
+
+
+def table(res: dict[str, Any], meta: dict[str, Any], size: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    ok = lambda b: "[green]met[/]" if b else "[red]MISSED[/]"  # noqa: E731
+    t = Table(
+        title=f"{res['engine']}: {meta['decisions']:,} decisions, {meta['attempts']:,} attempts, "
+        f"{meta['events']:,} events ({size / 1e9:.2f} GB)"
+    )
+    for c in ("measure", "figure", "target", ""):
+        t.add_column(c)
+    fs = res["scan_first"]
+    t.add_row(
+        "deadline scan, first run",
+        f"{fs['seconds']:.2f} s ({fs['raised']:,} alerts raised, {fs['due']:,} decisions due)"
+        + ("" if fs.get("fresh") else " [at build]"),
+        "",
+        "",
+    )
+    t.add_row(
+        "deadline scan, steady state (median)",
+        f"{res['scan_steady']:.2f} s ({res['scan_due']:,} decisions due)",
+        "< 2 s",
+        ok(res["scan_steady"] < TARGET_SCAN_S),
+    )
+    ids, sids = res["ids"], res["small_ids"]
+    t.add_row(
+        f"decide status {ids['open_id']} --json",
+        f"{res['status_big']:.3f} s vs {res['status_small']:.3f} s at {SMALL} "
+        f"(×{res['status_ratio']:.2f})",
+        "≤ ×1.20",
+        ok(res["status_ratio"] <= TARGET_RATIO),
+    )
+    t.add_row(
+        "decide overdue --as-of 2026-11-26 --json",
+        f"{res['overdue_big']:.3f} s ({res['overdue_items_big']:,} items) vs "
+        f"{res['overdue_small']:.3f} s ({res['overdue_items_small']} items) at {SMALL} "
+        f"(×{res['overdue_ratio']:.2f})",
+        "≤ ×1.20",
+        ok(res["overdue_ratio"] <= TARGET_RATIO),
+    )
+    t.add_row(
+        "audit verification (median)",
+        f"{res['verify_rate']:,.0f} events/s ({res['verify_events']:,} in "
+        f"{res['verify_seconds']:.1f} s, ok={res['verify_ok']})",
+        "≥ 200,000/s",
+        ok(res["verify_rate"] >= TARGET_VERIFY and res["verify_ok"]),
+    )
+    t.add_row(
+        f"export of one decision ({ids['closed_id']})",
+        f"{res['export_s'] * 1000:.0f} ms ({res['export_events']} events)",
+        "",
+        "",
+    )
+    c = res.get("concurrency")
+    if c:
+        t.add_row(
+            f"{c['processes']} processes writing ({c['seconds']:.0f} s)",
+            f"{c['per_second']:.1f} commands/s ({c['commands']:,} commands on "
+            f"{c['decisions']:,} decisions, {c['on_shared']} on shared ones; "
+            f"{c['conflicts']} conflicts retried, {c['refusals']} refusals)",
+            "",
+            "",
+        )
+        t.add_row(
+            "  no lost update; chain verified",
+            f"{c['lost_updates']} lost; verify ok={c['verified']} "
+            f"({c['verified_events']:,} events, {c['verify_s']} s)",
+            "0; ok",
+            ok(c["lost_updates"] == 0 and c["verified"]),
+        )
+    Console(width=160).print(t)
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )  # fmt: skip
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {mem / 1024**2:.0f} GiB RAM, Python "
+        f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--decisions", type=int, default=100_000)
+    p.add_argument("--events", type=int, default=10_000_000)
+    p.add_argument("--engine", choices=("sqlite", "postgresql", "both"), default="both")
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--verify-runs", type=int, help="verification runs (default: --runs)")
+    p.add_argument("--keep", action="store_true", help="keep the PostgreSQL databases")
+    p.add_argument("--rebuild", action="store_true")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--procs", type=int, default=4)
+    p.add_argument("--duration", type=float)
+    args = p.parse_args(argv)
+    n = args.decisions
+    if args.duration is None:
+        args.duration = 20.0 if n >= 10_000 else 8.0
+    print(f"machine: {machine()}")
+    log(f"{n:,} decisions, {args.events:,} events, engine {args.engine}, {args.runs} runs")
+    meta = build_sqlite(n, args.events, args.workers, args.rebuild)
+    small_meta = build_sqlite(SMALL, max(1, args.events * SMALL // n), 1, args.rebuild)
+    print(
+        f"build: {meta['build_s']} s (generate {meta['generate_s']} s, chain {meta['chain_s']} s, "
+        f"indexes {meta['index_s']} s), {meta['size_bytes'] / 1e9:.2f} GB; statuses "
+        f"{meta['status']}; attempts {meta['attempts']:,} (median {meta['attempts_median']}, "
+        f"max {meta['attempts_max']}); documents {meta['documents']:,}; alerts {meta['alerts']:,}"
+    )
+    total = meta["events"]
+    print(
+        "event mix: "
+        + ", ".join(f"{k} {v:,} ({v / total:.1%})" for k, v in meta["mix"].items())
+        + f" — natural events per decision {meta['natural_events_per_decision']}, "
+        f"padding {meta['note_padding_per_attempt']} notes per attempt"
+    )
+    results = {"machine": machine(), "args": vars(args), "meta": meta}
+    engines = ("sqlite", "postgresql") if args.engine == "both" else (args.engine,)
+    try:
+        for engine in engines:
+            if engine == "sqlite":
+                url, small_url = f"sqlite:///{sqlite_path(n)}", f"sqlite:///{sqlite_path(SMALL)}"
+                size = meta["size_bytes"]
+                store, where = meta, meta_path(n)
+            else:
+                store = build_pg(n, meta, args.rebuild)
+                build_pg(SMALL, small_meta, args.rebuild)
+                url, small_url = pg_url(n), pg_url(SMALL)
+                size = store["size_bytes"]
+                results["pg_build"] = store
+                where = meta_path(n).with_suffix(".pg.json")
+            first = store.get("first_scan")
+            res = measure(engine, url, small_url, meta, args, first)
+            if first is None:  # the cached database now holds these alerts
+                store["first_scan"] = {**res["scan_first"], "fresh": False}
+                write_meta(where, store)
+            results[engine] = res
+            table(res, meta, size)
+    finally:
+        if "postgresql" in engines and not args.keep:
+            for k in (n, SMALL):
+                drop_pg(k)
+            log("dropped the PostgreSQL scale databases")
+    out = Path(f"/tmp/decide-scale-results-{n}.json")
+    out.write_text(json.dumps(results, ensure_ascii=False, indent=1, default=str))
+    log(f"figures written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
