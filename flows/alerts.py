@@ -17,7 +17,12 @@ from datetime import date, timedelta
 from flows.commands import Commands
 from flows.queries import decisions_with_plans
 from procedures import WorkCalendar
-from procedures.planner import ALERT_LABELS, ALERT_LEVELS
+from procedures.planner import (
+    ALERT_LABELS,
+    ALERT_LEVELS,
+    DUE_SOON_WORKING_DAYS,
+    ESCALATE_AFTER_WORKING_DAYS,
+)
 from store.fastsql import SQL
 from store.schedules import load_calendar
 from store.uow import UnitOfWork
@@ -25,9 +30,15 @@ from store.uow import UnitOfWork
 __all__ = ["Alert", "level_dates", "scan"]
 
 SCAN_ACTOR = "decide-scan"
+# Once per level per step attempt (SPEC §4), whatever later happens to the due date (an
+# extension, a deferral, a calendar import): the NOT EXISTS makes it so; the unique key
+# (which includes due_on) stops two scans racing on the same due date.
 _RAISE = SQL(
     "INSERT INTO alerts (decision_id, step, attempt, level, due_on, first_reached_on, raised_at) "
-    "VALUES (:decision_id, :step, :attempt, :level, :due_on, :first, :raised_at) "
+    "SELECT CAST(:decision_id AS VARCHAR(32)), CAST(:step AS VARCHAR(64)), CAST(:attempt AS "
+    "INTEGER), CAST(:level AS VARCHAR(16)), CAST(:due_on AS DATE), CAST(:first AS DATE), "
+    ":raised_at WHERE NOT EXISTS (SELECT 1 FROM alerts WHERE decision_id = :decision_id AND "
+    "step = :step AND attempt = :attempt AND level = :level) "
     "ON CONFLICT (decision_id, step, attempt, level, due_on) DO NOTHING"
 )
 
@@ -65,15 +76,15 @@ def level_dates(cal: WorkCalendar, due: date, start: date) -> dict[str, date]:
     """The first day each level is reached for something due on ``due`` (never before ``start``)."""
     working: list[date] = []
     day = due
-    while len(working) < 4:  # the 4th-last working day up to the due date: 3 working days left
+    while len(working) <= DUE_SOON_WORKING_DAYS:  # from this day, only that many are left
         if cal.is_working_day(day):
             working.append(day)
         day -= timedelta(days=1)
     return {
-        "due_soon": max(working[3], start),
+        "due_soon": max(working[DUE_SOON_WORKING_DAYS], start),
         "due_today": due,
         "overdue": due + timedelta(days=1),
-        "escalated": cal.add_working_days(due, 5).on,
+        "escalated": cal.add_working_days(due, ESCALATE_AFTER_WORKING_DAYS).on,
     }
 
 

@@ -179,9 +179,16 @@ def _history_floor(proc: Procedure, step: Step, attempts: Sequence[Attempt]) -> 
             days += [d.on for d in a.deferrals]
         other = proc.step(a.step)
         outcome = other.outcome(a.outcome) if other and a.outcome else None
-        if outcome is not None and outcome.return_to is not None and a.closed_on is not None:
-            if step.id == outcome.return_to or step.id in proc.successors(outcome.return_to):
-                days.append(a.closed_on)
+        returned = outcome is not None and outcome.return_to is not None
+        if (
+            returned
+            and a.closed_on is not None
+            and outcome is not None
+            and (
+                step.id == outcome.return_to or step.id in proc.successors(outcome.return_to or "")
+            )
+        ):
+            days.append(a.closed_on)
     return max(days) if days else None
 
 

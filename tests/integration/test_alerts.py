@@ -103,3 +103,19 @@ def test_an_undecided_decision_past_its_target_is_alerted(cmds):
     raised = scan(cmds, date(2025, 7, 1))
     target = [a for a in raised if a.decision == d.id and a.step == ""]
     assert [a.level for a in target] == ["due_soon", "due_today", "overdue"]
+
+
+def test_an_extension_does_not_raise_the_same_level_twice_for_one_attempt(cmds):
+    d = cmds.register(
+        title="延期", procedure_id="national-2019", sponsor="区", actor="a", on=date(2025, 3, 3)
+    ).id
+    cmds.start(d, "drafting", actor="a", on=date(2025, 3, 3))
+    cmds.complete(d, "drafting", actor="a", on=date(2025, 3, 10))
+    cmds.start(d, "public_participation", actor="a", on=date(2025, 3, 11))
+    cmds.complete(d, "public_participation", actor="a", on=date(2025, 4, 10))
+    cmds.start(d, "legality_review", actor="a", on=date(2025, 4, 11))  # due 15 working days later
+    first = scan(cmds, date(2025, 5, 9))
+    assert {a.level for a in first if a.step == "legality_review"} >= {"due_soon", "due_today"}
+    cmds.extend(d, "legality_review", actor="a", reason="征求法律顾问意见", on=date(2025, 5, 9))
+    again = scan(cmds, date(2025, 5, 26))
+    assert {a.level for a in again if a.step == "legality_review"} <= {"overdue", "escalated"}
