@@ -167,6 +167,8 @@ def audit_export(cmds: Commands, out: Path, decision_id: str | None) -> int:
     if decision_id is not None:
         with UnitOfWork(cmds.db, write=False) as uow:
             uow.decisions.get(decision_id)  # NotFound for an unknown id
+    if out.is_dir():
+        raise InputError(f"--out {out} is a directory; give a file name")
     if out.parent and not out.parent.exists():
         raise InputError(f"directory does not exist: {out.parent}")
     return export_jsonl(cmds.engine, out, decision_id=decision_id)

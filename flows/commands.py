@@ -111,11 +111,13 @@ class Commands:
     def documents(self) -> DocumentStore:
         return DocumentStore(self.home / "documents")
 
-    def _check_role(self, uow: UnitOfWork, actor: str, role: str, what: str) -> None:
+    def _check_role(self, uow: UnitOfWork, actor: str, role: str | set[str], what: str) -> None:
         if not uow.people.any():
             return
         roles = uow.people.roles(actor)
-        if role not in roles:
+        allowed = {role} if isinstance(role, str) else role
+        if not roles & allowed:
+            role = " or ".join(sorted(allowed))
             raise RuleViolation(
                 "role.not_permitted",
                 f"{actor} 无权办理 {what} (needs role {role}; has "
@@ -265,7 +267,10 @@ class Commands:
             proc = self.procedure(before.procedure_id)
             step = proc.step(action.step)
             if step is not None:
-                self._check_role(uow, actor, step.role, step.label)
+                # the step's own role acts on it; the sponsor also opens steps, because opening
+                # is handing the materials over (for comment, to the experts, to the reviewer)
+                roles = {step.role, "sponsor"} if isinstance(action, Start) else {step.role}
+                self._check_role(uow, actor, roles, step.label)
         if action.on < before.registered_on:
             raise InputError(
                 f"--on {action.on} is before the decision was registered ({before.registered_on})"

@@ -6,7 +6,8 @@
     ├── InputError              malformed or unknown input (unknown step, outcome, flag, bad date)
     ├── NotFound                an unknown decision, procedure or document
     ├── RuleViolation           the procedure refuses the action (names the rule and its article)
-    └── Conflict                the decision changed meanwhile (optimistic concurrency)
+    ├── Conflict                the decision changed meanwhile (optimistic concurrency)
+    └── Unavailable             the database cannot be opened or reached
 
 Each class has an ``exit_code`` the CLI uses and a stable ``code`` for ``--json`` output.
 """
@@ -21,6 +22,7 @@ __all__ = [
     "InvalidDefinition",
     "NotFound",
     "RuleViolation",
+    "Unavailable",
 ]
 
 
@@ -100,3 +102,10 @@ class RuleViolation(DecideError):
             "message": self.message,
             "remedy": self.remedy,
         }
+
+
+class Unavailable(DecideError):
+    """The database cannot be opened or reached (a wrong DECIDE_HOME or DECIDE_DATABASE_URL)."""
+
+    code = "unavailable"
+    exit_code = 1

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from procedures.errors import InvalidDefinition
+from procedures.errors import InvalidDefinition, NotFound
 from procedures.model import Prerequisite, Procedure, Requirement, Step
 
 __all__ = ["PRESETS_DIR", "load_procedure", "parse_procedure", "preset_ids"]
@@ -50,6 +50,10 @@ def _resolve(ref: str, base: Path | None) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate.resolve()
+    if base is None:
+        raise NotFound(
+            f"no procedure file or preset named {ref!r} (presets: {', '.join(preset_ids())})"
+        )
     raise InvalidDefinition(
         f"no procedure file or preset named {ref!r} (presets: {', '.join(preset_ids())})",
         source=str(base.name if base else ref),

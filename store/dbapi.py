@@ -73,6 +73,27 @@ class Database:
         return link
 
     def _connect(self) -> Any:
+        from procedures.errors import Unavailable
+
+        try:
+            return self._open()
+        except (OSError, ValueError) as exc:
+            raise Unavailable(f"cannot open the database {self._safe_url()}: {exc}") from None
+        except Exception as exc:  # the drivers' own errors (sqlite3.Error, psycopg.Error)
+            if type(exc).__module__.split(".")[0] in ("sqlite3", "psycopg"):
+                raise Unavailable(
+                    f"cannot open the database {self._safe_url()}: "
+                    f"{str(exc).strip().splitlines()[0]}"
+                ) from None
+            raise
+
+    def _safe_url(self) -> str:
+        """The URL without a password, for messages."""
+        import re
+
+        return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", self.url)
+
+    def _open(self) -> Any:
         if self.dialect == "sqlite":
             import sqlite3
 

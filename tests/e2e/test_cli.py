@@ -96,6 +96,8 @@ REFUSALS = [
     (("complete", "2025-0001", "drafting", "--on", "2025-07-02", "--outcome", "ok"), 3, "not open"),
     (("audit", "2099-0001"), 4, "no decision"),
     (("frobnicate",), 2, "No such command"),
+    (("register", "--title", "t", "--procedure", "mars-2030", "--sponsor", "x"), 4, "mars-2030"),
+    (("audit", "export", "--all", "--out", "/"), 2, "is a directory"),
 ]
 
 
@@ -147,7 +149,6 @@ def test_bad_input_of_every_kind_is_named_without_a_traceback(cli: CLI, tmp_path
             ),
             "control",
         ),
-        (("register", "--title", "t", "--procedure", "mars-2030", "--sponsor", "x"), "mars-2030"),
         (
             (
                 "register",
@@ -355,3 +356,20 @@ def test_interactive_commands_never_import_prefect(cli: CLI):
     )
     assert proc.returncode == 0, proc.stderr
     assert "PREFECT []" in proc.stdout
+
+
+def test_an_unreachable_database_is_one_clear_line(cli: CLI, tmp_path: Path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    env = {**cli.env, "DECIDE_HOME": str(blocker)}
+    env.pop("DECIDE_DATABASE_URL")
+    for args in (("status", "2025-0001"), ("status", "2025-0001", "--json")):
+        proc = __import__("subprocess").run(
+            [__import__("tests.e2e.conftest", fromlist=["DECIDE"]).DECIDE, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert "cannot open the database" in (proc.stderr + proc.stdout)
