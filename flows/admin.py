@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -9,7 +12,8 @@ from pathlib import Path
 from flows.commands import Commands, clean_text
 from procedures import InputError, load_procedure, plan, preset_ids
 from procedures.calendar import Schedule
-from store.audit import VerifyReport, export_jsonl, verify, verify_export
+from store.audit import Problem, VerifyReport, export_jsonl, verify, verify_export
+from store.fastsql import SQL
 from store.schedules import add_schedule, load_calendar
 from store.signing import checkpoint, load_or_create_key, public_key_bytes
 from store.tables import CheckpointRow
@@ -147,7 +151,53 @@ def audit_checkpoint(cmds: Commands) -> CheckpointRow:
         row = checkpoint(session, key, signed_at=cmds.clock())
         session.commit()
         session.refresh(row)
+    # A copy beside the key, outside the database: whoever rewrites the whole chain and deletes
+    # the checkpoint rows is still caught by verification (it compares this log with the chain).
+    entry = {
+        "seq": row.seq,
+        "hash": row.hash,
+        "signed_at": row.signed_at,
+        "public_key": row.public_key,
+        "signature": row.signature,
+    }
+    with checkpoint_log(cmds).open("a", encoding="utf-8") as log:
+        log.write(json.dumps(entry, sort_keys=True) + "\n")
+        log.flush()
+        os.fsync(log.fileno())
     return row
+
+
+def checkpoint_log(cmds: Commands) -> Path:
+    return key_path(cmds).with_name("checkpoints.jsonl")
+
+
+_HASH_AT = SQL("SELECT hash FROM audit_events WHERE seq = :seq")
+
+
+def _log_problems(cmds: Commands) -> list[Problem]:
+    """Checkpoints recorded outside the database that the chain no longer matches."""
+    path = checkpoint_log(cmds)
+    if not path.exists():
+        return []
+    problems = []
+    with UnitOfWork(cmds.db, write=False) as uow:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line)
+            row = _HASH_AT.run(uow.link, {"seq": entry["seq"]}).fetchone()
+            if row is None or row[0] != entry["hash"]:
+                what = "is missing (the tail was cut off)" if row is None else "has another hash"
+                problems.append(
+                    Problem(
+                        entry["seq"],
+                        "checkpoint_log",
+                        (
+                            f"the checkpoint signed {entry['signed_at']} for event {entry['seq']} (kept in "
+                            f"{path.name} beside the key) no longer matches: event {entry['seq']} {what} "
+                            "— the chain was rewritten or cut"
+                        ),
+                    )
+                )
+    return problems
 
 
 def _known_keys(cmds: Commands) -> list[bytes] | None:
@@ -155,12 +205,29 @@ def _known_keys(cmds: Commands) -> list[bytes] | None:
     return [public_key_bytes(load_or_create_key(path))] if path.exists() else None
 
 
-def audit_verify(cmds: Commands, export: Path | None = None) -> VerifyReport:
+def audit_verify(
+    cmds: Commands, export: Path | None = None, *, replay: bool = True
+) -> VerifyReport:
+    """The chain, the checkpoints (in the database and the log beside the key), the stored
+    documents, and (``replay``) every decision's state against its audit events."""
     if export is not None:
         if not export.is_file():
             raise InputError(f"file not found: {export}")
         return verify_export(export, public_keys=_known_keys(cmds))
-    return verify(cmds.engine, documents_dir=cmds.home / "documents", public_keys=_known_keys(cmds))
+    report = verify(
+        cmds.engine, documents_dir=cmds.home / "documents", public_keys=_known_keys(cmds)
+    )
+    extra = _log_problems(cmds)
+    notes = list(report.notes)
+    if replay:
+        from flows.replay import replay_problems
+
+        extra += list(replay_problems(cmds))
+        notes.append("every decision's state was replayed from its audit events")
+    if not extra:
+        return dataclasses.replace(report, notes=tuple(notes))
+    problems = sorted((*report.problems, *extra), key=lambda p: (p.seq is None, p.seq or 0))
+    return dataclasses.replace(report, ok=False, problems=tuple(problems), notes=tuple(notes))
 
 
 def audit_export(cmds: Commands, out: Path, decision_id: str | None) -> int:

@@ -90,17 +90,19 @@ async def decision_flow(
         now = cmds.clock()
         with UnitOfWork(cmds.db) as uow:
             if state.is_completed():
-                uow.outbox.done(item["id"], now=now)
+                uow.outbox.done(item["id"], now=now, worker=item["worker"])
                 results.append({"id": item["id"], "ok": True, **(await state.result())})
             else:
                 error = repr(await state.result(raise_on_failure=False))
-                uow.outbox.failed(item["id"], error=error, now=now, tries=item["tries"])
+                uow.outbox.failed(
+                    item["id"], error=error, now=now, tries=item["tries"], worker=item["worker"]
+                )
                 results.append({"id": item["id"], "ok": False, "error": error})
             uow.commit()
     return results
 
 
-async def drain(ref: StoreRef, *, worker: str, limit: int = 100) -> list[dict[str, Any]]:
+async def drain(ref: StoreRef, *, worker: str, limit: int = 20) -> list[dict[str, Any]]:
     """Claim due outbox rows and run each decision's flow; returns what happened."""
     cmds = _commands(ref)
     with UnitOfWork(cmds.db) as uow:
@@ -115,6 +117,7 @@ async def drain(ref: StoreRef, *, worker: str, limit: int = 100) -> list[dict[st
                 "kind": item.kind,
                 "payload": item.payload,
                 "tries": item.tries,
+                "worker": worker,
             }
         )
     results: list[dict[str, Any]] = []

@@ -29,10 +29,14 @@ _DUE = (
 )
 _CLAIMABLE = SQL(_DUE, pg=_DUE + " FOR UPDATE SKIP LOCKED")
 _CLAIM = SQL("UPDATE outbox SET claimed_by = :worker, claimed_at = :now WHERE id = :id")
-_DONE = SQL("UPDATE outbox SET done_at = :now, last_error = NULL WHERE id = :id")
+# Only the worker holding the claim settles a row: if its lease ran out and another worker
+# took the row over, the late one changes nothing.
+_DONE = SQL(
+    "UPDATE outbox SET done_at = :now, last_error = NULL WHERE id = :id AND claimed_by = :worker"
+)
 _FAILED = SQL(
     "UPDATE outbox SET tries = :tries, last_error = :error, claimed_by = NULL, "
-    "claimed_at = NULL, available_at = :available WHERE id = :id"
+    "claimed_at = NULL, available_at = :available WHERE id = :id AND claimed_by = :worker"
 )
 _PENDING = SQL("SELECT count(*) FROM outbox WHERE done_at IS NULL")
 
@@ -70,7 +74,7 @@ class Outbox:
         worker: str,
         now: datetime,
         limit: int = 20,
-        lease: timedelta = timedelta(minutes=5),
+        lease: timedelta = timedelta(minutes=15),
     ) -> list[OutboxItem]:
         """Take up to ``limit`` due rows for ``worker`` (rows whose lease ran out are retaken)."""
         rows = _CLAIMABLE.rows(self.link, {"now": now, "stale": now - lease, "limit": limit})
@@ -78,15 +82,23 @@ class Outbox:
             _CLAIM.run(self.link, {"worker": worker, "now": now, "id": row[0]})
         return [OutboxItem(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
 
-    def done(self, item_id: int, *, now: datetime) -> None:
-        _DONE.run(self.link, {"now": now, "id": item_id})
+    def done(self, item_id: int, *, now: datetime, worker: str) -> bool:
+        cursor = _DONE.run(self.link, {"now": now, "id": item_id, "worker": worker})
+        return bool(cursor.rowcount)
 
-    def failed(self, item_id: int, *, error: str, now: datetime, tries: int) -> None:
+    def failed(self, item_id: int, *, error: str, now: datetime, tries: int, worker: str) -> bool:
         backoff = timedelta(seconds=min(3600, 5 * 2 ** min(tries, 10)))
-        _FAILED.run(
+        cursor = _FAILED.run(
             self.link,
-            {"tries": tries + 1, "error": error[:2000], "available": now + backoff, "id": item_id},
+            {
+                "tries": tries + 1,
+                "error": error[:2000],
+                "available": now + backoff,
+                "id": item_id,
+                "worker": worker,
+            },
         )
+        return bool(cursor.rowcount)
 
     def pending(self) -> int:
         return int(_PENDING.run(self.link).fetchone()[0])

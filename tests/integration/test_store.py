@@ -313,3 +313,22 @@ def test_two_workers_never_claim_the_same_outbox_row(cmds, database_url):
         assert {i.id for i in mine}.isdisjoint({i.id for i in rest})
     finally:
         other.close()
+
+
+def test_a_worker_whose_lease_ran_out_cannot_settle_the_row(cmds):
+    from datetime import timedelta
+
+    registered(cmds)
+    t0 = CLOCK + timedelta(minutes=1)
+    with UnitOfWork(cmds.db) as uow:
+        (row,) = uow.outbox.claim(worker="slow", now=t0, limit=1)
+        uow.commit()
+    with UnitOfWork(cmds.db) as uow:  # 16 minutes later the lease has run out
+        (again,) = uow.outbox.claim(worker="fast", now=t0 + timedelta(minutes=16), limit=1)
+        assert again.id == row.id
+        assert uow.outbox.done(row.id, now=t0, worker="fast")
+        uow.commit()
+    with UnitOfWork(cmds.db) as uow:
+        assert not uow.outbox.done(row.id, now=t0, worker="slow")
+        assert not uow.outbox.failed(row.id, error="late", now=t0, tries=0, worker="slow")
+        uow.commit()

@@ -1,0 +1,98 @@
+"""Verification beyond the chain: state tables against the events, and checkpoints kept outside
+the database (so deleting checkpoint rows and rewriting the whole chain is still caught)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import text
+
+from flows.admin import audit_checkpoint, audit_verify
+from flows.commands import Commands
+from store.audit import canonical_json, event_hash
+from store.fastsql import SQL
+from store.uow import UnitOfWork
+
+CLOCK = datetime(2026, 1, 10, tzinfo=UTC)
+
+
+@pytest.fixture
+def cmds(db, tmp_path) -> Commands:
+    c = Commands(db, tmp_path / "home", clock=lambda: CLOCK)
+    d = c.register(
+        title="深度验证",
+        procedure_id="national-2019",
+        sponsor="区",
+        actor="甲",
+        on=date(2025, 3, 3),
+    ).id
+    c.start(d, "drafting", actor="甲", on=date(2025, 3, 3))
+    c.complete(d, "drafting", actor="甲", on=date(2025, 3, 10))
+    c.start(d, "public_participation", actor="甲", on=date(2025, 3, 11))
+    return c
+
+
+def test_a_clean_store_verifies_with_replay(cmds):
+    report = audit_verify(cmds)
+    assert report.ok, report.problems
+    assert any("replayed" in n for n in report.notes)
+
+
+def test_editing_the_state_tables_is_caught_by_replay(cmds):
+    with UnitOfWork(cmds.db) as uow:  # someone with the database marks the comment period done
+        SQL(
+            "UPDATE step_attempts SET status = 'done', closed_on = :d, outcome = 'done' "
+            "WHERE step = 'public_participation'"
+        ).run(uow.link, {"d": date(2025, 3, 12)})
+        uow.commit()
+    report = audit_verify(cmds)
+    assert not report.ok
+    assert any(p.kind == "state" and "public_participation" in p.message for p in report.problems)
+
+
+def test_a_whole_chain_rewrite_with_checkpoints_deleted_is_caught_by_the_log(cmds, engine):
+    audit_checkpoint(cmds)
+    with engine.begin() as conn:  # the owner drops the guards, the checkpoints, and rewrites
+        if engine.dialect.name == "sqlite":
+            conn.execute(text("DROP TRIGGER audit_events_no_update"))
+            conn.execute(text("DROP TRIGGER audit_events_no_delete"))
+        else:
+            conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
+        conn.execute(text("DELETE FROM audit_checkpoints"))
+        rows = conn.execute(
+            text(
+                "SELECT seq, decision_id, action, actor, effective_on, recorded_at, payload "
+                "FROM audit_events ORDER BY seq"
+            )
+        ).all()
+        prev, last = "0" * 64, {}
+        for seq, did, action, actor, eff, rec, payload in rows:
+            actor = "乙" if actor == "甲" else actor
+            dprev = last.get(did, "0" * 64) if did else None
+            event = {
+                "seq": seq,
+                "decision_id": did,
+                "decision_prev_hash": dprev,
+                "action": action,
+                "actor": actor,
+                "effective_on": str(eff)[:10],
+                "recorded_at": rec,
+                "payload": __import__("json").loads(payload),
+            }
+            digest = event_hash(prev, event)
+            conn.execute(
+                text(
+                    "UPDATE audit_events SET actor = :a, prev_hash = :p, hash = :h, "
+                    "decision_prev_hash = :dp WHERE seq = :s"
+                ),
+                {"a": actor, "p": prev, "h": digest, "dp": dprev, "s": seq},
+            )
+            prev = digest
+            if did:
+                last[did] = digest
+        conn.execute(text("UPDATE audit_head SET hash = :h"), {"h": prev})
+    assert canonical_json({"b": 1, "a": "甲"}) == '{"a":"甲","b":1}'
+    report = audit_verify(cmds, replay=False)
+    assert not report.ok
+    assert [p.kind for p in report.problems] == ["checkpoint_log"]
