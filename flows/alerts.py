@@ -55,6 +55,7 @@ class Alert:
     due_on: date
     first_reached_on: date
     overdue_working_days: int
+    due_basis: str | None = None
 
     def payload(self) -> dict[str, object]:
         return {
@@ -68,6 +69,7 @@ class Alert:
             "first_reached_on": self.first_reached_on,
             "title": self.title,
             "overdue_working_days": self.overdue_working_days,
+            "due_basis": self.due_basis,
             "notify": ["decision_body", self.role] if self.level == "escalated" else [self.role],
         }
 
@@ -95,7 +97,7 @@ def scan(cmds: Commands, as_of: date) -> list[Alert]:
         cal = load_calendar(uow.link)
     for decision, view in decisions_with_plans(cmds, as_of, due_only=True):
         due_items = [
-            (s.step, s.zh, s.role, s.attempt, s.due_on, s.opened_on)
+            (s.step, s.zh, s.role, s.attempt, s.due_on, s.opened_on, s.due_basis)
             for s in view.steps
             if s.status in ("open", "ready") and s.due_on
         ]
@@ -108,9 +110,10 @@ def scan(cmds: Commands, as_of: date) -> list[Alert]:
                     0,
                     decision.target_on,
                     decision.registered_on,
+                    "target",
                 )
             )
-        for step, zh, role, attempt, due, opened in due_items:
+        for step, zh, role, attempt, due, opened, basis in due_items:
             assert due is not None
             start = opened or decision.registered_on
             for level, first in level_dates(cal, due, start).items():
@@ -128,6 +131,7 @@ def scan(cmds: Commands, as_of: date) -> list[Alert]:
                             due,
                             first,
                             late,
+                            basis,
                         )
                     )
     raised: list[Alert] = []

@@ -19,7 +19,7 @@ from typer.core import TyperGroup
 
 from flows import render
 from procedures import DecideError, InputError, MeetingRecord
-from procedures.planner import STATUS_LABELS
+from procedures.planner import DUE_BASIS_LABELS, STATUS_LABELS
 
 app = typer.Typer(
     add_completion=False,
@@ -348,6 +348,7 @@ def overdue(as_of: AsOf = None, as_json: Json = False) -> None:
                 "due_on": i.due_on,
                 "overdue_working_days": i.overdue_working_days,
                 "provisional": i.provisional,
+                "due_basis": i.due_basis,
             }
             for i in items
         ],
@@ -360,7 +361,8 @@ def overdue(as_of: AsOf = None, as_json: Json = False) -> None:
             f"{i.decision} {render.escape(i.title)}",
             f"{i.zh} {i.step or 'target'}",
             render.alert_text(i.level),
-            f"{i.due_on}{' (暂定 provisional)' if i.provisional else ''}",
+            f"{i.due_on}{' (暂定 provisional)' if i.provisional else ''}"
+            + (f" {DUE_BASIS_LABELS[i.due_basis]}" if i.due_basis else ""),
             str(i.overdue_working_days or ""),
         )
     _out(as_json, doc, table if items else "没有到期事项 nothing due")

@@ -27,6 +27,7 @@ class OverdueItem:
     due_on: date
     overdue_working_days: int
     provisional: bool
+    due_basis: str | None = None
 
 
 # How far ahead a due date can still raise ``due_soon`` (3 working days): the longest run of
@@ -69,6 +70,7 @@ def overdue(cmds: Commands, as_of: date) -> list[OverdueItem]:
                         s.due_on,
                         s.overdue_working_days,
                         s.provisional,
+                        s.due_basis,
                     )
                 )
         if view.target_alert and decision.target_on:
@@ -82,6 +84,7 @@ def overdue(cmds: Commands, as_of: date) -> list[OverdueItem]:
                     decision.target_on,
                     view.target_overdue_working_days,
                     False,
+                    "target",
                 )
             )
     items.sort(key=lambda i: (-ALERT_LEVELS.index(i.level), i.due_on, i.decision))  # type: ignore[arg-type]

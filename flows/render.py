@@ -13,7 +13,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from procedures import Procedure, load_procedure
-from procedures.planner import ALERT_LABELS, DECISION_STATUS_LABELS, STATUS_LABELS, Plan, StepView
+from procedures.planner import (
+    ALERT_LABELS,
+    DECISION_STATUS_LABELS,
+    DUE_BASIS_LABELS,
+    STATUS_LABELS,
+    Plan,
+    StepView,
+)
 from procedures.state import Decision
 
 ALERT_STYLE = {
@@ -75,6 +82,7 @@ def step_json(s: StepView) -> dict[str, Any]:
         "opened_on": s.opened_on,
         "earliest_close_on": s.earliest_close_on,
         "due_on": s.due_on,
+        "due_basis": s.due_basis,
         "closed_on": s.closed_on,
         "outcome": s.outcome,
         "provisional": s.provisional,
@@ -123,8 +131,10 @@ def status_table(d: Decision, view: Plan) -> Table:
     for s in view.steps:
         status = f"[{STATUS_STYLE[s.status]}]{STATUS_LABELS[s.status]} {s.status}[/]"
         due = str(s.due_on or "")
+        if s.due_on and s.due_basis:
+            due += f"\n[dim]{DUE_BASIS_LABELS[s.due_basis]}[/]"
         if s.provisional and s.due_on:
-            due += " [yellow]暂定[/]"
+            due += " [yellow]暂定 provisional[/]"
         earliest = str(s.earliest_close_on or "")
         if s.shortened:
             earliest = "[yellow]已缩短 shortened[/]"

@@ -26,6 +26,7 @@ __all__ = [
     "ALERT_LABELS",
     "ALERT_LEVELS",
     "DECISION_STATUS_LABELS",
+    "DUE_BASIS_LABELS",
     "STATUS_LABELS",
     "Plan",
     "StepView",
@@ -57,6 +58,13 @@ ALERT_LABELS: dict[str, str] = {
     "due_today": "今日到期",
     "overdue": "已逾期",
     "escalated": "逾期升级（报告决策机关）",
+}
+DUE_BASIS_LABELS: dict[str, str] = {
+    "statute": "法定 statute",
+    "local_rule": "地方规定 local rule",
+    "office_policy": "办公室政策 office policy",
+    "meeting": "会议确定 set by the meeting",
+    "target": "目录目标 catalogue target",
 }
 DECISION_STATUS_LABELS: dict[str, str] = {
     "in_progress": "办理中",
@@ -163,6 +171,9 @@ class StepView(BaseModel):
     opened_on: date | None = None
     earliest_close_on: date | None = None
     due_on: date | None = None
+    # where the due date comes from: statute / local_rule / office_policy, or meeting (the next
+    # meeting date set by a deferral) — office-policy dates are never shown as statutory
+    due_basis: str | None = None
     closed_on: date | None = None
     outcome: str | None = None
     provisional: bool = False
@@ -262,6 +273,12 @@ def step_dates(
     return Dates(minimum, earliest, due)
 
 
+def _due_basis(step: Step, attempt: Attempt | None) -> str | None:
+    if attempt is not None and attempt.deferrals:
+        return "meeting"
+    return step.due.basis.kind if step.due else None
+
+
 def decision_status(proc: Procedure, where: dict[str, Situation]) -> DecisionStatus:
     if all(s.status in ("done", "skipped") for s in where.values()):
         return "closed"
@@ -307,6 +324,7 @@ def plan(
                 opened_on=att.opened_on if att else None,
                 earliest_close_on=dates.earliest_close,
                 due_on=dates.due.on if dates.due else None,
+                due_basis=_due_basis(step, att) if dates.due else None,
                 closed_on=att.closed_on if att else None,
                 outcome=att.outcome if att else None,
                 provisional=provisional,

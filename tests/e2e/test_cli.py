@@ -47,6 +47,7 @@ def test_a_short_session_end_to_end(cli: CLI, tmp_path: Path):
     assert set(status) >= {"id", "title", "procedure", "status", "steps"}
     pp = next(s for s in status["steps"] if s["step"] == "public_participation")
     assert pp["earliest_close_on"] == "2025-10-09"  # 30 days → 10-01 (国庆) → 10-09
+    assert pp["due_basis"] == "office_policy"  # never shown as if it were statute
     assert set(pp) >= {
         "step",
         "status",
@@ -63,8 +64,10 @@ def test_a_short_session_end_to_end(cli: CLI, tmp_path: Path):
     assert overdue["as_of"] == "2025-09-30"
     expert = [i for i in overdue["items"] if i["step"] == "expert_review"]
     assert expert and expert[0]["level"] == "overdue" and expert[0]["due_on"] == "2025-09-28"
+    assert expert[0]["due_basis"] == "office_policy"
     human = cli("status", d, "--as-of", "2025-09-30")
     assert "公众参与" in human.out and "public_participation" in human.out
+    assert "办公室政策 office policy" in human.out
     timeline = cli.json("audit", d).json()["events"]
     assert [e["action"] for e in timeline] == ["register", "start", "complete", "start", "start"]
     assert all(

@@ -71,6 +71,7 @@ def test_deferred_discussion_stays_open_with_the_new_meeting_date_as_due(nationa
     )
     view = run.plan(D(2025, 6, 12)).step("collective_discussion")
     assert view.status == "open" and view.due_on == D(2025, 6, 12) and view.alert == "due_today"
+    assert view.due_basis == "meeting"
     with pytest.raises(InputError, match="next meeting date"):
         run.complete(
             "collective_discussion", D(2025, 6, 12), "deferred", meeting=meeting("deferred")
