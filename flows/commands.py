@@ -332,6 +332,8 @@ class Commands:
         """Outbox rows for what changed: a step became ready or opened; a package; an archive."""
         now = self.clock()
         before = {s.step: s for s in old.steps} if old else {}
+        deciding = next((st for st in proc.steps if st.decides), None)
+        gate_steps = {p.step for p in deciding.after} if deciding else set()
         for s in new.steps:
             prior = before.get(s.step)
             changed = prior is None or (prior.status, prior.attempt) != (s.status, s.attempt)
@@ -349,23 +351,20 @@ class Commands:
                         "due_on": s.due_on,
                     },
                 )
-            if changed and prior is not None and s.status == "done":
+            # the Art. 29 package, once the steps the deciding step comes after have passed
+            if changed and prior is not None and s.status == "done" and s.step in gate_steps:
                 step = proc.step(s.step)
                 outcome = step.outcome(s.outcome or "") if step else None
-                if s.step == "legality_review" and outcome is not None and outcome.passing:
+                if outcome is not None and outcome.passing:
                     uow.outbox.add(
                         kind="build_package",
                         decision_id=decision_id,
                         now=now,
-                        payload={"attempt": s.attempt},
+                        payload={"step": s.step, "attempt": s.attempt},
                     )
-                if s.step == "archiving":
-                    uow.outbox.add(
-                        kind="build_archive",
-                        decision_id=decision_id,
-                        now=now,
-                        payload={"attempt": s.attempt},
-                    )
+        # the archive bundle (Art. 33), once every step is done or skipped
+        if new.status == "closed" and (old is None or old.status != "closed"):
+            uow.outbox.add(kind="build_archive", decision_id=decision_id, now=now, payload={})
 
     # -- reading ------------------------------------------------------------------------------
     def calendar(self) -> WorkCalendar:

@@ -111,20 +111,55 @@ def build_package(cmds: Commands, decision_id: str) -> Outcome:
             items.append({**entry, "filename": filename, "sha256": sha, "size": size})
         else:
             missing.append(entry)
-    review = current_attempt(decision.attempts, "legality_review")
+    # what the review's outcome requires travels with the package: the revised draft (lawful
+    # with changes, Art. 28), the statement of legal risk (exploratory reform, Art. 25)
+    deciding = next((s for s in proc.steps if s.decides), None)
+    gates = [proc.step(p.step) for p in deciding.after] if deciding else []
+    review = None
+    for gate in gates:
+        if gate is None:
+            continue
+        attempt = current_attempt(decision.attempts, gate.id)
+        outcome = gate.outcome(attempt.outcome or "") if attempt else None
+        review = attempt or review
+        for kind in outcome.requires_documents if outcome else ():
+            found = [
+                d
+                for d in docs
+                if d[0] == gate.id and attempt and d[1] == attempt.number and d[2] == kind
+            ]
+            label = proc.document(kind)
+            entry = {
+                "step": gate.id,
+                "attempt": attempt.number if attempt else 0,
+                "kind": kind,
+                "zh": label.zh if label else kind,
+            }
+            if found:
+                *_, filename, sha, size = found[-1]
+                items.append({**entry, "filename": filename, "sha256": sha, "size": size})
+            else:
+                missing.append(entry)
+    shortened = [
+        {"step": a.step, "attempt": a.number, "reason": a.shorten_reason}
+        for a in decision.attempts
+        if not a.superseded and a.shorten_reason
+    ]
     manifest = {
         "format": "decide-package",
         "article": "Decree 713 Art. 29",
         "decision": decision.id,
         "title": decision.title,
         "procedure": decision.procedure_id,
-        "legality_review": {
+        "review": {
+            "step": review.step if review else None,
             "attempt": review.number if review else None,
             "outcome": review.outcome if review else None,
         },
         "items": items,
         "missing": missing,
         "complete": not missing,
+        "shortened_periods": shortened,
     }
     out = cmds.home / "packages" / f"{decision.id}-lr{review.number if review else 0}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -148,3 +148,53 @@ def test_alert_messages_carry_chinese_labels_and_english_ids():
     m = message_for("alert", "2025-0001", payload, "某区计划")
     assert "专家论证 expert_review" in m.text and "escalated" in m.text and "逾期 7" in m.text
     assert m.key == "alert:2025-0001:expert_review:1:escalated"
+
+
+def test_the_package_carries_the_revised_draft_and_flags_a_shortened_period(cmds, tmp_path):
+    d = cmds.register(
+        title="修改后合法",
+        procedure_id="national-2019",
+        sponsor="区住建委",
+        actor="a",
+        on=date(2025, 3, 3),
+    ).id
+    cmds.start(d, "drafting", actor="a", on=date(2025, 3, 3))
+    cmds.complete(
+        d,
+        "drafting",
+        actor="a",
+        on=date(2025, 3, 10),
+        attachments=[Attachment("draft", doc(tmp_path, "草案.txt"))],
+    )
+    cmds.start(
+        d,
+        "public_participation",
+        actor="a",
+        on=date(2025, 3, 11),
+        shorten_reason="防汛工程情况紧急",
+    )
+    cmds.complete(
+        d,
+        "public_participation",
+        actor="a",
+        on=date(2025, 3, 25),
+        attachments=[Attachment("opinion_adoption_report", doc(tmp_path, "采纳.txt"))],
+    )
+    cmds.start(d, "legality_review", actor="a", on=date(2025, 3, 26))
+    cmds.complete(
+        d,
+        "legality_review",
+        actor="a",
+        on=date(2025, 4, 7),
+        outcome="lawful_with_changes",
+        attachments=[
+            Attachment("legality_opinion", doc(tmp_path, "意见.txt")),
+            Attachment("revised_draft", doc(tmp_path, "修改稿.txt")),
+        ],
+    )
+    manifest = build_package(cmds, d).detail
+    kinds = [i["kind"] for i in manifest["items"]]
+    assert "revised_draft" in kinds and manifest["complete"] is True
+    assert manifest["shortened_periods"] == [
+        {"step": "public_participation", "attempt": 1, "reason": "防汛工程情况紧急"}
+    ]
