@@ -37,8 +37,12 @@ def _load_cached(path: Path) -> Procedure:
 
 def load_procedure(ref: str | Path) -> Procedure:
     """Load a preset by id (``national-2019``) or a procedure file by path."""
-    path = _resolve(str(ref), base=None)
-    return _load_cached(path)
+    return _load_ref(str(ref))
+
+
+@functools.lru_cache(maxsize=64)
+def _load_ref(ref: str) -> Procedure:
+    return _load_cached(_resolve(ref, base=None))
 
 
 def _resolve(ref: str, base: Path | None) -> Path:

@@ -114,7 +114,12 @@ def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
 
 
+def _json_list(text: str) -> list[Any]:
+    return [] if text == "[]" else list(json.loads(text))
+
+
 def _attempt(row: Sequence[Any]) -> Attempt:
+    """A row as an ``Attempt`` (empty JSON lists, the common case, are not parsed)."""
     (
         _,
         step,
@@ -140,10 +145,10 @@ def _attempt(row: Sequence[Any]) -> Attempt:
         closed_on=as_date(closed),
         outcome=outcome,
         skip_reason=skip,
-        pauses=tuple(Pause.model_validate(p) for p in json.loads(pauses)),
-        extensions=tuple(json.loads(extensions)),
-        deferrals=tuple(Deferral.model_validate(d) for d in json.loads(deferrals)),
-        documents=tuple(json.loads(documents)),
+        pauses=tuple(Pause.model_validate(p) for p in _json_list(pauses)),
+        extensions=tuple(_json_list(extensions)),
+        deferrals=tuple(Deferral.model_validate(d) for d in _json_list(deferrals)),
+        documents=tuple(_json_list(documents)),
         superseded=bool(superseded),
     )
 
