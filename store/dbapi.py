@@ -109,8 +109,13 @@ class Database:
             ):
                 conn.execute(f"PRAGMA {pragma}")
             return conn
+        import logging
+
         import psycopg
 
+        # psycopg logs "error ignored terminating <Pipeline …>" when a pipeline ends on an
+        # error we already turn into a clear refusal (a conflict): keep it off the user's screen
+        logging.getLogger("psycopg").setLevel(logging.ERROR)
         conninfo = self.url.replace("postgresql+psycopg://", "postgresql://", 1)
         return psycopg.connect(conninfo, autocommit=False)
 
