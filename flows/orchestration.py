@@ -141,3 +141,17 @@ async def scan_flow(ref: StoreRef, as_of: date) -> list[dict[str, Any]]:
         }
         for a in raised
     ]
+
+
+def release_claims(ref: StoreRef, worker: str) -> int:
+    """Give back the rows this worker claimed but did not finish (on a clean stop)."""
+    from store.fastsql import SQL
+
+    cmds = _commands(ref)
+    with UnitOfWork(cmds.db) as uow:
+        cursor = SQL(
+            "UPDATE outbox SET claimed_by = NULL, claimed_at = NULL "
+            "WHERE claimed_by = :worker AND done_at IS NULL"
+        ).run(uow.link, {"worker": worker})
+        uow.commit()
+    return int(cursor.rowcount or 0)

@@ -16,6 +16,8 @@ import os
 import signal
 import threading
 from collections.abc import Callable
+from datetime import datetime, timedelta
+from queue import Empty, Queue
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -23,7 +25,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from rich.console import Console
 
 from flows.clock import SHANGHAI, today_shanghai
-from flows.orchestration import StoreRef, drain, scan_flow
+from flows.orchestration import StoreRef, drain, release_claims, scan_flow
 
 __all__ = ["parse_time", "serve"]
 
@@ -65,38 +67,57 @@ def serve(
             console.print(f"  outbox #{r['id']} {r.get('kind', '')}: {status}")
 
     guarded = _guard(console)
-    guarded(run_scan)()
-    guarded(run_drain)()
     if once:
+        guarded(run_scan)()
+        guarded(run_drain)()
         return
+    # APScheduler keeps the times (interval, daily cron in Asia/Shanghai, misfires, coalescing);
+    # its jobs only queue the work, which runs here in the main thread, one job at a time.  So a
+    # SIGTERM lands in the main thread: it sets ``stop``; a flow it interrupts leaves its rows in
+    # the outbox, and the claims of this worker are released on the way out, for the next run.
+    queue: Queue[Callable[[], None]] = Queue()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    now = datetime.now(SHANGHAI)
     scheduler = BackgroundScheduler(timezone=SHANGHAI)
+    scheduler.add_job(queue.put, args=[guarded(run_scan)], id="scan-at-start", next_run_time=now)
     scheduler.add_job(
-        guarded(run_drain),
+        queue.put,
         IntervalTrigger(seconds=drain_seconds),
+        args=[guarded(run_drain)],
+        next_run_time=now + timedelta(seconds=1),
         id="drain",
         max_instances=1,
         coalesce=True,
         misfire_grace_time=max(30, int(drain_seconds * 4)),
     )
     scheduler.add_job(
-        guarded(run_scan),
+        queue.put,
         CronTrigger(hour=hour, minute=minute, timezone=SHANGHAI),
+        args=[guarded(run_scan)],
         id="scan",
         max_instances=1,
         coalesce=True,
         misfire_grace_time=12 * 3600,
     )
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
     scheduler.start()
     console.print(
         f"decide serve: outbox every {drain_seconds:g}s, deadline scan daily at "
         f"{hour:02d}:{minute:02d} Asia/Shanghai — Ctrl-C or SIGTERM to stop"
     )
-    stop.wait()
-    console.print("stopping: letting running jobs finish …")
+    while not stop.is_set():
+        try:
+            job = queue.get(timeout=0.2)
+        except Empty:
+            continue
+        if not stop.is_set():
+            job()
+    console.print("stopping …")
     scheduler.shutdown(wait=True)
-    console.print("stopped cleanly")
+    released = release_claims(ref, worker)
+    console.print(
+        f"stopped cleanly ({released} unfinished outbox row(s) released for the next run)"
+    )
 
 
 def _guard(console: Console) -> Callable[[Callable[[], None]], Callable[[], None]]:
@@ -108,6 +129,10 @@ def _guard(console: Console) -> Callable[[Callable[[], None]], Callable[[], None
                 job()
             except Exception as exc:
                 console.print(f"[red]{job.__name__} failed[/]: {exc!r}")
+            except BaseException as exc:  # Prefect's TerminationSignal: the service is stopping
+                if type(exc).__name__ != "TerminationSignal":
+                    raise
+                console.print(f"{job.__name__} interrupted by the stop signal")
 
         run.__name__ = job.__name__
         return run
