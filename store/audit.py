@@ -145,10 +145,20 @@ _INSERT_EVENT = SQL(
     "payload, decision_prev_hash, prev_hash, hash) VALUES (:seq, :decision_id, :action, :actor, "
     ":effective_on, :recorded_at, :payload, :decision_prev_hash, :prev_hash, :hash)"
 )
-_EVENT_COLUMNS = (
-    "seq, decision_id, action, actor, effective_on, recorded_at, payload, "
-    "decision_prev_hash, prev_hash, hash"
+# The columns of an event, in the order exports and verification read them.
+EVENT_COLUMNS = (
+    "seq",
+    "decision_id",
+    "decision_prev_hash",
+    "action",
+    "actor",
+    "effective_on",
+    "recorded_at",
+    "payload",
+    "prev_hash",
+    "hash",
 )
+_EVENT_COLUMNS = ", ".join(EVENT_COLUMNS)
 _ALL_EVENTS = SQL(f"SELECT {_EVENT_COLUMNS} FROM audit_events ORDER BY seq")
 _EVENTS_OF = SQL(f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE decision_id = :d ORDER BY seq")
 _MOVE_HEAD = SQL("UPDATE audit_head SET seq = :s, hash = :h WHERE id = 1")
@@ -241,12 +251,12 @@ class AuditLog:
             rows = _ALL_EVENTS.rows(self._conn())
         else:
             rows = _EVENTS_OF.rows(self._conn(), {"d": decision_id})
-        return [
-            AppendedEvent(
-                seq, did, action, actor, as_date(eff) or date.min, rec, payload, dprev, prev, h
-            )
-            for seq, did, action, actor, eff, rec, payload, dprev, prev, h in rows
-        ]
+        events = []
+        for row in rows:
+            fields = dict(zip(EVENT_COLUMNS, row, strict=True))
+            fields["effective_on"] = as_date(fields["effective_on"]) or date.min
+            events.append(AppendedEvent(**fields))
+        return events
 
 
 @dataclass(frozen=True)

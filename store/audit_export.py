@@ -21,7 +21,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlmodel import col
 
 from procedures.errors import InputError
-from store.audit import GENESIS, Problem, VerifyReport, canonical_json, event_text
+from store.audit import EVENT_COLUMNS, GENESIS, Problem, VerifyReport, canonical_json, event_text
 from store.audit_chain import (
     ChainCheck,
     Checkpoint,
@@ -37,18 +37,7 @@ __all__ = ["FORMAT", "VERSION", "export_jsonl", "verify_export"]
 
 FORMAT = "decide-audit-export"
 VERSION = 1
-_EVENT_KEYS = (
-    "seq",
-    "decision_id",
-    "decision_prev_hash",
-    "action",
-    "actor",
-    "effective_on",
-    "recorded_at",
-    "payload",
-    "prev_hash",
-    "hash",
-)
+_EVENT_KEYS = EVENT_COLUMNS
 
 
 def _payload(stored: object) -> object:

@@ -3,7 +3,7 @@
 Embedded default: a SQLite file under ``DECIDE_HOME`` (default ``./.decide/``) in WAL mode with
 foreign keys on, a busy timeout, and ``synchronous=FULL`` so that a command that answered "done"
 survives a power cut.  Scale-out: ``DECIDE_DATABASE_URL=postgresql+psycopg://…`` (PostgreSQL's
-durable defaults).  The schema is managed by Alembic; ``open_engine`` applies pending migrations
+durable defaults).  The schema is managed by Alembic; ``Database.ensure_schema`` applies pending migrations
 on first use (a cheap version check otherwise), ``decide db upgrade`` does it explicitly.
 """
 
@@ -12,12 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy import Engine, create_engine, event
 
-from store.settings import HEAD_REVISION, Settings
+from store.settings import HEAD_REVISION
 
-__all__ = ["HEAD_REVISION", "make_engine", "migrate", "open_engine", "schema_revision"]
+__all__ = ["HEAD_REVISION", "make_engine", "migrate"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -56,14 +55,6 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def schema_revision(engine: Engine) -> str | None:
-    try:
-        with engine.connect() as conn:
-            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    except (OperationalError, ProgrammingError):
-        return None
-
-
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (Alembic ``upgrade head``)."""
     from alembic import command
@@ -74,12 +65,3 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
-
-
-def open_engine(settings: Settings | None = None) -> Engine:
-    """The engine for these settings, with the schema migrated if it is behind."""
-    settings = settings or Settings.from_env()
-    engine = make_engine(settings.database_url)
-    if schema_revision(engine) != HEAD_REVISION:
-        migrate(engine)
-    return engine
