@@ -5,7 +5,8 @@ in date order (valid actions only: a step starts once it is ready, completes on 
 earliest close, a paused review is resubmitted, a deferred discussion meets again on the date
 set), with returns at realistic rates.  The walk yields, per decision:
 
-* the ``decisions`` row (status and ``next_due_on`` from the plan after its last action);
+* the ``decisions`` row (status and ``next_due_on`` from the plan after its last action, and
+  ``next_alert_on`` as the daily scans up to 2026-11-25 leave it, see ``_next_alert``);
 * the ``step_attempts`` rows with the columns exactly as ``store.repository`` writes them — the
   JSON columns through ``_attempt_columns``, and ``due_on``/``earliest_close_on``/``provisional``
   as they stand after the last write of each row (``add`` + ``set_dates`` at registration, then
@@ -32,7 +33,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from flows.alerts import SCAN_ACTOR, Alert, level_dates
+from flows.alerts import SCAN_ACTOR, Alert, level_dates, reached
+from flows.queries import HORIZON
 from flows.work import SYSTEM
 from procedures import (
     Complete,
@@ -50,9 +52,9 @@ from procedures import (
 from procedures.planner import ALERT_LEVELS, current_attempt
 from procedures.transitions import majority_position
 from store.audit import canonical_json
-from store.repository import _attempt_columns, _dump, next_due
+from store.repository import NOTHING_DUE, _attempt_columns, _dump, next_due
 
-VERSION = 2  # bump when the histories change (cached databases are rebuilt)
+VERSION = 3  # bump when the histories change (cached databases are rebuilt)
 AS_OF = date(2026, 11, 26)  # the benchmark's "today"
 CUTOFF = date(2026, 11, 25)  # the last day of recorded history (and of the daily scans)
 REG_FIRST = date(2019, 6, 1)
@@ -321,7 +323,7 @@ class _Walk:
             ]
         )
         self.view = view
-        last_t = self.reg
+        last_t = self.last_t = self.reg
         sched: dict[str, tuple[tuple[Any, ...], date, Any]] = {}
         while True:
             for sv in view.steps:
@@ -365,6 +367,7 @@ class _Walk:
             self._record(action, new, new_view)
             last_t, view = when, new_view
             self.view = view
+            self.last_t = last_t
             sched.pop(step, None)
         if view.status != "closed":
             self._alerts(view, last_t, CUTOFF)
@@ -648,7 +651,21 @@ class _Walk:
             self.view.status,
             self.version,
             next_due(self.view),
+            self._next_alert(),
         )
+
+    def _next_alert(self) -> date | None:
+        """``decisions.next_alert_on`` after the scan of 2026-11-25 (``store.repository`` and
+        ``flows.alerts.scan``): a command leaves it unknown (``None``) unless nothing can fall due
+        any more; a scan plans the decision once its next due date is within the horizon, then
+        again on each date it records, so after the last scan it holds the first level reached
+        after that day.  Actions here happen after the day's scan."""
+        due = next_due(self.view)
+        if due == NOTHING_DUE:
+            return NOTHING_DUE
+        if self.last_t >= CUTOFF or due > CUTOFF + HORIZON:
+            return None  # changed on the last day, or not planned by any scan since its change
+        return reached(CAL, self.view, self.reg, CUTOFF)[1]
 
     def attempt_rows(self) -> list[tuple[Any, ...]]:
         rows = []
@@ -682,7 +699,7 @@ class _Walk:
 
 DECISION_COLUMNS = (
     "id", "title", "procedure_id", "procedure_version", "flags", "sponsor", "target_on",
-    "catalogue_year", "registered_on", "status", "version", "next_due_on",
+    "catalogue_year", "registered_on", "status", "version", "next_due_on", "next_alert_on",
 )  # fmt: skip
 ATTEMPT_COLUMNS = (
     "decision_id", "position", "step", "number", "status", "opened_on", "shorten_reason",

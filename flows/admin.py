@@ -78,6 +78,7 @@ def import_schedule(cmds: Commands, path: Path, actor: str) -> tuple[Schedule, l
         old_cal = load_calendar(uow.link)
         schedule = add_schedule(uow.link, text, source_name=path.name, now=cmds.clock())
         new_cal = load_calendar(uow.link)
+        uow.decisions.forget_alert_dates()
         changes: list[Recomputed] = []
         for decision in uow.decisions.many(
             uow.decisions.ids(status=("in_progress", "approved", "rejected"))

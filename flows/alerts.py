@@ -15,19 +15,21 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from flows.commands import Commands
-from flows.queries import decisions_with_plans
+from flows.queries import HORIZON, plan_all
 from procedures import WorkCalendar
 from procedures.planner import (
     ALERT_LABELS,
     ALERT_LEVELS,
     DUE_SOON_WORKING_DAYS,
     ESCALATE_AFTER_WORKING_DAYS,
+    Plan,
 )
 from store.fastsql import SQL
-from store.schedules import load_calendar
+from store.repository import NOTHING_DUE
+from store.schedules import calendar_revision, load_calendar
 from store.uow import UnitOfWork
 
-__all__ = ["Alert", "level_dates", "scan"]
+__all__ = ["Alert", "DueItem", "due_items", "level_dates", "reached", "scan"]
 
 SCAN_ACTOR = "decide-scan"
 # Once per level per step attempt (SPEC §4), whatever later happens to the due date (an
@@ -90,52 +92,105 @@ def level_dates(cal: WorkCalendar, due: date, start: date) -> dict[str, date]:
     }
 
 
+@dataclass(frozen=True)
+class DueItem:
+    """Something of a decision that falls due: an open or ready step, or the target date."""
+
+    step: str  # "" for the decision's target date
+    zh: str
+    role: str
+    attempt: int
+    due_on: date
+    start: date  # levels are never reached before this day (the step's opening)
+    basis: str | None
+
+
+def due_items(view: Plan, registered_on: date) -> list[DueItem]:
+    """What ``next_due`` takes the earliest of: open and ready steps' due dates, and the target
+    date while the decision is undecided (``view.target_on``)."""
+    items = [
+        DueItem(
+            s.step,
+            s.zh,
+            s.role,
+            s.attempt,
+            s.due_on,
+            s.opened_on or registered_on,
+            s.due_basis,
+        )
+        for s in view.steps
+        if s.status in ("open", "ready") and s.due_on
+    ]
+    if view.status == "in_progress" and view.target_on is not None:
+        items.append(
+            DueItem(
+                "",
+                "决策目标日期 target date",
+                "decision_body",
+                0,
+                view.target_on,
+                registered_on,
+                "target",
+            )
+        )
+    return items
+
+
+def reached(
+    cal: WorkCalendar, view: Plan, registered_on: date, as_of: date
+) -> tuple[list[tuple[DueItem, str, date]], date]:
+    """The levels reached by ``as_of`` (item, level, first day) and the first day after it on
+    which another level is reached (``NOTHING_DUE`` when none ever will be)."""
+    now: list[tuple[DueItem, str, date]] = []
+    later = NOTHING_DUE
+    for item in due_items(view, registered_on):
+        for level, first in level_dates(cal, item.due_on, item.start).items():
+            if first < item.start:
+                continue  # reached before the step opened: never raised
+            if first <= as_of:
+                now.append((item, level, first))
+            elif first < later:
+                later = first
+    return now, later
+
+
 def scan(cmds: Commands, as_of: date) -> list[Alert]:
-    """Raise every level reached by ``as_of`` and not raised before; return what was raised."""
-    candidates: list[Alert] = []
+    """Raise every level reached by ``as_of`` and not raised before; return what was raised.
+
+    Only decisions whose recorded next alert date has come, or that changed since the last scan
+    and have something due within the horizon, are planned; each planned decision gets its next
+    alert date back (unless a command or a calendar import changed it meanwhile), so a daily
+    scan's cost follows what reaches a level that day, not the open work or the history.
+    """
     with UnitOfWork(cmds.db, write=False) as uow:
+        revision = calendar_revision(uow.link)
         cal = load_calendar(uow.link)
-    for decision, view in decisions_with_plans(cmds, as_of, due_only=True):
-        due_items = [
-            (s.step, s.zh, s.role, s.attempt, s.due_on, s.opened_on, s.due_basis)
-            for s in view.steps
-            if s.status in ("open", "ready") and s.due_on
-        ]
-        if view.status == "in_progress" and decision.target_on is not None:
-            due_items.append(
-                (
-                    "",
-                    "决策目标日期 target date",
-                    "decision_body",
-                    0,
-                    decision.target_on,
-                    decision.registered_on,
-                    "target",
+        decisions = uow.decisions.many(uow.decisions.alert_candidates(as_of, as_of + HORIZON))
+    planned_now = plan_all(decisions, as_of, cal)
+    candidates: list[Alert] = []
+    marks: list[tuple[str, int, date]] = []
+    for decision, view in planned_now:
+        now, later = reached(cal, view, decision.registered_on, as_of)
+        marks.append((decision.id, decision.version, later))
+        for item, level, first in now:
+            late = max(0, cal.working_days_between(item.due_on, as_of))
+            candidates.append(
+                Alert(
+                    decision.id,
+                    decision.title,
+                    item.step,
+                    item.zh,
+                    item.role,
+                    item.attempt,
+                    level,
+                    item.due_on,
+                    first,
+                    late,
+                    item.basis,
                 )
             )
-        for step, zh, role, attempt, due, opened, basis in due_items:
-            assert due is not None
-            start = opened or decision.registered_on
-            for level, first in level_dates(cal, due, start).items():
-                if first <= as_of and first >= start:
-                    late = max(0, cal.working_days_between(due, as_of))
-                    candidates.append(
-                        Alert(
-                            decision.id,
-                            decision.title,
-                            step,
-                            zh,
-                            role,
-                            attempt,
-                            level,
-                            due,
-                            first,
-                            late,
-                            basis,
-                        )
-                    )
     raised: list[Alert] = []
-    if not candidates:
+    if not marks:
         return raised
     now = cmds.clock()
     with UnitOfWork(cmds.db) as uow:
@@ -165,6 +220,11 @@ def scan(cmds: Commands, as_of: date) -> list[Alert]:
             )
             uow.outbox.add(kind="alert", decision_id=alert.decision, payload=payload, now=now)
             raised.append(alert)
+        # Dates worked out with a calendar since replaced are not kept: the import forgot every
+        # open decision's date, and the next scan plans them with the new calendar.
+        if calendar_revision(uow.link) == revision:
+            for decision_id, version, later in marks:
+                uow.decisions.set_next_alert(decision_id, version, later)
         uow.commit()
     raised.sort(key=lambda a: (a.decision, a.step, ALERT_LEVELS.index(a.level)))  # type: ignore[arg-type]
     return raised

@@ -9,6 +9,7 @@ interactive path must answer at once (``decide serve`` and ``decide demo`` impor
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from datetime import date
 from pathlib import Path
@@ -19,7 +20,7 @@ from typer.core import TyperGroup
 
 from flows import render
 from procedures import DecideError, InputError, MeetingRecord
-from procedures.planner import DUE_BASIS_LABELS, STATUS_LABELS
+from procedures.planner import ALERT_LABELS, DUE_BASIS_LABELS, STATUS_LABELS
 
 app = typer.Typer(
     add_completion=False,
@@ -306,17 +307,29 @@ def status(decision: str, as_of: AsOf = None, as_json: Json = False) -> None:
 
 
 @app.command("list")
-def list_(as_of: AsOf = None, as_json: Json = False) -> None:
-    """决策清单 all decisions with their current step and worst alert."""
+def list_(
+    as_of: AsOf = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="closed (archived) decisions too")
+    ] = False,
+    sponsor: Annotated[
+        str | None, typer.Option("--sponsor", help="only this sponsor unit's decisions")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """决策清单 open decisions (--all: every decision) with their current step and worst alert."""
     from flows.queries import decisions_with_plans
 
     cmds = _commands()
-    rows = decisions_with_plans(cmds, _date(as_of, "--as-of") or cmds.today())
+    rows = decisions_with_plans(
+        cmds, _date(as_of, "--as-of") or cmds.today(), open_only=not show_all, sponsor=sponsor
+    )
     doc = {
         "items": [
             {
                 "id": d.id,
                 "title": d.title,
+                "sponsor": d.sponsor,
                 "procedure": d.procedure_id,
                 "status": v.status,
                 "current": [s.step for s in v.current],
@@ -325,21 +338,35 @@ def list_(as_of: AsOf = None, as_json: Json = False) -> None:
             for d, v in rows
         ]
     }
-    _out(as_json, doc, render.list_table(rows))
+    _out(as_json, doc, render.list_table(rows, closed_too=show_all))
 
 
 @app.command()
-def overdue(as_of: AsOf = None, as_json: Json = False) -> None:
-    """到期提醒 what is due soon, due today, overdue or escalated as of a date."""
+def overdue(
+    as_of: AsOf = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="show the N most urgent items (default 50)")
+    ] = 50,
+    show_all: Annotated[bool, typer.Option("--all", help="show every item")] = False,
+    sponsor: Annotated[
+        str | None, typer.Option("--sponsor", help="only this sponsor unit's decisions")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """到期提醒 what is due soon, due today, overdue or escalated as of a date, most urgent first."""
     from rich.table import Table
 
     from flows.queries import overdue as find
 
     cmds = _commands()
     day = _date(as_of, "--as-of") or cmds.today()
-    items = find(cmds, day)
+    report = find(cmds, day, limit=None if show_all else limit, sponsor=sponsor)
+    items = report.items
     doc = {
         "as_of": day,
+        "decisions": report.decisions,
+        "decisions_by_level": report.by_level,
+        "complete": report.complete,
         "items": [
             {
                 "decision": i.decision,
@@ -353,7 +380,18 @@ def overdue(as_of: AsOf = None, as_json: Json = False) -> None:
             for i in items
         ],
     }
-    table = Table(title=f"到期提醒 alerts as of {day} ({len(items)})", title_justify="left")
+    levels = " · ".join(f"{ALERT_LABELS[k]} {k} {n:,}" for k, n in report.by_level.items())
+    noun = "item" if len(items) == 1 else "items"
+    shown = (
+        f"{len(items)} {noun}"
+        if report.complete
+        else f"the {len(items)} most urgent {noun} (--all for every item)"
+    )
+    table = Table(
+        title=f"到期提醒 alerts as of {day}: {report.decisions:,} 件决策 decisions ({levels}); "
+        f"showing {shown}",
+        title_justify="left",
+    )
     for col in ("决策 decision", "步骤 step", "提醒 level", "到期 due", "逾期工作日 overdue wd"):
         table.add_column(col, overflow="fold")
     for i in items:
@@ -634,18 +672,27 @@ def serve(
 ) -> None:
     """后台服务 run the outbox (notifications, packages, archives) and the deadline scan."""
     cmds = _commands()
-    from flows.prefect_env import configure
+    from flows.prefect_env import configure, local_server
 
     configure(cmds.home)
     from flows.orchestration import StoreRef
     from flows.serve import serve as run
 
-    run(
-        StoreRef(database_url=cmds.db.url, home=str(cmds.home)),
-        drain_seconds=drain_seconds,
-        scan_at=scan_at,
-        once=once,
-    )
+    # Until the service's own handlers are in place (set by ``run``), a stop signal ends the
+    # start-up through the normal exit path, so Prefect's temporary server is stopped with it.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _exit_on_signal)
+    with local_server():
+        run(
+            StoreRef(database_url=cmds.db.url, home=str(cmds.home)),
+            drain_seconds=drain_seconds,
+            scan_at=scan_at,
+            once=once,
+        )
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 @app.command()

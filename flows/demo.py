@@ -15,6 +15,7 @@ import asyncio
 import os
 import shutil
 import time
+from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -62,20 +63,24 @@ def main(home: Path | None = None, console: Console | None = None) -> int:
     cmds = Commands(db, home)
     console.rule("[bold]decide demo — 某区2025年老旧小区改造计划[/]")
     console.print(f"embedded home: {home} (SQLite, WAL, synchronous=FULL)\n")
-    from flows.prefect_env import configure
+    from flows.prefect_env import configure, local_server
 
     configure(home, quiet=True)
-    with console.status("[cyan]启动 Prefect (local mode) … starting Prefect[/]", spinner="dots"):
-        from flows.orchestration import StoreRef, drain, scan_flow
-    ref = StoreRef(database_url=url, home=str(home))
-    story = Story(cmds, console, home)
-    try:
-        story.run(
-            lambda: _drain(console, ref, drain), lambda day: _scan(console, ref, scan_flow, day)
-        )
-    except DecideError as exc:  # the story is scripted: a refusal here is a bug in the demo
-        console.print(f"[red]demo stopped: {escape(str(exc))}[/]")
-        return 1
+    with ExitStack() as prefect:
+        with console.status("[cyan]启动 Prefect (local mode) … starting Prefect[/]"):
+            from flows.orchestration import StoreRef, drain, scan_flow
+
+            prefect.enter_context(local_server())
+        ref = StoreRef(database_url=url, home=str(home))
+        story = Story(cmds, console, home)
+        try:
+            story.run(
+                lambda: _drain(console, ref, drain),
+                lambda day: _scan(console, ref, scan_flow, day),
+            )
+        except DecideError as exc:  # the story is scripted: a refusal here is a bug in the demo
+            console.print(f"[red]demo stopped: {escape(str(exc))}[/]")
+            return 1
     story.report()
     console.print(f"\n[dim]demo finished in {time.perf_counter() - started:.1f} s[/]")
     db.close()

@@ -8,13 +8,60 @@ logs an error).  A user's own settings win (``setdefault``).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["configure"]
+__all__ = ["configure", "local_server"]
+
+
+# Prefect's own default (20 s) is short for a first start on a busy 2-core machine, which also
+# creates the local server's database: measured here under load, 20 s was not enough.
+STARTUP_TIMEOUT_S = 90
 
 
 def configure(home: Path, *, quiet: bool = False) -> None:
     os.environ.setdefault("PREFECT_HOME", str(home / "prefect"))
+    os.environ.setdefault(
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(STARTUP_TIMEOUT_S)
+    )
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if quiet:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+@contextmanager
+def local_server() -> Iterator[None]:
+    """Prefect's temporary local API server, started here in one thread and stopped on the way
+    out (nothing when ``PREFECT_API_URL`` names a server or ephemeral mode is off).
+
+    Without an API URL, Prefect starts a temporary server subprocess the first time one of its
+    clients needs it: the flow engine in the main thread, its event and log workers in their own
+    threads.  ``SubprocessASGIServer.start`` is not guarded against two threads at once: seen
+    here on a loaded machine, ``decide serve`` stopped on SIGTERM left a second server process
+    running (holding the parent's stdout), because two threads had started one each and only the
+    last one was stopped.  Started up front, every later caller finds it running; stopped here,
+    not only by Prefect's ``atexit`` hook.
+    """
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    from procedures.errors import Unavailable
+
+    server = SubprocessASGIServer()
+    try:
+        server.start()
+    except RuntimeError as exc:  # it did not answer in time (its own message says so)
+        raise Unavailable(
+            f"Prefect's local server did not start: {str(exc).splitlines()[0]} — on a slow or "
+            "busy machine raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS (default here "
+            f"{STARTUP_TIMEOUT_S} s), or run a Prefect server and set PREFECT_API_URL"
+        ) from None
+    try:
+        yield
+    finally:
+        server.stop()

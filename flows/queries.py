@@ -6,13 +6,20 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from flows.commands import Commands
-from procedures import load_procedure, plan
-from procedures.planner import ALERT_LEVELS, Plan
+from procedures import WorkCalendar, load_procedure, plan
+from procedures.planner import ALERT_LEVELS, Plan, alert_level
 from procedures.state import Decision
 from store.schedules import load_calendar
 from store.uow import UnitOfWork
 
-__all__ = ["OverdueItem", "decisions_with_plans", "overdue"]
+__all__ = [
+    "OverdueItem",
+    "OverdueReport",
+    "alert_bound",
+    "decisions_with_plans",
+    "overdue",
+    "plan_all",
+]
 
 OPEN_STATUSES = ("in_progress", "approved", "rejected")
 
@@ -36,17 +43,25 @@ HORIZON = timedelta(days=30)
 
 
 def decisions_with_plans(
-    cmds: Commands, as_of: date, *, open_only: bool = False, due_only: bool = False
+    cmds: Commands,
+    as_of: date,
+    *,
+    open_only: bool = False,
+    sponsor: str | None = None,
 ) -> list[tuple[Decision, Plan]]:
-    """Decisions with their plans as of a date; ``due_only``: only those with something due
-    within the alert horizon (read through the next_due_on index: cost follows open work)."""
+    """Decisions with their plans as of a date; ``open_only``: not closed (archived);
+    ``sponsor``: only that unit's."""
     with UnitOfWork(cmds.db, write=False) as uow:
-        if due_only:
-            ids = uow.decisions.due_by(as_of + HORIZON)
-        else:
-            ids = uow.decisions.ids(status=OPEN_STATUSES if open_only else None)
+        ids = uow.decisions.ids(status=OPEN_STATUSES if open_only else None, sponsor=sponsor)
         decisions = uow.decisions.many(ids)
         cal = load_calendar(uow.link)
+    return plan_all(decisions, as_of, cal)
+
+
+def plan_all(
+    decisions: list[Decision], as_of: date, cal: WorkCalendar
+) -> list[tuple[Decision, Plan]]:
+    """Each decision with its plan as of a date (procedures are cached by reference)."""
     result = []
     for d in decisions:
         proc = load_procedure(d.procedure_id)
@@ -54,38 +69,111 @@ def decisions_with_plans(
     return result
 
 
-def overdue(cmds: Commands, as_of: date) -> list[OverdueItem]:
-    """Every open step (and undecided decision past its target) with an alert level."""
-    items: list[OverdueItem] = []
-    for decision, view in decisions_with_plans(cmds, as_of, due_only=True):
-        for s in view.steps:
-            if s.alert and s.due_on:
-                items.append(
-                    OverdueItem(
-                        decision.id,
-                        decision.title,
-                        s.step,
-                        s.zh,
-                        s.alert,
-                        s.due_on,
-                        s.overdue_working_days,
-                        s.provisional,
-                        s.due_basis,
-                    )
-                )
-        if view.target_alert and decision.target_on:
-            items.append(
-                OverdueItem(
-                    decision.id,
-                    decision.title,
-                    None,
-                    "决策目标日期",
-                    view.target_alert,
-                    decision.target_on,
-                    view.target_overdue_working_days,
-                    False,
-                    "target",
-                )
+@dataclass(frozen=True)
+class OverdueReport:
+    """What is due as of a date, most urgent first, and how many decisions need attention."""
+
+    as_of: date
+    items: list[OverdueItem]  # the most urgent ``limit`` items (all when ``complete``)
+    decisions: int  # decisions with at least one item, shown or not
+    by_level: dict[str, int]  # those decisions counted by their most urgent level
+    complete: bool  # every item is in ``items``
+
+
+def alert_bound(cal: WorkCalendar, as_of: date) -> date:
+    """The last due date that has an alert level as of ``as_of`` (``due_soon`` reaches ahead)."""
+    day = as_of
+    while alert_level(cal, day + timedelta(days=1), as_of)[0] is not None:
+        day += timedelta(days=1)
+    return day
+
+
+def _items(decision: Decision, view: Plan) -> list[OverdueItem]:
+    items = [
+        OverdueItem(
+            decision.id,
+            decision.title,
+            s.step,
+            s.zh,
+            s.alert,
+            s.due_on,
+            s.overdue_working_days,
+            s.provisional,
+            s.due_basis,
+        )
+        for s in view.steps
+        if s.alert and s.due_on
+    ]
+    if view.target_alert and decision.target_on:
+        items.append(
+            OverdueItem(
+                decision.id,
+                decision.title,
+                None,
+                "决策目标日期",
+                view.target_alert,
+                decision.target_on,
+                view.target_overdue_working_days,
+                False,
+                "target",
             )
-    items.sort(key=lambda i: (-ALERT_LEVELS.index(i.level), i.due_on, i.decision))  # type: ignore[arg-type]
+        )
     return items
+
+
+def _urgency(item: OverdueItem) -> tuple[int, date, str, str]:
+    return (-ALERT_LEVELS.index(item.level), item.due_on, item.decision, item.step or "")  # type: ignore[arg-type]
+
+
+def overdue(
+    cmds: Commands, as_of: date, *, limit: int | None = None, sponsor: str | None = None
+) -> OverdueReport:
+    """Every open step (and undecided decision past its target) with an alert level, most
+    urgent first; with ``limit``, only that many.
+
+    A decision's ``next_due_on`` is the earliest due date of the very things that can carry an
+    alert, and the alert level only rises as a due date gets older, so the decisions are planned
+    in ``next_due_on`` order and planning stops once ``limit`` items are known to come before
+    everything not yet planned: the cost follows the page, not the open work.  The count of
+    decisions per level comes from the index alone.
+    """
+    by_level = dict.fromkeys(reversed(ALERT_LEVELS), 0)
+    items: list[OverdueItem] = []
+    with UnitOfWork(cmds.db, write=False) as uow:  # one snapshot for the counts and the items
+        cal = load_calendar(uow.link)
+        queue = uow.decisions.due_order(alert_bound(cal, as_of), sponsor=sponsor)
+        for _, due in queue:
+            if due is not None:
+                level = alert_level(cal, due, as_of)[0]
+                assert level is not None  # due on or before the bound
+                by_level[level] += 1
+        counted = sum(by_level.values())
+        undated = {i for i, due in queue if due is None}  # from before revision 0002
+        position, chunk = 0, 50
+        while position < len(queue):
+            batch = queue[position : position + chunk]
+            position += len(batch)
+            batch_ids = [i for i, _ in batch]
+            for decision, view in plan_all(uow.decisions.many(batch_ids), as_of, cal):
+                found = _items(decision, view)
+                items.extend(found)
+                if found and decision.id in undated:
+                    by_level[min(found, key=_urgency).level] += 1
+                    counted += 1
+            later = queue[position][1] if position < len(queue) else None
+            if (  # nothing not yet planned is due before ``later``
+                limit is not None
+                and later is not None
+                and sum(1 for i in items if i.due_on < later) >= limit
+            ):
+                break
+            chunk = min(chunk * 2, 500)
+    items.sort(key=_urgency)
+    complete = position >= len(queue) and (limit is None or len(items) <= limit)
+    return OverdueReport(
+        as_of=as_of,
+        items=items if limit is None else items[:limit],
+        decisions=counted,
+        by_level={k: v for k, v in by_level.items() if v},
+        complete=complete,
+    )

@@ -66,7 +66,7 @@ def serve(
             status = "[green]ok[/]" if r["ok"] else f"[red]retry later[/] {r.get('error', '')}"
             console.print(f"  outbox #{r['id']} {r.get('kind', '')}: {status}")
 
-    guarded = _guard(console)
+    guarded = _guard(console, stop)
     if once:
         guarded(run_scan)()
         guarded(run_drain)()
@@ -120,8 +120,12 @@ def serve(
     )
 
 
-def _guard(console: Console) -> Callable[[Callable[[], None]], Callable[[], None]]:
-    """A job that fails logs and waits for its next run; the service keeps going."""
+def _guard(
+    console: Console, stop: threading.Event
+) -> Callable[[Callable[[], None]], Callable[[], None]]:
+    """A job that fails logs and waits for its next run; the service keeps going.  A stop
+    signal that lands inside a flow reaches us as Prefect's ``TerminationSignal`` (its handler
+    is the one installed while a flow runs), not through ours: it stops the service too."""
 
     def wrap(job: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
@@ -133,6 +137,7 @@ def _guard(console: Console) -> Callable[[Callable[[], None]], Callable[[], None
                 if type(exc).__name__ != "TerminationSignal":
                     raise
                 console.print(f"{job.__name__} interrupted by the stop signal")
+                stop.set()
 
         run.__name__ = job.__name__
         return run

@@ -105,7 +105,8 @@ class RuleViolation(DecideError):
 
 
 class Unavailable(DecideError):
-    """The database cannot be opened or reached (a wrong DECIDE_HOME or DECIDE_DATABASE_URL)."""
+    """A service cannot be reached: the database (a wrong DECIDE_HOME or DECIDE_DATABASE_URL), or
+    Prefect's server for the automated work."""
 
     code = "unavailable"
     exit_code = 1

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Collection, Iterable, Sequence
-from datetime import date
 from typing import Any, NamedTuple
 
 from store.audit import GENESIS, Problem, canonical_json, event_text
@@ -33,7 +32,7 @@ __all__ = [
 
 MAX_PROBLEMS = 100
 # (seq, decision_id, decision_prev_hash, action, actor, effective_on, recorded_at, payload,
-#  prev_hash, hash) as the cursor returns them: effective_on is a str (SQLite) or a date
+#  prev_hash, hash) as the driver returns them, effective_on as text ("YYYY-MM-DD")
 Row = tuple[Any, ...]
 _encode_str = json.encoder.encode_basestring
 
@@ -53,8 +52,6 @@ def _short(digest: object) -> str:
 
 def _rehash(row: Row, *, seq: int | None = None, payload: str | None = None) -> str:
     s, did, dph, action, actor, eff, rec, stored, prev_hash, _ = row
-    if isinstance(eff, date):
-        eff = eff.isoformat()
     texts = (action, actor, eff, rec, stored, prev_hash, did or "", dph or "")
     if not all(isinstance(v, str) for v in texts):
         return ""  # a malformed row (reported as such) has no hash to match
@@ -129,8 +126,6 @@ class ChainCheck:
                 seq, did, dph, action, actor, eff, rec, payload, prev_hash, digest = row
                 count += 1
                 try:
-                    if eff.__class__ is not str:
-                        eff = eff.isoformat()
                     body = (
                         f'{prev_hash}{{"action":{enc(action)},"actor":{enc(actor)},"decision_id":'
                         f'{"null" if did is None else enc(did)},"decision_prev_hash":'
@@ -138,7 +133,7 @@ class ChainCheck:
                         f'"payload":{payload},"recorded_at":{enc(rec)},"seq":{seq}}}'
                     )
                     hash_ok = sha(body.encode()).hexdigest() == digest
-                except (TypeError, AttributeError) as exc:  # SQLite keeps any type in a column
+                except TypeError as exc:  # SQLite keeps any type in a column
                     self._add(seq, "malformed", f"event {seq}: a column holds a wrong type ({exc})")
                     self._last_bad, hash_ok = seq, True
                 if not hash_ok or seq != expected or prev_hash != prev:

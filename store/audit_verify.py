@@ -1,7 +1,7 @@
 """Verification of the audit log in the database: one snapshot, streamed fast, documents too.
 
 ``verify_database`` (public as ``store.audit.verify``) reads the head, the checkpoints and every
-event in seq order through a raw driver cursor within one consistent read transaction, runs the
+event in seq order straight from the driver within one consistent read transaction, runs the
 chain checks of ``store.audit_chain`` over them, and checks each stored document file against
 its recorded SHA-256.  ``snapshot`` and ``open_events`` are shared with the export.
 """
@@ -17,12 +17,20 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from store.audit import GENESIS, Problem, VerifyReport
+from store.audit import EVENT_COLUMNS, GENESIS, Problem, VerifyReport
 from store.audit_chain import ChainCheck, Checkpoint, checkpoint_problems, head_problems
 
 __all__ = ["document_problems", "open_events", "snapshot", "verify_database"]
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+# effective_on as the text that was hashed, whatever the session's DateStyle: the verifier then
+# builds no date object per row, and a date Python cannot hold is reported, not fatal
+_PG_COLUMNS = ", ".join(
+    "to_char(effective_on, 'YYYY-MM-DD')" if c == "effective_on" else c for c in EVENT_COLUMNS
+)
+# Rows per chunk that libpq hands over while the server keeps sending: a chunk this small is still
+# in the CPU cache while its rows are hashed (measured: 250 rows beat 1,000 and 20,000)
+_PG_CHUNK = 250
 
 
 def _file_digest(path: Path) -> str | None:
@@ -80,26 +88,46 @@ def snapshot(engine: Engine) -> Iterator[Connection]:
 
 
 def open_events(conn: Connection, decision_id: str | None = None) -> Any:
-    """A raw driver cursor over the events (``Row``) in seq order: iterate it, then close it."""
+    """The events (``Row``, effective_on as text) in seq order: iterate it, then close it.
+
+    On PostgreSQL the query is streamed in libpq's chunked-rows mode, so the server keeps
+    producing rows on one core while this process hashes them on the other; a server-side
+    cursor's FETCH batches made each side wait for the other (and cost the server more), and
+    COPY's per-row Python overhead was slower still.  A libpq older than 17 has no chunked
+    mode and falls back to the server-side cursor (the rows are never all held in memory).
+    """
     raw = conn.connection.driver_connection
     assert raw is not None
     if conn.dialect.name == "sqlite":
         cursor = raw.cursor()
         cursor.arraysize = 4096
-        marker = "?"
-    else:  # a server-side cursor: the rows arrive in batches, not all at once
-        cursor = raw.cursor(name="decide_audit_events")
-        cursor.itersize = 20_000
-        marker = "%s"
-    sql = (
-        "SELECT seq, decision_id, decision_prev_hash, action, actor, effective_on, "
-        "recorded_at, payload, prev_hash, hash FROM audit_events"
-    )
-    if decision_id is None:
-        cursor.execute(sql + " ORDER BY seq")
-    else:
-        cursor.execute(sql + f" WHERE decision_id = {marker} ORDER BY seq", (decision_id,))
+        sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM audit_events"
+        if decision_id is None:
+            return cursor.execute(sql + " ORDER BY seq")
+        return cursor.execute(sql + " WHERE decision_id = ? ORDER BY seq", (decision_id,))
+    sql = f"SELECT {_PG_COLUMNS} FROM audit_events"
+    params: tuple[str, ...] = ()
+    if decision_id is not None:
+        sql, params = sql + " WHERE decision_id = %s", (decision_id,)
+    sql += " ORDER BY seq"
+    from psycopg import capabilities  # imported only where PostgreSQL is in use
+
+    if capabilities.has_stream_chunked():
+        return _streamed(raw, sql, params)
+    cursor = raw.cursor(name="decide_audit_events")
+    cursor.itersize = 20_000
+    cursor.execute(sql, params)
     return cursor
+
+
+def _streamed(raw: Any, sql: str, params: tuple[str, ...]) -> Iterator[Any]:
+    """The rows of one streamed query: read them to the end, or lose the transaction.
+
+    Closing the generator before its last row cancels the query, which aborts the transaction:
+    nothing more can be read in it afterwards (a server-side cursor allowed that).
+    """
+    with raw.cursor() as cursor:
+        yield from cursor.stream(sql, params, size=_PG_CHUNK)
 
 
 def verify_database(

@@ -64,10 +64,16 @@ _INSERT_DECISION = SQL(
     f"({', '.join(':' + c for c in _DECISION_COLUMNS)})"
 )
 _SAVE = SQL(
-    "UPDATE decisions SET version = version + 1, status = :status, next_due_on = :next_due_on "
-    "WHERE id = :id AND version = :version"
+    "UPDATE decisions SET version = version + 1, status = :status, next_due_on = :next_due_on, "
+    "next_alert_on = :next_alert_on WHERE id = :id AND version = :version"
 )
-_SET_NEXT_DUE = SQL("UPDATE decisions SET next_due_on = :next_due_on WHERE id = :id")
+_SET_NEXT_DUE = SQL(
+    "UPDATE decisions SET next_due_on = :next_due_on, next_alert_on = :next_alert_on WHERE id = :id"
+)
+# Only the scan sets a known date, and only if the decision is still as it planned it.
+_SET_NEXT_ALERT = SQL(
+    "UPDATE decisions SET next_alert_on = :next_alert_on WHERE id = :id AND version = :version"
+)
 _UPDATE_ATTEMPT = SQL(
     "UPDATE step_attempts SET "
     + ", ".join(f"{c} = :{c}" for c in _ATTEMPT_COLUMNS)
@@ -90,9 +96,17 @@ _COUNTER = SQL(
 )
 _COUNTER_NEW = SQL("INSERT INTO id_counters (year, last) VALUES (:year, 1)")
 _COUNTER_BUMP = SQL("UPDATE id_counters SET last = :last WHERE year = :year")
-_IDS = SQL("SELECT id FROM decisions ORDER BY id")
 _DUE_BY = SQL(
     "SELECT id FROM decisions WHERE next_due_on <= :horizon UNION "
+    "SELECT id FROM decisions WHERE next_due_on IS NULL AND status <> 'closed' "
+    "ORDER BY id"
+)
+_FORGET_ALERT_DATES = SQL(
+    "UPDATE decisions SET next_alert_on = NULL WHERE status <> 'closed' AND next_alert_on IS NOT NULL"
+)
+_ALERT_CANDIDATES = SQL(
+    "SELECT id FROM decisions WHERE next_alert_on <= :as_of UNION "
+    "SELECT id FROM decisions WHERE next_alert_on IS NULL AND next_due_on <= :horizon UNION "
     "SELECT id FROM decisions WHERE next_due_on IS NULL AND status <> 'closed' "
     "ORDER BY id"
 )
@@ -108,6 +122,13 @@ def next_due(plan: Plan) -> date:
     if plan.status == "in_progress" and plan.target_on is not None:
         dates.append(plan.target_on)
     return min(dates, default=NOTHING_DUE)
+
+
+def _dates(plan: Plan) -> dict[str, date | None]:
+    """The denormalised dates after a change: the next due date, and the next alert date not
+    known (``None``: the next scan plans the decision) unless nothing can ever fall due."""
+    due = next_due(plan)
+    return {"next_due_on": due, "next_alert_on": NOTHING_DUE if due == NOTHING_DUE else None}
 
 
 def _dump(value: Any) -> str:
@@ -255,7 +276,7 @@ class DecisionRepository:
                 "id": before.id,
                 "version": before.version,
                 "status": plan.status,
-                "next_due_on": next_due(plan),
+                **_dates(plan),
             },
             check=changed_meanwhile,
         )
@@ -284,7 +305,7 @@ class DecisionRepository:
 
     def set_dates(self, decision_id: str, plan: Plan, attempts: Sequence[Attempt]) -> None:
         """Rewrite the denormalised dates (after a calendar change), not the history."""
-        _SET_NEXT_DUE.defer(self.link, {"id": decision_id, "next_due_on": next_due(plan)})
+        _SET_NEXT_DUE.defer(self.link, {"id": decision_id, **_dates(plan)})
         views = {v.step: v for v in plan.steps}
         current = {a.step: i for i, a in enumerate(attempts) if not a.superseded}
         for step, position in current.items():
@@ -305,12 +326,57 @@ class DecisionRepository:
         any not yet dated (registered before the column existed) that are still open."""
         return [r[0] for r in _DUE_BY.rows(self.link, {"horizon": horizon})]
 
-    def ids(self, *, status: Sequence[str] | None = None) -> list[str]:
-        if status is None:
-            return [r[0] for r in _IDS.rows(self.link)]
-        marks = ", ".join(f":s{i}" for i in range(len(status)))
-        query = SQL(f"SELECT id FROM decisions WHERE status IN ({marks}) ORDER BY id")
-        return [r[0] for r in query.rows(self.link, {f"s{i}": s for i, s in enumerate(status)})]
+    def alert_candidates(self, as_of: date, horizon: date) -> list[str]:
+        """Decisions the deadline scan must plan on ``as_of``: those whose next alert date has
+        come, those changed since the last scan with something due by ``horizon``, and any not
+        yet dated (registered before revision 0002) that are still open."""
+        return [
+            r[0] for r in _ALERT_CANDIDATES.rows(self.link, {"as_of": as_of, "horizon": horizon})
+        ]
+
+    def due_order(
+        self, bound: date, *, sponsor: str | None = None
+    ) -> list[tuple[str, date | None]]:
+        """Decisions with something due on or before ``bound``, earliest first (index on
+        next_due_on), after any open ones not yet dated (``None``: plan them to know)."""
+        where = "" if sponsor is None else " AND sponsor = :sponsor"
+        params: dict[str, Any] = {"bound": bound, "sponsor": sponsor}
+        undated = SQL(
+            f"SELECT id FROM decisions WHERE next_due_on IS NULL AND status <> 'closed'{where} "
+            "ORDER BY id"
+        ).rows(self.link, params)
+        dated = SQL(
+            f"SELECT id, next_due_on FROM decisions WHERE next_due_on <= :bound{where} "
+            "ORDER BY next_due_on, id"
+        ).rows(self.link, params)
+        return [(r[0], None) for r in undated] + [(r[0], as_date(r[1])) for r in dated]
+
+    def forget_alert_dates(self) -> None:
+        """After a calendar change: a level's first day moves with the working days around a
+        due date even where the due date stays, so every open decision is planned again."""
+        _FORGET_ALERT_DATES.defer(self.link, {})
+
+    def set_next_alert(self, decision_id: str, version: int, day: date) -> None:
+        """Record the scan's next alert date, unless the decision changed since it was read."""
+        _SET_NEXT_ALERT.defer(
+            self.link, {"id": decision_id, "version": version, "next_alert_on": day}
+        )
+
+    def ids(self, *, status: Sequence[str] | None = None, sponsor: str | None = None) -> list[str]:
+        """Decision ids in order, optionally only those in ``status`` or of one sponsor."""
+        where, params = [], {}
+        if status is not None:
+            marks = ", ".join(f":s{i}" for i in range(len(status)))
+            where.append(f"status IN ({marks})")  # index on status
+            params.update({f"s{i}": s for i, s in enumerate(status)})
+        if sponsor is not None:
+            where.append("sponsor = :sponsor")
+            params["sponsor"] = sponsor
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        return [
+            r[0]
+            for r in SQL(f"SELECT id FROM decisions{clause} ORDER BY id").rows(self.link, params)
+        ]
 
     def many(self, ids: Sequence[str]) -> list[Decision]:
         """Several decisions with their attempts, a few queries per thousand."""

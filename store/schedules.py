@@ -9,9 +9,10 @@ from typing import Any
 from procedures.calendar import Schedule, WorkCalendar, parse_schedule
 from store.fastsql import SQL
 
-__all__ = ["add_schedule", "load_calendar", "stored_schedules"]
+__all__ = ["add_schedule", "calendar_revision", "load_calendar", "stored_schedules"]
 
 _ALL = SQL("SELECT id, content FROM calendar_schedules ORDER BY id")
+_REVISION = SQL("SELECT coalesce(max(id), 0) FROM calendar_schedules")
 _ADD = SQL(
     "INSERT INTO calendar_schedules (year, kind, source, content, sha256, imported_at) "
     "VALUES (:year, :kind, :source, :content, :sha256, :imported_at)"
@@ -27,6 +28,11 @@ def stored_schedules(conn: Any) -> list[Schedule]:
 def load_calendar(conn: Any) -> WorkCalendar:
     """The official calendar plus every schedule the office imported, in import order."""
     return WorkCalendar.official(stored_schedules(conn))
+
+
+def calendar_revision(conn: Any) -> int:
+    """Changes whenever a schedule is imported (schedules are only ever added)."""
+    return int(_REVISION.run(conn).fetchone()[0])
 
 
 def add_schedule(conn: Any, text: str, *, source_name: str, now: datetime) -> Schedule:

@@ -65,6 +65,11 @@ def test_a_short_session_end_to_end(cli: CLI, tmp_path: Path):
     expert = [i for i in overdue["items"] if i["step"] == "expert_review"]
     assert expert and expert[0]["level"] == "overdue" and expert[0]["due_on"] == "2025-09-28"
     assert expert[0]["due_basis"] == "office_policy"
+    assert overdue["decisions"] == 1 and overdue["complete"] is True
+    assert sum(overdue["decisions_by_level"].values()) == 1
+    page = cli("overdue", "--as-of", "2025-09-30", "--limit", "1")
+    assert "1 件决策 decisions (已逾期 overdue 1); showing 1 item " in " ".join(page.out.split())
+    assert cli("overdue", "--limit", "0").code == 2  # a usage error, not a traceback
     human = cli("status", d, "--as-of", "2025-09-30")
     assert "公众参与" in human.out and "public_participation" in human.out
     assert "办公室政策 office policy" in human.out

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -66,3 +68,36 @@ def test_serve_delivers_alerts_and_stops_cleanly_on_sigterm(cli: CLI, tmp_path: 
     db.close()
     final = [json.loads(x) for x in alerts.read_text(encoding="utf-8").splitlines()]
     assert sorted(x["key"] for x in final) == sorted({x["key"] for x in final})  # no duplicates
+
+
+def test_a_prefect_server_that_does_not_start_is_a_clear_error_and_leaves_no_process(
+    cli: CLI,
+):
+    """Prefect's temporary server is started up front and stopped on every way out: here it
+    is given no time to answer, so ``serve`` fails at once — with a message, not a traceback —
+    and the server process it spawned is gone when ``serve`` has exited."""
+    env = {**cli.env, "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "0"}
+    r = subprocess.run(
+        [DECIDE, "serve", "--once"], env=env, capture_output=True, text=True, timeout=120
+    )
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out
+    assert "Prefect's local server did not start" in out and "PREFECT_API_URL" in out
+    assert "Traceback" not in out
+    port = int(re.search(r"Starting temporary server on http://127\.0\.0\.1:(\d+)", out)[1])
+    with socket.socket() as s:  # nothing listens there…
+        assert s.connect_ex(("127.0.0.1", port)) != 0
+    assert (
+        not [  # …and no server process for that port is left running
+            p
+            for p in Path("/proc").glob("[0-9]*/cmdline")
+            if _readable(p) and f"--port\0{port}\0" in _readable(p) and "uvicorn" in _readable(p)
+        ]
+    )
+
+
+def _readable(cmdline: Path) -> str:
+    try:
+        return cmdline.read_bytes().decode(errors="replace")
+    except OSError:  # the process has gone meanwhile
+        return ""

@@ -1,0 +1,54 @@
+"""``overdue`` pages through the decisions in next-due order: any page is the head of the full
+list, and the counts per level are those of the full list."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+
+from flows.commands import Commands
+from flows.queries import overdue
+from procedures.planner import ALERT_LEVELS
+
+CLOCK = datetime(2026, 1, 10, tzinfo=UTC)
+AS_OF = date(2025, 9, 1)
+
+
+def test_a_page_is_the_head_of_the_full_list_and_the_counts_are_whole(db, tmp_path):
+    cmds = Commands(db, tmp_path / "home", clock=lambda: CLOCK)
+    rng = random.Random(7)
+    for n in range(24):
+        on = AS_OF - timedelta(days=rng.randint(40, 120))
+        d = cmds.register(
+            title=f"决策{n}",
+            procedure_id=rng.choice(["national-2019", "tianjin-2020"]),
+            sponsor=["区发改委", "区住建委"][n % 2],
+            actor="办公室",
+            on=on,
+            target_on=AS_OF + timedelta(days=rng.randint(-30, 10)) if n % 3 else None,
+        ).id
+        if n % 4:
+            cmds.start(d, "drafting", actor="办公室", on=on + timedelta(days=rng.randint(0, 15)))
+    full = overdue(cmds, AS_OF)
+    assert full.complete and len(full.items) > 15
+    assert [i.level for i in full.items] == sorted(
+        (i.level for i in full.items), key=lambda level: -ALERT_LEVELS.index(level)
+    )
+    assert {i.level for i in full.items} >= {"overdue", "escalated"}
+    worst = {}
+    for item in full.items:  # most urgent first: the first item of a decision is its worst
+        worst.setdefault(item.decision, item.level)
+    assert full.decisions == len(worst)
+    assert full.by_level == {
+        level: n for level, n in Counter(worst.values()).items()
+    } and list(full.by_level) == sorted(full.by_level, key=ALERT_LEVELS.index, reverse=True)
+    for limit in range(1, len(full.items) + 2):
+        page = overdue(cmds, AS_OF, limit=limit)
+        assert page.items == full.items[:limit], limit
+        assert page.complete == (limit >= len(full.items))
+        assert (page.decisions, page.by_level) == (full.decisions, full.by_level)
+    one = overdue(cmds, AS_OF, sponsor="区住建委")
+    assert one.items == [i for i in full.items if int(i.title[2:]) % 2]
+    assert one.decisions == len({i.decision for i in one.items}) < full.decisions
+    assert overdue(cmds, AS_OF, sponsor="不存在的单位").items == []
