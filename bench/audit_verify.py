@@ -3,9 +3,11 @@
 Builds (once; cached) a SQLite database holding a valid chain of 1,000,000 audit events (about
 200-byte payloads with Chinese text, 2,000 decisions) through a bulk path that hashes each
 event with the reference ``store.audit.event_hash``, then times ``store.audit.verify`` several
-times and prints events/s per run and the median (target: 1M events in under 5 s on SQLite).
-``--postgres URL`` does the same on PostgreSQL, in the database the URL names, which must be
-called ``decide_bench…`` (it is dropped and rebuilt when it does not hold the expected chain).
+times and prints events/s per run and the median (target on SQLite and on PostgreSQL alike:
+200,000 events/s, one million events in under 5 s, on a 2-core machine).  ``--postgres URL``
+does the same on PostgreSQL, in the database the URL names, which must be called
+``decide_bench…`` (it is dropped and rebuilt when it does not hold the expected chain).  Each
+run also prints the load average, as other work on the machine skews the figures.
 
     --events N       events in the chain (default 1,000,000)
     --db PATH        the SQLite file (default /tmp/decide-bench-audit-N.db)
@@ -181,7 +183,7 @@ def build_postgres(url: str, n: int) -> Engine:
     return engine
 
 
-def run(label: str, engine: Engine, runs: int) -> float:
+def run(label: str, engine: Engine, runs: int) -> bool:
     rates = []
     for r in range(runs):
         t = time.perf_counter()
@@ -191,14 +193,19 @@ def run(label: str, engine: Engine, runs: int) -> float:
         rates.append(report.events / seconds)
         print(
             f"  {label} run {r + 1}: {report.events:,} events in {seconds:.2f} s "
-            f"= {rates[-1]:,.0f} events/s"
+            f"= {rates[-1]:,.0f} events/s (load average {os.getloadavg()[0]:.2f})"
         )
     median = statistics.median(rates)
     print(
         f"{label}: median {median:,.0f} events/s over {runs} runs "
         f"({report.events / median:.2f} s for {report.events:,} events)"
     )
-    return median
+    met = median >= TARGET_RATE
+    print(
+        f"{label} target: >= {TARGET_RATE:,} events/s: {'met' if met else 'MISSED'} "
+        f"({1_000_000 / median:.2f} s per million at the median)"
+    )
+    return met
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,16 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     path = args.db or Path(f"/tmp/decide-bench-audit-{args.events}.db")
     engine = build_sqlite(path, args.events)
-    median = run("sqlite", engine, args.runs)
-    met = median > TARGET_RATE
-    print(
-        f"target: 1,000,000 events in < 5 s on SQLite (>= {TARGET_RATE:,} events/s): "
-        f"{'met' if met else 'MISSED'} ({1_000_000 / median:.2f} s per million at the median)"
-    )
+    met = run("sqlite", engine, args.runs)
     engine.dispose()
     if args.postgres:
         pg = build_postgres(args.postgres, args.pg_events or args.events)
-        run("postgresql", pg, args.runs)
+        met = run("postgresql", pg, args.runs) and met
         pg.dispose()
     return 0 if met else 1
 

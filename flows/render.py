@@ -214,8 +214,8 @@ def _period(period: Any) -> str:
 
 
 def list_table(rows: Sequence[tuple[Decision, Plan]], *, closed_too: bool) -> Table:
-    which = "" if closed_too else "，未归档 open (--all: archived too)"
-    table = Table(title=f"重大行政决策 decisions ({len(rows)}{which})", title_justify="left")
+    which = "" if closed_too else " 件未归档 open (--all: archived too)"
+    table = Table(title=f"重大行政决策 decisions: {len(rows)}{which}", title_justify="left")
     for col in (
         "编号 id",
         "名称 title",

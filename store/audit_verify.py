@@ -90,11 +90,12 @@ def snapshot(engine: Engine) -> Iterator[Connection]:
 def open_events(conn: Connection, decision_id: str | None = None) -> Any:
     """The events (``Row``, effective_on as text) in seq order: iterate it, then close it.
 
-    On PostgreSQL the query is streamed in libpq's chunked-rows mode, so the server keeps
-    producing rows on one core while this process hashes them on the other; a server-side
-    cursor's FETCH batches made each side wait for the other (and cost the server more), and
-    COPY's per-row Python overhead was slower still.  A libpq older than 17 has no chunked
-    mode and falls back to the server-side cursor (the rows are never all held in memory).
+    On PostgreSQL the query is streamed in libpq's chunked-rows mode: the server keeps producing
+    rows on one core while this process hashes them on the other.  A server-side cursor's FETCH
+    batches made each side wait for the other (and cost the server more), and COPY's per-row
+    Python overhead was slower still.  Closing the stream before its last row cancels the query
+    and so aborts the transaction: read nothing else in it afterwards.  A libpq older than 17
+    has no chunked mode; then a server-side cursor serves (the rows are never all in memory).
     """
     raw = conn.connection.driver_connection
     assert raw is not None
@@ -113,21 +114,11 @@ def open_events(conn: Connection, decision_id: str | None = None) -> Any:
     from psycopg import capabilities  # imported only where PostgreSQL is in use
 
     if capabilities.has_stream_chunked():
-        return _streamed(raw, sql, params)
+        return raw.cursor().stream(sql, params, size=_PG_CHUNK)
     cursor = raw.cursor(name="decide_audit_events")
     cursor.itersize = 20_000
     cursor.execute(sql, params)
     return cursor
-
-
-def _streamed(raw: Any, sql: str, params: tuple[str, ...]) -> Iterator[Any]:
-    """The rows of one streamed query: read them to the end, or lose the transaction.
-
-    Closing the generator before its last row cancels the query, which aborts the transaction:
-    nothing more can be read in it afterwards (a server-side cursor allowed that).
-    """
-    with raw.cursor() as cursor:
-        yield from cursor.stream(sql, params, size=_PG_CHUNK)
 
 
 def verify_database(
