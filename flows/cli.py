@@ -345,8 +345,8 @@ def list_(
 def overdue(
     as_of: AsOf = None,
     limit: Annotated[
-        int, typer.Option("--limit", min=1, help="show the N most urgent items (default 50)")
-    ] = 50,
+        int, typer.Option("--limit", min=1, help="show the N most urgent items (one screen: 20)")
+    ] = 20,
     show_all: Annotated[bool, typer.Option("--all", help="show every item")] = False,
     sponsor: Annotated[
         str | None, typer.Option("--sponsor", help="only this sponsor unit's decisions")

@@ -31,7 +31,10 @@ class DecisionRow(SQLModel, table=True):
     """A major decision, registered under a procedure id and version it keeps for life."""
 
     __tablename__ = "decisions"
-    __table_args__ = (Index("ix_decisions_next_alert_on", "next_alert_on", "next_due_on"),)
+    __table_args__ = (
+        Index("ix_decisions_next_due_on", "next_due_on", "id"),
+        Index("ix_decisions_next_alert_on", "next_alert_on", "next_due_on"),
+    )
     id: str = Field(primary_key=True, max_length=32)
     title: str = Field(sa_type=Text)
     procedure_id: str = Field(max_length=64)
@@ -45,7 +48,7 @@ class DecisionRow(SQLModel, table=True):
     version: int = 1  # optimistic concurrency: bumped by every change
     # the earliest due date among open and ready steps (and the target date while undecided):
     # the deadline scan reads only decisions with next_due_on near or past (index)
-    next_due_on: date | None = Field(default=None, index=True)
+    next_due_on: date | None = None
     # the first day the deadline scan could raise an alert level not yet raised; NULL when not
     # known (changed since the last scan): the scan plans only decisions due by then (index)
     next_alert_on: date | None = None
