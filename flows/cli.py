@@ -315,16 +315,24 @@ def list_(
     sponsor: Annotated[
         str | None, typer.Option("--sponsor", help="only this sponsor unit's decisions")
     ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="show the first N decisions (default 50)")
+    ] = 50,
     as_json: Json = False,
 ) -> None:
     """决策清单 open decisions (--all: every decision) with their current step and worst alert."""
     from flows.queries import decisions_with_plans
 
     cmds = _commands()
-    rows = decisions_with_plans(
-        cmds, _date(as_of, "--as-of") or cmds.today(), open_only=not show_all, sponsor=sponsor
+    total, rows = decisions_with_plans(
+        cmds,
+        _date(as_of, "--as-of") or cmds.today(),
+        open_only=not show_all,
+        sponsor=sponsor,
+        limit=limit,
     )
     doc = {
+        "total": total,
         "items": [
             {
                 "id": d.id,
@@ -336,9 +344,9 @@ def list_(
                 "alert": v.worst_alert,
             }
             for d, v in rows
-        ]
+        ],
     }
-    _out(as_json, doc, render.list_table(rows, closed_too=show_all))
+    _out(as_json, doc, render.list_table(rows, total, closed_too=show_all))
 
 
 @app.command()
@@ -574,7 +582,7 @@ def calendar_status(as_json: Json = False) -> None:
     years = sorted(cal.covered_years)
     provisional = [
         (d.id, s.step, s.due_on)
-        for d, v in decisions_with_plans(cmds, cmds.today(), open_only=True)
+        for d, v in decisions_with_plans(cmds, cmds.today(), open_only=True)[1]
         for s in v.steps
         if s.provisional and s.due_on
     ]

@@ -48,14 +48,15 @@ def decisions_with_plans(
     *,
     open_only: bool = False,
     sponsor: str | None = None,
-) -> list[tuple[Decision, Plan]]:
-    """Decisions with their plans as of a date; ``open_only``: not closed (archived);
-    ``sponsor``: only that unit's."""
+    limit: int | None = None,
+) -> tuple[int, list[tuple[Decision, Plan]]]:
+    """How many decisions there are, and the first ``limit`` of them (in id order) with their
+    plans as of a date; ``open_only``: not closed (archived); ``sponsor``: only that unit's."""
     with UnitOfWork(cmds.db, write=False) as uow:
         ids = uow.decisions.ids(status=OPEN_STATUSES if open_only else None, sponsor=sponsor)
-        decisions = uow.decisions.many(ids)
+        decisions = uow.decisions.many(ids if limit is None else ids[:limit])
         cal = load_calendar(uow.link)
-    return plan_all(decisions, as_of, cal)
+    return len(ids), plan_all(decisions, as_of, cal)
 
 
 def plan_all(

@@ -213,9 +213,10 @@ def _period(period: Any) -> str:
     return text
 
 
-def list_table(rows: Sequence[tuple[Decision, Plan]], *, closed_too: bool) -> Table:
+def list_table(rows: Sequence[tuple[Decision, Plan]], total: int, *, closed_too: bool) -> Table:
     which = "" if closed_too else " 件未归档 open (--all: archived too)"
-    table = Table(title=f"重大行政决策 decisions: {len(rows)}{which}", title_justify="left")
+    shown = "" if len(rows) == total else f"; showing the first {len(rows)} (--limit N)"
+    table = Table(title=f"重大行政决策 decisions: {total:,}{which}{shown}", title_justify="left")
     for col in (
         "编号 id",
         "名称 title",

@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 from flows.commands import Commands
-from flows.queries import overdue
+from flows.queries import decisions_with_plans, overdue
 from procedures.planner import ALERT_LEVELS
 
 CLOCK = datetime(2026, 1, 10, tzinfo=UTC)
@@ -52,3 +52,22 @@ def test_a_page_is_the_head_of_the_full_list_and_the_counts_are_whole(db, tmp_pa
     assert one.items == [i for i in full.items if int(i.title[2:]) % 2]
     assert one.decisions == len({i.decision for i in one.items}) < full.decisions
     assert overdue(cmds, AS_OF, sponsor="不存在的单位").items == []
+
+
+def test_the_list_counts_every_decision_and_plans_only_the_page(db, tmp_path):
+    cmds = Commands(db, tmp_path / "home", clock=lambda: CLOCK)
+    ids = [
+        cmds.register(
+            title=f"决策{n}",
+            procedure_id="national-2019",
+            sponsor=["区发改委", "区住建委"][n % 2],
+            actor="办公室",
+            on=date(2025, 3, 3),
+        ).id
+        for n in range(5)
+    ]
+    total, rows = decisions_with_plans(cmds, AS_OF, open_only=True, limit=2)
+    assert total == 5 and [d.id for d, _ in rows] == ids[:2]
+    assert all(v.status == "in_progress" for _, v in rows)
+    total, rows = decisions_with_plans(cmds, AS_OF, open_only=True, sponsor="区住建委")
+    assert total == 2 and [d.id for d, _ in rows] == [ids[1], ids[3]]
