@@ -150,7 +150,7 @@ def overdue(
                 by_level[level] += 1
         counted = sum(by_level.values())
         undated = {i for i, due in queue if due is None}  # from before revision 0002
-        position, chunk = 0, 50
+        position, chunk = 0, min(limit or 50, 50)  # about one decision per item shown
         while position < len(queue):
             batch = queue[position : position + chunk]
             position += len(batch)

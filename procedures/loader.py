@@ -9,6 +9,7 @@ outcome that leads nowhere fails with ``InvalidDefinition`` naming the file and 
 
 from __future__ import annotations
 
+import copy
 import functools
 import tomllib
 from collections.abc import Mapping
@@ -65,6 +66,13 @@ def _resolve(ref: str, base: Path | None) -> Path:
 
 
 def _read(path: Path) -> dict[str, Any]:
+    """The file's TOML (a fresh copy: merging changes it).  Parsed once per process, because
+    every Tianjin preset reads the national one again through ``extends``."""
+    return copy.deepcopy(_parsed(path))
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
