@@ -462,6 +462,25 @@ def run_scan(url: str, home: Path, day: Any) -> tuple[float, int, int, int]:
     return seconds, len(raised), planned, within
 
 
+def run_cli_pair(
+    calls: list[tuple[str, list[str]]], home: Path, runs: int
+) -> tuple[list[float], list[int], list[Any]]:
+    """Each (url, args) run ``runs`` times after a warm-up, the calls alternating run by run;
+    the median time, item count and last JSON document of each."""
+    times: list[list[float]] = [[] for _ in calls]
+    docs: list[Any] = [None for _ in calls]
+    for r in range(runs + 1):
+        for k, (url, args) in enumerate(calls):
+            env = {**os.environ, "DECIDE_DATABASE_URL": url, "DECIDE_HOME": str(home)}
+            t = time.perf_counter()
+            out = subprocess.run([str(DECIDE), *args], env=env, capture_output=True, check=True)
+            if r:  # the first round warms up
+                times[k].append(time.perf_counter() - t)
+            docs[k] = json.loads(out.stdout)
+    counts = [len(d.get("items", d.get("steps", []))) for d in docs]
+    return [med(t) for t in times], counts, docs
+
+
 def run_cli(url: str, home: Path, args: list[str], runs: int) -> tuple[float, int, Any]:
     env = {**os.environ, "DECIDE_DATABASE_URL": url, "DECIDE_HOME": str(home)}
     cmd = [str(DECIDE), *args]
@@ -716,12 +735,21 @@ def measure(engine: str, url: str, small_url: str, meta: dict[str, Any], args: A
 
     log(f"{engine}: decide status / overdue (big and small)")
     as_of = ["--as-of", AS_OF.isoformat(), "--json"]
-    for label, u, i in (("big", url, ids), ("small", small_url, small_ids)):
-        res[f"status_{label}"], _, _ = run_cli(u, home, ["status", i["open_id"], *as_of], runs)
-        res[f"overdue_{label}"], res[f"overdue_items_{label}"], doc = run_cli(
-            u, home, ["overdue", *as_of], runs
+    # big and small alternate, run by run, so that a drift of the machine's speed (seen here:
+    # ±30 % between minutes) does not land on one side of the ratio
+    pairs = {
+        "status": (["status", ids["open_id"]], ["status", small_ids["open_id"]]),
+        "overdue": (["overdue"], ["overdue"]),
+    }
+    for name, (big_args, small_args) in pairs.items():
+        (big, small), (n_big, n_small), (doc_big, doc_small) = run_cli_pair(
+            [(url, [*big_args, *as_of]), (small_url, [*small_args, *as_of])], home, runs
         )
-        res[f"overdue_decisions_{label}"] = doc["decisions"]
+        res[f"{name}_big"], res[f"{name}_small"] = big, small
+        if name == "overdue":
+            res["overdue_items_big"], res["overdue_items_small"] = n_big, n_small
+            res["overdue_decisions_big"] = doc_big["decisions"]
+            res["overdue_decisions_small"] = doc_small["decisions"]
     res["status_ratio"] = res["status_big"] / res["status_small"]
     res["overdue_ratio"] = res["overdue_big"] / res["overdue_small"]
     res["overdue_all_big"], res["overdue_all_items_big"], _ = run_cli(
