@@ -114,7 +114,9 @@ def test_the_indexed_scan_raises_what_planning_everything_raises(seed, tmp_path_
                 "sponsor": "区发改委",
                 "actor": "办公室",
                 "on": day,
-                "flags": frozenset(f for f in ("technical", "stability_risk") if rng.random() < 0.5),
+                "flags": frozenset(
+                    f for f in ("technical", "stability_risk") if rng.random() < 0.5
+                ),
                 "target_on": day + timedelta(days=rng.randint(20, 200))
                 if rng.random() < 0.6
                 else None,
@@ -185,7 +187,11 @@ def test_the_scan_plans_only_decisions_whose_next_alert_date_has_come(db, tmp_pa
     draft = tmp_path / "draft.pdf"
     draft.write_bytes(b"%PDF draft")
     cmds.complete(
-        d, "drafting", actor="办公室", on=date(2025, 4, 29), attachments=[Attachment("draft", draft)]
+        d,
+        "drafting",
+        actor="办公室",
+        on=date(2025, 4, 29),
+        attachments=[Attachment("draft", draft)],
     )
     assert next_alert() is None  # a command forgets the date: the next scan plans it again
     assert candidates(date(2025, 6, 2)) == [d]  # the target date is within the horizon

@@ -40,9 +40,9 @@ def test_a_page_is_the_head_of_the_full_list_and_the_counts_are_whole(db, tmp_pa
     for item in full.items:  # most urgent first: the first item of a decision is its worst
         worst.setdefault(item.decision, item.level)
     assert full.decisions == len(worst)
-    assert full.by_level == {
-        level: n for level, n in Counter(worst.values()).items()
-    } and list(full.by_level) == sorted(full.by_level, key=ALERT_LEVELS.index, reverse=True)
+    assert full.by_level == {level: n for level, n in Counter(worst.values()).items()} and list(
+        full.by_level
+    ) == sorted(full.by_level, key=ALERT_LEVELS.index, reverse=True)
     for limit in range(1, len(full.items) + 2):
         page = overdue(cmds, AS_OF, limit=limit)
         assert page.items == full.items[:limit], limit
