@@ -33,7 +33,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from flows.alerts import SCAN_ACTOR, Alert, level_dates, reached
+from flows.alerts import SCAN_ACTOR, Alert, due_items, level_dates, reached
 from flows.queries import HORIZON
 from flows.work import SYSTEM
 from procedures import (
@@ -548,18 +548,11 @@ class _Walk:
         """What the daily scans on the days in (lo, hi] raised, with the plan ``view`` in force."""
         if hi <= lo:
             return
-        items = [
-            (s.step, s.zh, s.role, s.attempt, s.due_on, s.opened_on)
-            for s in view.steps
-            if s.status in ("open", "ready") and s.due_on
-        ]
-        if view.status == "in_progress" and self.target is not None:
-            items.append(
-                ("", "决策目标日期 target date", "decision_body", 0, self.target, self.reg)
-            )
         first_scan = lo + timedelta(days=1)
-        for step, zh, role, attempt, due, opened in items:
-            start = opened or self.reg
+        for item in due_items(view, self.reg):  # the scan's own items
+            step, zh, role, attempt, due, start = (
+                item.step, item.zh, item.role, item.attempt, item.due_on, item.start
+            )  # fmt: skip
             for level, first in _levels(due, start):
                 if first < start or first > hi:
                     continue

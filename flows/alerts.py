@@ -106,29 +106,22 @@ class DueItem:
 
 
 def due_items(view: Plan, registered_on: date) -> list[DueItem]:
-    """What ``next_due`` takes the earliest of: open and ready steps' due dates, and the target
-    date while the decision is undecided (``view.target_on``)."""
+    """What ``next_due`` takes the earliest of (``Plan.falling_due`` and ``Plan.target_due``)."""
     items = [
         DueItem(
-            s.step,
-            s.zh,
-            s.role,
-            s.attempt,
-            s.due_on,
-            s.opened_on or registered_on,
-            s.due_basis,
+            s.step, s.zh, s.role, s.attempt, s.due_on, s.opened_on or registered_on, s.due_basis
         )
-        for s in view.steps
-        if s.status in ("open", "ready") and s.due_on
+        for s in view.falling_due
+        if s.due_on
     ]
-    if view.status == "in_progress" and view.target_on is not None:
+    if view.target_due is not None:
         items.append(
             DueItem(
                 "",
                 "决策目标日期 target date",
                 "decision_body",
                 0,
-                view.target_on,
+                view.target_due,
                 registered_on,
                 "target",
             )

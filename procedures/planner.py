@@ -203,6 +203,16 @@ class Plan(BaseModel):
         return tuple(s for s in self.steps if s.status in ("open", "paused", "ready"))
 
     @property
+    def falling_due(self) -> tuple[StepView, ...]:
+        """The steps whose due date can carry an alert: open or ready, and dated."""
+        return tuple(s for s in self.steps if s.status in ("open", "ready") and s.due_on)
+
+    @property
+    def target_due(self) -> date | None:
+        """The target date while it can carry an alert (the decision is still undecided)."""
+        return self.target_on if self.status == "in_progress" else None
+
+    @property
     def worst_alert(self) -> AlertLevel | None:
         levels = [s.alert for s in self.steps if s.alert] + [self.target_alert]
         ranked = [ALERT_LEVELS.index(a) for a in levels if a]

@@ -118,9 +118,9 @@ NOTHING_DUE = date.max  # NULL is kept for "not dated yet" (rows from before rev
 
 def next_due(plan: Plan) -> date:
     """The earliest date anything of the decision falls due (``NOTHING_DUE`` when nothing is)."""
-    dates = [s.due_on for s in plan.steps if s.status in ("open", "ready") and s.due_on]
-    if plan.status == "in_progress" and plan.target_on is not None:
-        dates.append(plan.target_on)
+    dates = [s.due_on for s in plan.falling_due if s.due_on]
+    if plan.target_due is not None:
+        dates.append(plan.target_due)
     return min(dates, default=NOTHING_DUE)
 
 
