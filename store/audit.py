@@ -287,11 +287,18 @@ def verify(
     *,
     documents_dir: Path | None = None,
     public_keys: Iterable[bytes] | None = None,
+    jobs: int | None = None,
 ) -> VerifyReport:
-    """Check the whole chain, the head, every checkpoint and (optionally) the stored documents."""
+    """Check the whole chain, the head, every checkpoint and (optionally) the stored documents.
+
+    ``jobs``: processes checking parts of the chain side by side (default: one per core for a
+    long chain, see ``store.audit_split``); the report is the same whatever their number.
+    """
     from store.audit_verify import verify_database
 
-    return verify_database(engine, documents_dir=documents_dir, public_keys=public_keys)
+    return verify_database(
+        engine, documents_dir=documents_dir, public_keys=public_keys, jobs=jobs
+    )
 
 
 def export_jsonl(engine: Engine, out: Path, *, decision_id: str | None = None) -> int:

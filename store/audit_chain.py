@@ -12,6 +12,7 @@ the hash, and the slow path then says which it was.  ``head_problems`` and
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 from collections.abc import Collection, Iterable, Sequence
@@ -31,6 +32,16 @@ __all__ = [
 ]
 
 MAX_PROBLEMS = 100
+# A detached check (one part of a split chain) that finds no clean start within this many rows
+# stops there; the rest of its range is then read by whoever absorbs it (see ``ChainCheck``)
+PREFIX_LIMIT = 1000
+
+
+class _Link(enum.Enum):
+    UNSEEN = "unseen"  # a decision's link before its first event in a detached part
+
+
+_UNSEEN = _Link.UNSEEN
 # (seq, decision_id, decision_prev_hash, action, actor, effective_on, recorded_at, payload,
 #  prev_hash, hash) as the driver returns them, effective_on as text ("YYYY-MM-DD")
 Row = tuple[Any, ...]
@@ -95,10 +106,34 @@ def explain_hash(row: Row) -> tuple[str, str]:
     )
 
 
-class ChainCheck:
-    """Checks events fed in seq order; keeps the first ``MAX_PROBLEMS`` problems found."""
+def _link_message(seq: int, did: str, dph: object, link: object) -> str:
+    return (
+        f"event {seq}: decision {did}'s link {_short(dph)} is not the hash "
+        f"of its previous event ({_short(link)})"
+    )
 
-    def __init__(self, checkpoint_seqs: Iterable[int] = ()) -> None:
+
+def _clean_pair(before: Row, row: Row) -> bool:
+    """``row`` follows ``before`` without a fault of its own: no check can depend on earlier rows."""
+    return bool(row[0] == before[0] + 1 and row[8] == before[9] and _rehash(row) == row[9])
+
+
+class ChainCheck:
+    """Checks events fed in seq order; keeps the first ``MAX_PROBLEMS`` problems found.
+
+    A chain can be checked in parts, each part by its own process: a *detached* check takes the
+    events of one seq range without knowing what came before.  It sets aside its first rows (the
+    *prefix*) up to the first row that cleanly follows the row before it, so that from there on
+    every check depends only on rows it has seen; it records the first link of each decision
+    instead of checking it.  ``absorb`` then continues the check of the preceding events with
+    such a part: it feeds the prefix through the full checks, checks the recorded decision links
+    against the hashes it holds, and takes the part's state and problems.  The outcome is that of
+    one pass over all events, problem for problem (above ``MAX_PROBLEMS``, which of the problems
+    are listed may differ; their count does not).  A detached check that finds no clean start
+    within ``PREFIX_LIMIT`` rows stops (``gave_up``): the absorber reads the rest of that range.
+    """
+
+    def __init__(self, checkpoint_seqs: Iterable[int] = (), *, detached: bool = False) -> None:
         self.problems: list[Problem] = []
         self.dropped = 0
         self.count = 0
@@ -109,6 +144,11 @@ class ChainCheck:
         self._before_last = GENESIS
         self._last_bad = -1
         self._by_decision: dict[str, str] = {}
+        self._first_link: str | _Link = _UNSEEN if detached else GENESIS
+        self.started = not detached
+        self.prefix: list[Row] = []  # the rows a detached check set aside
+        self.deferred: list[tuple[int, str, object]] = []  # (seq, decision, its link) to check
+        self.gave_up = False
 
     def _add(self, seq: int | None, kind: str, message: str) -> None:
         if len(self.problems) < MAX_PROBLEMS:
@@ -117,9 +157,51 @@ class ChainCheck:
             self.dropped += 1
 
     def feed(self, rows: Iterable[Row]) -> None:
+        """Checks the next events (in seq order)."""
+        if self.started:
+            self._feed(rows)
+            return
+        it = iter(rows)
+        prefix = self.prefix
+        for row in it:
+            prefix.append(row)
+            if len(prefix) >= 2 and _clean_pair(prefix[-2], row):
+                break
+            if len(prefix) >= PREFIX_LIMIT:
+                self.gave_up = True
+                return
+        else:
+            return
+        self.started = True  # the rest is checked here as in one pass
+        self.last_seq, self.last_hash, self._before_last = row[0], row[9], prefix[-2][9]
+        self._feed(it)
+
+    def absorb(self, part: ChainCheck) -> None:
+        """Continues this check with a detached part that checked the events that follow."""
+        self.feed(part.prefix)
+        if not part.started:
+            return  # no clean start (nothing more, or the part gave up): the prefix was all
+        by_decision = self._by_decision
+        later = list(part.problems)
+        for seq, did, dph in part.deferred:
+            link = by_decision.get(did, GENESIS)
+            if link != dph:
+                later.append(Problem(seq, "decision_link", _link_message(seq, did, dph, link)))
+        later.sort(key=lambda p: p.seq or 0)  # stable: a row's own problems before its link's
+        for p in later:
+            self._add(p.seq, p.kind, p.message)
+        self.dropped += part.dropped
+        by_decision.update(part._by_decision)
+        self.found.update(part.found)
+        self.count += part.count
+        self.last_seq, self.last_hash = part.last_seq, part.last_hash
+        self._before_last, self._last_bad = part._before_last, part._last_bad
+
+    def _feed(self, rows: Iterable[Row]) -> None:
         """The hot loop: one string, one sha256 and a few comparisons per event."""
         enc, sha = _encode_str, hashlib.sha256
         by_decision, wanted, found = self._by_decision, self.wanted, self.found
+        first_link = self._first_link
         expected, prev, prev2, count = self.last_seq + 1, self.last_hash, self._before_last, 0
         try:
             for row in rows:
@@ -139,14 +221,12 @@ class ChainCheck:
                 if not hash_ok or seq != expected or prev_hash != prev:
                     self._diagnose(row, expected, prev, prev2, hash_ok)
                 if did is not None:
-                    if by_decision.get(did, GENESIS) != dph:
-                        link = _short(by_decision.get(did, GENESIS))
-                        self._add(
-                            seq,
-                            "decision_link",
-                            f"event {seq}: decision {did}'s link {_short(dph)} is not the hash "
-                            f"of its previous event ({link})",
-                        )
+                    if by_decision.get(did, first_link) != dph:
+                        link = by_decision.get(did, first_link)
+                        if link is _UNSEEN:
+                            self.deferred.append((seq, did, dph))
+                        else:
+                            self._add(seq, "decision_link", _link_message(seq, did, dph, link))
                     by_decision[did] = digest
                 elif dph is not None:
                     self._add(

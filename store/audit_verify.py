@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +19,16 @@ from sqlalchemy import Connection, Engine, text
 
 from store.audit import EVENT_COLUMNS, GENESIS, Problem, VerifyReport
 from store.audit_chain import ChainCheck, Checkpoint, checkpoint_problems, head_problems
+from store.audit_split import PARALLEL_MIN_EVENTS, Split, bounds, parts_for, stream_events
 
 __all__ = ["document_problems", "open_events", "snapshot", "verify_database"]
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # effective_on as the text that was hashed, whatever the session's DateStyle: the verifier then
 # builds no date object per row, and a date Python cannot hold is reported, not fatal
-_PG_COLUMNS = ", ".join(
+_PG_COLUMNS = tuple(
     "to_char(effective_on, 'YYYY-MM-DD')" if c == "effective_on" else c for c in EVENT_COLUMNS
 )
-# Rows per chunk that libpq hands over while the server keeps sending: a chunk this small is still
-# in the CPU cache while its rows are hashed (measured: 250 rows beat 1,000 and 20,000)
-_PG_CHUNK = 250
 
 
 def _file_digest(path: Path) -> str | None:
@@ -87,76 +85,127 @@ def snapshot(engine: Engine) -> Iterator[Connection]:
             trans.rollback()
 
 
-def open_events(conn: Connection, decision_id: str | None = None) -> Any:
+def open_events(
+    conn: Connection,
+    decision_id: str | None = None,
+    *,
+    after: int | None = None,
+    upto: int | None = None,
+) -> Any:
     """The events (``Row``, effective_on as text) in seq order: iterate it, then close it.
 
-    On PostgreSQL the query is streamed in libpq's chunked-rows mode: the server keeps producing
-    rows on one core while this process hashes them on the other.  A server-side cursor's FETCH
-    batches made each side wait for the other (and cost the server more), and COPY's per-row
-    Python overhead was slower still.  Closing the stream before its last row cancels the query
-    and so aborts the transaction: read nothing else in it afterwards.  A libpq older than 17
-    has no chunked mode; then a server-side cursor serves (the rows are never all in memory).
+    See ``store.audit_split.stream_events`` (on PostgreSQL, closing the stream before its last
+    row aborts the transaction).
     """
     raw = conn.connection.driver_connection
     assert raw is not None
-    if conn.dialect.name == "sqlite":
-        cursor = raw.cursor()
-        cursor.arraysize = 4096
-        sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM audit_events"
-        if decision_id is None:
-            return cursor.execute(sql + " ORDER BY seq")
-        return cursor.execute(sql + " WHERE decision_id = ? ORDER BY seq", (decision_id,))
-    sql = f"SELECT {_PG_COLUMNS} FROM audit_events"
-    params: tuple[str, ...] = ()
-    if decision_id is not None:
-        sql, params = sql + " WHERE decision_id = %s", (decision_id,)
-    sql += " ORDER BY seq"
-    from psycopg import capabilities  # imported only where PostgreSQL is in use
+    dialect = conn.dialect.name
+    columns = _columns(dialect)
+    return stream_events(raw, dialect, columns, decision_id=decision_id, after=after, upto=upto)
 
-    if capabilities.has_stream_chunked():
-        return raw.cursor().stream(sql, params, size=_PG_CHUNK)
-    cursor = raw.cursor(name="decide_audit_events")
-    cursor.itersize = 20_000
-    cursor.execute(sql, params)
-    return cursor
+
+def _columns(dialect: str) -> tuple[str, ...]:
+    return tuple(EVENT_COLUMNS) if dialect == "sqlite" else _PG_COLUMNS
+
+
+def _read(conn: Connection, chain: ChainCheck, after: int | None, upto: int | None) -> bool:
+    """Feeds the events of (after, upto] to ``chain``; False once a row cannot be read (then
+    the transaction may be aborted: nothing more can be read in it)."""
+    cursor = open_events(conn, after=after, upto=upto)
+    try:
+        chain.feed(cursor)
+    except conn.dialect.loaded_dbapi.Error as exc:  # e.g. a tampered row that cannot be read
+        _unreadable(chain, str(exc))
+        return False
+    finally:
+        cursor.close()
+    return True
+
+
+def _unreadable(chain: ChainCheck, error: str) -> None:
+    seq = chain.last_seq
+    chain.problems.append(
+        Problem(seq + 1, "unreadable", f"the event after event {seq} cannot be read: {error}")
+    )
+
+
+def _split(engine: Engine, jobs: int | None) -> Split | None:
+    """Helper processes for a long chain (None: one pass here)."""
+    if jobs == 1:
+        return None
+    if jobs is None:  # a cheap look at the size: the count is taken again in the snapshot
+        with engine.connect() as conn:
+            events = conn.execute(text("SELECT max(seq) FROM audit_events")).scalar() or 0
+    else:
+        events = PARALLEL_MIN_EVENTS
+    parts = parts_for(engine, jobs, events)
+    if parts < 2:
+        return None
+    try:
+        return Split(engine, parts - 1)
+    except (OSError, RuntimeError, AssertionError):  # no processes here: one pass it is
+        return None
+
+
+def _check_chain(conn: Connection, chain: ChainCheck, split: Split | None, columns: Any) -> None:
+    """Every event into ``chain``: in one pass, or in parts with ``split``'s helpers."""
+    if split is None:
+        _read(conn, chain, None, None)
+        return
+    last = conn.execute(text("SELECT max(seq) FROM audit_events")).scalar() or 0
+    ranges = bounds(last, len(split.procs) + 1)
+    split.start(conn, ranges[1:], columns, sorted(chain.wanted))
+    if not _read(conn, chain, *ranges[0]):
+        return
+    for part in split.results():
+        if part.check is None:  # the helper failed: read its range here
+            if not _read(conn, chain, part.after, part.upto):
+                return
+            continue
+        chain.absorb(part.check)
+        if part.check.gave_up:  # no clean start found: the rest of the range is read here
+            if not _read(conn, chain, part.check.prefix[-1][0], part.upto):
+                return
+        elif part.error is not None:
+            _unreadable(chain, part.error)
+            return
 
 
 def verify_database(
-    engine: Engine, *, documents_dir: Path | None = None, public_keys: Iterable[bytes] | None = None
+    engine: Engine,
+    *,
+    documents_dir: Path | None = None,
+    public_keys: Iterable[bytes] | None = None,
+    jobs: int | None = None,
 ) -> VerifyReport:
+    """Checks the chain in one snapshot; ``jobs`` processes check parts of it side by side
+    (default: one per core for a chain of ``PARALLEL_MIN_EVENTS`` or more, else one)."""
     trusted = None if public_keys is None else {bytes(k) for k in public_keys}
     notes: list[str] = []
-    with snapshot(engine) as conn:
-        head_row = conn.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).first()
-        head = None if head_row is None else (int(head_row[0]), str(head_row[1]))
-        checkpoints = [
-            Checkpoint(*r)
-            for r in conn.execute(
-                text(
-                    "SELECT id, seq, hash, signed_at, public_key, signature FROM audit_checkpoints"
+    with ExitStack() as stack:
+        split = _split(engine, jobs)
+        if split is not None:
+            stack.enter_context(split)
+        with split.fenced() if split else nullcontext(), snapshot(engine) as conn:
+            head_row = conn.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).first()
+            head = None if head_row is None else (int(head_row[0]), str(head_row[1]))
+            checkpoints = [
+                Checkpoint(*r)
+                for r in conn.execute(
+                    text(
+                        "SELECT id, seq, hash, signed_at, public_key, signature "
+                        "FROM audit_checkpoints"
+                    )
                 )
-            )
-        ]
-        chain = ChainCheck(c.seq for c in checkpoints)
-        cursor = open_events(conn)
-        try:
-            chain.feed(cursor)
-        except conn.dialect.loaded_dbapi.Error as exc:  # e.g. a tampered row that cannot be read
-            chain.problems.append(
-                Problem(
-                    chain.last_seq + 1,
-                    "unreadable",
-                    (f"the event after event {chain.last_seq} cannot be read: {exc}"),
-                )
-            )
-        finally:
-            cursor.close()
-        problems = chain.all_problems() + head_problems(head, chain.last_seq, chain.last_hash)
-        problems += checkpoint_problems(checkpoints, chain, trusted)
-        documents = 0
-        if documents_dir is not None:
-            documents, found = document_problems(conn, documents_dir)
-            problems += found
+            ]
+            chain = ChainCheck(c.seq for c in checkpoints)
+            _check_chain(conn, chain, split, _columns(conn.dialect.name))
+            problems = chain.all_problems() + head_problems(head, chain.last_seq, chain.last_hash)
+            problems += checkpoint_problems(checkpoints, chain, trusted)
+            documents = 0
+            if documents_dir is not None:
+                documents, found = document_problems(conn, documents_dir)
+                problems += found
     if not checkpoints:
         notes.append(
             "no signed checkpoints: a cut-off tail or a consistent rewrite of the chain "
