@@ -296,9 +296,7 @@ def verify(
     """
     from store.audit_verify import verify_database
 
-    return verify_database(
-        engine, documents_dir=documents_dir, public_keys=public_keys, jobs=jobs
-    )
+    return verify_database(engine, documents_dir=documents_dir, public_keys=public_keys, jobs=jobs)
 
 
 def export_jsonl(engine: Engine, out: Path, *, decision_id: str | None = None) -> int:

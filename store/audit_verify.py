@@ -147,14 +147,23 @@ def _split(engine: Engine, jobs: int | None) -> Split | None:
         return None
 
 
-def _check_chain(conn: Connection, chain: ChainCheck, split: Split | None, columns: Any) -> None:
-    """Every event into ``chain``: in one pass, or in parts with ``split``'s helpers."""
-    if split is None:
-        _read(conn, chain, None, None)
-        return
+def _start_parts(
+    conn: Connection, chain: ChainCheck, split: Split
+) -> list[tuple[int | None, int | None]]:
+    """Splits the seq range and hands the helpers their parts (``conn`` has read already)."""
     last = conn.execute(text("SELECT max(seq) FROM audit_events")).scalar() or 0
     ranges = bounds(last, len(split.procs) + 1)
-    split.start(conn, ranges[1:], columns, sorted(chain.wanted))
+    split.start(conn, ranges[1:], _columns(conn.dialect.name), sorted(chain.wanted))
+    return ranges
+
+
+def _finish_parts(
+    conn: Connection,
+    chain: ChainCheck,
+    split: Split,
+    ranges: list[tuple[int | None, int | None]],
+) -> None:
+    """Checks the first part here, then absorbs each helper's part in seq order."""
     if not _read(conn, chain, *ranges[0]):
         return
     for part in split.results():
@@ -199,7 +208,10 @@ def verify_database(
                 )
             ]
             chain = ChainCheck(c.seq for c in checkpoints)
-            _check_chain(conn, chain, split, _columns(conn.dialect.name))
+            if split is None:
+                _read(conn, chain, None, None)
+            else:
+                _finish_parts(conn, chain, split, _start_parts(conn, chain, split))
             problems = chain.all_problems() + head_problems(head, chain.last_seq, chain.last_hash)
             problems += checkpoint_problems(checkpoints, chain, trusted)
             documents = 0
@@ -218,7 +230,7 @@ def verify_database(
         )
     if documents_dir is None:
         notes.append("document files were not checked (no documents directory given)")
-    problems.sort(key=lambda p: (p.seq is None, p.seq or 0))
+    problems.sort(key=lambda p: (p.seq is None, p.seq or 0, p.kind, p.message))
     return VerifyReport(
         ok=not problems,
         events=chain.count,

@@ -1,0 +1,268 @@
+"""Verification in parts gives the report of one pass: property test of the merge, then the real
+helper processes on SQLite and PostgreSQL (same snapshot, a failed helper, widespread damage)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import pickle
+import threading
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, text
+
+import store.audit_chain as audit_chain
+from store.audit import GENESIS, canonical_json, event_hash, verify
+from store.audit_chain import ChainCheck
+from store.audit_split import Split, bounds
+from store.audit_verify import _finish_parts, _start_parts, snapshot
+from tests.integration.test_audit import CLOCK, append_events
+from tests.integration.test_tamper import as_owner
+
+DECISIONS = ("2025-0001", "2025-0002", "2025-0003", "2025-0004")
+
+
+def _hash(row: list[Any]) -> str:
+    seq, did, dph, action, actor, eff, rec, payload, prev_hash, _ = row
+    event = {
+        "seq": seq,
+        "decision_id": did,
+        "decision_prev_hash": dph,
+        "action": action,
+        "actor": actor,
+        "effective_on": eff,
+        "recorded_at": rec,
+        "payload": None,
+    }
+    event["payload"] = json.loads(payload)  # stored as canonical JSON text, hashed as a value
+    return event_hash(prev_hash, event)
+
+
+def make_chain(n: int) -> list[list[Any]]:
+    """``n`` valid events (rows as the verifier reads them), every fourth without a decision."""
+    rows: list[list[Any]] = []
+    last: dict[str, str] = {}
+    prev = GENESIS
+    for seq in range(1, n + 1):
+        did = None if seq % 4 == 0 else DECISIONS[seq % len(DECISIONS)]
+        dph = None if did is None else last.get(did, GENESIS)
+        payload = canonical_json({"n": seq, "note": f"第{seq}条意见"})
+        eff = (date(2025, 1, 1) + timedelta(days=seq)).isoformat()
+        rec = (CLOCK + timedelta(seconds=seq)).isoformat()
+        row = [seq, did, dph, "note", "区政府办公室", eff, rec, payload, prev, ""]
+        row[9] = prev = _hash(row)
+        if did is not None:
+            last[did] = prev
+        rows.append(row)
+    return rows
+
+
+def tamper(rows: list[list[Any]], op: str, i: int, j: int) -> None:
+    """What a database owner can do to the rows (seq stays unique: it is the primary key)."""
+    if not rows:
+        return
+    i, j = i % len(rows), j % len(rows)
+    r = rows[i]
+    if op == "edit":
+        r[4] = f"{r[4]}（改）"
+    elif op == "rehash":
+        r[4] = f"{r[4]}（改）"
+        r[9] = _hash(r)
+    elif op == "delete":
+        del rows[i]
+    elif op == "swap":
+        rows[i][1:], rows[j][1:] = rows[j][1:], rows[i][1:]
+    elif op == "insert":
+        forged = [r[0], None, None, "note", "伪造", r[5], r[6], '{"n":0}', r[8], ""]
+        forged[9] = _hash(forged)
+        for later in rows[i:]:
+            later[0] += 1
+        rows.insert(i, forged)
+    elif op == "link":
+        r[2] = rows[j][9]
+    elif op == "type":
+        r[4] = 12345
+    elif op == "truncate":
+        del rows[i:]
+    elif op == "renumber":
+        r[0] += 1000
+    elif op == "bulk":  # widespread damage: every row of a stretch edited
+        for row in rows[min(i, j) : max(i, j) + 1]:
+            row[4] = f"{row[4]}（改）"
+    unique = {row[0]: row for row in rows}
+    rows[:] = [unique[s] for s in sorted(unique)]
+
+
+def check_in_parts(rows: list[tuple[Any, ...]], jobs: int, wanted: list[int]) -> ChainCheck:
+    """What ``verify_database`` does with helpers, minus the processes (parts are pickled)."""
+    last = max((r[0] for r in rows), default=0)
+
+    def within(after: int | None, upto: int | None) -> list[tuple[Any, ...]]:
+        return [
+            r for r in rows if (after is None or r[0] > after) and (upto is None or r[0] <= upto)
+        ]
+
+    ranges = bounds(last, jobs)
+    chain = ChainCheck(wanted)
+    chain.feed(within(*ranges[0]))
+    for after, upto in ranges[1:]:
+        part = ChainCheck(wanted, detached=True)
+        part.feed(within(after, upto))
+        part = pickle.loads(pickle.dumps(part))
+        chain.absorb(part)
+        if part.gave_up:
+            chain.feed(within(part.prefix[-1][0], upto))
+    return chain
+
+
+def _key(chain: ChainCheck) -> list[tuple[Any, ...]]:
+    return sorted((p.seq or 0, p.kind, p.message) for p in chain.all_problems())
+
+
+OPS = ("edit", "rehash", "delete", "swap", "insert", "link", "type", "truncate", "renumber", "bulk")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(0, 70),
+    damage=st.lists(
+        st.tuples(st.sampled_from(OPS), st.integers(0, 200), st.integers(0, 200)), max_size=4
+    ),
+    jobs=st.integers(2, 6),
+    prefix_limit=st.sampled_from((3, 1000)),
+)
+def test_parts_report_what_one_pass_reports(n, damage, jobs, prefix_limit, monkeypatch_module):
+    monkeypatch_module.setattr(audit_chain, "PREFIX_LIMIT", prefix_limit)
+    rows = make_chain(n)
+    for op, i, j in damage:
+        tamper(rows, op, i, j)
+    frozen = [tuple(r) for r in rows]
+    wanted = [s for s in (5, 17, 33, 60) if s <= n]
+    one = ChainCheck(wanted)
+    one.feed(frozen)
+    parts = check_in_parts(frozen, jobs, wanted)
+    assert (parts.count, parts.last_seq, parts.last_hash) == (
+        one.count,
+        one.last_seq,
+        one.last_hash,
+    )
+    assert parts.found == one.found
+    assert parts._by_decision == one._by_decision
+    if one.dropped == 0:
+        assert _key(parts) == _key(one)
+    else:  # beyond MAX_PROBLEMS which ones are listed may differ, not how many there are
+        assert len(parts.problems) + parts.dropped == len(one.problems) + one.dropped
+    if not damage:
+        assert not one.problems
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
+def test_a_decision_link_broken_across_the_split_is_found():
+    """The first event of a decision in a later part links into the earlier part."""
+    rows = make_chain(40)
+    wrong, did = rows[30], rows[30][1]
+    assert did is not None
+    wrong[2] = rows[3][9]  # a wrong decision link, written so (the chain re-hashed from there)
+    last = None
+    for before, row in itertools.pairwise(rows[29:]):
+        row[8] = before[9]
+        if row[1] == did and last is not None:  # the decision's later events link to it
+            row[2] = last
+        row[9] = _hash(row)
+        last = row[9] if row[1] == did else last
+    frozen = [tuple(r) for r in rows]
+    one = ChainCheck()
+    one.feed(frozen)
+    assert (one.problems[0].seq, one.problems[0].kind) == (31, "decision_link")
+    assert {p.kind for p in one.problems} == {"decision_link"}
+    for jobs in (2, 3, 4):
+        assert _key(check_in_parts(frozen, jobs, [])) == _key(one)
+
+
+# --- the real helpers ------------------------------------------------------------------------
+
+
+def _report_key(report: Any) -> tuple[Any, ...]:
+    problems = sorted((p.seq or 0, p.kind, p.message) for p in report.problems)
+    return (report.ok, report.events, report.head_seq, report.head_hash, problems)
+
+
+def test_helpers_give_the_report_of_one_pass(engine: Engine):
+    append_events(engine, 240, per_transaction=60)
+    clean = verify(engine, jobs=3)
+    assert clean.ok and clean.events == 240, clean.problems
+    with as_owner(engine) as conn:  # damage in every part and around the cuts (80, 160)
+        conn.execute(text("DELETE FROM audit_events WHERE seq IN (40, 80, 81)"))
+        conn.execute(text("UPDATE audit_events SET actor = 'x' WHERE seq IN (120, 161)"))
+        conn.execute(
+            text("UPDATE audit_events SET decision_prev_hash = :h WHERE seq = 200"),
+            {"h": "0" * 63 + "1"},
+        )
+    one = verify(engine, jobs=1)
+    kinds = {p.kind for p in one.problems}
+    assert {"missing", "hash", "decision_link"} <= kinds, one.problems
+    for jobs in (2, 3, 5):
+        assert _report_key(verify(engine, jobs=jobs)) == _report_key(one)
+
+
+def test_a_helper_that_dies_leaves_its_part_to_the_caller(engine: Engine):
+    append_events(engine, 90, per_transaction=30)
+    with as_owner(engine) as conn:
+        conn.execute(text("UPDATE audit_events SET actor = 'x' WHERE seq = 70"))
+    one = verify(engine, jobs=1)
+    with Split(engine, 2) as split, split.fenced(), snapshot(engine) as conn:
+        split.procs[1].kill()
+        split.procs[1].join()
+        chain = ChainCheck()
+        ranges = _start_parts(conn, chain, split)
+        _finish_parts(conn, chain, split, ranges)
+    assert chain.count == 90
+    assert [(p.seq, p.kind) for p in chain.problems] == [
+        (p.seq, p.kind) for p in one.problems if p.kind != "head"
+    ]
+
+
+def test_widespread_damage_past_the_prefix_limit(engine: Engine):
+    append_events(engine, 2400, per_transaction=400)
+    with as_owner(engine) as conn:  # more of the helper's part edited than PREFIX_LIMIT rows
+        conn.execute(text("UPDATE audit_events SET actor = 'x' WHERE seq > 1100"))
+    one = verify(engine, jobs=1)
+    assert one.problems[-1].kind == "more"
+    split = verify(engine, jobs=2)
+    assert split.events == one.events == 2400
+    assert split.problems[-1].message == one.problems[-1].message  # the same count of problems
+
+
+def test_helpers_read_the_callers_snapshot(engine: Engine):
+    """An event committed after the caller's first read is not seen by any helper: on SQLite
+    the writer waits for the fence (it would otherwise commit at once), on PostgreSQL the helpers
+    adopt the exported snapshot."""
+    append_events(engine, 60, per_transaction=30)
+    done = threading.Event()
+
+    def write() -> None:
+        append_events(engine, 5)
+        done.set()
+
+    with Split(engine, 2) as split, split.fenced(), snapshot(engine) as conn:
+        conn.execute(text("SELECT seq FROM audit_head")).all()  # the caller's snapshot
+        writer = threading.Thread(target=write)
+        writer.start()
+        done.wait(timeout=1.5 if engine.dialect.name == "sqlite" else 5)
+        chain = ChainCheck()
+        ranges = _start_parts(conn, chain, split)
+        _finish_parts(conn, chain, split, ranges)
+    writer.join()
+    assert done.is_set()
+    assert chain.count == 60 and not chain.problems, chain.problems
+    assert verify(engine, jobs=2).events == 65
