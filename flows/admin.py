@@ -207,7 +207,7 @@ def _known_keys(cmds: Commands) -> list[bytes] | None:
 
 
 def audit_verify(
-    cmds: Commands, export: Path | None = None, *, replay: bool = True
+    cmds: Commands, export: Path | None = None, *, replay: bool = True, jobs: int | None = None
 ) -> VerifyReport:
     """The chain, the checkpoints (in the database and the log beside the key), the stored
     documents, and (``replay``) every decision's state against its audit events."""
@@ -215,8 +215,13 @@ def audit_verify(
         if not export.is_file():
             raise InputError(f"file not found: {export}")
         return verify_export(export, public_keys=_known_keys(cmds))
+    if jobs is not None and jobs < 1:
+        raise InputError(f"--jobs must be at least 1 (got {jobs})")
     report = verify(
-        cmds.engine, documents_dir=cmds.home / "documents", public_keys=_known_keys(cmds)
+        cmds.engine,
+        documents_dir=cmds.home / "documents",
+        public_keys=_known_keys(cmds),
+        jobs=jobs,
     )
     extra = _log_problems(cmds)
     notes = list(report.notes)

@@ -505,12 +505,20 @@ def audit_verify(
     chain_only: Annotated[
         bool, typer.Option("--chain-only", help="skip replaying each decision's state")
     ] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            help="processes checking parts of the chain side by side (default: one per core "
+            "for a long chain); the report is the same",
+        ),
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """验证 check the hash chain, checkpoints and stored documents."""
     from flows.admin import audit_verify as run
 
-    report = run(_commands(), file, replay=not chain_only)
+    report = run(_commands(), file, replay=not chain_only, jobs=jobs)
     doc = {
         "ok": report.ok,
         "events": report.events,

@@ -81,7 +81,12 @@ def test_a_short_session_end_to_end(cli: CLI, tmp_path: Path):
         for e in timeline
     )
     assert cli("audit", "checkpoint").code == 0
-    assert cli.json("audit", "verify").json()["ok"] is True
+    whole = cli.json("audit", "verify").json()
+    assert whole["ok"] is True and whole["events"] == len(timeline)
+    in_parts = cli.json("audit", "verify", "--jobs", "2", "--chain-only").json()
+    assert in_parts == whole
+    bad_jobs = cli("audit", "verify", "--jobs", "0")
+    assert bad_jobs.code == 2 and "--jobs must be at least 1" in bad_jobs.err
     out = tmp_path / "export.jsonl"
     assert cli("audit", "export", d, "--out", str(out)).code == 0
     assert cli.json("audit", "verify", "--file", str(out)).json()["ok"] is True
