@@ -109,16 +109,26 @@ def _columns(dialect: str) -> tuple[str, ...]:
 
 
 def _read(conn: Connection, chain: ChainCheck, after: int | None, upto: int | None) -> bool:
-    """Feeds the events of (after, upto] to ``chain``; False once a row cannot be read (then
-    the transaction may be aborted: nothing more can be read in it)."""
+    """Feeds the events of (after, upto] to ``chain``; False once a row cannot be read (the
+    chain stops there, as the report says).  On PostgreSQL the read runs in a savepoint, so
+    that the rest of the verification (the documents) can still read in the same snapshot."""
+    savepoint = conn.begin_nested() if conn.dialect.name == "postgresql" else None
     cursor = open_events(conn, after=after, upto=upto)
+    error = None
     try:
         chain.feed(cursor)
     except conn.dialect.loaded_dbapi.Error as exc:  # e.g. a tampered row that cannot be read
-        _unreadable(chain, str(exc))
-        return False
+        error = str(exc).strip()
     finally:
         cursor.close()
+    if savepoint is not None:
+        if error is None:
+            savepoint.commit()
+        else:
+            savepoint.rollback()
+    if error is not None:
+        _unreadable(chain, error)
+        return False
     return True
 
 
@@ -133,9 +143,10 @@ def _split(engine: Engine, jobs: int | None) -> Split | None:
     """Helper processes for a long chain (None: one pass here)."""
     if jobs == 1:
         return None
-    if jobs is None:  # a cheap look at the size: the count is taken again in the snapshot
+    if jobs is None:  # a cheap look at the size: the head is read again in the snapshot
         with engine.connect() as conn:
-            events = conn.execute(text("SELECT max(seq) FROM audit_events")).scalar() or 0
+            head = text("SELECT seq FROM audit_head WHERE id = 1")
+            events = conn.execute(head).scalar() or 0
     else:
         events = PARALLEL_MIN_EVENTS
     parts = parts_for(engine, jobs, events)
@@ -151,8 +162,8 @@ def _start_parts(
     conn: Connection, chain: ChainCheck, split: Split
 ) -> list[tuple[int | None, int | None]]:
     """Splits the seq range and hands the helpers their parts (``conn`` has read already)."""
-    last = conn.execute(text("SELECT max(seq) FROM audit_events")).scalar() or 0
-    ranges = bounds(last, len(split.procs) + 1)
+    last = conn.execute(text("SELECT seq FROM audit_head WHERE id = 1")).scalar() or 0
+    ranges = bounds(last, len(split.procs) + 1)  # the last part is open-ended
     split.start(conn, ranges[1:], _columns(conn.dialect.name), sorted(chain.wanted))
     return ranges
 
@@ -162,22 +173,24 @@ def _finish_parts(
     chain: ChainCheck,
     split: Split,
     ranges: list[tuple[int | None, int | None]],
-) -> None:
-    """Checks the first part here, then absorbs each helper's part in seq order."""
+) -> bool:
+    """Checks the first part here, then absorbs each helper's part in seq order;
+    False if some events could not be read (the chain stops there)."""
     if not _read(conn, chain, *ranges[0]):
-        return
+        return False
     for part in split.results():
         if part.check is None:  # the helper failed: read its range here
             if not _read(conn, chain, part.after, part.upto):
-                return
+                return False
             continue
         chain.absorb(part.check)
         if part.check.gave_up:  # no clean start found: the rest of the range is read here
             if not _read(conn, chain, part.check.prefix[-1][0], part.upto):
-                return
+                return False
         elif part.error is not None:
             _unreadable(chain, part.error)
-            return
+            return False
+    return True
 
 
 def verify_database(
@@ -209,11 +222,22 @@ def verify_database(
             ]
             chain = ChainCheck(c.seq for c in checkpoints)
             if split is None:
-                _read(conn, chain, None, None)
+                complete = _read(conn, chain, None, None)
             else:
-                _finish_parts(conn, chain, split, _start_parts(conn, chain, split))
-            problems = chain.all_problems() + head_problems(head, chain.last_seq, chain.last_hash)
-            problems += checkpoint_problems(checkpoints, chain, trusted)
+                complete = _finish_parts(conn, chain, split, _start_parts(conn, chain, split))
+            problems = chain.all_problems()
+            if complete:
+                problems += head_problems(head, chain.last_seq, chain.last_hash)
+            else:  # what lies past the unreadable event is unknown, not cut off
+                notes.append(
+                    f"the events after event {chain.last_seq} could not be read: the head and "
+                    "the checkpoints after it were not compared with the chain"
+                )
+            problems += [
+                p
+                for p in checkpoint_problems(checkpoints, chain, trusted)
+                if complete or p.kind != "truncated"
+            ]
             documents = 0
             if documents_dir is not None:
                 documents, found = document_problems(conn, documents_dir)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
 
 import store.audit_chain as audit_chain
 from store.audit import GENESIS, canonical_json, event_hash, verify
@@ -266,3 +266,25 @@ def test_helpers_read_the_callers_snapshot(engine: Engine):
     assert done.is_set()
     assert chain.count == 60 and not chain.problems, chain.problems
     assert verify(engine, jobs=2).events == 65
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_events_that_cannot_be_read_are_reported_and_the_rest_still_checked(
+    engine: Engine, tmp_path, jobs
+):
+    """PostgreSQL: the events table is locked by another session past the lock timeout; the
+    report names the events that could not be read and still checks the documents."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite readers are never blocked by a lock (WAL)")
+    append_events(engine, 30)
+    impatient = create_engine(engine.url, connect_args={"options": "-c lock_timeout=300"})
+    try:
+        with engine.connect() as holder, holder.begin():
+            holder.exec_driver_sql("LOCK TABLE audit_events IN ACCESS EXCLUSIVE MODE")
+            report = verify(impatient, documents_dir=tmp_path, jobs=jobs)
+    finally:
+        impatient.dispose()
+    assert not report.ok and report.events == 0
+    assert [p.kind for p in report.problems] == ["unreadable"]
+    assert "lock timeout" in report.problems[0].message
+    assert "document files were not checked" not in " ".join(report.notes)
