@@ -4,7 +4,7 @@ Embedded default: a SQLite file under ``DECIDE_HOME`` (default ``./.decide/``) i
 foreign keys on, a busy timeout, and ``synchronous=FULL`` so that a command that answered "done"
 survives a power cut.  Scale-out: ``DECIDE_DATABASE_URL=postgresql+psycopg://…`` (PostgreSQL's
 durable defaults).  The schema is managed by Alembic; ``Database.ensure_schema`` applies pending migrations
-on first use (a cheap version check otherwise), ``decide db upgrade`` does it explicitly.
+on first use (a cheap version check otherwise), ``decide db-upgrade`` does it explicitly.
 """
 
 from __future__ import annotations
