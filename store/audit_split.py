@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import os
 import re
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -36,7 +37,15 @@ from sqlalchemy import Connection, Engine, text
 
 from store.audit_chain import ChainCheck
 
-__all__ = ["PARALLEL_MIN_EVENTS", "Part", "Split", "bounds", "parts_for", "stream_events"]
+__all__ = [
+    "PARALLEL_MIN_EVENTS",
+    "Part",
+    "Split",
+    "bounds",
+    "parts_for",
+    "stream_events",
+    "usable_cores",
+]
 
 # Below this many events one process is quicker than starting helpers (about 0.3 s each)
 PARALLEL_MIN_EVENTS = 400_000
@@ -105,8 +114,16 @@ def parts_for(engine: Engine, jobs: int | None, events: int) -> int:
     if jobs is None:
         if events < PARALLEL_MIN_EVENTS:
             return 1
-        jobs = multiprocessing.cpu_count()
+        jobs = usable_cores()
     return max(1, min(jobs, MAX_JOBS, max(events, 1)))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask, where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _sqlite_path(engine: Engine) -> str | None:
