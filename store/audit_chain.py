@@ -127,9 +127,9 @@ class ChainCheck:
     every check depends only on rows it has seen; it records the first link of each decision
     instead of checking it.  ``absorb`` then continues the check of the preceding events with
     such a part: it feeds the prefix through the full checks, checks the recorded decision links
-    against the hashes it holds, and takes the part's state and problems.  The outcome is that of
-    one pass over all events, problem for problem (above ``MAX_PROBLEMS``, which of the problems
-    are listed may differ; their count does not).  A detached check that finds no clean start
+    against the hashes it holds, and takes the part's state and problems (the links that do not
+    hold in the places one pass would have found them).  The outcome is that of one pass over
+    all events, problem for problem, in the same order.  A detached check that finds no clean start
     within ``PREFIX_LIMIT`` rows stops (``gave_up``): the absorber reads the rest of that range.
     """
 
@@ -147,7 +147,8 @@ class ChainCheck:
         self._first_link: str | _Link = _UNSEEN if detached else GENESIS
         self.started = not detached
         self.prefix: list[Row] = []  # the rows a detached check set aside
-        self.deferred: list[tuple[int, str, object]] = []  # (seq, decision, its link) to check
+        # the decision links to check on absorbing: (problems found before it, seq, decision, link)
+        self.deferred: list[tuple[int, int, str, object]] = []
         self.gave_up = False
 
     def _add(self, seq: int | None, kind: str, message: str) -> None:
@@ -182,14 +183,21 @@ class ChainCheck:
         if not part.started:
             return  # no clean start (nothing more, or the part gave up): the prefix was all
         by_decision = self._by_decision
-        later = list(part.problems)
-        for seq, did, dph in part.deferred:
-            link = by_decision.get(did, GENESIS)
-            if link != dph:
-                later.append(Problem(seq, "decision_link", _link_message(seq, did, dph, link)))
-        later.sort(key=lambda p: p.seq or 0)  # stable: a row's own problems before its link's
-        for p in later:
-            self._add(p.seq, p.kind, p.message)
+        broken = [  # the part's links that do not hold, where one pass would have found them
+            (before, Problem(seq, "decision_link", _link_message(seq, did, dph, link)))
+            for before, seq, did, dph in part.deferred
+            if (link := by_decision.get(did, GENESIS)) != dph
+        ]
+        links = iter(broken)
+        pending = next(links, None)
+        for i, problem in enumerate(part.problems):
+            while pending is not None and pending[0] <= i:
+                self._add(pending[1].seq, pending[1].kind, pending[1].message)
+                pending = next(links, None)
+            self._add(problem.seq, problem.kind, problem.message)
+        while pending is not None:  # after every problem the part kept (the rest are dropped)
+            self._add(pending[1].seq, pending[1].kind, pending[1].message)
+            pending = next(links, None)
         self.dropped += part.dropped
         by_decision.update(part._by_decision)
         self.found.update(part.found)
@@ -224,7 +232,8 @@ class ChainCheck:
                     if by_decision.get(did, first_link) != dph:
                         link = by_decision.get(did, first_link)
                         if link is _UNSEEN:
-                            self.deferred.append((seq, did, dph))
+                            before = len(self.problems) + self.dropped
+                            self.deferred.append((before, seq, did, dph))
                         else:
                             self._add(seq, "decision_link", _link_message(seq, did, dph, link))
                     by_decision[did] = digest

@@ -13,11 +13,16 @@ Every part reads the same database state as the caller:
 * SQLite (WAL): a reader's snapshot is whatever was committed when it first reads.  The caller
   holds the write lock (``BEGIN IMMEDIATE`` on a connection of its own, which writes nothing)
   from before its own first read until every helper has read once, so nothing can be committed
-  in between; writers wait for that moment (milliseconds, the helpers are started beforehand)
-  within their busy timeout.
+  in between; writers wait for that moment within their busy timeout (the helpers are up, their
+  imports done, before the lock is taken: what remains is a connection and one read each).
 
-A helper that cannot start, loses its connection or dies leaves its part to the caller, who then
-reads that range itself: slower, never different.
+Each helper then checks that it sees what the caller sees (the same head row; on PostgreSQL the
+same ``audit_events`` relation as the same user: a helper connects with the engine's URL alone).
+A helper that is not up in time (say, a script without a ``__main__`` guard, which ``spawn``
+re-runs), cannot connect, sees something else, loses its connection or dies leaves its part to
+the caller, who then reads that range itself: slower, never different.  When the lock cannot be
+taken (a database not in WAL mode, a writer holding it for ``FENCE_TIMEOUT``), verification runs
+in one pass.
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ import multiprocessing
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from multiprocessing.connection import Connection as Pipe
 from typing import Any
@@ -42,6 +48,7 @@ __all__ = [
     "Part",
     "Split",
     "bounds",
+    "error_message",
     "parts_for",
     "stream_events",
     "usable_cores",
@@ -50,6 +57,9 @@ __all__ = [
 # Below this many events one process is quicker than starting helpers (about 0.3 s each)
 PARALLEL_MIN_EVENTS = 400_000
 MAX_JOBS = 8
+UP_TIMEOUT = 30.0  # seconds for a helper to start (imports); one that does not is left out
+READY_TIMEOUT = 30.0  # seconds for a started helper to connect and take the snapshot
+FENCE_TIMEOUT = 5.0  # seconds to wait for a writer before verifying in one pass instead
 _SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f]+(-[0-9A-Fa-f]+)+")
 # Rows per chunk that libpq hands over while the server keeps sending: a chunk this small is still
 # in the CPU cache while its rows are hashed (measured: 250 rows beat 1,000 and 20,000)
@@ -102,6 +112,7 @@ def stream_events(
 def bounds(last_seq: int, jobs: int) -> list[tuple[int | None, int | None]]:
     """``jobs`` seq ranges (after, upto] of about equal size; the first from the start, the last
     open-ended (it also takes whatever lies beyond ``last_seq``)."""
+    last_seq = max(last_seq, 0)  # a head rewound below zero (tampered) still gives ordered cuts
     cuts = [last_seq * k // jobs for k in range(1, jobs)]
     edges: list[int | None] = [None, *cuts, None]
     return list(itertools.pairwise(edges))
@@ -142,10 +153,15 @@ class Part:
 
 
 class Split:
-    """Helper processes for the later parts of one verification (a context manager)."""
+    """Helper processes for the later parts of one verification (a context manager).
+
+    ``Split(engine, n)`` starts ``n`` helpers and waits until they are up (their imports done,
+    at most ``UP_TIMEOUT``; one that is not is stopped and left out).  ``fence`` (SQLite) and
+    ``start`` then hand each helper its part within the caller's snapshot, ``results`` collects
+    the parts in seq order.
+    """
 
     def __init__(self, engine: Engine, helpers: int) -> None:
-        self.engine = engine
         self.dialect = engine.dialect.name
         if self.dialect == "sqlite":
             self.target = _sqlite_path(engine) or ""
@@ -156,39 +172,81 @@ class Split:
         ctx = multiprocessing.get_context("spawn")
         self.pipes: list[Pipe] = []
         self.procs: list[Any] = []
-        for _ in range(helpers):
-            mine, theirs = ctx.Pipe()
-            proc = ctx.Process(target=_helper, args=(theirs,), daemon=True)
-            proc.start()
-            theirs.close()
-            self.pipes.append(mine)
-            self.procs.append(proc)
         self.ranges: list[tuple[int | None, int | None]] = []
+        self._failed: set[int] = set()
+        self._collected = 0
         self._fence: sqlite3.Connection | None = None
+        try:
+            for _ in range(helpers):
+                mine, theirs = ctx.Pipe()
+                proc = ctx.Process(target=_helper, args=(theirs,), daemon=True)
+                proc.start()
+                theirs.close()
+                self.pipes.append(mine)
+                self.procs.append(proc)
+            self._wait_up()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def helpers(self) -> int:
+        return len(self.procs)
 
     def __enter__(self) -> Split:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stops every helper: at once if its part was not collected (an early end)."""
         self._release()
         for pipe in self.pipes:
             pipe.close()
-        for proc in self.procs:
-            proc.join(timeout=2)
+        for i, proc in enumerate(self.procs):
+            if i >= self._collected:
+                proc.kill()
+            proc.join(timeout=5)
             if proc.is_alive():
                 proc.kill()
                 proc.join()
 
-    @contextmanager
-    def fenced(self) -> Iterator[None]:
-        """SQLite: no commit can happen from here until the helpers have their snapshots."""
-        if self.dialect == "sqlite":
-            self._fence = sqlite3.connect(self.target, timeout=30, isolation_level=None)
-            self._fence.execute("BEGIN IMMEDIATE")
+    def _wait_up(self) -> None:
+        deadline = time.monotonic() + UP_TIMEOUT
+        up = [
+            pipe.poll(max(0.0, deadline - time.monotonic())) and _receive(pipe) == "up"
+            for pipe in self.pipes
+        ]
+        for pipe, proc, ok in zip(self.pipes, self.procs, up, strict=True):
+            if not ok:  # e.g. a script without a __main__ guard, re-run by spawn
+                proc.kill()
+                proc.join()
+                pipe.close()
+        self.pipes = [p for p, ok in zip(self.pipes, up, strict=True) if ok]
+        self.procs = [p for p, ok in zip(self.procs, up, strict=True) if ok]
+
+    def fence(self) -> bool:
+        """SQLite: takes the write lock (committing nothing) so that no commit can happen until
+        the helpers have their snapshots; False when it cannot (the database is not in WAL mode,
+        where readers and this lock would not mix, or a writer held the lock for
+        ``FENCE_TIMEOUT``): then verify in one pass, which needs no lock."""
+        if self.dialect != "sqlite":
+            return True
+        fence = None
         try:
-            yield
-        finally:
-            self._release()
+            fence = sqlite3.connect(self.target, timeout=FENCE_TIMEOUT, isolation_level=None)
+            mode = fence.execute("PRAGMA journal_mode").fetchone()
+            if not mode or str(mode[0]).lower() != "wal":
+                fence.close()
+                return False
+            fence.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error:
+            if fence is not None:
+                fence.close()
+            return False
+        self._fence = fence
+        return True
 
     def _release(self) -> None:
         if self._fence is not None:
@@ -202,26 +260,60 @@ class Split:
         columns: Sequence[str],
         checkpoint_seqs: Sequence[int],
     ) -> None:
-        """Hands each helper its range once ``conn`` (the caller's snapshot) has read."""
+        """Hands each helper its range once ``conn`` (the caller's snapshot) has read.
+
+        A helper adopts the snapshot, then checks that it sees what the caller sees (the same
+        head row; on PostgreSQL also the same ``audit_events`` relation as the same user: it
+        connects with the engine's URL alone, without any connect arguments or hooks the
+        engine may have); one that does not, or is not ready within ``READY_TIMEOUT``, is
+        stopped and its range read by the caller.
+        """
         snapshot_id = None
         if self.dialect == "postgresql":
             snapshot_id = conn.execute(text("SELECT pg_export_snapshot()")).scalar_one()
+        row = conn.execute(text(_IDENTITY[self.dialect])).first()
+        identity = _identity(row)
         self.ranges = list(ranges)
         for pipe, (after, upto) in zip(self.pipes, self.ranges, strict=True):
-            order = (self.dialect, self.target, snapshot_id, after, upto, columns, checkpoint_seqs)
-            _send(pipe, order)
-        for pipe in self.pipes:  # every helper holds the snapshot (or has failed) ...
-            _receive(pipe)
+            _send(
+                pipe,
+                (self.dialect, self.target, snapshot_id, identity, after, upto, columns,
+                 list(checkpoint_seqs)),
+            )  # fmt: skip
+        deadline = time.monotonic() + READY_TIMEOUT
+        for i, pipe in enumerate(self.pipes):  # every helper holds the snapshot (or is out) ...
+            remaining = max(0.0, deadline - time.monotonic())
+            if not (pipe.poll(remaining) and _receive(pipe) == "ready"):
+                self._failed.add(i)
+                self.procs[i].kill()
         self._release()  # ... so writers may go on
 
     def results(self) -> Iterator[Part]:
         """Each helper's part, in seq order (waits for it)."""
-        for pipe, (after, upto) in zip(self.pipes, self.ranges, strict=True):
-            got = _receive(pipe)
+        for i, (pipe, (after, upto)) in enumerate(zip(self.pipes, self.ranges, strict=True)):
+            got = None if i in self._failed else _receive(pipe)
+            self._collected = i + 1
             if isinstance(got, tuple) and len(got) == 2 and isinstance(got[0], ChainCheck):
                 yield Part(after, upto, got[0], got[1])
             else:
                 yield Part(after, upto, None)
+
+
+# What a helper must see as the caller does; the head row is read in both snapshots
+_IDENTITY = {
+    "sqlite": "SELECT seq, hash FROM audit_head WHERE id = 1",
+    "postgresql": "SELECT to_regclass('audit_events')::oid, current_user, "
+    "(SELECT seq FROM audit_head WHERE id = 1), (SELECT hash FROM audit_head WHERE id = 1)",
+}
+
+
+def _identity(row: Any) -> tuple[str, ...]:
+    return () if row is None else tuple(str(v) for v in row)
+
+
+def error_message(exc: BaseException) -> str:
+    """A driver's error as the report quotes it."""
+    return str(exc).strip()
 
 
 def _send(pipe: Pipe, message: object) -> None:
@@ -237,31 +329,46 @@ def _receive(pipe: Pipe) -> object:
 
 
 def _helper(pipe: Pipe) -> None:
-    """A helper process: one order, one snapshot, one range, one detached check."""
+    """A helper process: one order, one snapshot, one range, one detached check.  Whatever goes
+    wrong here is told to the caller (who then reads the range), never printed."""
     try:
+        pipe.send("up")
         order = pipe.recv()
-    except EOFError:
-        return
-    dialect, target, snapshot_id, after, upto, columns, checkpoint_seqs = order
+        pipe.send(_run(pipe, *order))
+    except BaseException as exc:  # the caller reads the range instead
+        with suppress(BaseException):
+            pipe.send(("failed", repr(exc)))
+
+
+def _run(
+    pipe: Pipe,
+    dialect: str,
+    target: str,
+    snapshot_id: str | None,
+    identity: tuple[str, ...],
+    after: int | None,
+    upto: int | None,
+    columns: Sequence[str],
+    checkpoint_seqs: Sequence[int],
+) -> object:
+    raw = _open(dialect, target, snapshot_id)
     try:
-        raw = _open(dialect, target, snapshot_id)
-    except Exception as exc:  # reported as a failed part; the caller reads the range
-        pipe.send(("failed", repr(exc)))
-        return
-    pipe.send("ready")
-    check = ChainCheck(checkpoint_seqs, detached=True)
-    error = None
-    cursor = stream_events(raw, dialect, columns, after=after, upto=upto)
-    try:
-        check.feed(cursor)
-    except (sqlite3.Error, _pg_error(dialect)) as exc:  # a tampered row that cannot be read
-        error = str(exc)
-    finally:
+        seen = _identity(raw.execute(_IDENTITY[dialect]).fetchone())
+        if seen != identity:
+            return ("failed", f"sees {seen}, not {identity}")
+        pipe.send("ready")
+        check = ChainCheck(checkpoint_seqs, detached=True)
+        error = None
+        cursor = stream_events(raw, dialect, columns, after=after, upto=upto)
         try:
-            cursor.close()
+            check.feed(cursor)
+        except (sqlite3.Error, _pg_error(dialect)) as exc:  # a row that cannot be read
+            error = error_message(exc)
         finally:
-            raw.close()
-    pipe.send((check, error))
+            cursor.close()
+        return (check, error)
+    finally:
+        raw.close()
 
 
 def _pg_error(dialect: str) -> type[Exception]:

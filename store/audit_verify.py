@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Iterator
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,14 @@ from sqlalchemy import Connection, Engine, text
 
 from store.audit import EVENT_COLUMNS, GENESIS, Problem, VerifyReport
 from store.audit_chain import ChainCheck, Checkpoint, checkpoint_problems, head_problems
-from store.audit_split import PARALLEL_MIN_EVENTS, Split, bounds, parts_for, stream_events
+from store.audit_split import (
+    PARALLEL_MIN_EVENTS,
+    Split,
+    bounds,
+    error_message,
+    parts_for,
+    stream_events,
+)
 
 __all__ = ["document_problems", "open_events", "snapshot", "verify_database"]
 
@@ -118,7 +125,7 @@ def _read(conn: Connection, chain: ChainCheck, after: int | None, upto: int | No
     try:
         chain.feed(cursor)
     except conn.dialect.loaded_dbapi.Error as exc:  # e.g. a tampered row that cannot be read
-        error = str(exc).strip()
+        error = error_message(exc)
     finally:
         cursor.close()
     if savepoint is not None:
@@ -153,9 +160,13 @@ def _split(engine: Engine, jobs: int | None) -> Split | None:
     if parts < 2:
         return None
     try:
-        return Split(engine, parts - 1)
+        split = Split(engine, parts - 1)
     except (OSError, RuntimeError, AssertionError):  # no processes here: one pass it is
         return None
+    if split.helpers and split.fence():
+        return split
+    split.close()
+    return None
 
 
 def _start_parts(
@@ -163,7 +174,7 @@ def _start_parts(
 ) -> list[tuple[int | None, int | None]]:
     """Splits the seq range and hands the helpers their parts (``conn`` has read already)."""
     last = conn.execute(text("SELECT seq FROM audit_head WHERE id = 1")).scalar() or 0
-    ranges = bounds(last, len(split.procs) + 1)  # the last part is open-ended
+    ranges = bounds(last, split.helpers + 1)  # the last part is open-ended
     split.start(conn, ranges[1:], _columns(conn.dialect.name), sorted(chain.wanted))
     return ranges
 
@@ -205,10 +216,10 @@ def verify_database(
     trusted = None if public_keys is None else {bytes(k) for k in public_keys}
     notes: list[str] = []
     with ExitStack() as stack:
-        split = _split(engine, jobs)
+        split = _split(engine, jobs)  # SQLite: fenced until the helpers have their snapshots
         if split is not None:
             stack.enter_context(split)
-        with split.fenced() if split else nullcontext(), snapshot(engine) as conn:
+        with snapshot(engine) as conn:
             head_row = conn.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).first()
             head = None if head_row is None else (int(head_row[0]), str(head_row[1]))
             checkpoints = [

@@ -6,6 +6,9 @@ from __future__ import annotations
 import itertools
 import json
 import pickle
+import sqlite3
+import subprocess
+import sys
 import threading
 from datetime import date, timedelta
 from typing import Any
@@ -16,10 +19,12 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine, text
 
 import store.audit_chain as audit_chain
+import store.audit_split as audit_split
 from store.audit import GENESIS, canonical_json, event_hash, verify
 from store.audit_chain import ChainCheck
 from store.audit_split import Split, bounds
 from store.audit_verify import _finish_parts, _start_parts, snapshot
+from store.db import make_engine, migrate
 from tests.integration.test_audit import CLOCK, append_events
 from tests.integration.test_tamper import as_owner
 
@@ -90,6 +95,10 @@ def tamper(rows: list[list[Any]], op: str, i: int, j: int) -> None:
         del rows[i:]
     elif op == "renumber":
         r[0] += 1000
+    elif op == "negative":
+        r[0] = -r[0]
+    elif op == "dtype":  # SQLite keeps any type in a column
+        r[1] = 7
     elif op == "bulk":  # widespread damage: every row of a stretch edited
         for row in rows[min(i, j) : max(i, j) + 1]:
             row[4] = f"{row[4]}（改）"
@@ -97,9 +106,12 @@ def tamper(rows: list[list[Any]], op: str, i: int, j: int) -> None:
     rows[:] = [unique[s] for s in sorted(unique)]
 
 
-def check_in_parts(rows: list[tuple[Any, ...]], jobs: int, wanted: list[int]) -> ChainCheck:
-    """What ``verify_database`` does with helpers, minus the processes (parts are pickled)."""
-    last = max((r[0] for r in rows), default=0)
+def check_in_parts(
+    rows: list[tuple[Any, ...]], jobs: int, wanted: list[int], head: int | None = None
+) -> ChainCheck:
+    """What ``verify_database`` does with helpers, minus the processes (parts are pickled);
+    the cuts come from ``head`` (the head row's seq, which may be tampered) as there."""
+    last = max((r[0] for r in rows), default=0) if head is None else head
 
     def within(after: int | None, upto: int | None) -> list[tuple[Any, ...]]:
         return [
@@ -123,20 +135,41 @@ def _key(chain: ChainCheck) -> list[tuple[Any, ...]]:
     return sorted((p.seq or 0, p.kind, p.message) for p in chain.all_problems())
 
 
-OPS = ("edit", "rehash", "delete", "swap", "insert", "link", "type", "truncate", "renumber", "bulk")
+OPS = (
+    "edit",
+    "rehash",
+    "delete",
+    "swap",
+    "insert",
+    "link",
+    "type",
+    "dtype",
+    "truncate",
+    "renumber",
+    "negative",
+    "bulk",
+)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     n=st.integers(0, 70),
     damage=st.lists(
-        st.tuples(st.sampled_from(OPS), st.integers(0, 200), st.integers(0, 200)), max_size=4
+        st.tuples(st.sampled_from(OPS), st.integers(0, 200), st.integers(0, 200)), max_size=5
     ),
     jobs=st.integers(2, 6),
-    prefix_limit=st.sampled_from((3, 1000)),
+    head=st.one_of(st.none(), st.integers(-8, 90)),
+    prefix_limit=st.sampled_from((2, 3, 1000)),
+    max_problems=st.sampled_from((1, 2, 3, 100)),
 )
-def test_parts_report_what_one_pass_reports(n, damage, jobs, prefix_limit, monkeypatch_module):
-    monkeypatch_module.setattr(audit_chain, "PREFIX_LIMIT", prefix_limit)
+def test_parts_report_what_one_pass_reports(n, damage, jobs, head, prefix_limit, max_problems):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(audit_chain, "PREFIX_LIMIT", prefix_limit)
+        mp.setattr(audit_chain, "MAX_PROBLEMS", max_problems)
+        compare_parts_with_one_pass(n, damage, jobs, head)
+
+
+def compare_parts_with_one_pass(n, damage, jobs, head):
     rows = make_chain(n)
     for op, i, j in damage:
         tamper(rows, op, i, j)
@@ -144,27 +177,27 @@ def test_parts_report_what_one_pass_reports(n, damage, jobs, prefix_limit, monke
     wanted = [s for s in (5, 17, 33, 60) if s <= n]
     one = ChainCheck(wanted)
     one.feed(frozen)
-    parts = check_in_parts(frozen, jobs, wanted)
-    assert (parts.count, parts.last_seq, parts.last_hash) == (
-        one.count,
-        one.last_seq,
-        one.last_hash,
-    )
-    assert parts.found == one.found
-    assert parts._by_decision == one._by_decision
-    if one.dropped == 0:
-        assert _key(parts) == _key(one)
-    else:  # beyond MAX_PROBLEMS which ones are listed may differ, not how many there are
-        assert len(parts.problems) + parts.dropped == len(one.problems) + one.dropped
+    parts = check_in_parts(frozen, jobs, wanted, head)
+    state = ("count", "last_seq", "last_hash", "found", "_by_decision", "dropped")
+    assert [getattr(parts, k) for k in state] == [getattr(one, k) for k in state]
+    # the same problems in the same order, also when the list is cut at MAX_PROBLEMS
+    assert [(p.seq, p.kind, p.message) for p in parts.problems] == [
+        (p.seq, p.kind, p.message) for p in one.problems
+    ]
     if not damage:
         assert not one.problems
 
 
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    mp = pytest.MonkeyPatch()
-    yield mp
-    mp.undo()
+def test_a_head_rewound_below_zero_still_gives_parts_that_do_not_overlap():
+    rows = make_chain(20)
+    tamper(rows, "negative", 2, 0)  # event 3 renumbered to -3
+    frozen = [tuple(r) for r in rows]
+    one = ChainCheck()
+    one.feed(frozen)
+    for jobs in (2, 3, 5):
+        parts = check_in_parts(frozen, jobs, [], head=-5)
+        assert parts.count == one.count == 20
+        assert [(p.seq, p.kind) for p in parts.problems] == [(p.seq, p.kind) for p in one.problems]
 
 
 def test_a_decision_link_broken_across_the_split_is_found():
@@ -220,12 +253,13 @@ def test_a_helper_that_dies_leaves_its_part_to_the_caller(engine: Engine):
     with as_owner(engine) as conn:
         conn.execute(text("UPDATE audit_events SET actor = 'x' WHERE seq = 70"))
     one = verify(engine, jobs=1)
-    with Split(engine, 2) as split, split.fenced(), snapshot(engine) as conn:
+    with Split(engine, 2) as split:
+        assert split.helpers == 2 and split.fence()
         split.procs[1].kill()
         split.procs[1].join()
-        chain = ChainCheck()
-        ranges = _start_parts(conn, chain, split)
-        _finish_parts(conn, chain, split, ranges)
+        with snapshot(engine) as conn:
+            chain = ChainCheck()
+            _finish_parts(conn, chain, split, _start_parts(conn, chain, split))
     assert chain.count == 90
     assert [(p.seq, p.kind) for p in chain.problems] == [
         (p.seq, p.kind) for p in one.problems if p.kind != "head"
@@ -237,10 +271,8 @@ def test_widespread_damage_past_the_prefix_limit(engine: Engine):
     with as_owner(engine) as conn:  # more of the helper's part edited than PREFIX_LIMIT rows
         conn.execute(text("UPDATE audit_events SET actor = 'x' WHERE seq > 1100"))
     one = verify(engine, jobs=1)
-    assert one.problems[-1].kind == "more"
-    split = verify(engine, jobs=2)
-    assert split.events == one.events == 2400
-    assert split.problems[-1].message == one.problems[-1].message  # the same count of problems
+    assert one.problems[-1].kind == "more" and one.events == 2400
+    assert verify(engine, jobs=2) == one  # the same report, the same 100 problems listed
 
 
 def test_helpers_read_the_callers_snapshot(engine: Engine):
@@ -254,14 +286,15 @@ def test_helpers_read_the_callers_snapshot(engine: Engine):
         append_events(engine, 5)
         done.set()
 
-    with Split(engine, 2) as split, split.fenced(), snapshot(engine) as conn:
-        conn.execute(text("SELECT seq FROM audit_head")).all()  # the caller's snapshot
-        writer = threading.Thread(target=write)
-        writer.start()
-        done.wait(timeout=1.5 if engine.dialect.name == "sqlite" else 5)
-        chain = ChainCheck()
-        ranges = _start_parts(conn, chain, split)
-        _finish_parts(conn, chain, split, ranges)
+    with Split(engine, 2) as split:
+        assert split.fence()
+        with snapshot(engine) as conn:
+            conn.execute(text("SELECT seq FROM audit_head")).all()  # the caller's snapshot
+            writer = threading.Thread(target=write)
+            writer.start()
+            done.wait(timeout=1.5 if engine.dialect.name == "sqlite" else 5)
+            chain = ChainCheck()
+            _finish_parts(conn, chain, split, _start_parts(conn, chain, split))
     writer.join()
     assert done.is_set()
     assert chain.count == 60 and not chain.problems, chain.problems
@@ -288,3 +321,93 @@ def test_events_that_cannot_be_read_are_reported_and_the_rest_still_checked(
     assert [p.kind for p in report.problems] == ["unreadable"]
     assert "lock timeout" in report.problems[0].message
     assert "document files were not checked" not in " ".join(report.notes)
+
+
+def test_a_helper_that_would_read_another_table_leaves_its_part_to_the_caller(engine: Engine):
+    """PostgreSQL: the engine reads schema ``tenant`` (a connect option the helpers, which
+    connect with the URL alone, do not have); the tampered row there must still be found."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a search_path is PostgreSQL's")
+    append_events(engine, 90, per_transaction=30)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE SCHEMA tenant")
+        for table in ("audit_events", "audit_head", "audit_checkpoints"):
+            conn.exec_driver_sql(f"CREATE TABLE tenant.{table} (LIKE public.{table})")
+            conn.exec_driver_sql(f"INSERT INTO tenant.{table} SELECT * FROM public.{table}")
+        conn.exec_driver_sql("UPDATE tenant.audit_events SET actor = 'x' WHERE seq = 80")
+    tenant = create_engine(engine.url, connect_args={"options": "-c search_path=tenant"})
+    try:
+        one = verify(tenant, jobs=1)
+        assert [(p.seq, p.kind) for p in one.problems] == [(80, "hash")]
+        assert _report_key(verify(tenant, jobs=2)) == _report_key(one)
+    finally:
+        tenant.dispose()
+
+
+def test_sqlite_verifies_in_one_pass_when_the_write_lock_is_held(engine: Engine, monkeypatch):
+    """A writer holding the lock past FENCE_TIMEOUT: no error, the report of one pass."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the write fence is SQLite's")
+    append_events(engine, 60, per_transaction=30)
+    monkeypatch.setattr(audit_split, "FENCE_TIMEOUT", 0.2)
+    writer = sqlite3.connect(engine.url.database, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        report = verify(engine, jobs=2)
+    finally:
+        writer.close()
+    assert report.ok and report.events == 60
+
+
+def test_sqlite_not_in_wal_mode_is_verified_without_error(tmp_path):
+    url = f"sqlite:///{tmp_path / 'rollback.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    append_events(engine, 40)
+    engine.dispose()
+    raw = sqlite3.connect(tmp_path / "rollback.db")
+    assert raw.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete"
+    raw.close()
+    fresh = make_engine(url)
+    try:
+        report = verify(fresh, jobs=2)
+    finally:
+        fresh.dispose()
+    assert report.ok and report.events == 40
+
+
+def test_an_unreadable_event_in_the_callers_part_stops_helpers_quietly(engine: Engine, capfd):
+    """SQLite: event 5 holds bytes that are not UTF-8; the helpers still working are stopped
+    without a word, and the report is that of one pass."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL checks the encoding of what it stores")
+    append_events(engine, 3000, per_transaction=500)
+    with as_owner(engine) as conn:
+        conn.execute(text("UPDATE audit_events SET actor = CAST(x'ff' AS TEXT) WHERE seq = 5"))
+    one = verify(engine, jobs=1)
+    assert [p.kind for p in one.problems] == ["unreadable"] and one.events == 4
+    assert _report_key(verify(engine, jobs=3)) == _report_key(one)
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_script_without_a_main_guard_still_verifies(engine: Engine, tmp_path):
+    """``spawn`` re-runs the calling script in each helper; without a ``__main__`` guard the
+    helper's re-run verifies too (it cannot start helpers while starting up) — slower, but the
+    report is right and nothing is printed that the script did not print."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("one engine is enough for the process handling")
+    append_events(engine, 50)
+    script = tmp_path / "noguard.py"
+    script.write_text(
+        "from store.db import make_engine\n"
+        "from store.audit import verify\n"
+        f"report = verify(make_engine({str(engine.url)!r}), jobs=2)\n"
+        "print('REPORT', report.ok, report.events)\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "REPORT True 50" in done.stdout.splitlines()
+    assert "Traceback" not in done.stderr, done.stderr
