@@ -3,7 +3,9 @@
 ``verify_database`` (public as ``store.audit.verify``) reads the head, the checkpoints and every
 event in seq order straight from the driver within one consistent read transaction, runs the
 chain checks of ``store.audit_chain`` over them, and checks each stored document file against
-its recorded SHA-256.  ``snapshot`` and ``open_events`` are shared with the export.
+its recorded SHA-256.  A long chain is checked in parts by helper processes reading the same
+snapshot (``store.audit_split``), with the report of one pass.  ``snapshot`` and ``open_events``
+are shared with the export.
 """
 
 from __future__ import annotations
