@@ -540,7 +540,8 @@ def audit_verify(
         _out(
             as_json,
             doc,
-            f"[red]审计链被篡改 audit chain BROKEN[/] ({len(report.problems)} problems)",
+            f"[red]审计验证未通过 audit verification FAILED[/] ({len(report.problems)} problems: "
+            "tampering, or data that could not be read or found)",
             *(f"  #{p.seq} {p.kind}: {render.escape(p.message)}" for p in report.problems),
         )
         raise typer.Exit(1)

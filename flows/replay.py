@@ -35,6 +35,7 @@ from store.uow import UnitOfWork
 __all__ = ["replay_problems"]
 
 ACTIONS = {"start", "complete", "skip", "extend"}
+CHANGES = ("register", *sorted(ACTIONS))
 
 
 def _action(kind: str, on: date, data: dict[str, Any]) -> Action:
@@ -64,7 +65,8 @@ def replay_problems(cmds: Commands) -> Iterator[Problem]:
     for start in range(0, len(ids), 500):
         with UnitOfWork(cmds.db, write=False) as uow:
             decisions = uow.decisions.many(ids[start : start + 500])
-            events = {d.id: uow.audit.events(d.id) for d in decisions}
+            # only the events that change a decision's state (most are notes and alerts)
+            events = uow.audit.events_of([d.id for d in decisions], CHANGES)
         for decision in decisions:
             yield from _replay_one(decision, events[decision.id], cal)
 

@@ -16,7 +16,7 @@ never forks.  Verification lives in ``store.audit_chain`` (the checks) and ``sto
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from hashlib import sha256
@@ -251,12 +251,31 @@ class AuditLog:
             rows = _ALL_EVENTS.rows(self._conn())
         else:
             rows = _EVENTS_OF.rows(self._conn(), {"d": decision_id})
-        events = []
-        for row in rows:
-            fields = dict(zip(EVENT_COLUMNS, row, strict=True))
-            fields["effective_on"] = as_date(fields["effective_on"]) or date.min
-            events.append(AppendedEvent(**fields))
-        return events
+        return [_appended(row) for row in rows]
+
+    def events_of(
+        self, decision_ids: Sequence[str], actions: Sequence[str]
+    ) -> dict[str, list[AppendedEvent]]:
+        """Each decision's events with one of ``actions``, ordered by seq (one query for all)."""
+        found: dict[str, list[AppendedEvent]] = {d: [] for d in decision_ids}
+        if not decision_ids or not actions:
+            return found
+        params = {f"d{i}": d for i, d in enumerate(decision_ids)}
+        params |= {f"a{i}": a for i, a in enumerate(actions)}
+        query = SQL(
+            f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE decision_id IN "
+            f"({', '.join(f':d{i}' for i in range(len(decision_ids)))}) AND action IN "
+            f"({', '.join(f':a{i}' for i in range(len(actions)))}) ORDER BY decision_id, seq"
+        )
+        for row in query.rows(self._conn(), params):
+            found[row[1]].append(_appended(row))
+        return found
+
+
+def _appended(row: Sequence[Any]) -> AppendedEvent:
+    fields = dict(zip(EVENT_COLUMNS, row, strict=True))
+    fields["effective_on"] = as_date(fields["effective_on"]) or date.min
+    return AppendedEvent(**fields)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from store.audit import EVENT_COLUMNS, GENESIS, Problem, VerifyReport
-from store.audit_chain import ChainCheck, Checkpoint, checkpoint_problems, head_problems
+from store.audit_chain import (
+    MAX_PROBLEMS,
+    ChainCheck,
+    Checkpoint,
+    checkpoint_problems,
+    head_problems,
+)
 from store.audit_split import (
     PARALLEL_MIN_EVENTS,
     Split,
@@ -52,35 +58,62 @@ def _file_digest(path: Path) -> str | None:
 
 
 def document_problems(conn: Connection, root: Path) -> tuple[int, list[Problem]]:
-    """Every document row's file must exist under ``root`` with the recorded SHA-256."""
-    rows = conn.execute(
-        text("SELECT id, decision_id, filename, sha256 FROM documents ORDER BY id")
-    ).all()
+    """Every document row's file must exist under ``root`` with the recorded SHA-256.
+
+    The first ``MAX_PROBLEMS`` problems are listed (each with the event that recorded the
+    document), the rest counted, as for the chain; when not one file is found the directory
+    itself is named as the likely fault.
+    """
     digests: dict[str, str | None] = {}
     problems: list[Problem] = []
+    count = missing = further = 0
+    result = conn.execute(
+        text("SELECT id, decision_id, filename, sha256 FROM documents ORDER BY id")
+    )
+    rows = result.fetchall()  # read whole: the per-problem queries below use the same connection
     for doc_id, decision_id, filename, sha in rows:
+        count += 1
         what = f"document #{doc_id} of decision {decision_id} ({filename}, sha256 {sha})"
         if not _SHA256.fullmatch(sha):
-            problems.append(Problem(None, "document", f"{what}: the recorded sha256 is malformed"))
+            fault, path, actual = "the recorded sha256 is malformed", None, None
+        else:
+            path = root / sha[:2] / sha
+            if sha not in digests:
+                digests[sha] = _file_digest(path)
+            actual = digests[sha]
+            if actual == sha:
+                continue
+            missing += actual is None
+            fault = (
+                f"the file {path} is missing or unreadable"
+                if actual is None
+                else f"the file {path} was altered (its sha256 is now {actual})"
+            )
+        if len(problems) >= MAX_PROBLEMS:
+            further += 1
             continue
-        path = root / sha[:2] / sha
-        if sha not in digests:
-            digests[sha] = _file_digest(path)
-        actual = digests[sha]
-        if actual == sha:
-            continue
-        seq = conn.execute(
-            text("SELECT min(seq) FROM audit_events WHERE decision_id = :d AND payload LIKE :p"),
-            {"d": decision_id, "p": f"%{sha}%"},
-        ).scalar()
-        fault = (
-            "is missing or unreadable"
-            if actual is None
-            else f"was altered (its sha256 is now {actual})"
-        )
+        seq = None
+        if path is not None:
+            seq = conn.execute(
+                text(
+                    "SELECT min(seq) FROM audit_events WHERE decision_id = :d AND payload LIKE :p"
+                ),
+                {"d": decision_id, "p": f"%{sha}%"},
+            ).scalar()
         recorded = f", recorded by event {seq}" if seq is not None else ""
-        problems.append(Problem(seq, "document", f"{what}{recorded}: the file {path} {fault}"))
-    return len(rows), problems
+        problems.append(Problem(seq, "document", f"{what}{recorded}: {fault}"))
+    if further:
+        problems.append(Problem(None, "more", f"{further} further document problems not listed"))
+    if count > 1 and missing == count:
+        problems.append(
+            Problem(
+                None,
+                "documents",
+                f"not one of the {count} document files was found under {root}: "
+                "is this the documents directory?",
+            )
+        )
+    return count, problems
 
 
 @contextmanager

@@ -370,3 +370,46 @@ def test_a_stored_document_altered_or_removed(chain, key, tmp_path, damage):
     assert (
         sha in problem.message and "草案.docx" in problem.message and "2025-0001" in problem.message
     )
+
+
+def test_many_missing_documents_are_reported_briefly_and_the_directory_named(
+    chain, key, tmp_path
+):
+    """A documents directory that is wrong (or not mounted): the first MAX_PROBLEMS documents
+    are listed, the rest counted, and the directory itself is named."""
+    with writing(chain) as session:
+        session.add(
+            DecisionRow(
+                id="2025-0001",
+                title="老旧小区改造",
+                procedure_id="national-2019",
+                procedure_version="1",
+                sponsor="区住建委",
+                registered_on=date(2025, 3, 3),
+                status="in_progress",
+            )
+        )
+        session.flush()
+        for i in range(MAX_PROBLEMS + 5):
+            content = f"附件{i}".encode()
+            session.add(
+                DocumentRow(
+                    decision_id="2025-0001",
+                    step="drafting",
+                    attempt=1,
+                    kind="draft",
+                    filename=f"附件{i}.pdf",
+                    sha256=hashlib.sha256(content).hexdigest(),
+                    size=len(content),
+                    stored_at=CLOCK,
+                )
+            )
+    empty = tmp_path / "not-mounted"
+    report = verify(chain, documents_dir=empty, public_keys=[public_key_bytes(key)])
+    assert report.documents == MAX_PROBLEMS + 5
+    kinds = [p.kind for p in report.problems]
+    assert kinds.count("document") == MAX_PROBLEMS
+    more = next(p for p in report.problems if p.kind == "more")
+    assert more.message.startswith("5 further document problems")
+    hint = next(p for p in report.problems if p.kind == "documents")
+    assert str(empty) in hint.message and str(MAX_PROBLEMS + 5) in hint.message
