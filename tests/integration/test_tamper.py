@@ -318,6 +318,22 @@ def test_widespread_damage_is_reported_briefly(chain, key):
     assert len(report.problems) == MAX_PROBLEMS + 1 and report.problems[-1].kind == "more"
 
 
+def add_decision(session: Any) -> None:
+    """Decision 2025-0001, for document rows to belong to."""
+    session.add(
+        DecisionRow(
+            id="2025-0001",
+            title="老旧小区改造",
+            procedure_id="national-2019",
+            procedure_version="1",
+            sponsor="区住建委",
+            registered_on=date(2025, 3, 3),
+            status="in_progress",
+        )
+    )
+    session.flush()
+
+
 @pytest.mark.parametrize("damage", ["altered", "missing"])
 def test_a_stored_document_altered_or_removed(chain, key, tmp_path, damage):
     content = "某区老旧小区改造计划（草案）".encode()
@@ -326,18 +342,7 @@ def test_a_stored_document_altered_or_removed(chain, key, tmp_path, damage):
     stored.parent.mkdir(parents=True)
     stored.write_bytes(content)
     with writing(chain) as session:
-        session.add(
-            DecisionRow(
-                id="2025-0001",
-                title="老旧小区改造",
-                procedure_id="national-2019",
-                procedure_version="1",
-                sponsor="区住建委",
-                registered_on=date(2025, 3, 3),
-                status="in_progress",
-            )
-        )
-        session.flush()
+        add_decision(session)
         session.add(
             DocumentRow(
                 decision_id="2025-0001",
@@ -378,18 +383,7 @@ def test_many_missing_documents_are_reported_briefly_and_the_directory_named(
     """A documents directory that is wrong (or not mounted): the first MAX_PROBLEMS documents
     are listed, the rest counted, and the directory itself is named."""
     with writing(chain) as session:
-        session.add(
-            DecisionRow(
-                id="2025-0001",
-                title="老旧小区改造",
-                procedure_id="national-2019",
-                procedure_version="1",
-                sponsor="区住建委",
-                registered_on=date(2025, 3, 3),
-                status="in_progress",
-            )
-        )
-        session.flush()
+        add_decision(session)
         for i in range(MAX_PROBLEMS + 5):
             content = f"附件{i}".encode()
             session.add(
