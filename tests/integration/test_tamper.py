@@ -334,6 +334,22 @@ def add_decision(session: Any) -> None:
     session.flush()
 
 
+def add_document(session: Any, filename: str, content: bytes) -> None:
+    """A draft of decision 2025-0001 (the row only: the file is the test's business)."""
+    session.add(
+        DocumentRow(
+            decision_id="2025-0001",
+            step="drafting",
+            attempt=1,
+            kind="draft",
+            filename=filename,
+            sha256=hashlib.sha256(content).hexdigest(),
+            size=len(content),
+            stored_at=CLOCK,
+        )
+    )
+
+
 @pytest.mark.parametrize("damage", ["altered", "missing"])
 def test_a_stored_document_altered_or_removed(chain, key, tmp_path, damage):
     content = "某区老旧小区改造计划（草案）".encode()
@@ -343,18 +359,7 @@ def test_a_stored_document_altered_or_removed(chain, key, tmp_path, damage):
     stored.write_bytes(content)
     with writing(chain) as session:
         add_decision(session)
-        session.add(
-            DocumentRow(
-                decision_id="2025-0001",
-                step="drafting",
-                attempt=1,
-                kind="draft",
-                filename="草案.docx",
-                sha256=sha,
-                size=len(content),
-                stored_at=CLOCK,
-            )
-        )
+        add_document(session, "草案.docx", content)
         row = AuditLog(session).append(
             decision_id="2025-0001",
             action="complete",
@@ -377,27 +382,13 @@ def test_a_stored_document_altered_or_removed(chain, key, tmp_path, damage):
     )
 
 
-def test_many_missing_documents_are_reported_briefly_and_the_directory_named(
-    chain, key, tmp_path
-):
+def test_many_missing_documents_are_reported_briefly_and_the_directory_named(chain, key, tmp_path):
     """A documents directory that is wrong (or not mounted): the first MAX_PROBLEMS documents
     are listed, the rest counted, and the directory itself is named."""
     with writing(chain) as session:
         add_decision(session)
         for i in range(MAX_PROBLEMS + 5):
-            content = f"附件{i}".encode()
-            session.add(
-                DocumentRow(
-                    decision_id="2025-0001",
-                    step="drafting",
-                    attempt=1,
-                    kind="draft",
-                    filename=f"附件{i}.pdf",
-                    sha256=hashlib.sha256(content).hexdigest(),
-                    size=len(content),
-                    stored_at=CLOCK,
-                )
-            )
+            add_document(session, f"附件{i}.pdf", f"附件{i}".encode())
     empty = tmp_path / "not-mounted"
     report = verify(chain, documents_dir=empty, public_keys=[public_key_bytes(key)])
     assert report.documents == MAX_PROBLEMS + 5
