@@ -228,7 +228,7 @@ def audit_verify(
     if replay:
         from flows.replay import replay_problems
 
-        extra += list(replay_problems(cmds))
+        extra += list(replay_problems(cmds, jobs))
         notes.append("every decision's state was replayed from its audit events")
     if not extra:
         return dataclasses.replace(report, notes=tuple(notes))

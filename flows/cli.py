@@ -509,8 +509,9 @@ def audit_verify(
         int | None,
         typer.Option(
             "--jobs",
-            help="processes checking parts of the chain side by side (default: one per core "
-            "for a long chain); the report is the same",
+            help="processes checking parts of the chain, and replaying shares of the decisions, "
+            "side by side (default: one per core for a long chain or many decisions); the "
+            "report is the same",
         ),
     ] = None,
     as_json: Json = False,

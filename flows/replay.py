@@ -58,12 +58,60 @@ def _action(kind: str, on: date, data: dict[str, Any]) -> Action:
     )
 
 
-def replay_problems(cmds: Commands) -> Iterator[Problem]:
+def replay_problems(cmds: Commands, jobs: int | None = None) -> Iterator[Problem]:
+    """Every decision replayed, 500 a transaction; with many decisions (or ``jobs`` > 1) in
+    ``jobs`` processes, one per usable core by default: decisions are independent, so each
+    process takes a contiguous share of the ids and the problems come back in id order."""
     with UnitOfWork(cmds.db, write=False) as uow:
         cal = load_calendar(uow.link)
         ids = uow.decisions.ids()
+    parts = _parts(cmds, jobs, len(ids))
+    if parts < 2:
+        yield from _replay_ids(cmds.db, ids, cal)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    size = -(-len(ids) // parts)
+    shares = [ids[i : i + size] for i in range(0, len(ids), size)]
+    spawn = multiprocessing.get_context("spawn")  # nothing inherited: a fresh connection each
+    with ProcessPoolExecutor(max_workers=len(shares) - 1, mp_context=spawn) as pool:
+        later = [pool.submit(_replay_share, cmds.db.url, share) for share in shares[1:]]
+        yield from _replay_ids(cmds.db, shares[0], cal)
+        for future in later:
+            yield from future.result()
+
+
+PARALLEL_MIN_DECISIONS = 5_000  # fewer replay in well under a second: not worth a process
+
+
+def _parts(cmds: Commands, jobs: int | None, decisions: int) -> int:
+    from store.audit_split import MAX_JOBS, usable_cores
+
+    url = cmds.db.url
+    if url.startswith("sqlite") and (":memory:" in url or "///" not in url):
+        return 1  # another process cannot open it
+    if jobs is None:
+        jobs = usable_cores() if decisions >= PARALLEL_MIN_DECISIONS else 1
+    return max(1, min(jobs, MAX_JOBS, decisions))
+
+
+def _replay_share(url: str, ids: list[str]) -> list[Problem]:
+    """One process's share (it reads the calendar itself, in its own transaction)."""
+    from store.dbapi import Database
+
+    db = Database(url)
+    try:
+        with UnitOfWork(db, write=False) as uow:
+            cal = load_calendar(uow.link)
+        return list(_replay_ids(db, ids, cal))
+    finally:
+        db.close()
+
+
+def _replay_ids(db: Any, ids: list[str], cal: Any) -> Iterator[Problem]:
     for start in range(0, len(ids), 500):
-        with UnitOfWork(cmds.db, write=False) as uow:
+        with UnitOfWork(db, write=False) as uow:
             decisions = uow.decisions.many(ids[start : start + 500])
             # only the events that change a decision's state (most are notes and alerts)
             events = uow.audit.events_of([d.id for d in decisions], CHANGES)

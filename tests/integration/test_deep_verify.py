@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from flows.admin import audit_checkpoint, audit_verify
 from flows.commands import Commands
+from flows.replay import replay_problems
 from store.audit import canonical_json, event_hash
 from store.fastsql import SQL
 from store.uow import UnitOfWork
@@ -96,3 +97,29 @@ def test_a_whole_chain_rewrite_with_checkpoints_deleted_is_caught_by_the_log(cmd
     report = audit_verify(cmds, replay=False)
     assert not report.ok
     assert [p.kind for p in report.problems] == ["checkpoint_log"]
+
+
+def test_replay_in_several_processes_finds_what_one_finds(cmds):
+    """Each process replays a contiguous share of the decisions (from its own connection); the
+    problems come back as one process finds them, in decision order."""
+    for i in range(5):
+        d = cmds.register(
+            title=f"分批回放{i}",
+            procedure_id="national-2019",
+            sponsor="区",
+            actor="甲",
+            on=date(2025, 4, 1),
+        ).id
+        cmds.start(d, "drafting", actor="甲", on=date(2025, 4, 1))
+    with UnitOfWork(cmds.db) as uow:  # state edited in the first and in the last share
+        ids = uow.decisions.ids()
+        SQL("UPDATE step_attempts SET status = 'done' WHERE decision_id = :d").run(
+            uow.link, {"d": ids[0]}
+        )
+        SQL("UPDATE decisions SET version = 99 WHERE id = :d").run(uow.link, {"d": ids[-1]})
+        uow.commit()
+    one = list(replay_problems(cmds, jobs=1))
+    assert [p.kind for p in one] == ["state", "state"]
+    assert ids[0] in one[0].message and ids[-1] in one[1].message
+    for jobs in (2, 3):
+        assert list(replay_problems(cmds, jobs=jobs)) == one
