@@ -29,7 +29,7 @@ from procedures import (
 )
 from procedures.state import Action, Attempt
 from store.audit import Problem
-from store.schedules import load_calendar
+from store.schedules import calendar_revision, load_calendar
 from store.uow import UnitOfWork
 
 __all__ = ["replay_problems"]
@@ -61,25 +61,47 @@ def _action(kind: str, on: date, data: dict[str, Any]) -> Action:
 def replay_problems(cmds: Commands, jobs: int | None = None) -> Iterator[Problem]:
     """Every decision replayed, 500 a transaction; with many decisions (or ``jobs`` > 1) in
     ``jobs`` processes, one per usable core by default: decisions are independent, so each
-    process takes a contiguous share of the ids and the problems come back in id order."""
+    process takes a contiguous share of the ids and the problems come back in id order.
+
+    A share whose process fails (killed, or a calling script without a ``__main__`` guard) or
+    that saw another calendar (a schedule imported meanwhile) is replayed here instead.
+    """
     with UnitOfWork(cmds.db, write=False) as uow:
         cal = load_calendar(uow.link)
+        revision = calendar_revision(uow.link)
         ids = uow.decisions.ids()
     parts = _parts(cmds, jobs, len(ids))
-    if parts < 2:
+    pool = _pool(parts - 1) if parts > 1 else None
+    if pool is None:
         yield from _replay_ids(cmds.db, ids, cal)
         return
+    size = -(-len(ids) // parts)
+    shares = [ids[i : i + size] for i in range(0, len(ids), size)]
+    with pool:
+        later = [pool.submit(_replay_share, cmds.db.url, share) for share in shares[1:]]
+        yield from _replay_ids(cmds.db, shares[0], cal)
+        for share, future in zip(shares[1:], later, strict=True):
+            try:
+                seen, found = future.result()
+            except Exception:  # a failed process: its share is replayed here (a bug re-raises)
+                seen, found = None, []
+            if seen == revision:
+                yield from found
+            else:
+                yield from _replay_ids(cmds.db, share, cal)
+
+
+def _pool(workers: int) -> Any:
+    """A pool of fresh (spawned) processes, or None where processes cannot be started."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    size = -(-len(ids) // parts)
-    shares = [ids[i : i + size] for i in range(0, len(ids), size)]
-    spawn = multiprocessing.get_context("spawn")  # nothing inherited: a fresh connection each
-    with ProcessPoolExecutor(max_workers=len(shares) - 1, mp_context=spawn) as pool:
-        later = [pool.submit(_replay_share, cmds.db.url, share) for share in shares[1:]]
-        yield from _replay_ids(cmds.db, shares[0], cal)
-        for future in later:
-            yield from future.result()
+    try:
+        return ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        )
+    except (OSError, RuntimeError, ValueError):
+        return None
 
 
 PARALLEL_MIN_DECISIONS = 5_000  # fewer replay in well under a second: not worth a process
@@ -96,15 +118,16 @@ def _parts(cmds: Commands, jobs: int | None, decisions: int) -> int:
     return max(1, min(jobs, MAX_JOBS, decisions))
 
 
-def _replay_share(url: str, ids: list[str]) -> list[Problem]:
-    """One process's share (it reads the calendar itself, in its own transaction)."""
+def _replay_share(url: str, ids: list[str]) -> tuple[int, list[Problem]]:
+    """One process's share, and the calendar revision it replayed with."""
     from store.dbapi import Database
 
     db = Database(url)
     try:
         with UnitOfWork(db, write=False) as uow:
             cal = load_calendar(uow.link)
-        return list(_replay_ids(db, ids, cal))
+            revision = calendar_revision(uow.link)
+        return revision, list(_replay_ids(db, ids, cal))
     finally:
         db.close()
 

@@ -61,11 +61,14 @@ def _short(digest: object) -> str:
     return "null" if digest is None else str(digest)[:16] + "…"
 
 
-def _rehash(row: Row, *, seq: int | None = None, payload: str | None = None) -> str:
+def _rehash(row: Row, *, seq: int | None = None, payload: str | None = None) -> str | None:
+    """The hash of a row's contents (None for a malformed row: it has no hash to match)."""
     s, did, dph, action, actor, eff, rec, stored, prev_hash, _ = row
-    texts = (action, actor, eff, rec, stored, prev_hash, did or "", dph or "")
-    if not all(isinstance(v, str) for v in texts):
-        return ""  # a malformed row (reported as such) has no hash to match
+    texts = (action, actor, eff, rec, stored, prev_hash)
+    if not all(isinstance(v, str) for v in texts) or not all(
+        v is None or isinstance(v, str) for v in (did, dph)
+    ):
+        return None
     body = event_text(
         prev_hash,
         s if seq is None else seq,
@@ -80,6 +83,12 @@ def _rehash(row: Row, *, seq: int | None = None, payload: str | None = None) -> 
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+def _hashes_to(row: Row, digest: object, **changes: Any) -> bool:
+    """The row's contents (with ``changes``) hash to ``digest`` — never for a malformed row."""
+    actual = _rehash(row, **changes)
+    return actual is not None and actual == digest
+
+
 def explain_hash(row: Row) -> tuple[str, str]:
     """Why an event's contents do not match its hash: (kind, message)."""
     seq, digest, payload = row[0], row[9], row[7]
@@ -88,14 +97,14 @@ def explain_hash(row: Row) -> tuple[str, str]:
     except (ValueError, TypeError):
         return "payload", f"event {seq}: its payload is not valid JSON (edited)"
     if canonical != payload:
-        if _rehash(row, payload=canonical) == digest:
+        if _hashes_to(row, digest, payload=canonical):
             return "payload", (
                 f"event {seq}: its payload was rewritten into non-canonical form "
                 "(same content, different bytes than were hashed)"
             )
         return "payload", f"event {seq}: its payload was edited (and is not canonical JSON)"
     for other in (seq - 1, seq + 1):
-        if _rehash(row, seq=other) == digest:
+        if _hashes_to(row, digest, seq=other):
             return "moved", (
                 f"event {seq} carries the contents and hash of event {other}: "
                 "rows were reordered or renumbered"
@@ -115,7 +124,7 @@ def _link_message(seq: int, did: str, dph: object, link: object) -> str:
 
 def _clean_pair(before: Row, row: Row) -> bool:
     """``row`` follows ``before`` without a fault of its own: no check can depend on earlier rows."""
-    return bool(row[0] == before[0] + 1 and row[8] == before[9] and _rehash(row) == row[9])
+    return bool(row[0] == before[0] + 1 and row[8] == before[9] and _hashes_to(row, row[9]))
 
 
 class ChainCheck:
@@ -278,7 +287,7 @@ class ChainCheck:
             elif (
                 prev_hash == prev2
                 and self._last_bad != seq - 1
-                and _rehash(row, seq=seq - 1) == row[9]
+                and _hashes_to(row, row[9], seq=seq - 1)
             ):
                 self._add(
                     seq - 1,

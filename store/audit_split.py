@@ -60,6 +60,10 @@ MAX_JOBS = 8
 UP_TIMEOUT = 30.0  # seconds for a helper to start (imports); one that does not is left out
 READY_TIMEOUT = 30.0  # seconds for a started helper to connect and take the snapshot
 FENCE_TIMEOUT = 5.0  # seconds to wait for a writer before verifying in one pass instead
+# PostgreSQL: how long a helper waits for its lock on audit_events.  The caller holds that lock
+# already; a helper queued behind another session's LOCK TABLE (itself waiting for the caller)
+# would otherwise wait for ever, so it gives way and the caller reads its part
+HELPER_LOCK_TIMEOUT_MS = 5000
 _SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f]+(-[0-9A-Fa-f]+)+")
 # Rows per chunk that libpq hands over while the server keeps sending: a chunk this small is still
 # in the CPU cache while its rows are hashed (measured: 250 rows beat 1,000 and 20,000)
@@ -277,8 +281,8 @@ class Split:
         for pipe, (after, upto) in zip(self.pipes, self.ranges, strict=True):
             _send(
                 pipe,
-                (self.dialect, self.target, snapshot_id, identity, after, upto, columns,
-                 list(checkpoint_seqs)),
+                (self.dialect, self.target, snapshot_id, HELPER_LOCK_TIMEOUT_MS, identity,
+                 after, upto, columns, list(checkpoint_seqs)),
             )  # fmt: skip
         deadline = time.monotonic() + READY_TIMEOUT
         for i, pipe in enumerate(self.pipes):  # every helper holds the snapshot (or is out) ...
@@ -345,13 +349,14 @@ def _run(
     dialect: str,
     target: str,
     snapshot_id: str | None,
+    lock_timeout_ms: int,
     identity: tuple[str, ...],
     after: int | None,
     upto: int | None,
     columns: Sequence[str],
     checkpoint_seqs: Sequence[int],
 ) -> object:
-    raw = _open(dialect, target, snapshot_id)
+    raw = _open(dialect, target, snapshot_id, lock_timeout_ms)
     try:
         seen = _identity(raw.execute(_IDENTITY[dialect]).fetchone())
         if seen != identity:
@@ -363,6 +368,8 @@ def _run(
         try:
             check.feed(cursor)
         except (sqlite3.Error, _pg_error(dialect)) as exc:  # a row that cannot be read
+            if getattr(exc, "sqlstate", None) == "55P03":  # lock_not_available: give way
+                return ("failed", error_message(exc))
             error = error_message(exc)
         finally:
             cursor.close()
@@ -379,7 +386,7 @@ def _pg_error(dialect: str) -> type[Exception]:
     return psycopg.Error
 
 
-def _open(dialect: str, target: str, snapshot_id: str | None) -> Any:
+def _open(dialect: str, target: str, snapshot_id: str | None, lock_timeout_ms: int) -> Any:
     if dialect == "sqlite":
         lite = sqlite3.connect(target, timeout=30, isolation_level=None)
         lite.execute("BEGIN")
@@ -392,4 +399,5 @@ def _open(dialect: str, target: str, snapshot_id: str | None) -> Any:
     pg = psycopg.connect(target, autocommit=True)
     pg.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
     pg.execute(f"SET TRANSACTION SNAPSHOT '{snapshot_id}'")
+    pg.execute(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
     return pg

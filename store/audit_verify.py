@@ -66,7 +66,7 @@ def document_problems(conn: Connection, root: Path) -> tuple[int, list[Problem]]
     """
     digests: dict[str, str | None] = {}
     problems: list[Problem] = []
-    count = missing = further = 0
+    count = well_formed = missing = further = 0
     result = conn.execute(
         text("SELECT id, decision_id, filename, sha256 FROM documents ORDER BY id")
     )
@@ -74,9 +74,10 @@ def document_problems(conn: Connection, root: Path) -> tuple[int, list[Problem]]
     for doc_id, decision_id, filename, sha in rows:
         count += 1
         what = f"document #{doc_id} of decision {decision_id} ({filename}, sha256 {sha})"
-        if not _SHA256.fullmatch(sha):
+        if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
             fault, path, actual = "the recorded sha256 is malformed", None, None
         else:
+            well_formed += 1
             path = root / sha[:2] / sha
             if sha not in digests:
                 digests[sha] = _file_digest(path)
@@ -104,13 +105,13 @@ def document_problems(conn: Connection, root: Path) -> tuple[int, list[Problem]]
         problems.append(Problem(seq, "document", f"{what}{recorded}: {fault}"))
     if further:
         problems.append(Problem(None, "more", f"{further} further document problems not listed"))
-    if count > 1 and missing == count:
+    if well_formed > 1 and missing == well_formed:
         problems.append(
             Problem(
                 None,
                 "documents",
-                f"not one of the {count} document files was found under {root}: "
-                "is this the documents directory?",
+                f"no document file could be read under {root} ({well_formed} documents): "
+                "is this the documents directory, and is it readable?",
             )
         )
     return count, problems
@@ -181,6 +182,25 @@ def _unreadable(chain: ChainCheck, error: str) -> None:
     )
 
 
+def _as_seq(value: object) -> int:
+    """A seq read from the head row, for sizing and cutting only (0 when it is not a number)."""
+    return value if isinstance(value, int) else 0
+
+
+def _head(row: Any) -> tuple[tuple[int, str] | None, Problem | None]:
+    """The head row as (seq, hash), or the problem with it (SQLite keeps any type)."""
+    if row is None:
+        return None, None
+    seq, digest = row[0], row[1]
+    if isinstance(seq, int) and isinstance(digest, str):
+        return (seq, digest), None
+    return None, Problem(
+        None,
+        "head",
+        f"the chain head row (audit_head id 1) is malformed: seq {seq!r}, hash {digest!r}",
+    )
+
+
 def _split(engine: Engine, jobs: int | None) -> Split | None:
     """Helper processes for a long chain (None: one pass here)."""
     if jobs == 1:
@@ -188,7 +208,7 @@ def _split(engine: Engine, jobs: int | None) -> Split | None:
     if jobs is None:  # a cheap look at the size: the head is read again in the snapshot
         with engine.connect() as conn:
             head = text("SELECT seq FROM audit_head WHERE id = 1")
-            events = conn.execute(head).scalar() or 0
+            events = _as_seq(conn.execute(head).scalar())
     else:
         events = PARALLEL_MIN_EVENTS
     parts = parts_for(engine, jobs, events)
@@ -208,7 +228,7 @@ def _start_parts(
     conn: Connection, chain: ChainCheck, split: Split
 ) -> list[tuple[int | None, int | None]]:
     """Splits the seq range and hands the helpers their parts (``conn`` has read already)."""
-    last = conn.execute(text("SELECT seq FROM audit_head WHERE id = 1")).scalar() or 0
+    last = _as_seq(conn.execute(text("SELECT seq FROM audit_head WHERE id = 1")).scalar())
     ranges = bounds(last, split.helpers + 1)  # the last part is open-ended
     split.start(conn, ranges[1:], _columns(conn.dialect.name), sorted(chain.wanted))
     return ranges
@@ -256,7 +276,7 @@ def verify_database(
             stack.enter_context(split)
         with snapshot(engine) as conn:
             head_row = conn.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).first()
-            head = None if head_row is None else (int(head_row[0]), str(head_row[1]))
+            head, head_fault = _head(head_row)
             checkpoints = [
                 Checkpoint(*r)
                 for r in conn.execute(
@@ -272,7 +292,9 @@ def verify_database(
             else:
                 complete = _finish_parts(conn, chain, split, _start_parts(conn, chain, split))
             problems = chain.all_problems()
-            if complete:
+            if head_fault is not None:
+                problems.append(head_fault)
+            elif complete:
                 problems += head_problems(head, chain.last_seq, chain.last_hash)
             else:  # what lies past the unreadable event is unknown, not cut off
                 notes.append(
