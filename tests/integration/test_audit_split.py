@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from datetime import date, timedelta
 from typing import Any
 
@@ -411,3 +412,78 @@ def test_a_script_without_a_main_guard_still_verifies(engine: Engine, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "REPORT True 50" in done.stdout.splitlines()
     assert "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("jobs", [2, 3, 4, 5, 6])
+def test_a_malformed_row_is_not_a_clean_start_for_a_part(jobs):
+    """A row with a payload of another type and its hash emptied (SQLite keeps any type): one
+    pass marks it bad, so a part must not start its own checks from it."""
+    rows = make_chain(40)
+    for k in (12, 31):
+        rows[k][7] = rows[k][7].encode()
+        rows[k][9] = ""
+    frozen = [tuple(r) for r in rows]
+    one = ChainCheck()
+    one.feed(frozen)
+    assert {p.kind for p in one.problems} >= {"payload", "link"}
+    parts = check_in_parts(frozen, jobs, [])
+    assert [(p.seq, p.kind, p.message) for p in parts.problems] == [
+        (p.seq, p.kind, p.message) for p in one.problems
+    ]
+
+
+def test_an_empty_bytes_decision_id_is_malformed_not_a_crash():
+    rows = make_chain(12)
+    rows[7][1] = b""  # and its link pointing two events back
+    rows[7][8] = rows[5][9]
+    frozen = [tuple(r) for r in rows]
+    one = ChainCheck()
+    one.feed(frozen)
+    assert "malformed" in {p.kind for p in one.problems}
+    assert _key(check_in_parts(frozen, 3, [])) == _key(one)
+
+
+def test_a_head_row_of_the_wrong_type_is_reported(engine: Engine):
+    if engine.dialect.name != "sqlite":
+        pytest.skip("only SQLite lets a column hold a value of another type")
+    append_events(engine, 35)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE audit_head SET seq = CAST('35' AS BLOB) WHERE id = 1")
+    reports = [verify(engine, jobs=j) for j in (1, 2, None)]
+    assert reports[0] == reports[1] == reports[2]
+    assert [p.kind for p in reports[0].problems] == ["head"]
+    assert "malformed" in reports[0].problems[0].message and reports[0].events == 35
+
+
+def test_a_helper_queued_behind_a_table_lock_gives_way(engine: Engine, monkeypatch):
+    """PostgreSQL: the caller holds its lock on audit_events, another session's LOCK TABLE
+    waits for the caller, a helper's read would wait behind that for ever: it gives way after
+    its lock timeout and the caller (whose lock is granted) reads its part."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite readers take no table locks")
+    append_events(engine, 80, per_transaction=40)
+    monkeypatch.setattr(audit_split, "HELPER_LOCK_TIMEOUT_MS", 300)
+    locker_done = threading.Event()
+
+    def lock_table() -> None:
+        with engine.connect() as other, other.begin():
+            other.exec_driver_sql("LOCK TABLE audit_events IN ACCESS EXCLUSIVE MODE")
+        locker_done.set()
+
+    with Split(engine, 2) as split, snapshot(engine) as conn:
+        assert split.fence()
+        conn.execute(text("SELECT count(*) FROM audit_events")).scalar()  # the caller's lock
+        locker = threading.Thread(target=lock_table)
+        locker.start()
+        waiting = text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+        for _ in range(100):  # until the LOCK TABLE is queued
+            with engine.connect() as probe:
+                if probe.execute(waiting).scalar():
+                    break
+            time.sleep(0.05)
+        chain = ChainCheck()
+        _finish_parts(conn, chain, split, _start_parts(conn, chain, split))
+        assert not locker_done.is_set()  # still waiting for the caller
+    locker.join(timeout=10)
+    assert locker_done.is_set()
+    assert chain.count == 80 and not chain.problems, chain.problems

@@ -3,6 +3,8 @@ the database (so deleting checkpoint rows and rewriting the whole chain is still
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 
 import pytest
@@ -123,3 +125,30 @@ def test_replay_in_several_processes_finds_what_one_finds(cmds):
     assert ids[0] in one[0].message and ids[-1] in one[1].message
     for jobs in (2, 3):
         assert list(replay_problems(cmds, jobs=jobs)) == one
+
+
+def test_replay_from_a_script_without_a_main_guard(cmds, tmp_path):
+    """``spawn`` re-runs the calling script in each pool process; the shares that fail with it
+    are replayed in the caller, and the script sees the right answer."""
+    if cmds.db.dialect != "sqlite":
+        pytest.skip("one engine is enough for the process handling")
+    cmds.register(
+        title="第二件", procedure_id="national-2019", sponsor="区", actor="甲", on=date(2025, 4, 1)
+    )
+    with UnitOfWork(cmds.db) as uow:  # both decisions' versions edited: one in each share
+        SQL("UPDATE decisions SET version = 99").run(uow.link)
+        uow.commit()
+    script = tmp_path / "noguard_replay.py"
+    script.write_text(
+        "from flows.commands import Commands\n"
+        "from flows.replay import replay_problems\n"
+        "from store.dbapi import Database\n"
+        f"cmds = Commands(Database({cmds.db.url!r}), {str(cmds.home)!r})\n"
+        "print('FOUND', [p.kind for p in replay_problems(cmds, jobs=2)])\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "FOUND ['state', 'state']" in done.stdout.splitlines()

@@ -398,3 +398,24 @@ def test_many_missing_documents_are_reported_briefly_and_the_directory_named(cha
     assert more.message.startswith("5 further document problems")
     hint = next(p for p in report.problems if p.kind == "documents")
     assert str(empty) in hint.message and f"({MAX_PROBLEMS + 5} documents)" in hint.message
+
+
+def test_a_document_row_of_the_wrong_type_is_malformed_and_the_hint_counts_the_rest(
+    chain, key, tmp_path
+):
+    if chain.dialect.name != "sqlite":
+        pytest.skip("only SQLite lets a column hold a value of another type")
+    with writing(chain) as session:
+        add_decision(session)
+        for i in range(3):
+            add_document(session, f"附件{i}.pdf", f"附件{i}".encode())
+    with chain.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE documents SET sha256 = CAST('x' AS BLOB) WHERE id = (SELECT min(id) FROM documents)"
+        )
+    report = verify(chain, documents_dir=tmp_path / "nowhere")
+    kinds = [p.kind for p in report.problems]
+    assert kinds.count("document") == 3 and "documents" in kinds
+    assert any("malformed" in p.message for p in report.problems if p.kind == "document")
+    hint = next(p for p in report.problems if p.kind == "documents")
+    assert "(2 documents)" in hint.message
