@@ -20,7 +20,10 @@ Each helper then checks that it sees what the caller sees (the same head row; on
 same ``audit_events`` relation as the same user: a helper connects with the engine's URL alone).
 A helper that is not up in time (say, a script without a ``__main__`` guard, which ``spawn``
 re-runs), cannot connect, sees something else, loses its connection or dies leaves its part to
-the caller, who then reads that range itself: slower, never different.  When the lock cannot be
+the caller, who then reads that range itself: slower, never different.  On PostgreSQL a helper
+gives way after ``HELPER_LOCK_TIMEOUT_MS`` waiting for its table lock (the caller holds one
+already; a ``LOCK TABLE`` queued behind it would otherwise block the helper for ever).  When the
+lock cannot be
 taken (a database not in WAL mode, a writer holding it for ``FENCE_TIMEOUT``), verification runs
 in one pass.
 """
