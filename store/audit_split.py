@@ -23,9 +23,8 @@ re-runs), cannot connect, sees something else, loses its connection or dies leav
 the caller, who then reads that range itself: slower, never different.  On PostgreSQL a helper
 gives way after ``HELPER_LOCK_TIMEOUT_MS`` waiting for its table lock (the caller holds one
 already; a ``LOCK TABLE`` queued behind it would otherwise block the helper for ever).  When the
-lock cannot be
-taken (a database not in WAL mode, a writer holding it for ``FENCE_TIMEOUT``), verification runs
-in one pass.
+SQLite write lock cannot be taken (a database not in WAL mode, a writer holding it for
+``FENCE_TIMEOUT``), verification runs in one pass.
 """
 
 from __future__ import annotations
