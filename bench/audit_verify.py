@@ -219,10 +219,10 @@ def run(label: str, engine: Engine, runs: int, jobs: list[int | None]) -> bool:
 
 
 def _name(jobs: int | None) -> str:
-    return f"default ({parts_for_default()})" if jobs is None else str(jobs)
+    return f"default ({default_jobs()})" if jobs is None else str(jobs)
 
 
-def parts_for_default() -> str:
+def default_jobs() -> str:
     return f"one per core from {PARALLEL_MIN_EVENTS:,} events: {os.cpu_count()}"
 
 

@@ -29,6 +29,7 @@ from procedures import (
 )
 from procedures.state import Action, Attempt
 from store.audit import Problem
+from store.audit_split import processes
 from store.schedules import calendar_revision, load_calendar
 from store.uow import UnitOfWork
 
@@ -70,7 +71,7 @@ def replay_problems(cmds: Commands, jobs: int | None = None) -> Iterator[Problem
         cal = load_calendar(uow.link)
         revision = calendar_revision(uow.link)
         ids = uow.decisions.ids()
-    parts = _parts(cmds, jobs, len(ids))
+    parts = processes(cmds.db.url, jobs, len(ids), PARALLEL_MIN_DECISIONS)
     pool = _pool(parts - 1) if parts > 1 else None
     if pool is None:
         yield from _replay_ids(cmds.db, ids, cal)
@@ -105,17 +106,6 @@ def _pool(workers: int) -> Any:
 
 
 PARALLEL_MIN_DECISIONS = 5_000  # fewer replay in well under a second: not worth a process
-
-
-def _parts(cmds: Commands, jobs: int | None, decisions: int) -> int:
-    from store.audit_split import MAX_JOBS, usable_cores
-
-    url = cmds.db.url
-    if url.startswith("sqlite") and (":memory:" in url or "///" not in url):
-        return 1  # another process cannot open it
-    if jobs is None:
-        jobs = usable_cores() if decisions >= PARALLEL_MIN_DECISIONS else 1
-    return max(1, min(jobs, MAX_JOBS, decisions))
 
 
 def _replay_share(url: str, ids: list[str]) -> tuple[int, list[Problem]]:

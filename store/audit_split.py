@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import URL, Connection, Engine, make_url, text
 
 from store.audit_chain import ChainCheck
 
@@ -51,7 +51,7 @@ __all__ = [
     "Split",
     "bounds",
     "error_message",
-    "parts_for",
+    "processes",
     "stream_events",
     "usable_cores",
 ]
@@ -124,15 +124,15 @@ def bounds(last_seq: int, jobs: int) -> list[tuple[int | None, int | None]]:
     return list(itertools.pairwise(edges))
 
 
-def parts_for(engine: Engine, jobs: int | None, events: int) -> int:
-    """How many parts to check ``events`` events in (1: in this process alone)."""
-    if engine.dialect.name == "sqlite" and _sqlite_path(engine) is None:
-        return 1  # an in-memory database cannot be opened by another process
+def processes(url: str | URL, jobs: int | None, size: int, minimum: int) -> int:
+    """How many processes share ``size`` items of work (1: the caller alone): ``jobs``, or by
+    default one per usable core once ``size`` reaches ``minimum``; never more than ``MAX_JOBS``
+    or ``size``, and 1 for an in-memory SQLite database, which no other process can open."""
+    if make_url(url).get_backend_name() == "sqlite" and _sqlite_path(url) is None:
+        return 1
     if jobs is None:
-        if events < PARALLEL_MIN_EVENTS:
-            return 1
-        jobs = usable_cores()
-    return max(1, min(jobs, MAX_JOBS, max(events, 1)))
+        jobs = usable_cores() if size >= minimum else 1
+    return max(1, min(jobs, MAX_JOBS, size))
 
 
 def usable_cores() -> int:
@@ -143,8 +143,8 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _sqlite_path(engine: Engine) -> str | None:
-    path = engine.url.database
+def _sqlite_path(url: str | URL) -> str | None:
+    path = make_url(url).database
     return None if not path or path == ":memory:" or path.startswith("file:") else path
 
 
@@ -170,7 +170,7 @@ class Split:
     def __init__(self, engine: Engine, helpers: int) -> None:
         self.dialect = engine.dialect.name
         if self.dialect == "sqlite":
-            self.target = _sqlite_path(engine) or ""
+            self.target = _sqlite_path(engine.url) or ""
         else:
             self.target = engine.url.set(drivername="postgresql").render_as_string(
                 hide_password=False

@@ -32,7 +32,7 @@ from store.audit_split import (
     Split,
     bounds,
     error_message,
-    parts_for,
+    processes,
     stream_events,
 )
 
@@ -205,13 +205,10 @@ def _split(engine: Engine, jobs: int | None) -> Split | None:
     """Helper processes for a long chain (None: one pass here)."""
     if jobs == 1:
         return None
-    if jobs is None:  # a cheap look at the size: the head is read again in the snapshot
-        with engine.connect() as conn:
-            head = text("SELECT seq FROM audit_head WHERE id = 1")
-            events = _as_seq(conn.execute(head).scalar())
-    else:
-        events = PARALLEL_MIN_EVENTS
-    parts = parts_for(engine, jobs, events)
+    with engine.connect() as conn:  # a cheap look at the size: read again in the snapshot
+        head = text("SELECT seq FROM audit_head WHERE id = 1")
+        events = _as_seq(conn.execute(head).scalar())
+    parts = processes(engine.url, jobs, events, PARALLEL_MIN_EVENTS)
     if parts < 2:
         return None
     try:

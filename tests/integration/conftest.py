@@ -8,8 +8,11 @@ a migrated template, dropped afterwards.  Without the variable the PostgreSQL ha
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, make_url, text
@@ -88,3 +91,10 @@ def db(database_url: str) -> Iterator[Database]:
     database = Database(database_url)
     yield database
     database.close()
+
+
+def run_script(path: Path, source: str) -> subprocess.CompletedProcess[str]:
+    """Writes ``source`` to ``path`` and runs it with this Python (a real process: ``spawn``
+    re-runs such a script in every process it starts)."""
+    path.write_text(source, encoding="utf-8")
+    return subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120)

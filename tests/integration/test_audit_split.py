@@ -7,8 +7,6 @@ import itertools
 import json
 import pickle
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from datetime import date, timedelta
@@ -26,6 +24,7 @@ from store.audit_chain import ChainCheck
 from store.audit_split import Split, bounds
 from store.audit_verify import _finish_parts, _start_parts, snapshot
 from store.db import make_engine, migrate
+from tests.integration.conftest import run_script
 from tests.integration.test_audit import CLOCK, append_events
 from tests.integration.test_tamper import as_owner
 
@@ -398,16 +397,12 @@ def test_a_script_without_a_main_guard_still_verifies(engine: Engine, tmp_path):
     if engine.dialect.name != "sqlite":
         pytest.skip("one engine is enough for the process handling")
     append_events(engine, 50)
-    script = tmp_path / "noguard.py"
-    script.write_text(
+    done = run_script(
+        tmp_path / "noguard.py",
         "from store.db import make_engine\n"
         "from store.audit import verify\n"
         f"report = verify(make_engine({str(engine.url)!r}), jobs=2)\n"
         "print('REPORT', report.ok, report.events)\n",
-        encoding="utf-8",
-    )
-    done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
     assert "REPORT True 50" in done.stdout.splitlines()

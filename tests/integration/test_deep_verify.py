@@ -3,8 +3,6 @@ the database (so deleting checkpoint rows and rewriting the whole chain is still
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, date, datetime
 
 import pytest
@@ -16,6 +14,7 @@ from flows.replay import replay_problems
 from store.audit import canonical_json, event_hash
 from store.fastsql import SQL
 from store.uow import UnitOfWork
+from tests.integration.conftest import run_script
 
 CLOCK = datetime(2026, 1, 10, tzinfo=UTC)
 
@@ -138,17 +137,13 @@ def test_replay_from_a_script_without_a_main_guard(cmds, tmp_path):
     with UnitOfWork(cmds.db) as uow:  # both decisions' versions edited: one in each share
         SQL("UPDATE decisions SET version = 99").run(uow.link)
         uow.commit()
-    script = tmp_path / "noguard_replay.py"
-    script.write_text(
+    done = run_script(
+        tmp_path / "noguard_replay.py",
         "from flows.commands import Commands\n"
         "from flows.replay import replay_problems\n"
         "from store.dbapi import Database\n"
         f"cmds = Commands(Database({cmds.db.url!r}), {str(cmds.home)!r})\n"
         "print('FOUND', [p.kind for p in replay_problems(cmds, jobs=2)])\n",
-        encoding="utf-8",
-    )
-    done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
     assert "FOUND ['state', 'state']" in done.stdout.splitlines()
