@@ -21,7 +21,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check procedures store flows tests bench
+	$(BIN)/ruff check procedures store app notify cli flows tests bench
+	$(BIN)/ruff format --check procedures store app notify cli flows tests bench
 	$(BIN)/mypy
 
 bench: $(STAMP)

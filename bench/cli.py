@@ -27,7 +27,7 @@ DECIDE = str(BIN / "decide")
 
 
 def build(home: Path, url: str, n: int) -> None:
-    from flows.commands import Commands
+    from app.commands import Commands
     from store.dbapi import Database
 
     db = Database(url)

@@ -6,7 +6,7 @@ raised and a valid hash-chained audit log — through a bulk path (``executemany
 ``COPY`` on psycopg) into a database migrated by ``Database(url).ensure_schema()``, then measures
 on SQLite and/or PostgreSQL (medians of ``--runs``):
 
-* the daily deadline scan ``flows.alerts.scan``: ``--runs`` consecutive days from the day after
+* the daily deadline scan ``app.alerts.scan``: ``--runs`` consecutive days from the day after
   the last one scanned (the build scanned up to 2026-11-25), then the last day again;
 * ``decide status ID --json`` and ``decide overdue --json`` as subprocesses, against a small
   database of 100 decisions generated the same way (the ratio);
@@ -444,9 +444,9 @@ def run_scan(url: str, home: Path, day: Any) -> tuple[float, int, int, int]:
     decisions it planned (next alert date come, or changed since the last scan) and, for
     comparison, the decisions with something due within the horizon (what it planned before
     revision 0003)."""
-    from flows.alerts import scan
-    from flows.commands import Commands
-    from flows.queries import HORIZON
+    from app.alerts import scan
+    from app.commands import Commands
+    from app.queries import HORIZON
     from store.uow import UnitOfWork
 
     db = Database(url)
@@ -570,7 +570,7 @@ def _next_action(proc: Any, d: Any, view: Any, rng: random.Random) -> Any:
 
 def _writer(w: int, url: str, home: str, own: list[str], shared: list[str], go: Any,
             stop_at: Any, out: Any) -> None:  # fmt: skip
-    from flows.commands import Commands
+    from app.commands import Commands
     from procedures import Complete, Conflict, DecideError, Start
 
     rng = random.Random(w)

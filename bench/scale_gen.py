@@ -12,11 +12,11 @@ set), with returns at realistic rates.  The walk yields, per decision:
   as they stand after the last write of each row (``add`` + ``set_dates`` at registration, then
   ``_write_attempts`` rewriting only the rows an action changed, dated only while current);
 * ``documents`` rows (one per file attached to a completion, as ``Commands.complete`` adds them);
-* ``alerts`` rows and ``alert`` events: what a daily deadline scan (``flows.alerts.scan`` at
-  08:30, one ``now`` per scan) would have raised, derived with ``flows.alerts.level_dates`` from
+* ``alerts`` rows and ``alert`` events: what a daily deadline scan (``app.alerts.scan`` at
+  08:30, one ``now`` per scan) would have raised, derived with ``app.alerts.level_dates`` from
   the plan in force between consecutive actions, up to 2026-11-25;
 * the audit events (register/start/complete/skip/extend with the payloads ``Commands`` writes,
-  ``package``/``archive`` as ``flows.work`` records them, and optional padding ``note`` events),
+  ``package``/``archive`` as ``app.work`` records them, and optional padding ``note`` events),
   with their effective date and a UTC recording time.  Hashing happens later, in global order.
 
 Pure apart from writing the event buckets (one pickle per chunk and month) in ``gen_chunk``.
@@ -33,9 +33,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from flows.alerts import SCAN_ACTOR, Alert, due_items, level_dates, reached
-from flows.queries import HORIZON
-from flows.work import SYSTEM
+from app.alerts import SCAN_ACTOR, Alert, due_items, level_dates, reached
+from app.queries import HORIZON
+from app.work import SYSTEM
 from procedures import (
     Complete,
     DecideError,
@@ -557,7 +557,7 @@ class _Walk:
                 if first < start or first > hi:
                     continue
                 # once per level per step attempt, whatever later happens to the due date
-                # (flows.alerts._RAISE since 2026-11-26 15:49; before, once per due date)
+                # (app.alerts._RAISE since 2026-11-26 15:49; before, once per due date)
                 key = (step, attempt, level)
                 if key in self.raised:
                     continue
@@ -649,7 +649,7 @@ class _Walk:
 
     def _next_alert(self) -> date | None:
         """``decisions.next_alert_on`` after the scan of 2026-11-25 (``store.repository`` and
-        ``flows.alerts.scan``): a command leaves it unknown (``None``) unless nothing can fall due
+        ``app.alerts.scan``): a command leaves it unknown (``None``) unless nothing can fall due
         any more; a scan plans the decision once its next due date is within the horizon, then
         again on each date it records, so after the last scan it holds the first level reached
         after that day.  Actions here happen after the day's scan."""

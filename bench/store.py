@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, make_url, text  # noqa: E402
 
-from flows.commands import Commands  # noqa: E402
+from app.commands import Commands  # noqa: E402
 from procedures import Start, WorkCalendar, apply, load_procedure, plan  # noqa: E402
 from store.dbapi import Database  # noqa: E402
 from store.uow import UnitOfWork  # noqa: E402

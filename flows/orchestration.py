@@ -19,12 +19,13 @@ from typing import Any
 from prefect import flow, tags, task
 from pydantic import BaseModel
 
-from flows.alerts import scan
-from flows.commands import Commands
-from flows.notify import DeliveryError, MultiNotifier, build_notifier, load_notify_settings
-from flows.work import BusinessRefusal, build_archive, build_package, message_for
-from store.dbapi import Database
-from store.uow import UnitOfWork
+from app import outbox
+from app.alerts import scan
+from app.bootstrap import bootstrap
+from app.commands import Commands
+from app.work import BusinessRefusal, build_archive, build_package
+from notify.channels import DeliveryError, MultiNotifier, build_notifier, load_notify_settings
+from notify.messages import message_for
 
 __all__ = ["StoreRef", "decision_flow", "drain", "scan_flow"]
 
@@ -42,7 +43,7 @@ def _commands(ref: StoreRef) -> Commands:
 
 @functools.cache
 def _commands_for(database_url: str, home: str) -> Commands:
-    return Commands(Database(database_url), Path(home))
+    return bootstrap(database_url=database_url, home=home, migrate=False)
 
 
 @functools.cache
@@ -86,28 +87,22 @@ async def decision_flow(
     cmds = _commands(ref)
     results = []
     for item in items:
-        state = await handle(ref, item, return_state=True)
-        now = cmds.clock()
-        with UnitOfWork(cmds.db) as uow:
-            if state.is_completed():
-                uow.outbox.done(item["id"], now=now, worker=item["worker"])
-                results.append({"id": item["id"], "ok": True, **(await state.result())})
-            else:
-                error = repr(await state.result(raise_on_failure=False))
-                uow.outbox.failed(
-                    item["id"], error=error, now=now, tries=item["tries"], worker=item["worker"]
-                )
-                results.append({"id": item["id"], "ok": False, "error": error})
-            uow.commit()
+        # an async task called in an async flow returns an awaitable (Prefect's overloads say State)
+        state = await handle(ref, item, return_state=True)  # type: ignore[misc]
+        if state.is_completed():
+            outbox.finish(cmds, item["id"], worker=item["worker"], tries=item["tries"])
+            results.append({"id": item["id"], "ok": True, **(await state.aresult())})
+        else:
+            error = repr(await state.aresult(raise_on_failure=False))
+            outbox.finish(cmds, item["id"], worker=item["worker"], tries=item["tries"], error=error)
+            results.append({"id": item["id"], "ok": False, "error": error})
     return results
 
 
 async def drain(ref: StoreRef, *, worker: str, limit: int = 20) -> list[dict[str, Any]]:
     """Claim due outbox rows and run each decision's flow; returns what happened."""
     cmds = _commands(ref)
-    with UnitOfWork(cmds.db) as uow:
-        claimed = uow.outbox.claim(worker=worker, now=cmds.clock(), limit=limit)
-        uow.commit()
+    claimed = outbox.claim(cmds, worker=worker, limit=limit)
     by_decision: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for item in claimed:
         by_decision[item.decision_id or ""].append(
@@ -145,13 +140,4 @@ async def scan_flow(ref: StoreRef, as_of: date) -> list[dict[str, Any]]:
 
 def release_claims(ref: StoreRef, worker: str) -> int:
     """Give back the rows this worker claimed but did not finish (on a clean stop)."""
-    from store.fastsql import SQL
-
-    cmds = _commands(ref)
-    with UnitOfWork(cmds.db) as uow:
-        cursor = SQL(
-            "UPDATE outbox SET claimed_by = NULL, claimed_at = NULL "
-            "WHERE claimed_by = :worker AND done_at IS NULL"
-        ).run(uow.link, {"worker": worker})
-        uow.commit()
-    return int(cursor.rowcount or 0)
+    return outbox.release(_commands(ref), worker)

@@ -24,7 +24,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from rich.console import Console
 
-from flows.clock import SHANGHAI, today_shanghai
+from app.clock import SHANGHAI, today_shanghai
 from flows.orchestration import StoreRef, drain, release_claims, scan_flow
 
 __all__ = ["parse_time", "serve"]

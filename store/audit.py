@@ -161,6 +161,7 @@ EVENT_COLUMNS = (
 _EVENT_COLUMNS = ", ".join(EVENT_COLUMNS)
 _ALL_EVENTS = SQL(f"SELECT {_EVENT_COLUMNS} FROM audit_events ORDER BY seq")
 _EVENTS_OF = SQL(f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE decision_id = :d ORDER BY seq")
+_HASH_AT = SQL("SELECT hash FROM audit_events WHERE seq = :seq")
 _MOVE_HEAD = SQL("UPDATE audit_head SET seq = :s, hash = :h WHERE id = 1")
 
 
@@ -244,6 +245,11 @@ class AuditLog:
         _INSERT_EVENT.defer(conn, values)
         _MOVE_HEAD.defer(conn, {"s": seq, "h": digest})
         return AppendedEvent(**values)
+
+    def hash_at(self, seq: int) -> str | None:
+        """The hash of event ``seq`` (None when there is no such event)."""
+        row = _HASH_AT.run(self._conn(), {"seq": seq}).fetchone()
+        return None if row is None else str(row[0])
 
     def events(self, decision_id: str | None = None) -> list[AppendedEvent]:
         """All events (or one decision's), ordered by seq."""

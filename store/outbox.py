@@ -38,6 +38,10 @@ _FAILED = SQL(
     "UPDATE outbox SET tries = :tries, last_error = :error, claimed_by = NULL, "
     "claimed_at = NULL, available_at = :available WHERE id = :id AND claimed_by = :worker"
 )
+_RELEASE = SQL(
+    "UPDATE outbox SET claimed_by = NULL, claimed_at = NULL "
+    "WHERE claimed_by = :worker AND done_at IS NULL"
+)
 _PENDING = SQL("SELECT count(*) FROM outbox WHERE done_at IS NULL")
 
 
@@ -99,6 +103,11 @@ class Outbox:
             },
         )
         return bool(cursor.rowcount)
+
+    def release(self, worker: str) -> int:
+        """Give back the rows ``worker`` claimed but did not finish (on a clean stop)."""
+        cursor = _RELEASE.run(self.link, {"worker": worker})
+        return int(cursor.rowcount or 0)
 
     def pending(self) -> int:
         return int(_PENDING.run(self.link).fetchone()[0])

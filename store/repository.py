@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from procedures.errors import Conflict, NotFound
 from procedures.planner import Plan
@@ -19,7 +19,15 @@ from procedures.state import Attempt, Decision, Deferral, Pause
 from store.dbapi import Link
 from store.fastsql import SQL, as_date
 
-__all__ = ["DecisionRepository", "DocumentRepository", "PeopleRepository", "Person"]
+__all__ = [
+    "AlertRepository",
+    "DecisionRepository",
+    "DocumentRepository",
+    "PeopleRepository",
+    "Person",
+    "RaisedAlert",
+    "StoredDocument",
+]
 
 _DECISION_COLUMNS = (
     "id",
@@ -442,9 +450,28 @@ _DOCUMENT_ADD = SQL(
 )
 
 
+_DOCUMENTS_OF = SQL(
+    "SELECT step, attempt, kind, filename, sha256, size FROM documents "
+    "WHERE decision_id = :d ORDER BY id"
+)
+
+
+class StoredDocument(NamedTuple):
+    step: str
+    attempt: int
+    kind: str
+    filename: str
+    sha256: str
+    size: int
+
+
 class DocumentRepository:
     def __init__(self, link: Link) -> None:
         self.link = link
+
+    def of(self, decision_id: str) -> list[StoredDocument]:
+        """A decision's documents in the order they were attached."""
+        return [StoredDocument(*r) for r in _DOCUMENTS_OF.rows(self.link, {"d": decision_id})]
 
     def add(
         self,
@@ -471,3 +498,68 @@ class DocumentRepository:
                 "stored_at": stored_at,
             },
         )
+
+
+# Once per level per step attempt (SPEC §4), whatever later happens to the due date (an
+# extension, a deferral, a calendar import): the NOT EXISTS makes it so; the unique key
+# (which includes due_on) stops two scans racing on the same due date.
+_RAISE = SQL(
+    "INSERT INTO alerts (decision_id, step, attempt, level, due_on, first_reached_on, raised_at) "
+    "SELECT CAST(:decision_id AS VARCHAR(32)), CAST(:step AS VARCHAR(64)), CAST(:attempt AS "
+    "INTEGER), CAST(:level AS VARCHAR(16)), CAST(:due_on AS DATE), CAST(:first AS DATE), "
+    ":raised_at WHERE NOT EXISTS (SELECT 1 FROM alerts WHERE decision_id = :decision_id AND "
+    "step = :step AND attempt = :attempt AND level = :level) "
+    "ON CONFLICT (decision_id, step, attempt, level, due_on) DO NOTHING"
+)
+
+
+class RaisedAlert(NamedTuple):
+    step: str
+    level: str
+    due_on: date
+    first_reached_on: date
+    attempt: int
+
+
+_ALERTS_OF = SQL(
+    "SELECT step, level, due_on, first_reached_on, attempt FROM alerts "
+    "WHERE decision_id = :d ORDER BY id"
+)
+
+
+class AlertRepository:
+    def __init__(self, link: Link) -> None:
+        self.link = link
+
+    def of(self, decision_id: str) -> list[RaisedAlert]:
+        """The levels raised for a decision, in the order they were raised."""
+        return [
+            RaisedAlert(s, lv, as_date(d), as_date(f), a)  # type: ignore[arg-type]
+            for s, lv, d, f, a in _ALERTS_OF.rows(self.link, {"d": decision_id})
+        ]
+
+    def raise_once(
+        self,
+        *,
+        decision_id: str,
+        step: str,
+        attempt: int,
+        level: str,
+        due_on: date,
+        first_reached_on: date,
+        raised_at: datetime,
+    ) -> bool:
+        """Record the level unless it was raised before for this step attempt; True if new."""
+        cursor = _RAISE.run(
+            self.link,
+            {
+                "decision_id": decision_id,
+                "step": step,
+                "attempt": attempt,
+                "level": level,
+                "due_on": due_on,
+                "first": first_reached_on,
+                "raised_at": raised_at,
+            },
+        )
+        return bool(cursor.rowcount == 1)

@@ -15,6 +15,7 @@ import stat
 from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -34,6 +35,7 @@ __all__ = [
     "checkpoint_error",
     "load_or_create_key",
     "public_key_bytes",
+    "sign_head",
     "signed_message",
 ]
 
@@ -131,6 +133,16 @@ def checkpoint(session: Session, key: Ed25519PrivateKey, *, signed_at: datetime)
     )
     session.add(row)
     session.flush()
+    return row
+
+
+def sign_head(engine: Any, key: Ed25519PrivateKey, *, signed_at: datetime) -> CheckpointRow:
+    """Sign the chain head in a transaction of its own (IMMEDIATE takes SQLite's write lock at
+    once, so no append slips in between reading the head and signing it)."""
+    with Session(engine.execution_options(sqlite_begin="IMMEDIATE")) as session:
+        row = checkpoint(session, key, signed_at=signed_at)
+        session.commit()
+        session.refresh(row)
     return row
 
 

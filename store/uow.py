@@ -10,12 +10,24 @@ lock serialises audit appends.  Writes whose result is not needed are deferred a
 from __future__ import annotations
 
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from store.audit import AuditLog
 from store.dbapi import Database
 from store.fastsql import commit
 from store.outbox import Outbox
-from store.repository import DecisionRepository, DocumentRepository, PeopleRepository
+from store.repository import (
+    AlertRepository,
+    DecisionRepository,
+    DocumentRepository,
+    PeopleRepository,
+)
+from store.schedules import add_schedule, calendar_revision, load_calendar
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from procedures.calendar import Schedule, WorkCalendar
 
 __all__ = ["UnitOfWork"]
 
@@ -35,7 +47,18 @@ class UnitOfWork:
         self.documents = DocumentRepository(self.link)
         self.audit = AuditLog(self.link)
         self.outbox = Outbox(self.link)
+        self.alerts = AlertRepository(self.link)
         return self
+
+    def calendar(self) -> WorkCalendar:
+        """The working-day calendar as this transaction sees it (official data and imports)."""
+        return load_calendar(self.link)
+
+    def calendar_revision(self) -> int:
+        return calendar_revision(self.link)
+
+    def add_schedule(self, text: str, *, source_name: str, now: datetime) -> Schedule:
+        return add_schedule(self.link, text, source_name=source_name, now=now)
 
     def commit(self) -> None:
         if not self.write:

@@ -1,15 +1,17 @@
-"""The layers hold: procedures ← store ← flows, and procedures stays pure."""
+"""The layers hold: procedures ← store ← app ← entry points (cli, flows), notify a leaf adapter;
+procedures stays pure; no SQL outside store."""
 
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("procedures", "store", "flows")
+PACKAGES = ("procedures", "store", "app", "notify", "cli", "flows")
 # what each package may import, besides the standard library and itself
 ALLOWED = {
     "procedures": {"pydantic", "chinese_calendar"},
@@ -22,19 +24,10 @@ ALLOWED = {
         "cryptography",
         "pydantic",
     },
-    "flows": {
-        "procedures",
-        "store",
-        "prefect",
-        "apscheduler",
-        "typer",
-        "rich",
-        "httpx",
-        "pydantic",
-        "click",
-        "sqlalchemy",
-        "sqlmodel",
-    },
+    "app": {"procedures", "store", "pydantic"},
+    "notify": {"procedures", "httpx", "rich"},
+    "cli": {"app", "procedures", "typer", "click", "rich", "flows"},
+    "flows": {"app", "notify", "procedures", "prefect", "apscheduler", "pydantic", "rich"},
 }
 CLOCK_CALLS = {"today", "now", "utcnow", "time", "monotonic", "perf_counter"}
 
@@ -108,3 +101,35 @@ def test_procedures_public_surface_is_pinned():
     )
     for name in procedures.__all__:
         assert hasattr(procedures, name), name
+
+
+SQL = re.compile(r"\b(SELECT .+ FROM|INSERT INTO|UPDATE \w+ SET|DELETE FROM)\b", re.S)
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                found.add(id(body[0].value))
+    return found
+
+
+@pytest.mark.parametrize("package", ["app", "cli", "notify", "flows"])
+def test_no_sql_outside_the_store(package):
+    for path in (ROOT / package).rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docs = _docstrings(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "store.fastsql":
+                raise AssertionError(f"{path.relative_to(ROOT)} imports store.fastsql")
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and id(node) not in docs
+                and SQL.search(node.value)
+            ):
+                raise AssertionError(
+                    f"{path.relative_to(ROOT)}:{node.lineno} holds SQL: {node.value[:60]!r}"
+                )

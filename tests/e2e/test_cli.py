@@ -354,7 +354,7 @@ def test_interactive_commands_never_import_prefect(cli: CLI):
 
     d = register(cli)
     script = (
-        "import sys\nfrom flows.cli import main\n"
+        "import sys\nfrom cli.main import main\n"
         f"for args in (['status', '{d}'], ['start', '{d}', 'drafting', '--on', '2025-07-02'],"
         f" ['overdue'], ['list'], ['audit', '{d}'], ['audit', 'verify'], ['procedures']):\n"
         "    main(args + ['--json'])\n"

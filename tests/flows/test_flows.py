@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import pytest
 
-from flows.commands import Commands
+from app.commands import Commands
 from store.dbapi import Database
 from store.fastsql import SQL
 from store.uow import UnitOfWork

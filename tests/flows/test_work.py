@@ -9,8 +9,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from flows.commands import Attachment, Commands
-from flows.work import build_archive, build_package, message_for
+from app.commands import Attachment, Commands
+from app.work import build_archive, build_package
+from notify.messages import message_for
 from procedures import MeetingRecord
 from store.audit import verify_export
 from store.dbapi import Database

@@ -18,9 +18,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flows.admin import import_schedule
-from flows.alerts import Alert, scan
-from flows.commands import Attachment, Commands
+from app.admin import import_schedule
+from app.alerts import Alert, scan
+from app.commands import Attachment, Commands
 from procedures import DecideError, load_procedure
 from store.db import make_engine, migrate
 from store.dbapi import Database

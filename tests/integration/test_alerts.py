@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from flows.alerts import level_dates, scan
-from flows.commands import Commands
+from app.alerts import level_dates, scan
+from app.commands import Commands
 from procedures import WorkCalendar
 from store.fastsql import SQL
 from store.uow import UnitOfWork

@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import text
 
-from flows.admin import audit_checkpoint, audit_verify
-from flows.commands import Commands
-from flows.replay import replay_problems
+from app.admin import audit_checkpoint, audit_verify
+from app.commands import Commands
+from app.replay import replay_problems
 from store.audit import canonical_json, event_hash
 from store.fastsql import SQL
 from store.uow import UnitOfWork
@@ -139,8 +139,8 @@ def test_replay_from_a_script_without_a_main_guard(cmds, tmp_path):
         uow.commit()
     done = run_script(
         tmp_path / "noguard_replay.py",
-        "from flows.commands import Commands\n"
-        "from flows.replay import replay_problems\n"
+        "from app.commands import Commands\n"
+        "from app.replay import replay_problems\n"
         "from store.dbapi import Database\n"
         f"cmds = Commands(Database({cmds.db.url!r}), {str(cmds.home)!r})\n"
         "print('FOUND', [p.kind for p in replay_problems(cmds, jobs=2)])\n",

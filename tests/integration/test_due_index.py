@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime
 from alembic import command
 from alembic.config import Config
 
-from flows.alerts import scan
-from flows.commands import Commands
+from app.alerts import scan
+from app.commands import Commands
 from store.db import MIGRATIONS, make_engine
 from store.dbapi import Database
 from store.fastsql import SQL

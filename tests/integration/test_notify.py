@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, quote_plus, urlsplit
 import pytest
 from rich.console import Console
 
-from flows.notify import (
+from notify.channels import (
     ConsoleNotifier,
     DeliveryError,
     JsonlNotifier,

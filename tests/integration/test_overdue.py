@@ -7,8 +7,8 @@ import random
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
-from flows.commands import Commands
-from flows.queries import decisions_with_plans, overdue
+from app.commands import Commands
+from app.queries import decisions_with_plans, overdue
 from procedures.planner import ALERT_LEVELS
 
 CLOCK = datetime(2026, 1, 10, tzinfo=UTC)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from flows.commands import Attachment, Commands
+from app.commands import Attachment, Commands
 from procedures import Conflict, InputError, RuleViolation
 from store.audit import verify
 from store.tables import AttemptRow, AuditEventRow, DecisionRow, OutboxRow

@@ -16,7 +16,7 @@ import time
 from datetime import date, datetime
 from pathlib import Path
 
-from flows.commands import Commands
+from app.commands import Commands
 from procedures import Conflict, DecideError
 from store.dbapi import Database
 

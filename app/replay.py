@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from flows.commands import Commands
+from app.commands import Commands
 from procedures import (
     Complete,
     DecideError,
@@ -30,7 +30,6 @@ from procedures import (
 from procedures.state import Action, Attempt
 from store.audit import Problem
 from store.audit_split import processes
-from store.schedules import calendar_revision, load_calendar
 from store.uow import UnitOfWork
 
 __all__ = ["replay_problems"]
@@ -67,9 +66,9 @@ def replay_problems(cmds: Commands, jobs: int | None = None) -> Iterator[Problem
     A share whose process fails (killed, or a calling script without a ``__main__`` guard) or
     that saw another calendar (a schedule imported meanwhile) is replayed here instead.
     """
-    with UnitOfWork(cmds.db, write=False) as uow:
-        cal = load_calendar(uow.link)
-        revision = calendar_revision(uow.link)
+    with cmds.unit(write=False) as uow:
+        cal = uow.calendar()
+        revision = uow.calendar_revision()
         ids = uow.decisions.ids()
     parts = processes(cmds.db.url, jobs, len(ids), PARALLEL_MIN_DECISIONS)
     pool = _pool(parts - 1) if parts > 1 else None
@@ -115,8 +114,8 @@ def _replay_share(url: str, ids: list[str]) -> tuple[int, list[Problem]]:
     db = Database(url)
     try:
         with UnitOfWork(db, write=False) as uow:
-            cal = load_calendar(uow.link)
-            revision = calendar_revision(uow.link)
+            cal = uow.calendar()
+            revision = uow.calendar_revision()
         return revision, list(_replay_ids(db, ids, cal))
     finally:
         db.close()

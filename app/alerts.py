@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from flows.commands import Commands
-from flows.queries import HORIZON, plan_all
+from app.commands import Commands
+from app.queries import HORIZON, plan_all
 from procedures import WorkCalendar
 from procedures.planner import (
     ALERT_LABELS,
@@ -24,25 +24,11 @@ from procedures.planner import (
     ESCALATE_AFTER_WORKING_DAYS,
     Plan,
 )
-from store.fastsql import SQL
 from store.repository import NOTHING_DUE
-from store.schedules import calendar_revision, load_calendar
-from store.uow import UnitOfWork
 
 __all__ = ["Alert", "DueItem", "due_items", "level_dates", "reached", "scan"]
 
 SCAN_ACTOR = "decide-scan"
-# Once per level per step attempt (SPEC §4), whatever later happens to the due date (an
-# extension, a deferral, a calendar import): the NOT EXISTS makes it so; the unique key
-# (which includes due_on) stops two scans racing on the same due date.
-_RAISE = SQL(
-    "INSERT INTO alerts (decision_id, step, attempt, level, due_on, first_reached_on, raised_at) "
-    "SELECT CAST(:decision_id AS VARCHAR(32)), CAST(:step AS VARCHAR(64)), CAST(:attempt AS "
-    "INTEGER), CAST(:level AS VARCHAR(16)), CAST(:due_on AS DATE), CAST(:first AS DATE), "
-    ":raised_at WHERE NOT EXISTS (SELECT 1 FROM alerts WHERE decision_id = :decision_id AND "
-    "step = :step AND attempt = :attempt AND level = :level) "
-    "ON CONFLICT (decision_id, step, attempt, level, due_on) DO NOTHING"
-)
 
 
 @dataclass(frozen=True)
@@ -155,9 +141,9 @@ def scan(cmds: Commands, as_of: date) -> list[Alert]:
     alert date back (unless a command or a calendar import changed it meanwhile), so a daily
     scan's cost follows what reaches a level that day, not the open work or the history.
     """
-    with UnitOfWork(cmds.db, write=False) as uow:
-        revision = calendar_revision(uow.link)
-        cal = load_calendar(uow.link)
+    with cmds.unit(write=False) as uow:
+        revision = uow.calendar_revision()
+        cal = uow.calendar()
         decisions = uow.decisions.many(uow.decisions.alert_candidates(as_of, as_of + HORIZON))
     planned_now = plan_all(decisions, as_of, cal)
     candidates: list[Alert] = []
@@ -185,22 +171,18 @@ def scan(cmds: Commands, as_of: date) -> list[Alert]:
     raised: list[Alert] = []
     if not marks:
         return raised
-    now = cmds.clock()
-    with UnitOfWork(cmds.db) as uow:
+    moment = cmds.clock()
+    with cmds.unit() as uow:
         for alert in candidates:
-            cursor = _RAISE.run(
-                uow.link,
-                {
-                    "decision_id": alert.decision,
-                    "step": alert.step,
-                    "attempt": alert.attempt,
-                    "level": alert.level,
-                    "due_on": alert.due_on,
-                    "first": alert.first_reached_on,
-                    "raised_at": now,
-                },
-            )
-            if cursor.rowcount != 1:
+            if not uow.alerts.raise_once(
+                decision_id=alert.decision,
+                step=alert.step,
+                attempt=alert.attempt,
+                level=alert.level,
+                due_on=alert.due_on,
+                first_reached_on=alert.first_reached_on,
+                raised_at=moment,
+            ):
                 continue  # raised before: once per level per step attempt
             payload = alert.payload()
             uow.audit.append(
@@ -208,16 +190,16 @@ def scan(cmds: Commands, as_of: date) -> list[Alert]:
                 action="alert",
                 actor=SCAN_ACTOR,
                 effective_on=as_of,
-                recorded_at=now,
+                recorded_at=moment,
                 payload=payload,
             )
-            uow.outbox.add(kind="alert", decision_id=alert.decision, payload=payload, now=now)
+            uow.outbox.add(kind="alert", decision_id=alert.decision, payload=payload, now=moment)
             raised.append(alert)
         # Dates worked out with a calendar since replaced are not kept: the import forgot every
         # open decision's date, and the next scan plans them with the new calendar.
-        if calendar_revision(uow.link) == revision:
+        if uow.calendar_revision() == revision:
             for decision_id, version, later in marks:
                 uow.decisions.set_next_alert(decision_id, version, later)
         uow.commit()
-    raised.sort(key=lambda a: (a.decision, a.step, ALERT_LEVELS.index(a.level)))  # type: ignore[arg-type]
+    raised.sort(key=lambda a: (a.decision, a.step, ALERT_LEVELS.index(a.level)))
     return raised

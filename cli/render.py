@@ -10,6 +10,20 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+
+__all__ = [
+    "Console",
+    "alert_text",
+    "console",
+    "decision_json",
+    "dump",
+    "escape",
+    "list_table",
+    "outcome_label",
+    "procedure_table",
+    "status_table",
+    "step_json",
+]
 from rich.table import Table
 
 from procedures import Procedure, load_procedure

@@ -17,20 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flows.commands import Commands
-from flows.notify import Message
+from app.commands import Commands
 from procedures import load_procedure
 from procedures.planner import current_attempt
-from store.fastsql import SQL
-from store.uow import UnitOfWork
+from store.repository import StoredDocument
 
-__all__ = ["BusinessRefusal", "Outcome", "build_archive", "build_package", "message_for"]
+__all__ = ["BusinessRefusal", "Outcome", "build_archive", "build_package"]
 
 SYSTEM = "decide-serve"
-_DOCUMENTS = SQL(
-    "SELECT step, attempt, kind, filename, sha256, size FROM documents "
-    "WHERE decision_id = :d ORDER BY id"
-)
 
 
 class BusinessRefusal(Exception):
@@ -44,47 +38,9 @@ class Outcome:
     detail: dict[str, Any]
 
 
-def message_for(kind: str, decision: str, payload: dict[str, Any], title: str) -> Message:
-    """The human line (Chinese with English ids beside) and data for one outbox row."""
-    if kind == "alert":
-        late = payload.get("overdue_working_days") or 0
-        level = payload["level"]
-        text = (
-            f"【{payload['label']} {level}】{decision} {title} · {payload['zh']} "
-            f"{payload['step'] or 'target'} · 到期 due {payload['due_on']}"
-            + (
-                f" · 逾期 {late} 个工作日 working days overdue"
-                if late and level in ("overdue", "escalated")
-                else ""
-            )
-            + (
-                f" · 首次达到 first reached {payload['first_reached_on']}"
-                if payload.get("first_reached_on")
-                else ""
-            )
-            + (
-                " · 报告决策机关 escalated to the decision body"
-                if payload["level"] == "escalated"
-                else ""
-            )
-        )
-        key = f"alert:{decision}:{payload['step']}:{payload['attempt']}:{payload['level']}"
-    else:
-        event = payload.get("event", kind)
-        verb = {"step_ready": "可以开始 ready", "step_open": "已开始 open"}.get(event, event)
-        text = (
-            f"【{verb}】{decision} {title} · {payload.get('zh', '')} {payload.get('step', '')}"
-            f" · 承办 role "
-            f"{payload.get('role', '')}"
-            + (f" · 到期 due {payload['due_on']}" if payload.get("due_on") else "")
-        )
-        key = f"{event}:{decision}:{payload.get('step')}:{payload.get('attempt')}"
-    return Message(kind=kind, decision=decision, title=title, text=text, data=payload, key=key)
-
-
-def _documents(cmds: Commands, decision_id: str) -> list[tuple[str, int, str, str, str, int]]:
-    with UnitOfWork(cmds.db, write=False) as uow:
-        return [tuple(r) for r in _DOCUMENTS.rows(uow.link, {"d": decision_id})]  # type: ignore[misc]
+def _documents(cmds: Commands, decision_id: str) -> list[StoredDocument]:
+    with cmds.unit(write=False) as uow:
+        return uow.documents.of(decision_id)
 
 
 def build_package(cmds: Commands, decision_id: str) -> Outcome:
@@ -253,7 +209,7 @@ def build_archive(cmds: Commands, decision_id: str) -> Outcome:
 
 
 def _record(cmds: Commands, decision_id: str, action: str, payload: dict[str, Any]) -> None:
-    with UnitOfWork(cmds.db) as uow:
+    with cmds.unit() as uow:
         uow.audit.append(
             decision_id=decision_id,
             action=action,

@@ -24,13 +24,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from flows import render
-from flows.commands import Attachment, Commands
+from app.bootstrap import bootstrap
+from app.commands import Attachment, Commands
+from app.queries import alerts_of, audit_events
+from cli import render
 from procedures import DecideError, MeetingRecord
 from procedures.planner import ALERT_LABELS
-from store.dbapi import Database
-from store.fastsql import SQL
-from store.uow import UnitOfWork
 
 D = date.fromisoformat
 OFFICE, SPONSOR, JUSTICE = "区政府办公室 张主任", "区住建委 刘科长", "区司法局 王科长"
@@ -58,9 +57,7 @@ def main(home: Path | None = None, console: Console | None = None) -> int:
     (home / "inputs").mkdir(parents=True)
     (home / "notify.toml").write_text('console = true\njsonl = "alerts.jsonl"\n', encoding="utf-8")
     url = f"sqlite:///{home / 'decide.db'}"
-    db = Database(url)
-    db.ensure_schema()
-    cmds = Commands(db, home)
+    cmds = bootstrap(database_url=url, home=home)
     console.rule("[bold]decide demo — 某区2025年老旧小区改造计划[/]")
     console.print(f"embedded home: {home} (SQLite, WAL, synchronous=FULL)\n")
     from flows.prefect_env import configure, local_server
@@ -83,7 +80,7 @@ def main(home: Path | None = None, console: Console | None = None) -> int:
             return 1
     story.report()
     console.print(f"\n[dim]demo finished in {time.perf_counter() - started:.1f} s[/]")
-    db.close()
+    cmds.db.close()
     return 0
 
 
@@ -136,7 +133,7 @@ class Story:
     def run(self, drain: Any, scan: Any) -> None:
         c = self.cmds
         for name, role, unit in PEOPLE:
-            from flows.admin import add_person
+            from app.admin import add_person
 
             add_person(c, name, role, unit, OFFICE)
         self.say(
@@ -330,12 +327,8 @@ class Story:
         alerts = Table(title="已发出的提醒 alerts raised", title_justify="left")
         for col in ("步骤 step", "提醒 level", "到期 due", "首次达到 first reached", "次 #"):
             alerts.add_column(col)
-        with UnitOfWork(c.db, write=False) as uow:
-            rows = SQL(
-                "SELECT step, level, due_on, first_reached_on, attempt FROM alerts "
-                "WHERE decision_id = :d ORDER BY id"
-            ).rows(uow.link, {"d": self.id})
-            events = uow.audit.events(self.id)
+        rows = alerts_of(c, self.id)
+        events = audit_events(c, self.id)
         for step, level, due, first, attempt in rows:
             alerts.add_row(
                 step or "target",
@@ -366,7 +359,7 @@ class Story:
                 str(e.seq), str(e.effective_on), e.action, escape(e.actor), what, e.hash[:12]
             )
         con.print(timeline)
-        from flows.admin import audit_checkpoint, audit_verify
+        from app.admin import audit_checkpoint, audit_verify
 
         cp = audit_checkpoint(c)
         report = audit_verify(c)

@@ -9,15 +9,13 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from flows.commands import Commands, clean_text
+from app.commands import Commands, clean_text
 from procedures import InputError, load_procedure, plan, preset_ids
 from procedures.calendar import Schedule
 from store.audit import Problem, VerifyReport, export_jsonl, verify, verify_export
-from store.fastsql import SQL
-from store.schedules import add_schedule, load_calendar
-from store.signing import checkpoint, load_or_create_key, public_key_bytes
+from store.settings import Settings
+from store.signing import load_or_create_key, public_key_bytes, sign_head
 from store.tables import CheckpointRow
-from store.uow import UnitOfWork
 
 __all__ = [
     "Recomputed",
@@ -25,6 +23,7 @@ __all__ = [
     "audit_checkpoint",
     "audit_export",
     "audit_verify",
+    "db_upgrade",
     "import_schedule",
 ]
 
@@ -40,7 +39,7 @@ def add_person(cmds: Commands, name: str, role: str, unit: str | None, actor: st
     if role not in roles:
         raise InputError(f"unknown role {role!r}; roles: {', '.join(sorted(roles))}")
     assert name_text is not None
-    with UnitOfWork(cmds.db) as uow:
+    with cmds.unit() as uow:
         added = uow.people.add(name_text, role, clean_text(unit, "unit", limit=200))
         if added:
             uow.audit.append(
@@ -74,10 +73,10 @@ def import_schedule(cmds: Commands, path: Path, actor: str) -> tuple[Schedule, l
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {path}: {exc}") from None
     today = cmds.today()
-    with UnitOfWork(cmds.db) as uow:
-        old_cal = load_calendar(uow.link)
-        schedule = add_schedule(uow.link, text, source_name=path.name, now=cmds.clock())
-        new_cal = load_calendar(uow.link)
+    with cmds.unit() as uow:
+        old_cal = uow.calendar()
+        schedule = uow.add_schedule(text, source_name=path.name, now=cmds.clock())
+        new_cal = uow.calendar()
         uow.decisions.forget_alert_dates()
         changes: list[Recomputed] = []
         for decision in uow.decisions.many(
@@ -139,19 +138,25 @@ def import_schedule(cmds: Commands, path: Path, actor: str) -> tuple[Schedule, l
     return schedule, changes
 
 
+def db_upgrade(settings: Settings | None = None) -> str:
+    """Apply pending schema migrations explicitly; the revision the schema is now at."""
+    from store.db import HEAD_REVISION, make_engine, migrate
+
+    engine = make_engine((settings or Settings.from_env()).database_url)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+    return HEAD_REVISION
+
+
 def key_path(cmds: Commands) -> Path:
     return cmds.home / "keys" / "audit-signing.pem"
 
 
 def audit_checkpoint(cmds: Commands) -> CheckpointRow:
     key = load_or_create_key(key_path(cmds))
-    from sqlmodel import Session
-
-    # The signing code works on a SQLModel session; IMMEDIATE takes SQLite's write lock at once.
-    with Session(cmds.engine.execution_options(sqlite_begin="IMMEDIATE")) as session:
-        row = checkpoint(session, key, signed_at=cmds.clock())
-        session.commit()
-        session.refresh(row)
+    row = sign_head(cmds.engine, key, signed_at=cmds.clock())
     # A copy beside the key, outside the database: whoever rewrites the whole chain and deletes
     # the checkpoint rows is still caught by verification (it compares this log with the chain).
     entry = {
@@ -172,21 +177,18 @@ def checkpoint_log(cmds: Commands) -> Path:
     return key_path(cmds).with_name("checkpoints.jsonl")
 
 
-_HASH_AT = SQL("SELECT hash FROM audit_events WHERE seq = :seq")
-
-
 def _log_problems(cmds: Commands) -> list[Problem]:
     """Checkpoints recorded outside the database that the chain no longer matches."""
     path = checkpoint_log(cmds)
     if not path.exists():
         return []
     problems = []
-    with UnitOfWork(cmds.db, write=False) as uow:
+    with cmds.unit(write=False) as uow:
         for line in path.read_text(encoding="utf-8").splitlines():
             entry = json.loads(line)
-            row = _HASH_AT.run(uow.link, {"seq": entry["seq"]}).fetchone()
-            if row is None or row[0] != entry["hash"]:
-                what = "is missing (the tail was cut off)" if row is None else "has another hash"
+            found = uow.audit.hash_at(entry["seq"])
+            if found != entry["hash"]:
+                what = "is missing (the tail was cut off)" if found is None else "has another hash"
                 problems.append(
                     Problem(
                         entry["seq"],
@@ -226,7 +228,7 @@ def audit_verify(
     extra = _log_problems(cmds)
     notes = list(report.notes)
     if replay:
-        from flows.replay import replay_problems
+        from app.replay import replay_problems
 
         extra += list(replay_problems(cmds, jobs))
         notes.append("every decision's state was replayed from its audit events")
@@ -238,7 +240,7 @@ def audit_verify(
 
 def audit_export(cmds: Commands, out: Path, decision_id: str | None) -> int:
     if decision_id is not None:
-        with UnitOfWork(cmds.db, write=False) as uow:
+        with cmds.unit(write=False) as uow:
             uow.decisions.get(decision_id)  # NotFound for an unknown id
     if out.is_dir():
         raise InputError(f"--out {out} is a directory; give a file name")

@@ -5,19 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from flows.commands import Commands
+from app.commands import Commands
 from procedures import WorkCalendar, load_procedure, plan
-from procedures.planner import ALERT_LEVELS, Plan, alert_level
+from procedures.planner import ALERT_LEVELS, AlertLevel, Plan, alert_level
 from procedures.state import Decision
-from store.schedules import load_calendar
-from store.uow import UnitOfWork
+from store.audit import AppendedEvent
+from store.repository import Person, RaisedAlert
 
 __all__ = [
     "OverdueItem",
     "OverdueReport",
     "alert_bound",
+    "alerts_of",
+    "audit_events",
     "decisions_with_plans",
     "overdue",
+    "people",
     "plan_all",
 ]
 
@@ -30,7 +33,7 @@ class OverdueItem:
     title: str
     step: str | None  # None: the decision itself is past its target date
     zh: str
-    level: str
+    level: AlertLevel
     due_on: date
     overdue_working_days: int
     provisional: bool
@@ -52,10 +55,10 @@ def decisions_with_plans(
 ) -> tuple[int, list[tuple[Decision, Plan]]]:
     """How many decisions there are, and the first ``limit`` of them (in id order) with their
     plans as of a date; ``open_only``: not closed (archived); ``sponsor``: only that unit's."""
-    with UnitOfWork(cmds.db, write=False) as uow:
+    with cmds.unit(write=False) as uow:
         ids = uow.decisions.ids(status=OPEN_STATUSES if open_only else None, sponsor=sponsor)
         decisions = uow.decisions.many(ids if limit is None else ids[:limit])
-        cal = load_calendar(uow.link)
+        cal = uow.calendar()
     return len(ids), plan_all(decisions, as_of, cal)
 
 
@@ -123,7 +126,7 @@ def _items(decision: Decision, view: Plan) -> list[OverdueItem]:
 
 
 def _urgency(item: OverdueItem) -> tuple[int, date, str, str]:
-    return (-ALERT_LEVELS.index(item.level), item.due_on, item.decision, item.step or "")  # type: ignore[arg-type]
+    return (-ALERT_LEVELS.index(item.level), item.due_on, item.decision, item.step or "")
 
 
 def overdue(
@@ -140,8 +143,8 @@ def overdue(
     """
     by_level = dict.fromkeys(reversed(ALERT_LEVELS), 0)
     items: list[OverdueItem] = []
-    with UnitOfWork(cmds.db, write=False) as uow:  # one snapshot for the counts and the items
-        cal = load_calendar(uow.link)
+    with cmds.unit(write=False) as uow:  # one snapshot for the counts and the items
+        cal = uow.calendar()
         queue = uow.decisions.due_order(alert_bound(cal, as_of), sponsor=sponsor)
         for _, due in queue:
             if due is not None:
@@ -178,3 +181,20 @@ def overdue(
         by_level={k: v for k, v in by_level.items() if v},
         complete=complete,
     )
+
+
+def audit_events(cmds: Commands, decision_id: str) -> list[AppendedEvent]:
+    """A decision's audit events in order (``NotFound`` for an unknown decision)."""
+    with cmds.unit(write=False) as uow:
+        uow.decisions.get(decision_id)
+        return uow.audit.events(decision_id)
+
+
+def alerts_of(cmds: Commands, decision_id: str) -> list[RaisedAlert]:
+    with cmds.unit(write=False) as uow:
+        return uow.alerts.of(decision_id)
+
+
+def people(cmds: Commands) -> list[Person]:
+    with cmds.unit(write=False) as uow:
+        return uow.people.all()

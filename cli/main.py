@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from flows import render
+from cli import render
 from procedures import DecideError, InputError, MeetingRecord
 from procedures.planner import ALERT_LABELS, DUE_BASIS_LABELS, STATUS_LABELS
 
@@ -50,14 +50,9 @@ def _date(value: str | None, option: str) -> date | None:
 
 
 def _commands() -> Any:
-    from flows.commands import Commands
-    from store.dbapi import Database
-    from store.settings import Settings
+    from app.bootstrap import bootstrap
 
-    settings = Settings.from_env()
-    db = Database(settings.database_url)
-    db.ensure_schema()
-    return Commands(db, settings.home)
+    return bootstrap()
 
 
 def _actor(actor: str | None) -> str:
@@ -224,7 +219,7 @@ def complete(
     as_json: Json = False,
 ) -> None:
     """完成步骤 record that a step finished, with its outcome."""
-    from flows.commands import Attachment
+    from app.commands import Attachment
 
     cmds = _commands()
     attachments = []
@@ -321,7 +316,7 @@ def list_(
     as_json: Json = False,
 ) -> None:
     """决策清单 open decisions (--all: every decision) with their current step and worst alert."""
-    from flows.queries import decisions_with_plans
+    from app.queries import decisions_with_plans
 
     cmds = _commands()
     total, rows = decisions_with_plans(
@@ -364,7 +359,7 @@ def overdue(
     """到期提醒 what is due soon, due today, overdue or escalated as of a date, most urgent first."""
     from rich.table import Table
 
-    from flows.queries import overdue as find
+    from app.queries import overdue as find
 
     cmds = _commands()
     day = _date(as_of, "--as-of") or cmds.today()
@@ -435,12 +430,9 @@ def audit_show(decision: str, as_json: Json = False) -> None:
 
     from rich.table import Table
 
-    from store.uow import UnitOfWork
+    from app.queries import audit_events
 
-    cmds = _commands()
-    with UnitOfWork(cmds.db, write=False) as uow:
-        uow.decisions.get(decision)
-        events = uow.audit.events(decision)
+    events = audit_events(_commands(), decision)
     doc = {
         "events": [
             {
@@ -517,7 +509,7 @@ def audit_verify(
     as_json: Json = False,
 ) -> None:
     """验证 check the hash chain, checkpoints and stored documents."""
-    from flows.admin import audit_verify as run
+    from app.admin import audit_verify as run
 
     report = run(_commands(), file, replay=not chain_only, jobs=jobs)
     doc = {
@@ -556,7 +548,7 @@ def audit_export(
     as_json: Json = False,
 ) -> None:
     """导出 export a decision's events (or --all) as JSON Lines, verifiable offline."""
-    from flows.admin import audit_export as run
+    from app.admin import audit_export as run
 
     if (decision is None) == (not all_) or out is None:
         raise InputError("give a DECISION or --all, and --out FILE")
@@ -567,7 +559,7 @@ def audit_export(
 @audit_app.command("checkpoint")
 def audit_checkpoint(as_json: Json = False) -> None:
     """签名检查点 sign the chain head (key kept under DECIDE_HOME/keys, outside the database)."""
-    from flows.admin import audit_checkpoint as run
+    from app.admin import audit_checkpoint as run
 
     row = run(_commands())
     _out(
@@ -585,7 +577,7 @@ app.add_typer(calendar_app, name="calendar")
 @calendar_app.command("status")
 def calendar_status(as_json: Json = False) -> None:
     """Covered years, imported schedules, provisional dates in use."""
-    from flows.queries import decisions_with_plans
+    from app.queries import decisions_with_plans
 
     cmds = _commands()
     cal = cmds.calendar()
@@ -613,7 +605,7 @@ def calendar_status(as_json: Json = False) -> None:
 @calendar_app.command("import")
 def calendar_import(file: Path, actor: Actor = None, as_json: Json = False) -> None:
     """Import a year's official schedule (or local days off); recompute affected dates."""
-    from flows.admin import import_schedule
+    from app.admin import import_schedule
 
     schedule, changes = import_schedule(_commands(), file, _actor(actor))
     doc = {
@@ -652,7 +644,7 @@ def people_add(
     as_json: Json = False,
 ) -> None:
     """Register a person with a role; from then on commands check the acting person's role."""
-    from flows.admin import add_person
+    from app.admin import add_person
 
     added = add_person(_commands(), name, role, unit, _actor(actor or name))
     _out(
@@ -664,10 +656,9 @@ def people_add(
 
 @people_app.command("list")
 def people_list(as_json: Json = False) -> None:
-    from store.uow import UnitOfWork
+    from app.queries import people
 
-    with UnitOfWork(_commands().db, write=False) as uow:
-        rows = uow.people.all()
+    rows = people(_commands())
     _out(
         as_json,
         {"people": [{"name": r.name, "role": r.role, "unit": r.unit} for r in rows]},
@@ -716,7 +707,7 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
 @app.command()
 def demo() -> None:
     """演示 a district decision driven through the whole national procedure (fresh home)."""
-    from flows.demo import main as run
+    from cli.demo import main as run
 
     raise typer.Exit(run())
 
@@ -724,12 +715,10 @@ def demo() -> None:
 @app.command("db-upgrade")
 def db_upgrade(as_json: Json = False) -> None:
     """Apply pending schema migrations explicitly."""
-    from store.db import HEAD_REVISION, make_engine, migrate
-    from store.settings import Settings
+    from app.admin import db_upgrade as run
 
-    engine = make_engine(Settings.from_env().database_url)
-    migrate(engine)
-    _out(as_json, {"revision": HEAD_REVISION}, f"schema at revision {HEAD_REVISION}")
+    revision = run()
+    _out(as_json, {"revision": revision}, f"schema at revision {revision}")
 
 
 def main(argv: list[str] | None = None) -> int:

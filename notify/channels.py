@@ -6,7 +6,7 @@ The contract is ``send(message) -> None``: it returns once the message is delive
 (a timeout, a refused connection, HTTP 5xx/408/429, SMTP 4xx, a robot saying "too fast") keep it
 and try again later; ``True`` (:class:`PermanentDeliveryError`: another 4xx, SMTP 5xx, a bad
 address or signature) retrying will not help, someone must fix the configuration.
-Settings (``notify.toml`` and environment variables) live in :mod:`flows.notify_config`.
+Settings (``notify.toml`` and environment variables) live in :mod:`notify.config`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parsedate_to_datetime
 from pathlib import Path
@@ -33,8 +33,7 @@ import httpx
 from rich.console import Console
 from rich.text import Text
 
-from flows.clock import utc_now
-from flows.notify_config import (
+from notify.config import (
     STYLES,
     NotifySettings,
     SmtpConfig,
@@ -61,6 +60,12 @@ __all__ = [
     "build_notifier",
     "load_notify_settings",
 ]
+
+
+def utc_now() -> datetime:
+    """Delivery time stamps (the channels are adapters: they read the clock themselves)."""
+    return datetime.now(UTC)
+
 
 LEVEL_STYLES = {
     "due_soon": "yellow",

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from flows.clock import today_shanghai, utc_now
+from app.clock import today_shanghai, utc_now
 from procedures import (
     Complete,
     Extend,
@@ -36,7 +36,6 @@ from procedures.planner import Plan
 from procedures.state import Action, Decision
 from store.dbapi import Database
 from store.documents import DocumentStore, StoredFile
-from store.schedules import load_calendar
 from store.uow import UnitOfWork
 
 __all__ = ["Attachment", "Commands", "clean_text"]
@@ -75,12 +74,29 @@ class Attachment:
     path: Path
 
 
+UnitOfWorkFactory = Callable[..., UnitOfWork]
+
+
 @dataclass
 class Commands:
+    """The use cases every interface shares.  ``uow`` makes a unit of work (``write=False`` for
+    a read); by default one on ``db``, in unit tests a fake."""
+
     db: Database
     home: Path
     clock: Callable[[], datetime] = utc_now
+    uow: UnitOfWorkFactory | None = None
     _procedures: dict[str, Procedure] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.uow is None:
+            db = self.db
+            self.uow = lambda write=True: UnitOfWork(db, write=write)
+
+    def unit(self, *, write: bool = True) -> UnitOfWork:
+        """A unit of work from the factory (rolled back unless committed)."""
+        assert self.uow is not None
+        return self.uow(write=write)
 
     @property
     def engine(self) -> Any:
@@ -150,9 +166,9 @@ class Commands:
         if target_on is not None and target_on < on:
             raise InputError(f"target date {target_on} is before the registration date {on}")
         attempts = register(proc, on)
-        with UnitOfWork(self.db) as uow:
+        with self.unit() as uow:
             self._check_role(uow, actor, "decision_body", "决策启动 (register)")
-            cal = load_calendar(uow.link)
+            cal = uow.calendar()
             decision = Decision(
                 id=uow.decisions.next_id(on.year),
                 title=title_text or "",
@@ -261,9 +277,9 @@ class Commands:
         files: Sequence[tuple[str, StoredFile, Path]] = (),
     ) -> tuple[Decision, Plan]:
         actor = self._actor(actor)
-        with UnitOfWork(self.db, write=False) as uow:
+        with self.unit(write=False) as uow:
             before = uow.decisions.get(decision_id)
-            cal = load_calendar(uow.link)
+            cal = uow.calendar()
             proc = self.procedure(before.procedure_id)
             step = proc.step(action.step)
             if step is not None:
@@ -283,7 +299,7 @@ class Commands:
         view = plan(proc, before.flags, attempts, action.on, cal, target_on=before.target_on)
         for _, stored, path in files:
             self.documents().put(path, stored)
-        with UnitOfWork(self.db) as uow:
+        with self.unit() as uow:
             version = uow.decisions.save(before, attempts, view)
             current = next(a for a in reversed(attempts) if a.step == action.step)
             for kind, stored, _ in files:
@@ -368,13 +384,13 @@ class Commands:
 
     # -- reading ------------------------------------------------------------------------------
     def calendar(self) -> WorkCalendar:
-        with UnitOfWork(self.db, write=False) as uow:
-            return load_calendar(uow.link)
+        with self.unit(write=False) as uow:
+            return uow.calendar()
 
     def status(self, decision_id: str, as_of: date | None = None) -> tuple[Decision, Plan]:
-        with UnitOfWork(self.db, write=False) as uow:
+        with self.unit(write=False) as uow:
             decision = uow.decisions.get(decision_id)
-            cal = load_calendar(uow.link)
+            cal = uow.calendar()
         proc = self.procedure(decision.procedure_id)
         return decision, plan(
             proc,

@@ -1,0 +1,45 @@
+"""The composition root: settings → database → clock → units of work → services, wired once.
+
+Every entry point (the CLI, the Prefect flows, the demo, and next the JSON API and the web
+console) builds its services here and nowhere else.  Tests wire the same services with a fake
+unit-of-work factory (``tests/unit``) or with the real stores (``tests/integration``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from app.clock import utc_now
+from app.commands import Commands
+from store.dbapi import Database
+from store.settings import Settings
+
+__all__ = ["bootstrap"]
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    database_url: str | None = None,
+    home: Path | str | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    migrate: bool = True,
+) -> Commands:
+    """The services for one data home (``DECIDE_HOME`` / ``DECIDE_DATABASE_URL`` by default).
+
+    ``migrate``: bring the schema to the newest revision first (what every command does on a
+    fresh home); the flows and tests that already did so pass False.
+    """
+    if settings is None:
+        settings = Settings.from_env()
+    if database_url is not None or home is not None:
+        settings = Settings(
+            home=Path(home) if home is not None else settings.home,
+            database_url=database_url or settings.database_url,
+        )
+    db = Database(settings.database_url)
+    if migrate:
+        db.ensure_schema()
+    return Commands(db, settings.home, clock=clock)
