@@ -16,6 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from app.clock import today_shanghai, utc_now
+from app.requests import (
+    Changed,
+    CompleteRequest,
+    MeetingIn,
+    RegisterRequest,
+    Request,
+    SkipRequest,
+    StartRequest,
+)
 from procedures import (
     Complete,
     Extend,
@@ -32,7 +41,7 @@ from procedures import (
     plan,
     register,
 )
-from procedures.planner import Plan
+from procedures.planner import Plan, Situation, decision_status, situation
 from procedures.state import Action, Decision
 from store.dbapi import Database
 from store.documents import DocumentStore, StoredFile
@@ -66,6 +75,24 @@ def clean_text(
     if bad is not None:
         raise InputError(f"{what} contains a control or unassigned character U+{ord(bad):04X}")
     return text
+
+
+def _meeting(record: MeetingIn | None) -> MeetingRecord | None:
+    """The procedures' meeting record from the request's (the chair attends, and may vote)."""
+    if record is None:
+        return None
+    chair = record.chair.strip()
+    if not chair:
+        raise InputError("the meeting record needs --chair (the head)")
+    positions = {k.strip(): v.strip() for k, v in record.position.items()}
+    return MeetingRecord(
+        meeting_type=record.meeting_type,
+        chair=chair,
+        attendees=(chair, *(m for m in positions if m != chair)),
+        positions=positions,
+        dissent={k.strip(): v.strip() for k, v in record.dissent.items()},
+        head_reason=record.head_reason,
+    )
 
 
 @dataclass(frozen=True)
@@ -155,6 +182,31 @@ class Commands:
         catalogue_year: int | None = None,
         on: date | None = None,
     ) -> Decision:
+        """Register a decision (决策启动 is done at registration); the registered decision."""
+        return self.registered(
+            title=title,
+            procedure_id=procedure_id,
+            sponsor=sponsor,
+            actor=actor,
+            flags=flags,
+            target_on=target_on,
+            catalogue_year=catalogue_year,
+            on=on,
+        )[0]
+
+    def registered(
+        self,
+        *,
+        title: str,
+        procedure_id: str,
+        sponsor: str,
+        actor: str,
+        flags: Iterable[str] = (),
+        target_on: date | None = None,
+        catalogue_year: int | None = None,
+        on: date | None = None,
+    ) -> tuple[Decision, Plan]:
+        """Register a decision; the decision and its plan as of the registration date."""
         proc = self.procedure(procedure_id)
         on = self.effective(on)
         title_text = clean_text(title, "title", required=True, limit=MAX_TITLE)
@@ -204,7 +256,7 @@ class Commands:
             )
             self._notify(uow, decision.id, proc, None, view)
             uow.commit()
-        return decision
+        return decision, view
 
     def start(
         self,
@@ -276,6 +328,8 @@ class Commands:
         note: str | None = None,
         files: Sequence[tuple[str, StoredFile, Path]] = (),
     ) -> tuple[Decision, Plan]:
+        """Load, check (``procedures.apply``), plan once, persist with its audit event and
+        outbox rows in one unit of work that fails if the decision changed meanwhile."""
         actor = self._actor(actor)
         with self.unit(write=False) as uow:
             before = uow.decisions.get(decision_id)
@@ -291,10 +345,7 @@ class Commands:
             raise InputError(
                 f"--on {action.on} is before the decision was registered ({before.registered_on})"
             )
-        for kind, _, _ in files:
-            if proc.document(kind) is None:
-                known = ", ".join(d.id for d in proc.documents)
-                raise InputError(f"unknown document kind {kind!r}; kinds: {known}")
+        files = [(self._kind(proc, action.step, kind), s, p) for kind, s, p in files]
         attempts = apply(proc, before.flags, before.attempts, action, cal)
         view = plan(proc, before.flags, attempts, action.on, cal, target_on=before.target_on)
         for _, stored, path in files:
@@ -332,27 +383,47 @@ class Commands:
                 recorded_at=self.clock(),
                 payload=payload,
             )
-            old_view = plan(
-                proc, before.flags, before.attempts, action.on, cal, target_on=before.target_on
-            )
-            self._notify(uow, before.id, proc, old_view, view)
+            self._notify(uow, before.id, proc, situation(proc, before.flags, before.attempts), view)
             uow.commit()
         after = before.model_copy(
             update={"attempts": attempts, "version": version, "status": view.status}
         )
         return after, view
 
+    @staticmethod
+    def _kind(proc: Procedure, step_id: str, kind: str) -> str:
+        """The document kind of an attachment: as given (a known kind), or the step's only one."""
+        step = proc.step(step_id)
+        kinds = step.documents if step else ()
+        if not kind:
+            if len(kinds) == 1:
+                return kinds[0]
+            listed = ", ".join(kinds) or ", ".join(d.id for d in proc.documents)
+            raise InputError(f"--attach needs a kind here, as KIND=FILE ({step_id} takes {listed})")
+        if proc.document(kind) is None:
+            known = ", ".join(d.id for d in proc.documents)
+            raise InputError(f"unknown document kind {kind!r}; kinds: {known}")
+        return kind
+
     def _notify(
-        self, uow: UnitOfWork, decision_id: str, proc: Procedure, old: Plan | None, new: Plan
+        self,
+        uow: UnitOfWork,
+        decision_id: str,
+        proc: Procedure,
+        old: dict[str, Situation] | None,
+        new: Plan,
     ) -> None:
-        """Outbox rows for what changed: a step became ready or opened; a package; an archive."""
+        """Outbox rows for what changed: a step became ready or opened; a package; an archive.
+
+        ``old``: where each step stood before the change (no dates needed: the planner's
+        date arithmetic runs once per command, for ``new``)."""
         now = self.clock()
-        before = {s.step: s for s in old.steps} if old else {}
+        before = {k: (v.status, v.number) for k, v in old.items()} if old else {}
         deciding = next((st for st in proc.steps if st.decides), None)
         gate_steps = {p.step for p in deciding.after} if deciding else set()
         for s in new.steps:
             prior = before.get(s.step)
-            changed = prior is None or (prior.status, prior.attempt) != (s.status, s.attempt)
+            changed = prior is None or prior != (s.status, s.attempt)
             if changed and s.status in ("ready", "open"):
                 uow.outbox.add(
                     kind="notify",
@@ -379,8 +450,52 @@ class Commands:
                         payload={"step": s.step, "attempt": s.attempt},
                     )
         # the archive bundle (Art. 33), once every step is done or skipped
-        if new.status == "closed" and (old is None or old.status != "closed"):
+        if new.status == "closed" and (old is None or decision_status(proc, old) != "closed"):
             uow.outbox.add(kind="build_archive", decision_id=decision_id, now=now, payload={})
+
+    def execute(self, request: Request, *, actor: str) -> Changed:
+        """Run a typed request (what the CLI, and next the API and the console, send)."""
+        if isinstance(request, RegisterRequest):
+            d, view = self.registered(
+                title=request.title,
+                procedure_id=request.procedure,
+                sponsor=request.sponsor,
+                actor=actor,
+                flags=request.flag,
+                target_on=request.target,
+                catalogue_year=request.catalogue_year,
+                on=request.on,
+            )
+            return Changed(decision=d, plan=view)
+        if isinstance(request, StartRequest):
+            d, view = self.start(
+                request.decision,
+                request.step,
+                actor=actor,
+                on=request.on,
+                shorten_reason=request.shorten_reason,
+            )
+        elif isinstance(request, CompleteRequest):
+            d, view = self.complete(
+                request.decision,
+                request.step,
+                actor=actor,
+                on=request.on,
+                outcome=request.outcome,
+                note=request.note,
+                attachments=[Attachment(a.kind, a.path) for a in request.attach],
+                meeting=_meeting(request.meeting),
+                next_meeting_on=request.next_meeting,
+            )
+        elif isinstance(request, SkipRequest):
+            d, view = self.skip(
+                request.decision, request.step, actor=actor, reason=request.reason, on=request.on
+            )
+        else:
+            d, view = self.extend(
+                request.decision, request.step, actor=actor, reason=request.reason, on=request.on
+            )
+        return Changed(decision=d, plan=view, step=request.step)
 
     # -- reading ------------------------------------------------------------------------------
     def calendar(self) -> WorkCalendar:

@@ -29,10 +29,12 @@ __all__ = [
     "DUE_BASIS_LABELS",
     "STATUS_LABELS",
     "Plan",
+    "Situation",
     "StepView",
     "alert_level",
     "check_flags",
     "current_attempt",
+    "decision_status",
     "plan",
     "situation",
 ]

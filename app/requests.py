@@ -1,0 +1,103 @@
+"""Typed requests and results: what every interface sends to the application layer and gets back.
+
+Field names are the CLI's option names (``on``, ``outcome``, ``reason``, ``shorten_reason``, …),
+so the JSON API's bodies read like the command line; ids are English (``Commands`` also accepts
+the Chinese names where the CLI does).  ``Commands.execute`` runs any of them.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from procedures.planner import Plan
+from procedures.state import Decision
+
+__all__ = [
+    "AttachmentIn",
+    "Changed",
+    "CompleteRequest",
+    "ExtendRequest",
+    "MeetingIn",
+    "RegisterRequest",
+    "Request",
+    "SkipRequest",
+    "StartRequest",
+]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RegisterRequest(_In):
+    kind: Literal["register"] = "register"
+    title: str
+    procedure: str
+    sponsor: str
+    flag: tuple[str, ...] = ()
+    target: date | None = None
+    catalogue_year: int | None = None
+    on: date | None = None
+
+
+class _StepRequest(_In):
+    decision: str
+    step: str
+    on: date | None = None
+
+
+class StartRequest(_StepRequest):
+    kind: Literal["start"] = "start"
+    shorten_reason: str | None = None
+
+
+class AttachmentIn(_In):
+    kind: str = ""  # may be left empty where the step takes one document kind only
+    path: Path
+
+
+class MeetingIn(_In):
+    """The collective discussion's record (Decree 713 Art. 30), as the CLI options give it."""
+
+    meeting_type: str
+    chair: str
+    position: dict[str, str] = Field(default_factory=dict)
+    dissent: dict[str, str] = Field(default_factory=dict)
+    head_reason: str | None = None
+
+
+class CompleteRequest(_StepRequest):
+    kind: Literal["complete"] = "complete"
+    outcome: str | None = None
+    note: str | None = None
+    attach: tuple[AttachmentIn, ...] = ()
+    meeting: MeetingIn | None = None
+    next_meeting: date | None = None
+
+
+class SkipRequest(_StepRequest):
+    kind: Literal["skip"] = "skip"
+    reason: str | None = None
+
+
+class ExtendRequest(_StepRequest):
+    kind: Literal["extend"] = "extend"
+    reason: str | None = None
+
+
+Request = RegisterRequest | StartRequest | CompleteRequest | SkipRequest | ExtendRequest
+
+
+class Changed(BaseModel):
+    """What a changing request did: the decision after it, and its plan as of the effective date
+    (planned once, in the same command)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    decision: Decision
+    plan: Plan
+    step: str | None = None  # the step acted on (None for a registration)

@@ -1,0 +1,172 @@
+"""``decide audit``: a decision's timeline, verification, export and signed checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from cli import render
+from cli.common import Json, app, commands, show
+from procedures import InputError
+
+
+class AuditGroup(TyperGroup):
+    """``decide audit DECISION`` shows a timeline; ``verify``/``export``/``checkpoint`` act."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args.insert(0, "show")
+        return super().resolve_command(ctx, args)
+
+
+audit_app = typer.Typer(cls=AuditGroup, help="审计 the audit log", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("show", hidden=True)
+def audit_show(decision: str, as_json: Json = False) -> None:
+    """A decision's audit timeline."""
+    import json
+
+    from rich.table import Table
+
+    from app.queries import audit_events
+
+    events = audit_events(commands(), decision)
+    doc = {
+        "events": [
+            {
+                "seq": e.seq,
+                "action": e.action,
+                "actor": e.actor,
+                "effective_on": e.effective_on,
+                "recorded_at": e.recorded_at,
+                "payload": json.loads(e.payload),
+                "prev_hash": e.prev_hash,
+                "hash": e.hash,
+            }
+            for e in events
+        ]
+    }
+    table = Table(title=f"审计记录 audit timeline {decision} ({len(events)})", title_justify="left")
+    for col in (
+        "#",
+        "生效日期 effective",
+        "记录时间 recorded (UTC)",
+        "操作 action",
+        "人员 actor",
+        "内容 data",
+        "哈希 hash",
+    ):
+        table.add_column(col, overflow="fold")
+    for e in events:
+        data = json.loads(e.payload)
+        summary = " ".join(
+            f"{k}={v}"
+            for k, v in data.items()
+            if k
+            in ("step", "outcome", "title", "reason", "shorten_reason", "note", "status", "attempt")
+        )
+        table.add_row(
+            str(e.seq),
+            str(e.effective_on),
+            e.recorded_at[:19],
+            ACTION_LABELS.get(e.action, e.action),
+            render.escape(e.actor),
+            render.escape(summary),
+            e.hash[:12],
+        )
+    show(as_json, doc, table)
+
+
+ACTION_LABELS = {
+    "register": "登记 register",
+    "start": "开始 start",
+    "complete": "完成 complete",
+    "skip": "跳过 skip",
+    "extend": "延期 extend",
+    "recompute_dates": "重算日期 recompute_dates",
+}
+
+
+@audit_app.command("verify")
+def audit_verify(
+    file: Annotated[
+        Path | None, typer.Option("--file", help="verify an export instead of the database")
+    ] = None,
+    chain_only: Annotated[
+        bool, typer.Option("--chain-only", help="skip replaying each decision's state")
+    ] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            help="processes checking parts of the chain, and replaying shares of the decisions, "
+            "side by side (default: one per core for a long chain or many decisions); the "
+            "report is the same",
+        ),
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """验证 check the hash chain, checkpoints and stored documents."""
+    from app.admin import audit_verify as run
+
+    report = run(commands(), file, replay=not chain_only, jobs=jobs)
+    doc = {
+        "ok": report.ok,
+        "events": report.events,
+        "head_seq": report.head_seq,
+        "head_hash": report.head_hash,
+        "checkpoints": report.checkpoints,
+        "documents": report.documents,
+        "problems": [{"seq": p.seq, "kind": p.kind, "message": p.message} for p in report.problems],
+    }
+    if report.ok:
+        show(
+            as_json,
+            doc,
+            f"[green]审计链完好 audit chain verified[/]: {report.events} events, "
+            f"head #{report.head_seq} {report.head_hash[:16]}…, {report.checkpoints} "
+            f"checkpoints, {report.documents} documents",
+        )
+    else:
+        show(
+            as_json,
+            doc,
+            f"[red]审计验证未通过 audit verification FAILED[/] ({len(report.problems)} problems: "
+            "tampering, or data that could not be read or found)",
+            *(f"  #{p.seq} {p.kind}: {render.escape(p.message)}" for p in report.problems),
+        )
+        raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    decision: Annotated[str | None, typer.Argument()] = None,
+    all_: Annotated[bool, typer.Option("--all", help="the whole log")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="JSON Lines file to write")] = None,
+    as_json: Json = False,
+) -> None:
+    """导出 export a decision's events (or --all) as JSON Lines, verifiable offline."""
+    from app.admin import audit_export as run
+
+    if (decision is None) == (not all_) or out is None:
+        raise InputError("give a DECISION or --all, and --out FILE")
+    n = run(commands(), out, None if all_ else decision)
+    show(as_json, {"events": n, "out": str(out)}, f"已导出 exported {n} events → {out}")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(as_json: Json = False) -> None:
+    """签名检查点 sign the chain head (key kept under DECIDE_HOME/keys, outside the database)."""
+    from app.admin import audit_checkpoint as run
+
+    row = run(commands())
+    show(
+        as_json,
+        {"seq": row.seq, "hash": row.hash, "signed_at": row.signed_at},
+        f"已签名 checkpoint signed at #{row.seq} {row.hash[:16]}…",
+    )

@@ -1,0 +1,72 @@
+"""What every command module shares: the Typer app, the common options, parsing and output."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from typing import Annotated, Any
+
+import typer
+
+from cli import render
+from procedures import InputError
+
+__all__ = ["Actor", "AsOf", "Json", "On", "app", "commands", "pairs", "parse_date", "show", "who"]
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="重大行政决策程序 — the major administrative decision procedure.",
+)
+
+Json = Annotated[bool, typer.Option("--json", help="print one JSON document (English ids)")]
+On = Annotated[
+    str | None,
+    typer.Option("--on", help="effective date YYYY-MM-DD (default: today, Asia/Shanghai)"),
+]
+AsOf = Annotated[str | None, typer.Option("--as-of", help="date YYYY-MM-DD (may be in the future)")]
+Actor = Annotated[
+    str | None, typer.Option("--actor", envvar="DECIDE_ACTOR", help="who acts (or DECIDE_ACTOR)")
+]
+
+
+def parse_date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise InputError(f"{option} {value!r} is not a date (expected YYYY-MM-DD)") from None
+
+
+def commands() -> Any:
+    from app.bootstrap import bootstrap
+
+    return bootstrap()
+
+
+def who(actor: str | None) -> str:
+    if actor is None or not actor.strip():
+        raise InputError("who is acting? give --actor NAME or set DECIDE_ACTOR")
+    return actor
+
+
+def show(as_json: bool, doc: Any, *renderables: Any) -> None:
+    if as_json:
+        sys.stdout.write(render.dump(doc) + "\n")
+        return
+    con = render.console()
+    for r in renderables:
+        con.print(r)
+
+
+def pairs(values: list[str] | None, option: str) -> dict[str, str]:
+    """``NAME=VALUE`` options as a mapping (the meeting record's positions and dissent)."""
+    result: dict[str, str] = {}
+    for value in values or ():
+        name, sep, rest = value.partition("=")
+        if not sep or not name.strip() or not rest.strip():
+            raise InputError(f"{option} expects NAME=VALUE, got {value!r}")
+        result[name.strip()] = rest.strip()
+    return result
