@@ -78,26 +78,26 @@ def test_bad_input_is_refused_before_any_unit_of_work_commits(cmds, store):
     assert copy_of(store) == before
 
 
-def test_opening_a_step_queues_its_message_once(cmds, store):
-    decision = register(cmds)
+def test_each_change_queues_messages_only_for_what_changed(cmds, store):
+    decision = register(cmds, flag=("technical",))
+    sponsor = "区住建委 刘科长"
     cmds.execute(
-        StartRequest(decision=decision, step="drafting", on=D("2026-03-03")), actor="刘科长"
+        StartRequest(decision=decision, step="drafting", on=D("2026-03-03")), actor=sponsor
     )
-    opened = [r["payload"] for r in store.outbox if r["payload"].get("event") == "step_open"]
-    assert [(p["step"], p["attempt"]) for p in opened] == [("drafting", 1)]
     cmds.execute(
-        CompleteRequest(decision=decision, step="drafting", on=D("2026-04-01")), actor="刘科长"
+        CompleteRequest(decision=decision, step="drafting", on=D("2026-04-01")), actor=sponsor
     )
     ready = {
         r["payload"]["step"] for r in store.outbox if r["payload"].get("event") == "step_ready"
     }
-    assert {"public_participation"} <= ready  # drafting done: the parallel steps are ready
-    assert (
-        "drafting"
-        not in {  # nothing about drafting again: it did not open or become ready
-            r["payload"]["step"] for r in store.outbox[len(opened) + 1 :] if r["kind"] == "notify"
-        }
+    assert ready == {"drafting", "public_participation", "expert_review"}
+    seen = len(store.outbox)
+    cmds.execute(
+        StartRequest(decision=decision, step="public_participation", on=D("2026-04-02")),
+        actor=sponsor,
     )
+    new = [(r["payload"]["event"], r["payload"]["step"]) for r in store.outbox[seen:]]
+    assert new == [("step_open", "public_participation")]  # expert_review is still just ready
 
 
 def test_a_decision_changed_meanwhile_is_a_conflict_and_nothing_is_written(cmds, store):
