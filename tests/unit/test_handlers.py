@@ -143,3 +143,21 @@ def copy_of(store: FakeStore) -> dict[str, object]:
         "outbox": list(store.outbox),
         "commits": store.commits,
     }
+
+
+def test_the_planner_runs_once_per_command(cmds, store, monkeypatch):
+    import app.commands as commands_module
+
+    calls: list[str] = []
+    real_plan = commands_module.plan
+
+    def counting(*args, **kw):  # the real planner, counted
+        calls.append("plan")
+        return real_plan(*args, **kw)
+
+    monkeypatch.setattr(commands_module, "plan", counting)
+    decision = register(cmds)
+    assert len(calls) == 1
+    calls.clear()
+    cmds.execute(StartRequest(decision=decision, step="drafting", on=D("2026-03-03")), actor="x")
+    assert len(calls) == 1
