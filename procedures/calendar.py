@@ -8,8 +8,10 @@ Periods are counted as the Civil Code prescribes:
 
 Working days follow the official State Council holiday schedule as carried by the
 ``chinesecalendar`` package: weekends and statutory holidays are days off, and the weekend
-make-up days (调休) **are** working days. For years without an official schedule the calendar
-falls back to weekends alone and every result touching such a year is flagged *provisional*.
+make-up days (调休) **are** working days. A year without an official schedule still has its
+statutory holidays (fixed by 《全国年节及纪念日放假办法》, see :mod:`procedures.statutory`): the
+calendar takes those and the weekends, leaves the 调休 arrangement unknown, and flags every result
+touching such a year *provisional* (SPEC §3).
 An office can load the next year's schedule itself (``kind = "official"``) or add local extra
 days off (``kind = "local"``) from a small TOML file, see :func:`parse_schedule`.
 
@@ -33,6 +35,7 @@ from chinese_calendar import constants as _cc  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from procedures.errors import CalendarError
+from procedures.statutory import statutory_days
 
 __all__ = ["Dated", "Schedule", "WorkCalendar", "load_schedule", "parse_schedule"]
 
@@ -217,7 +220,8 @@ class WorkCalendar:
 
     @classmethod
     def weekends_only(cls, schedules: Iterable[Schedule] = ()) -> WorkCalendar:
-        """No official data at all: every year provisional (for tests and what-ifs)."""
+        """No official data and no statutory holidays: every year provisional, weekends only
+        (for tests and what-ifs)."""
         return _build(tuple(schedules), official=False)
 
     @property
@@ -308,6 +312,8 @@ def _build(schedules: tuple[Schedule, ...], *, official: bool) -> WorkCalendar:
             hol[s.year], wrk[s.year] = set(s.holidays), set(s.workdays)
         else:
             local.update(s.holidays)
-    all_hol = set().union(*hol.values(), local)
+    # years no official data covers keep the holidays the law fixes (provisional: not covered)
+    statutory = [days for y, days in statutory_days().items() if y not in hol] if official else []
+    all_hol = set().union(*hol.values(), *statutory, local)
     all_wrk = set().union(*wrk.values()) - local  # a local day off wins over a make-up day
     return WorkCalendar(all_hol, all_wrk, hol.keys(), schedules)

@@ -117,17 +117,31 @@ def test_covered_years_derived_from_data() -> None:
     assert CAL.schedules() == ()
 
 
-def test_provisional_year_2027_weekends_only() -> None:
-    # 2027-01-01 is a Friday: a weekday without data counts as working, provisionally.
-    assert CAL.is_working_day(D("2027-01-01"))
+def test_provisional_year_2027_keeps_the_statutory_holidays() -> None:
+    """《全国年节及纪念日放假办法》 (国务院令第795号) fixes the holidays years ahead: 2027-01-01 is a
+    holiday whatever the notice says (SPEC §3); only the 调休 arrangement is unknown."""
+    assert not CAL.is_working_day(D("2027-01-01"))  # 元旦, a Friday
     assert not CAL.is_working_day(D("2027-01-02"))
+    # 春节 2027: 除夕 02-05 to 初三 02-08, the weekend days given back on 02-09 and 02-10
+    assert not any(CAL.is_working_day(D(f"2027-02-{d:02d}")) for d in range(5, 11))
+    assert CAL.is_working_day(D("2027-02-11"))
+    # 国庆 2027-10-01..03 (Fri-Sun), the weekend days given back on 10-04 and 10-05
+    assert [CAL.is_working_day(D(f"2027-10-0{d}")) for d in range(1, 7)] == [False] * 5 + [True]
     assert CAL.add_working_days(D("2027-01-04"), 5) == Dated(D("2027-01-11"), True)
     # a span from 2026 into 2027 is provisional; one inside 2026 is not
-    assert CAL.add_working_days(D("2026-12-28"), 5) == Dated(D("2027-01-04"), True)
+    assert CAL.add_working_days(D("2026-12-28"), 5) == Dated(D("2027-01-05"), True)
     assert CAL.add_working_days(D("2026-12-01"), 5).provisional is False
     assert CAL.is_provisional_span(D("2026-12-01"), D("2027-01-04"))
     assert CAL.is_provisional_span(D("2027-01-04"), D("2026-12-01"))
     assert not CAL.is_provisional_span(D("2025-01-01"), D("2026-12-31"))
+
+
+def test_a_minimum_over_a_provisional_national_day_ends_after_the_holidays() -> None:
+    """Decree 713 Art. 15: 30 days from 2027-09-01 end 10-01, a holiday; Civil Code Art. 203 by
+    analogy moves the end to the next working day, which the statutory holidays put on 10-06 —
+    weekends alone would have said 10-01, too early for a minimum."""
+    assert CAL.add_calendar_days(D("2027-09-01"), 30) == Dated(D("2027-10-06"), True)
+    assert WorkCalendar.weekends_only().add_calendar_days(D("2027-09-01"), 30).on == D("2027-10-01")
 
 
 def test_weekends_only_calendar() -> None:
@@ -146,8 +160,9 @@ def test_official_2027_schedule_file(tmp_path: Path) -> None:
     assert 2027 in cal.covered_years and cal.schedules() == (sched,)
     assert not cal.is_working_day(D("2027-01-01"))
     assert cal.is_working_day(D("2027-02-14"))  # Sunday 调休
-    # 2026-12-31 (Thu) + 1 working day: provisional 2027-01-01 before, 2027-01-04 after import
-    assert CAL.add_working_days(D("2026-12-31"), 1) == Dated(D("2027-01-01"), True)
+    # 2026-12-31 (Thu) + 1 working day: 2027-01-04 provisionally before the import (the
+    # statutory 元旦), the same date no longer provisional after it
+    assert CAL.add_working_days(D("2026-12-31"), 1) == Dated(D("2027-01-04"), True)
     assert cal.add_working_days(D("2026-12-31"), 1) == Dated(D("2027-01-04"), False)
     assert cal.add_working_days(D("2027-02-05"), 1) == Dated(D("2027-02-14"), False)
     assert cal.add_working_days(D("2027-12-31"), 1).provisional  # 2028 still uncovered
