@@ -3,8 +3,9 @@
 ``verify_database`` (public as ``store.audit.verify``) reads the head, the checkpoints and every
 event in seq order straight from the driver within one consistent read transaction, runs the
 chain checks of ``store.audit_chain`` over them, and checks each stored document against the
-audit event that recorded it (the row, and the file's SHA-256).  A long chain is checked in parts by helper processes reading the same
-snapshot (``store.audit_split``), with the report of one pass.  ``snapshot`` and ``open_events``
+audit event that recorded it (the row, and the file's SHA-256).  A long chain is checked in
+parts by helper processes reading the same snapshot (``store.audit_split``), with the report of
+one pass.  ``snapshot`` and ``open_events``
 are shared with the export.
 """
 
@@ -123,30 +124,31 @@ def document_problems(conn: Connection, root: Path) -> tuple[int, list[Problem]]
         count += 1
         what = f"document #{doc_id} of decision {decision_id} ({filename}, sha256 {sha})"
         event = _take(recorded.get((decision_id, step, attempt, kind, filename)), sha)
-        file_fault = None
+        seq = event[0] if event else None
         if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
-            file_fault = "the recorded sha256 is malformed"
-        else:
-            well_formed += 1
-            path = root / sha[:2] / sha
-            if sha not in digests:
-                digests[sha] = _file_digest(path)
-            actual = digests[sha]
-            missing += actual is None
-            if actual is None:
-                file_fault = f"the file {path} is missing or unreadable"
-            elif actual != sha:
-                file_fault = f"the file {path} was altered (its sha256 is now {actual})"
+            report(seq, f"{what}: the recorded sha256 is malformed")
+            continue
+        well_formed += 1
+        path = root / sha[:2] / sha
+        if sha not in digests:
+            digests[sha] = _file_digest(path)
+        actual = digests[sha]
+        missing += actual is None
         if event is None:
             report(None, f"{what}: no audit event records it — the documents table was edited")
         elif event[1] != sha:
             report(
-                event[0],
-                f"{what}, recorded by event {event[0]} with sha256 {event[1]}: the row points "
-                "at another file than the event recorded — the documents table was edited",
+                seq,
+                f"{what}, recorded by event {seq} with sha256 {event[1]}: the row points at "
+                "another file than the event recorded — the documents table was edited",
             )
-        elif file_fault is not None:
-            report(event[0], f"{what}, recorded by event {event[0]}: {file_fault}")
+        elif actual != sha:
+            fault = (
+                f"the file {path} is missing or unreadable"
+                if actual is None
+                else f"the file {path} was altered (its sha256 is now {actual})"
+            )
+            report(seq, f"{what}, recorded by event {seq}: {fault}")
     for (decision_id, step, attempt, kind, filename), queue in recorded.items():
         for seq, sha in queue:
             report(
