@@ -59,6 +59,9 @@ def remove_person(cmds: Commands, name: str, role: str | None, actor: str) -> li
     """Remove a person's role (or every role); the roles removed, audited as ``person_remove``."""
     name_text = clean_text(name, "name", required=True, limit=128)
     assert name_text is not None
+    roles = known_roles()
+    if role is not None and role not in roles:
+        raise InputError(f"unknown role {role!r}; roles: {', '.join(sorted(roles))}")
     with cmds.unit() as uow:
         removed = sorted(uow.people.remove(name_text, role))
         if not removed:

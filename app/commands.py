@@ -445,6 +445,8 @@ class Commands:
                 f"--on {action.on} is before the decision was registered ({before.registered_on})"
             )
         files = [(self._kind(proc, action.step, kind), s, p) for kind, s, p in files]
+        if isinstance(action, Complete) and files:  # the attempt lists the kinds as resolved
+            action = action.model_copy(update={"documents": tuple(k for k, _, _ in files)})
         attempts = apply(proc, before.flags, before.attempts, action, cal)
         view = plan(proc, before.flags, attempts, action.on, cal, target_on=before.target_on)
         for _, stored, path in files:

@@ -75,8 +75,8 @@ def _open_regular(path: Path, limit: int) -> int:
 
 def _too_large(path: Path, size: int, limit: int) -> str:
     return (
-        f"文件过大 file too large: {path} is {size:,} bytes or more; an attachment may be at "
-        f"most {_limit_text(limit)}"
+        f"文件过大 file too large: {path} has {size:,} bytes or more; an attachment may have "
+        f"at most {_limit_text(limit)}"
     )
 
 
