@@ -165,7 +165,7 @@ def test_people_remove_is_audited_and_an_unknown_person_is_a_clear_error(cli: CL
     log = tmp_path / "log.jsonl"
     assert cli("audit", "export", "--all", "--out", str(log)).code == 0
     events = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
-    removals = [e["payload"] for e in events if e["action"] == "person_remove"]
+    removals = [e["payload"] for e in events if e.get("action") == "person_remove"]
     assert removals == [
         {"name": "刘科长", "roles": ["sponsor"]},
         {"name": "刘科长", "roles": ["risk_assessor"]},
