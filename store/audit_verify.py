@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from store.audit import EVENT_COLUMNS, GENESIS, Problem, VerifyReport
 from store.audit_chain import (
@@ -62,18 +63,27 @@ def _file_digest(path: Path) -> str | None:
 _Key = tuple[str, str, int, str, str]  # decision, step, attempt, kind, filename
 
 
-def _recorded(conn: Connection) -> dict[_Key, list[tuple[int, str]]]:
+def _recorded(conn: Connection) -> dict[_Key, list[tuple[int, str]]] | None:
     """The documents the audit events record (what a stored file is checked against): for each
-    decision, step attempt, kind and file name, the (event, sha256) pairs in seq order."""
+    decision, step attempt, kind and file name, the (event, sha256) pairs in seq order; None
+    when the events cannot be read (PostgreSQL: in a savepoint, so the snapshot goes on)."""
     found: dict[_Key, list[tuple[int, str]]] = {}
-    result = conn.execute(
-        text(
-            "SELECT seq, decision_id, payload FROM audit_events WHERE action = 'complete' "
-            "AND payload LIKE :p ORDER BY seq"
-        ),
-        {"p": '%"documents":[%'},
-    )
-    for seq, decision_id, payload in result:
+    savepoint = conn.begin_nested() if conn.dialect.name == "postgresql" else None
+    try:
+        rows = conn.execute(
+            text(
+                "SELECT seq, decision_id, payload FROM audit_events WHERE action = 'complete' "
+                "AND payload LIKE :p ORDER BY seq"
+            ),
+            {"p": '%"documents":[%'},
+        ).fetchall()
+    except DBAPIError:  # e.g. locked past the lock timeout: the chain check reports it
+        if savepoint is not None:
+            savepoint.rollback()
+        return None
+    if savepoint is not None:
+        savepoint.commit()
+    for seq, decision_id, payload in rows:
         try:
             data = json.loads(payload)
             for doc in data.get("documents", ()):
@@ -93,7 +103,9 @@ def _take(queue: list[tuple[int, str]] | None, sha: object) -> tuple[int, str] |
     return entry
 
 
-def document_problems(conn: Connection, root: Path) -> tuple[int, list[Problem]]:
+def document_problems(
+    conn: Connection, root: Path, notes: list[str] | None = None
+) -> tuple[int, list[Problem]]:
     """Every document must be as its audit event recorded it: each ``documents`` row matches
     the event that recorded it (same step attempt, kind, file name and SHA-256), each event's
     document has its row, and the file under ``root`` has the event's SHA-256.
@@ -103,6 +115,11 @@ def document_problems(conn: Connection, root: Path) -> tuple[int, list[Problem]]
     itself is named as the likely fault.
     """
     recorded = _recorded(conn)
+    if recorded is None and notes is not None:
+        notes.append(
+            "the audit events could not be read: document files were checked against the "
+            "documents table only, not against the events that recorded them"
+        )
     digests: dict[str, str | None] = {}
     problems: list[Problem] = []
     count = well_formed = missing = further = 0
@@ -123,7 +140,8 @@ def document_problems(conn: Connection, root: Path) -> tuple[int, list[Problem]]
     for doc_id, decision_id, step, attempt, kind, filename, sha in result.fetchall():
         count += 1
         what = f"document #{doc_id} of decision {decision_id} ({filename}, sha256 {sha})"
-        event = _take(recorded.get((decision_id, step, attempt, kind, filename)), sha)
+        key = (decision_id, step, attempt, kind, filename)
+        event = (None, sha) if recorded is None else _take(recorded.get(key), sha)
         seq = event[0] if event else None
         if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
             report(seq, f"{what}: the recorded sha256 is malformed")
@@ -148,8 +166,9 @@ def document_problems(conn: Connection, root: Path) -> tuple[int, list[Problem]]
                 if actual is None
                 else f"the file {path} was altered (its sha256 is now {actual})"
             )
-            report(seq, f"{what}, recorded by event {seq}: {fault}")
-    for (decision_id, step, attempt, kind, filename), queue in recorded.items():
+            by = f", recorded by event {seq}" if seq is not None else ""
+            report(seq, f"{what}{by}: {fault}")
+    for (decision_id, step, attempt, kind, filename), queue in (recorded or {}).items():
         for seq, sha in queue:
             report(
                 seq,
@@ -359,7 +378,7 @@ def verify_database(
             ]
             documents = 0
             if documents_dir is not None:
-                documents, found = document_problems(conn, documents_dir)
+                documents, found = document_problems(conn, documents_dir, notes)
                 problems += found
     if not checkpoints:
         notes.append(
