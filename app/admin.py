@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 
 from app.commands import Commands, clean_text
-from procedures import InputError, load_procedure, plan, preset_ids
+from procedures import InputError, NotFound, load_procedure, plan, preset_ids
 from procedures.calendar import Schedule
 from store.audit import Problem, VerifyReport, export_jsonl, verify, verify_export
 from store.settings import Settings
@@ -25,6 +25,7 @@ __all__ = [
     "audit_verify",
     "db_upgrade",
     "import_schedule",
+    "remove_person",
 ]
 
 
@@ -52,6 +53,35 @@ def add_person(cmds: Commands, name: str, role: str, unit: str | None, actor: st
             )
         uow.commit()
     return added
+
+
+def remove_person(cmds: Commands, name: str, role: str | None, actor: str) -> list[str]:
+    """Remove a person's role (or every role); the roles removed, audited as ``person_remove``."""
+    name_text = clean_text(name, "name", required=True, limit=128)
+    assert name_text is not None
+    roles = known_roles()
+    if role is not None and role not in roles:
+        raise InputError(f"unknown role {role!r}; roles: {', '.join(sorted(roles))}")
+    with cmds.unit() as uow:
+        removed = sorted(uow.people.remove(name_text, role))
+        if not removed:
+            held = sorted(uow.people.roles(name_text))
+            if role is None or not held:
+                raise NotFound(f"没有此人员 no such person: {name_text} — see decide people list")
+            raise NotFound(
+                f"{name_text} 没有角色 {role} has no role {role} (has {', '.join(held)}) — "
+                "see decide people list"
+            )
+        uow.audit.append(
+            decision_id=None,
+            action="person_remove",
+            actor=actor,
+            effective_on=cmds.today(),
+            recorded_at=cmds.clock(),
+            payload={"name": name_text, "roles": removed},
+        )
+        uow.commit()
+    return removed
 
 
 @dataclass(frozen=True)
@@ -238,7 +268,9 @@ def audit_verify(
     return dataclasses.replace(report, ok=False, problems=tuple(problems), notes=tuple(notes))
 
 
-def audit_export(cmds: Commands, out: Path, decision_id: str | None) -> int:
+def audit_export(cmds: Commands, out: Path, decision_id: str | None, *, force: bool = False) -> int:
+    """Export the log (or one decision's events) to ``out``: a new file unless ``force``, and
+    never one of the store's own files (``force`` or not)."""
     if decision_id is not None:
         with cmds.unit(write=False) as uow:
             uow.decisions.get(decision_id)  # NotFound for an unknown id
@@ -246,4 +278,37 @@ def audit_export(cmds: Commands, out: Path, decision_id: str | None) -> int:
         raise InputError(f"--out {out} is a directory; give a file name")
     if out.parent and not out.parent.exists():
         raise InputError(f"directory does not exist: {out.parent}")
-    return export_jsonl(cmds.engine, out, decision_id=decision_id)
+    _refuse_store_file(cmds, out)
+    exists = f"文件已存在 file exists: {out} (give --force to replace it)"
+    if os.path.lexists(out) and not force:
+        raise InputError(exists)
+    try:
+        return export_jsonl(cmds.engine, out, decision_id=decision_id, replace=force)
+    except FileExistsError:  # created while the export was written
+        raise InputError(exists) from None
+
+
+def _refuse_store_file(cmds: Commands, out: Path) -> None:
+    """Refuse ``out`` (and the partial file written beside it) when it is, or lies in, one of
+    the store's own files: the database with its journals, the keys and checkpoint log, the
+    documents — by resolved path (symlinks followed) and by identity (hard links)."""
+    db = cmds.db.file
+    files = [Path(f"{db}{end}") for end in ("", "-wal", "-shm", "-journal")] if db else []
+    folders = [key_path(cmds).parent, checkpoint_log(cmds).parent, cmds.home / "documents"]
+    for candidate in (out, out.with_name(out.name + ".partial")):
+        target = candidate.resolve()
+        hit = next((f for f in files if target == f.resolve() or _same(candidate, f)), None)
+        hit = hit or next((d for d in folders if target.is_relative_to(d.resolve())), None)
+        if hit is not None:
+            raise InputError(
+                f"不能覆盖数据存储自身的文件 refusing to write over the store's own files: "
+                f"--out {out} is {hit} (the database, the signing keys and checkpoint log, "
+                "and the documents are never replaced, even with --force); choose another file"
+            )
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # either does not exist
+        return False

@@ -7,6 +7,7 @@ unit-of-work factory (``tests/unit``) or with the real stores (``tests/integrati
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -35,11 +36,14 @@ def bootstrap(
     if settings is None:
         settings = Settings.from_env()
     if database_url is not None or home is not None:
-        settings = Settings(
+        settings = dataclasses.replace(
+            settings,
             home=Path(home) if home is not None else settings.home,
             database_url=database_url or settings.database_url,
         )
     db = Database(settings.database_url)
     if migrate:
         db.ensure_schema()
-    return Commands(db, settings.home, clock=clock)
+    return Commands(
+        db, settings.home, clock=clock, max_attachment_bytes=settings.max_attachment_bytes
+    )

@@ -17,6 +17,7 @@ from typing import Any
 
 from app.clock import today_shanghai, utc_now
 from app.requests import (
+    AmendRequest,
     Changed,
     CompleteRequest,
     MeetingIn,
@@ -41,10 +42,11 @@ from procedures import (
     plan,
     register,
 )
+from procedures.amend import check_amend
 from procedures.planner import Plan, Situation, decision_status, situation
 from procedures.state import Action, Decision
 from store.dbapi import Database
-from store.documents import DocumentStore, StoredFile
+from store.documents import DEFAULT_MAX_BYTES, DocumentStore, StoredFile
 from store.uow import UnitOfWork
 
 __all__ = ["Attachment", "Commands", "clean_text"]
@@ -75,6 +77,44 @@ def clean_text(
     if bad is not None:
         raise InputError(f"{what} contains a control or unassigned character U+{ord(bad):04X}")
     return text
+
+
+def _amendments(
+    before: Decision,
+    proc: Procedure,
+    title: str | None,
+    add: Iterable[str],
+    remove: Iterable[str],
+    target_on: date | None,
+    no_target: bool,
+) -> dict[str, Any]:
+    """What an amendment changes, each field as ``{"from": old, "to": new}`` (input checked)."""
+    added, removed = check_flags(proc, add), check_flags(proc, remove)
+    both = sorted(added & removed)
+    if both:
+        raise InputError(f"--flag and --unflag both name {both[0]}")
+    if target_on is not None and no_target:
+        raise InputError("give --target DATE or --no-target, not both")
+    if target_on is not None and target_on < before.registered_on:
+        raise InputError(
+            f"target date {target_on} is before the registration date {before.registered_on}"
+        )
+    changes: dict[str, Any] = {}
+    new_title = clean_text(title, "title", limit=MAX_TITLE) if title is not None else None
+    if new_title is not None and new_title != before.title:
+        changes["title"] = {"from": before.title, "to": new_title}
+    flags = (before.flags | added) - removed
+    if flags != before.flags:
+        changes["flags"] = {"from": sorted(before.flags), "to": sorted(flags)}
+    target = None if no_target else (target_on or before.target_on)
+    if target != before.target_on:
+        changes["target_on"] = {"from": before.target_on, "to": target}
+    if not changes:
+        raise InputError(
+            "没有要修改的内容 nothing to amend: give --title, --flag, --unflag, --target or "
+            "--no-target with a value that differs from the decision's"
+        )
+    return changes
 
 
 def _meeting(record: MeetingIn | None) -> MeetingRecord | None:
@@ -114,6 +154,7 @@ class Commands:
     clock: Callable[[], datetime] = utc_now
     uow: UnitOfWorkFactory | None = None
     _procedures: dict[str, Procedure] = field(default_factory=dict)
+    max_attachment_bytes: int = DEFAULT_MAX_BYTES  # the largest file --attach takes
 
     def __post_init__(self) -> None:
         if self.uow is None:
@@ -152,7 +193,7 @@ class Commands:
         return on
 
     def documents(self) -> DocumentStore:
-        return DocumentStore(self.home / "documents")
+        return DocumentStore(self.home / "documents", max_bytes=self.max_attachment_bytes)
 
     def _check_role(self, uow: UnitOfWork, actor: str, role: str | set[str], what: str) -> None:
         if not uow.people.any():
@@ -285,7 +326,10 @@ class Commands:
         meeting: MeetingRecord | None = None,
         next_meeting_on: date | None = None,
     ) -> tuple[Decision, Plan]:
-        stored = [(a.kind, DocumentStore.digest(a.path), a.path) for a in attachments]
+        limit = self.max_attachment_bytes
+        stored = [
+            (a.kind, DocumentStore.digest(a.path, max_bytes=limit), a.path) for a in attachments
+        ]
         action = Complete(
             step=step,
             on=self.effective(on),
@@ -313,6 +357,61 @@ class Commands:
             Extend(step=step, on=self.effective(on), reason=clean_text(reason, "reason")),
             actor,
         )
+
+    def amend(
+        self,
+        decision_id: str,
+        *,
+        actor: str,
+        reason: str | None,
+        title: str | None = None,
+        add_flags: Iterable[str] = (),
+        remove_flags: Iterable[str] = (),
+        target_on: date | None = None,
+        no_target: bool = False,
+        on: date | None = None,
+    ) -> tuple[Decision, Plan]:
+        """Correct the title, flags or target date (audited from/to with the reason; planned
+        again, so a flag that makes a step required makes it ready, and the index follows)."""
+        why = clean_text(reason, "reason (--reason)", required=True)
+        actor = self._actor(actor)
+        day = self.effective(on)
+        with self.unit(write=False) as uow:
+            before = uow.decisions.get(decision_id)
+            cal = uow.calendar()
+            self._check_role(uow, actor, {"decision_body", "sponsor"}, "修改决策 (amend)")
+        proc = self.procedure(before.procedure_id)
+        changes = _amendments(before, proc, title, add_flags, remove_flags, target_on, no_target)
+        if day < before.registered_on:
+            raise InputError(
+                f"--on {day} is before the decision was registered ({before.registered_on})"
+            )
+        flags = frozenset(changes["flags"]["to"]) if "flags" in changes else before.flags
+        check_amend(proc, before.flags, flags, before.attempts)
+        after = before.model_copy(
+            update={
+                "title": changes["title"]["to"] if "title" in changes else before.title,
+                "flags": flags,
+                "target_on": changes["target_on"]["to"]
+                if "target_on" in changes
+                else before.target_on,
+            }
+        )
+        view = plan(proc, flags, before.attempts, day, cal, target_on=after.target_on)
+        with self.unit() as uow:
+            uow.decisions.amend(before, title=after.title, flags=flags, target_on=after.target_on)
+            version = uow.decisions.save(before, before.attempts, view)
+            uow.audit.append(
+                decision_id=before.id,
+                action="amend",
+                actor=actor,
+                effective_on=day,
+                recorded_at=self.clock(),
+                payload={**changes, "reason": why, "version": version, "status": view.status},
+            )
+            self._notify(uow, before.id, proc, situation(proc, before.flags, before.attempts), view)
+            uow.commit()
+        return after.model_copy(update={"version": version, "status": view.status}), view
 
     def _actor(self, actor: str | None) -> str:
         text = clean_text(actor, "actor (--actor or DECIDE_ACTOR)", required=True, limit=128)
@@ -346,6 +445,8 @@ class Commands:
                 f"--on {action.on} is before the decision was registered ({before.registered_on})"
             )
         files = [(self._kind(proc, action.step, kind), s, p) for kind, s, p in files]
+        if isinstance(action, Complete) and files:  # the attempt lists the kinds as resolved
+            action = action.model_copy(update={"documents": tuple(k for k, _, _ in files)})
         attempts = apply(proc, before.flags, before.attempts, action, cal)
         view = plan(proc, before.flags, attempts, action.on, cal, target_on=before.target_on)
         for _, stored, path in files:
@@ -491,6 +592,19 @@ class Commands:
             d, view = self.skip(
                 request.decision, request.step, actor=actor, reason=request.reason, on=request.on
             )
+        elif isinstance(request, AmendRequest):
+            d, view = self.amend(
+                request.decision,
+                actor=actor,
+                reason=request.reason,
+                title=request.title,
+                add_flags=request.flag,
+                remove_flags=request.unflag,
+                target_on=request.target,
+                no_target=request.no_target,
+                on=request.on,
+            )
+            return Changed(decision=d, plan=view)
         else:
             d, view = self.extend(
                 request.decision, request.step, actor=actor, reason=request.reason, on=request.on
@@ -503,10 +617,21 @@ class Commands:
             return uow.calendar()
 
     def status(self, decision_id: str, as_of: date | None = None) -> tuple[Decision, Plan]:
+        """The decision planned as of a date (today by default); a date before today shows
+        it as the facts effective by then made it (``app.history.as_of``)."""
         with self.unit(write=False) as uow:
             decision = uow.decisions.get(decision_id)
             cal = uow.calendar()
+            events = None
+            if as_of is not None and as_of < self.today():
+                from app.history import CHANGES
+
+                events = uow.audit.events_of([decision_id], CHANGES)[decision_id]
         proc = self.procedure(decision.procedure_id)
+        if events is not None and as_of is not None:
+            from app.history import as_of as history_as_of
+
+            return history_as_of(decision, proc, events, as_of, cal)
         return decision, plan(
             proc,
             decision.flags,

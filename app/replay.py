@@ -1,61 +1,25 @@
 """Deep verification: the decisions' state must be what their audit events say.
 
 The chain proves the events were not altered; this proves the state tables were not altered
-either.  Each decision's events (register, start, complete, skip, extend) are replayed through
-the same pure transitions that first accepted them, and the result is compared with the stored
-attempts, status and version.  An event the rules now refuse is reported too (it can also mean
+either.  Each decision's events (register, start, complete, skip, extend, amend) are replayed
+(``app.history.fold``) through the same pure transitions that first accepted them, and the
+result is compared with the stored title, flags, target date, attempts, status and version.  An event the rules now refuse is reported too (it can also mean
 an imported holiday schedule moved a minimum period after the fact: the message says so).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from datetime import date
 from typing import Any
 
 from app.commands import Commands
-from procedures import (
-    Complete,
-    DecideError,
-    Extend,
-    MeetingRecord,
-    Skip,
-    Start,
-    apply,
-    load_procedure,
-    plan,
-    register,
-)
-from procedures.state import Action, Attempt
+from app.history import CHANGES, Refused, fold
+from procedures import load_procedure, plan
 from store.audit import Problem
 from store.audit_split import processes
 from store.uow import UnitOfWork
 
 __all__ = ["replay_problems"]
-
-ACTIONS = {"start", "complete", "skip", "extend"}
-CHANGES = ("register", *sorted(ACTIONS))
-
-
-def _action(kind: str, on: date, data: dict[str, Any]) -> Action:
-    step = data["step"]
-    if kind == "start":
-        return Start(step=step, on=on, shorten_reason=data.get("shorten_reason"))
-    if kind == "skip":
-        return Skip(step=step, on=on, reason=data.get("reason"))
-    if kind == "extend":
-        return Extend(step=step, on=on, reason=data.get("reason"))
-    meeting = data.get("meeting")
-    next_on = data.get("next_meeting_on")
-    return Complete(
-        step=step,
-        on=on,
-        outcome=data.get("outcome"),
-        documents=tuple(d["kind"] for d in data.get("documents", ())),
-        meeting=MeetingRecord.model_validate(meeting) if meeting else None,
-        next_meeting_on=date.fromisoformat(next_on) if next_on else None,
-    )
 
 
 def replay_problems(cmds: Commands, jobs: int | None = None) -> Iterator[Problem]:
@@ -133,34 +97,31 @@ def _replay_ids(db: Any, ids: list[str], cal: Any) -> Iterator[Problem]:
 
 def _replay_one(decision: Any, events: list[Any], cal: Any) -> Iterator[Problem]:
     proc = load_procedure(decision.procedure_id)
-    attempts: tuple[Attempt, ...] = ()
-    changes = 0
-    for event in events:
-        data = json.loads(event.payload)
-        if event.action == "register":
-            attempts = register(proc, event.effective_on)
-            changes += 1
-        elif event.action in ACTIONS:
-            try:
-                attempts = apply(
-                    proc,
-                    decision.flags,
-                    attempts,
-                    _action(event.action, event.effective_on, data),
-                    cal,
-                )
-            except DecideError as exc:
-                yield Problem(
-                    event.seq,
-                    "replay",
-                    f"decision {decision.id}: event {event.seq} "
-                    f"({event.action} {data.get('step')}) is refused on replay: {exc} "
-                    "— the state was edited, or a holiday schedule imported since "
-                    "moved a period",
-                )
-                return
-            changes += 1
+    try:
+        history = fold(proc, events, cal)
+    except Refused as refused:
+        event = refused.event
+        yield Problem(
+            event.seq,
+            "replay",
+            f"decision {decision.id}: event {event.seq} "
+            f"({event.action} {refused.data.get('step', '')}) is refused on replay: "
+            f"{refused.error} — the state was edited, or a holiday schedule imported since "
+            "moved a period",
+        )
+        return
+    attempts, changes = history.attempts, history.changes
     first = events[0].seq if events else None
+    recorded = (history.title, history.flags, history.target_on)
+    if recorded != (decision.title, decision.flags, decision.target_on):
+        yield Problem(
+            first,
+            "state",
+            f"decision {decision.id}: the stored title, flags or target date differ from what "
+            "its audit events record (register, amend): the decisions table was edited outside "
+            "the engine",
+        )
+        return
     if attempts != decision.attempts:
         where = next(
             (
@@ -180,7 +141,7 @@ def _replay_one(decision: Any, events: list[Any], cal: Any) -> Iterator[Problem]
         )
         return
     view = plan(
-        proc, decision.flags, attempts, decision.registered_on, cal, target_on=decision.target_on
+        proc, history.flags, attempts, decision.registered_on, cal, target_on=history.target_on
     )
     if (decision.status, decision.version) != (view.status, changes):
         yield Problem(

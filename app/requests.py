@@ -17,6 +17,7 @@ from procedures.planner import Plan
 from procedures.state import Decision
 
 __all__ = [
+    "AmendRequest",
     "AttachmentIn",
     "Changed",
     "CompleteRequest",
@@ -89,7 +90,23 @@ class ExtendRequest(_StepRequest):
     reason: str | None = None
 
 
-Request = RegisterRequest | StartRequest | CompleteRequest | SkipRequest | ExtendRequest
+class AmendRequest(_In):
+    """Correct a registered decision's title, flags or target date, with the reason."""
+
+    kind: Literal["amend"] = "amend"
+    decision: str
+    reason: str
+    title: str | None = None
+    flag: tuple[str, ...] = ()  # flags to add
+    unflag: tuple[str, ...] = ()  # flags to remove
+    target: date | None = None
+    no_target: bool = False  # remove the target date
+    on: date | None = None
+
+
+Request = (
+    RegisterRequest | StartRequest | CompleteRequest | SkipRequest | ExtendRequest | AmendRequest
+)
 
 
 class Changed(BaseModel):

@@ -19,7 +19,7 @@ from typing import Any
 
 from app.commands import Commands
 from procedures import load_procedure
-from procedures.planner import current_attempt
+from procedures.package import PackageEntry, package_state
 from store.repository import StoredDocument
 
 __all__ = ["BusinessRefusal", "Outcome", "build_archive", "build_package"]
@@ -43,59 +43,28 @@ def _documents(cmds: Commands, decision_id: str) -> list[StoredDocument]:
         return uow.documents.of(decision_id)
 
 
+def _entry(entry: PackageEntry[StoredDocument]) -> dict[str, Any]:
+    """A package entry as the manifest lists it (with the file, when attached)."""
+    item: dict[str, Any] = {
+        "step": entry.step,
+        "attempt": entry.attempt,
+        "kind": entry.kind,
+        "zh": entry.zh,
+    }
+    if entry.document is not None:
+        doc = entry.document
+        item.update(filename=doc.filename, sha256=doc.sha256, size=doc.size)
+    return item
+
+
 def build_package(cmds: Commands, decision_id: str) -> Outcome:
     """Assemble the Art. 29 package manifest for the decision's current legality review."""
     decision, _ = cmds.status(decision_id)
     proc = load_procedure(decision.procedure_id)
-    docs = _documents(cmds, decision_id)
-    items, missing = [], []
-    for kind in proc.package:
-        producer = next(s for s in proc.steps if kind in s.documents)
-        attempt = current_attempt(decision.attempts, producer.id)
-        if attempt is None or attempt.status != "done":
-            continue  # the step did not run (skipped or not required): nothing to include
-        found = [d for d in docs if d[0] == producer.id and d[1] == attempt.number and d[2] == kind]
-        label = proc.document(kind)
-        entry = {
-            "step": producer.id,
-            "attempt": attempt.number,
-            "kind": kind,
-            "zh": label.zh if label else kind,
-        }
-        if found:
-            *_, filename, sha, size = found[-1]
-            items.append({**entry, "filename": filename, "sha256": sha, "size": size})
-        else:
-            missing.append(entry)
-    # what the review's outcome requires travels with the package: the revised draft (lawful
-    # with changes, Art. 28), the statement of legal risk (exploratory reform, Art. 25)
-    deciding = next((s for s in proc.steps if s.decides), None)
-    gates = [proc.step(p.step) for p in deciding.after] if deciding else []
-    review = None
-    for gate in gates:
-        if gate is None:
-            continue
-        attempt = current_attempt(decision.attempts, gate.id)
-        outcome = gate.outcome(attempt.outcome or "") if attempt else None
-        review = attempt or review
-        for kind in outcome.requires_documents if outcome else ():
-            found = [
-                d
-                for d in docs
-                if d[0] == gate.id and attempt and d[1] == attempt.number and d[2] == kind
-            ]
-            label = proc.document(kind)
-            entry = {
-                "step": gate.id,
-                "attempt": attempt.number if attempt else 0,
-                "kind": kind,
-                "zh": label.zh if label else kind,
-            }
-            if found:
-                *_, filename, sha, size = found[-1]
-                items.append({**entry, "filename": filename, "sha256": sha, "size": size})
-            else:
-                missing.append(entry)
+    state = package_state(proc, decision.flags, decision.attempts, _documents(cmds, decision_id))
+    items = [_entry(e) for e in state.present]
+    missing = [_entry(e) for e in state.missing]
+    review = state.review
     shortened = [
         {"step": a.step, "attempt": a.number, "reason": a.shorten_reason}
         for a in decision.attempts

@@ -103,3 +103,23 @@ def people_list(as_json: Json = False) -> None:
         {"people": [{"name": r.name, "role": r.role, "unit": r.unit} for r in rows]},
         *(f"{r.name}  {r.role}  {r.unit or ''}" for r in rows),
     )
+
+
+@people_app.command("remove")
+def people_remove(
+    name: str,
+    role: Annotated[
+        str | None, typer.Option("--role", help="only this role (default: every role)")
+    ] = None,
+    actor: Actor = None,
+    as_json: Json = False,
+) -> None:
+    """Remove a person's role (or every role they hold); audited."""
+    from app.admin import remove_person
+
+    removed = remove_person(commands(), name, role, who(actor))
+    show(
+        as_json,
+        {"name": name, "removed": removed},
+        f"已移除 removed: {name} ({', '.join(removed)})",
+    )

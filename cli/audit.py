@@ -89,6 +89,7 @@ ACTION_LABELS = {
     "skip": "跳过 skip",
     "extend": "延期 extend",
     "recompute_dates": "重算日期 recompute_dates",
+    "amend": "修改 amend",
 }
 
 
@@ -148,6 +149,9 @@ def audit_export(
     decision: Annotated[str | None, typer.Argument()] = None,
     all_: Annotated[bool, typer.Option("--all", help="the whole log")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="JSON Lines file to write")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="replace an existing file (never the store's own)")
+    ] = False,
     as_json: Json = False,
 ) -> None:
     """导出 export a decision's events (or --all) as JSON Lines, verifiable offline."""
@@ -155,7 +159,7 @@ def audit_export(
 
     if (decision is None) == (not all_) or out is None:
         raise InputError("give a DECISION or --all, and --out FILE")
-    n = run(commands(), out, None if all_ else decision)
+    n = run(commands(), out, None if all_ else decision, force=force)
     show(as_json, {"events": n, "out": str(out)}, f"已导出 exported {n} events → {out}")
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from app.requests import (
+    AmendRequest,
     AttachmentIn,
     CompleteRequest,
     ExtendRequest,
@@ -300,3 +301,110 @@ def overdue(
             str(i.overdue_working_days or ""),
         )
     show(as_json, doc, table if items else "没有到期事项 nothing due")
+
+
+# -- corrections and documents ---------------------------------------------------------------
+@app.command()
+def amend(
+    decision: str,
+    reason: Annotated[str, typer.Option("--reason", help="why the decision is amended")],
+    title: Annotated[str | None, typer.Option("--title", help="the corrected title")] = None,
+    flag: Annotated[list[str] | None, typer.Option("--flag", help="a flag to add")] = None,
+    unflag: Annotated[list[str] | None, typer.Option("--unflag", help="a flag to remove")] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="the new target date YYYY-MM-DD")
+    ] = None,
+    no_target: Annotated[bool, typer.Option("--no-target", help="remove the target date")] = False,
+    on: On = None,
+    actor: Actor = None,
+    as_json: Json = False,
+) -> None:
+    """修改决策 correct a decision's title, flags or target date (audited, with the reason)."""
+    request = AmendRequest(
+        decision=decision,
+        reason=reason,
+        title=title,
+        flag=tuple(flag or ()),
+        unflag=tuple(unflag or ()),
+        target=parse_date(target, "--target"),
+        no_target=no_target,
+        on=parse_date(on, "--on"),
+    )
+    done = commands().execute(request, actor=who(actor))
+    d, view = done.decision, done.plan
+    show(
+        as_json,
+        render.decision_json(d, view),
+        f"已修改 amended [bold]{d.id}[/]: {render.escape(reason)}",
+        render.status_table(d, view),
+    )
+
+
+@app.command()
+def documents(decision: str, as_json: Json = False) -> None:
+    """决策材料 a decision's documents (kinds, sizes, SHA-256) and its Art. 29 package state."""
+    from app.documents import documents_of
+
+    found = documents_of(commands(), decision)
+    show(as_json, _documents_json(found), *_documents_view(found))
+
+
+def _documents_json(found: Any) -> dict[str, Any]:
+    package = found.package
+
+    def entry(e: Any) -> dict[str, Any]:
+        return {"step": e.step, "attempt": e.attempt, "kind": e.kind}
+
+    return {
+        "decision": found.decision.id,
+        "documents": [
+            {
+                "step": d.step,
+                "attempt": d.attempt,
+                "kind": d.kind,
+                "filename": d.filename,
+                "size": d.size,
+                "sha256": d.sha256,
+            }
+            for d in found.documents
+        ],
+        "package": {
+            "article": "Decree 713 Art. 29",
+            "complete": package.complete,
+            "present": [
+                {**entry(e), "sha256": e.document.sha256} for e in package.present if e.document
+            ],
+            "missing": [entry(e) for e in package.missing],
+            "pending": [entry(e) for e in package.pending],
+        },
+    }
+
+
+def _documents_view(found: Any) -> list[Any]:
+    from rich.table import Table
+
+    d = found.decision
+    table = Table(title=f"决策材料 documents {d.id} ({len(found.documents)})", title_justify="left")
+    for col in ("步骤 step", "#", "类型 kind", "文件 file", "大小 size", "SHA-256"):
+        table.add_column(col, overflow="fold")
+    for doc in found.documents:
+        table.add_row(
+            doc.step,
+            str(doc.attempt),
+            f"{found.kinds.get(doc.kind, doc.kind)} {doc.kind}",
+            render.escape(doc.filename),
+            f"{doc.size:,}",
+            f"{doc.sha256[:12]}…",
+        )
+    package = found.package
+    state = "齐全 complete" if package.complete else "不齐全 incomplete"
+    lines: list[Any] = [table if found.documents else "尚无材料 no documents yet"]
+    lines.append(f"报送材料 Art. 29 package: {state}")
+    for label, entries in (
+        ("已有 present", package.present),
+        ("缺少 missing", package.missing),
+        ("待办 pending", package.pending),
+    ):
+        for e in entries:
+            lines.append(f"  {label}: {e.zh} {e.kind} ({e.step} #{e.attempt})")
+    return lines

@@ -324,11 +324,14 @@ def verify(
     return verify_database(engine, documents_dir=documents_dir, public_keys=public_keys, jobs=jobs)
 
 
-def export_jsonl(engine: Engine, out: Path, *, decision_id: str | None = None) -> int:
-    """Write the chain (or one decision's events) as JSON Lines; returns the events written."""
+def export_jsonl(
+    engine: Engine, out: Path, *, decision_id: str | None = None, replace: bool = True
+) -> int:
+    """Write the chain (or one decision's events) as JSON Lines; returns the events written
+    (``replace=False``: ``FileExistsError`` rather than replace an existing ``out``)."""
     from store.audit_export import export_jsonl as _export
 
-    return _export(engine, out, decision_id=decision_id)
+    return _export(engine, out, decision_id=decision_id, replace=replace)
 
 
 def verify_export(path: Path, *, public_keys: Iterable[bytes] | None = None) -> VerifyReport:

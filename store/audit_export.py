@@ -86,16 +86,34 @@ def _write(engine: Engine, path: Path, decision_id: str | None) -> int:
     return written
 
 
-def export_jsonl(engine: Engine, out: Path, *, decision_id: str | None = None) -> int:
-    """Write the export to ``out`` (atomically: a partial file never takes its name)."""
+def export_jsonl(
+    engine: Engine, out: Path, *, decision_id: str | None = None, replace: bool = True
+) -> int:
+    """Write the export to ``out`` (atomically: a partial file never takes its name);
+    ``replace=False``: ``FileExistsError`` if ``out`` exists by then (nothing is replaced)."""
     partial = out.with_name(out.name + ".partial")
     try:
         written = _write(engine, partial, decision_id)
-    except BaseException:
+        if replace:
+            os.replace(partial, out)
+        else:
+            _place_new(partial, out)
+    finally:
         partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, out)
     return written
+
+
+def _place_new(partial: Path, out: Path) -> None:
+    """Give ``partial`` the name ``out`` only if nothing has it (a hard link never replaces, so
+    a file created meanwhile is left alone; without hard links, check and rename)."""
+    try:
+        os.link(partial, out, follow_symlinks=False)
+    except FileExistsError:
+        raise
+    except OSError:
+        if os.path.lexists(out):
+            raise FileExistsError(out) from None
+        os.replace(partial, out)
 
 
 _TYPES: dict[str, tuple[type, ...]] = {

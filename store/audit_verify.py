@@ -2,15 +2,17 @@
 
 ``verify_database`` (public as ``store.audit.verify``) reads the head, the checkpoints and every
 event in seq order straight from the driver within one consistent read transaction, runs the
-chain checks of ``store.audit_chain`` over them, and checks each stored document file against
-its recorded SHA-256.  A long chain is checked in parts by helper processes reading the same
-snapshot (``store.audit_split``), with the report of one pass.  ``snapshot`` and ``open_events``
+chain checks of ``store.audit_chain`` over them, and checks each stored document against the
+audit event that recorded it (the row, and the file's SHA-256).  A long chain is checked in
+parts by helper processes reading the same snapshot (``store.audit_split``), with the report of
+one pass.  ``snapshot`` and ``open_events``
 are shared with the export.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from store.audit import EVENT_COLUMNS, GENESIS, Problem, VerifyReport
 from store.audit_chain import (
@@ -57,52 +60,122 @@ def _file_digest(path: Path) -> str | None:
     return h.hexdigest()
 
 
-def document_problems(conn: Connection, root: Path) -> tuple[int, list[Problem]]:
-    """Every document row's file must exist under ``root`` with the recorded SHA-256.
+_Key = tuple[str, str, int, str, str]  # decision, step, attempt, kind, filename
+
+
+def _recorded(conn: Connection) -> dict[_Key, list[tuple[int, str]]] | None:
+    """The documents the audit events record (what a stored file is checked against): for each
+    decision, step attempt, kind and file name, the (event, sha256) pairs in seq order; None
+    when the events cannot be read (PostgreSQL: in a savepoint, so the snapshot goes on)."""
+    found: dict[_Key, list[tuple[int, str]]] = {}
+    savepoint = conn.begin_nested() if conn.dialect.name == "postgresql" else None
+    try:
+        rows = conn.execute(
+            text(
+                "SELECT seq, decision_id, payload FROM audit_events WHERE action = 'complete' "
+                "AND payload LIKE :p ORDER BY seq"
+            ),
+            {"p": '%"documents":[%'},
+        ).fetchall()
+    except DBAPIError:  # e.g. locked past the lock timeout: the chain check reports it
+        if savepoint is not None:
+            savepoint.rollback()
+        return None
+    if savepoint is not None:
+        savepoint.commit()
+    for seq, decision_id, payload in rows:
+        try:
+            data = json.loads(payload)
+            for doc in data.get("documents", ()):
+                key = (decision_id, data["step"], data["attempt"], doc["kind"], doc["filename"])
+                found.setdefault(key, []).append((seq, doc["sha256"]))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            continue  # a malformed payload is the chain check's to report
+    return found
+
+
+def _take(queue: list[tuple[int, str]] | None, sha: object) -> tuple[int, str] | None:
+    """The recorded entry for a row: the one with its hash if there is one, else the first."""
+    if not queue:
+        return None
+    entry = next((e for e in queue if e[1] == sha), queue[0])
+    queue.remove(entry)
+    return entry
+
+
+def document_problems(
+    conn: Connection, root: Path, notes: list[str] | None = None
+) -> tuple[int, list[Problem]]:
+    """Every document must be as its audit event recorded it: each ``documents`` row matches
+    the event that recorded it (same step attempt, kind, file name and SHA-256), each event's
+    document has its row, and the file under ``root`` has the event's SHA-256.
 
     The first ``MAX_PROBLEMS`` problems are listed (each with the event that recorded the
     document), the rest counted, as for the chain; when not one file is found the directory
     itself is named as the likely fault.
     """
+    recorded = _recorded(conn)
+    if recorded is None and notes is not None:
+        notes.append(
+            "the audit events could not be read: document files were checked against the "
+            "documents table only, not against the events that recorded them"
+        )
     digests: dict[str, str | None] = {}
     problems: list[Problem] = []
     count = well_formed = missing = further = 0
+
+    def report(seq: int | None, message: str) -> None:
+        nonlocal further
+        if len(problems) >= MAX_PROBLEMS:
+            further += 1
+        else:
+            problems.append(Problem(seq, "document", message))
+
     result = conn.execute(
-        text("SELECT id, decision_id, filename, sha256 FROM documents ORDER BY id")
+        text(
+            "SELECT id, decision_id, step, attempt, kind, filename, sha256 FROM documents "
+            "ORDER BY id"
+        )
     )
-    rows = result.fetchall()  # read whole: the per-problem queries below use the same connection
-    for doc_id, decision_id, filename, sha in rows:
+    for doc_id, decision_id, step, attempt, kind, filename, sha in result.fetchall():
         count += 1
         what = f"document #{doc_id} of decision {decision_id} ({filename}, sha256 {sha})"
+        key = (decision_id, step, attempt, kind, filename)
+        event = (None, sha) if recorded is None else _take(recorded.get(key), sha)
+        seq = event[0] if event else None
         if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
-            fault, path, actual = "the recorded sha256 is malformed", None, None
-        else:
-            well_formed += 1
-            path = root / sha[:2] / sha
-            if sha not in digests:
-                digests[sha] = _file_digest(path)
-            actual = digests[sha]
-            if actual == sha:
-                continue
-            missing += actual is None
+            report(seq, f"{what}: the recorded sha256 is malformed")
+            continue
+        well_formed += 1
+        path = root / sha[:2] / sha
+        if sha not in digests:
+            digests[sha] = _file_digest(path)
+        actual = digests[sha]
+        missing += actual is None
+        if event is None:
+            report(None, f"{what}: no audit event records it — the documents table was edited")
+        elif event[1] != sha:
+            report(
+                seq,
+                f"{what}, recorded by event {seq} with sha256 {event[1]}: the row points at "
+                "another file than the event recorded — the documents table was edited",
+            )
+        elif actual != sha:
             fault = (
                 f"the file {path} is missing or unreadable"
                 if actual is None
                 else f"the file {path} was altered (its sha256 is now {actual})"
             )
-        if len(problems) >= MAX_PROBLEMS:
-            further += 1
-            continue
-        seq = None
-        if path is not None:
-            seq = conn.execute(
-                text(
-                    "SELECT min(seq) FROM audit_events WHERE decision_id = :d AND payload LIKE :p"
-                ),
-                {"d": decision_id, "p": f"%{sha}%"},
-            ).scalar()
-        recorded = f", recorded by event {seq}" if seq is not None else ""
-        problems.append(Problem(seq, "document", f"{what}{recorded}: {fault}"))
+            by = f", recorded by event {seq}" if seq is not None else ""
+            report(seq, f"{what}{by}: {fault}")
+    for (decision_id, step, attempt, kind, filename), queue in (recorded or {}).items():
+        for seq, sha in queue:
+            report(
+                seq,
+                f"the {kind} {filename} of decision {decision_id} ({step} attempt {attempt}, "
+                f"sha256 {sha}) recorded by event {seq} has no documents row — the documents "
+                "table was edited",
+            )
     if further:
         problems.append(Problem(None, "more", f"{further} further document problems not listed"))
     if well_formed > 1 and missing == well_formed:
@@ -305,7 +378,7 @@ def verify_database(
             ]
             documents = 0
             if documents_dir is not None:
-                documents, found = document_problems(conn, documents_dir)
+                documents, found = document_problems(conn, documents_dir, notes)
                 problems += found
     if not checkpoints:
         notes.append(

@@ -56,6 +56,12 @@ class Database:
         self._engine: Engine | None = None
 
     @property
+    def file(self) -> Path | None:
+        """The SQLite database file (None on PostgreSQL or in memory)."""
+        path = self.url.split("///", 1)[1] if "///" in self.url else ":memory:"
+        return None if self.dialect != "sqlite" or path == ":memory:" else Path(path)
+
+    @property
     def engine(self) -> Engine:
         """The SQLAlchemy engine, for migrations, verification, export and the flows."""
         if self._engine is None:

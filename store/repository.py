@@ -119,6 +119,10 @@ _ALERT_CANDIDATES = SQL(
     "ORDER BY id"
 )
 _COUNT = SQL("SELECT count(*) FROM decisions")
+_AMEND = SQL(
+    "UPDATE decisions SET title = :title, flags = :flags, target_on = :target_on "
+    "WHERE id = :id AND version = :version"
+)
 
 
 NOTHING_DUE = date.max  # NULL is kept for "not dated yet" (rows from before revision 0002)
@@ -409,6 +413,22 @@ class DecisionRepository:
     def count(self) -> int:
         return int(_COUNT.run(self.link).fetchone()[0])
 
+    def amend(
+        self, before: Decision, *, title: str, flags: frozenset[str], target_on: date | None
+    ) -> None:
+        """Write an amended title, flags and target date (``save`` then bumps the version,
+        checking nobody changed the decision since ``before``)."""
+        _AMEND.defer(
+            self.link,
+            {
+                "id": before.id,
+                "version": before.version,
+                "title": title,
+                "flags": _dump(sorted(flags)),
+                "target_on": target_on,
+            },
+        )
+
 
 class Person:
     __slots__ = ("name", "role", "unit")
@@ -422,6 +442,8 @@ _PERSON_ADD = SQL("INSERT INTO people (name, role, unit) VALUES (:name, :role, :
 _ANY_PERSON = SQL("SELECT 1 FROM people LIMIT 1")
 _ROLES = SQL("SELECT role FROM people WHERE name = :name")
 _PEOPLE = SQL("SELECT name, role, unit FROM people ORDER BY name, role")
+_PERSON_REMOVE = SQL("DELETE FROM people WHERE name = :name")
+_PERSON_REMOVE_ROLE = SQL("DELETE FROM people WHERE name = :name AND role = :role")
 
 
 class PeopleRepository:
@@ -442,6 +464,16 @@ class PeopleRepository:
 
     def all(self) -> list[Person]:
         return [Person(*r) for r in _PEOPLE.rows(self.link)]
+
+    def remove(self, name: str, role: str | None = None) -> set[str]:
+        """Remove a person's role (every role when ``role`` is None); the roles removed."""
+        roles = self.roles(name)
+        if role is not None:
+            roles &= {role}
+            _PERSON_REMOVE_ROLE.run(self.link, {"name": name, "role": role})
+        elif roles:
+            _PERSON_REMOVE.run(self.link, {"name": name})
+        return roles
 
 
 _DOCUMENT_ADD = SQL(

@@ -147,3 +147,18 @@ def test_replay_from_a_script_without_a_main_guard(cmds, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "FOUND ['state', 'state']" in done.stdout.splitlines()
+
+
+def test_an_amended_decision_replays_and_an_edited_flag_is_caught(cmds):
+    """The replay follows each amendment's flags (expert review ran under ``technical``); a flag
+    changed in the decisions table is named."""
+    d = cmds.status("2025-0001")[0].id
+    cmds.amend(d, actor="甲", reason="技术性强", add_flags=["technical"], on=date(2025, 3, 11))
+    cmds.start(d, "expert_review", actor="甲", on=date(2025, 3, 12))
+    assert audit_verify(cmds).ok, audit_verify(cmds).problems
+    with UnitOfWork(cmds.db) as uow:
+        SQL("UPDATE decisions SET flags = '[]' WHERE id = :id").run(uow.link, {"id": d})
+        uow.commit()
+    report = audit_verify(cmds)
+    assert not report.ok
+    assert any(p.kind == "state" and "flags" in p.message for p in report.problems)

@@ -350,6 +350,13 @@ def add_document(session: Any, filename: str, content: bytes) -> None:
     )
 
 
+def recorded(step: str, filename: str, content: bytes, kind: str = "draft") -> dict[str, Any]:
+    """A complete event's payload for one attached document, as the commands write it."""
+    sha = hashlib.sha256(content).hexdigest()
+    doc = {"kind": kind, "filename": filename, "sha256": sha, "size": len(content)}
+    return {"step": step, "attempt": 1, "documents": [doc]}
+
+
 @pytest.mark.parametrize("damage", ["altered", "missing"])
 def test_a_stored_document_altered_or_removed(chain, key, tmp_path, damage):
     content = "某区老旧小区改造计划（草案）".encode()
@@ -366,7 +373,7 @@ def test_a_stored_document_altered_or_removed(chain, key, tmp_path, damage):
             actor="承办人",
             effective_on=date(2025, 3, 10),
             recorded_at=CLOCK,
-            payload={"step": "drafting", "documents": [{"kind": "draft", "sha256": sha}]},
+            payload=recorded("drafting", "草案.docx", content),
         )
     append_events(chain, 2)
     report = verify(chain, documents_dir=tmp_path / "documents")
@@ -419,3 +426,70 @@ def test_a_document_row_of_the_wrong_type_is_malformed_and_the_hint_counts_the_r
     assert any("malformed" in p.message for p in report.problems if p.kind == "document")
     hint = next(p for p in report.problems if p.kind == "documents")
     assert "(2 documents)" in hint.message
+
+
+def store_and_record(session: Any, root: Any, step: str, kind: str, name: str, content: bytes):
+    """A document as the commands keep it: the file by hash, its row, the event recording it."""
+    sha = hashlib.sha256(content).hexdigest()
+    (root / sha[:2]).mkdir(parents=True, exist_ok=True)
+    (root / sha[:2] / sha).write_bytes(content)
+    session.add(
+        DocumentRow(
+            decision_id="2025-0001",
+            step=step,
+            attempt=1,
+            kind=kind,
+            filename=name,
+            sha256=sha,
+            size=len(content),
+            stored_at=CLOCK,
+        )
+    )
+    return AuditLog(session).append(
+        decision_id="2025-0001",
+        action="complete",
+        actor="承办人",
+        effective_on=date(2025, 3, 10),
+        recorded_at=CLOCK,
+        payload=recorded(step, name, content, kind),
+    )
+
+
+@pytest.fixture
+def two_documents(chain, tmp_path):
+    """A draft and a legality opinion of decision 2025-0001, each recorded by its event."""
+    root = tmp_path / "documents"
+    draft, opinion = "草案（征求意见稿）".encode(), "合法性审查意见：合法".encode()
+    with writing(chain) as session:
+        add_decision(session)
+        first = store_and_record(session, root, "drafting", "draft", "草案.docx", draft)
+        second = store_and_record(
+            session, root, "legality_review", "legality_opinion", "审查意见.pdf", opinion
+        )
+    report = verify(chain, documents_dir=root)
+    assert report.ok and report.documents == 2, report.problems
+    return root, first.seq, second.seq, hashlib.sha256(opinion).hexdigest()
+
+
+def test_a_document_row_pointed_at_another_stored_file(chain, key, two_documents):
+    """The row's hash changed to another stored file's: every file matches its own row, but not
+    the event that recorded the draft."""
+    root, draft_event, _, opinion_sha = two_documents
+    with chain.begin() as conn:
+        conn.execute(
+            text("UPDATE documents SET sha256 = :s WHERE filename = :f"),
+            {"s": opinion_sha, "f": "草案.docx"},
+        )
+    problem, report = first(chain, key, documents_dir=root)
+    assert (problem.seq, problem.kind) == (draft_event, "document"), report.problems
+    assert f"recorded by event {draft_event}" in problem.message
+    assert "points at another file" in problem.message and len(report.problems) == 1
+
+
+def test_a_document_row_deleted(chain, key, two_documents):
+    root, _, opinion_event, _ = two_documents
+    with chain.begin() as conn:
+        conn.execute(text("DELETE FROM documents WHERE filename = :f"), {"f": "审查意见.pdf"})
+    problem, report = first(chain, key, documents_dir=root)
+    assert (problem.seq, problem.kind) == (opinion_event, "document"), report.problems
+    assert "has no documents row" in problem.message and "审查意见.pdf" in problem.message

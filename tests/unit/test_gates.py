@@ -6,7 +6,8 @@ from datetime import date as D
 
 import pytest
 
-from procedures import Complete, InputError, Skip, Start
+from procedures import Complete, InputError, RuleViolation, Skip, Start
+from procedures.amend import check_amend
 from tests.conftest import Run, meeting
 
 ALL_FLAGS = ("technical", "stability_risk")
@@ -334,3 +335,26 @@ def test_unknown_step_outcome_and_flag_are_input_errors(national):
         run.complete("legality_review", D(2025, 4, 30))
     with pytest.raises(InputError, match="unknown flag 'urgent'"):
         Run(national, ["urgent"])
+
+
+def test_a_flag_that_adds_a_step_before_one_already_started_is_refused(national):
+    run = Run(national).to_legality_review()
+    with pytest.raises(RuleViolation) as info:
+        check_amend(national, run.flags, frozenset({"technical"}), run.attempts)
+    assert info.value.rule == "amend.step_order" and "legality_review" in info.value.message
+    drafting = Run(national)
+    drafting.start("drafting", D(2025, 3, 3)).complete("drafting", D(2025, 3, 10))
+    check_amend(national, drafting.flags, frozenset({"technical"}), drafting.attempts)  # allowed
+
+
+def test_a_flag_a_step_ran_under_cannot_be_removed_but_a_lawful_skip_is_no_run(national):
+    run = Run(national, flags=["stability_risk"])
+    run.start("drafting", D(2025, 3, 3)).complete("drafting", D(2025, 3, 10))
+    run.start("risk_assessment", D(2025, 3, 11))
+    with pytest.raises(RuleViolation) as info:
+        check_amend(national, run.flags, frozenset(), run.attempts)
+    assert info.value.rule == "amend.flag_in_use" and info.value.article == "Decree 713 Art. 22"
+    skipped = Run(national, flags=["stability_risk"])
+    skipped.start("drafting", D(2025, 3, 3)).complete("drafting", D(2025, 3, 10))
+    skipped.skip("risk_assessment", D(2025, 3, 11), "已按有关规定评估")
+    check_amend(national, skipped.flags, frozenset(), skipped.attempts)  # allowed

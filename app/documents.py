@@ -1,0 +1,39 @@
+"""A decision's documents and the state of its Art. 29 package (``decide documents``): read only.
+
+The documents are the rows the commands wrote when files were attached (step attempt, kind,
+file name, size, SHA-256); the package state is ``procedures.package``'s answer, the same one the
+package builder (``app.work.build_package``) writes into its manifest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.commands import Commands
+from procedures.package import PackageState, package_state
+from procedures.state import Decision
+from store.repository import StoredDocument
+
+__all__ = ["DecisionDocuments", "documents_of"]
+
+
+@dataclass(frozen=True)
+class DecisionDocuments:
+    decision: Decision
+    documents: list[StoredDocument]  # in the order they were attached
+    kinds: dict[str, str]  # document kind id → 中文 name, for every kind the procedure knows
+    package: PackageState[StoredDocument]
+
+
+def documents_of(cmds: Commands, decision_id: str) -> DecisionDocuments:
+    """The decision's documents and what its Art. 29 package holds, lacks and still awaits."""
+    with cmds.unit(write=False) as uow:
+        decision = uow.decisions.get(decision_id)
+        docs = uow.documents.of(decision_id)
+    proc = cmds.procedure(decision.procedure_id)
+    return DecisionDocuments(
+        decision=decision,
+        documents=docs,
+        kinds={d.id: d.zh for d in proc.documents},
+        package=package_state(proc, decision.flags, decision.attempts, docs),
+    )
