@@ -30,6 +30,7 @@ from procedures import (
     Extend,
     InputError,
     MeetingRecord,
+    NotFound,
     Procedure,
     RuleViolation,
     Skip,
@@ -41,6 +42,7 @@ from procedures import (
     plan,
     register,
 )
+from procedures.definition import pin, unpin
 from procedures.planner import Plan, Situation, decision_status, situation
 from procedures.state import Action, Decision
 from store.dbapi import Database
@@ -114,6 +116,7 @@ class Commands:
     clock: Callable[[], datetime] = utc_now
     uow: UnitOfWorkFactory | None = None
     _procedures: dict[str, Procedure] = field(default_factory=dict)
+    _pinned: dict[str, Procedure] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.uow is None:
@@ -132,9 +135,43 @@ class Commands:
 
     # -- helpers ------------------------------------------------------------------------------
     def procedure(self, procedure_id: str) -> Procedure:
+        """A preset by id or a procedure file by path, as it is now (to register a decision
+        under, or to migrate decisions to); a registered decision's is ``procedure_of``."""
         if procedure_id not in self._procedures:
             self._procedures[procedure_id] = load_procedure(procedure_id)
         return self._procedures[procedure_id]
+
+    def procedure_of(self, decision: Decision, uow: UnitOfWork | None = None) -> Procedure:
+        """The definition pinned to the decision (stored at registration or by a migration),
+        whatever the preset or the office file says today."""
+        if decision.procedure_sha256 not in self._pinned:
+            if uow is None:
+                with self.unit(write=False) as own:
+                    return self.pinned(own, [decision])[decision.procedure_sha256 or ""]
+            self.pinned(uow, [decision])
+        return self._pinned[decision.procedure_sha256 or ""]
+
+    def pinned(self, uow: UnitOfWork, decisions: Iterable[Decision]) -> dict[str, Procedure]:
+        """The pinned definitions of ``decisions`` by SHA-256 (each checked against its hash
+        once per process)."""
+        decisions = list(decisions)
+        for d in decisions:
+            if d.procedure_sha256 is None:
+                raise NotFound(
+                    f"决策 {d.id} 没有固定的程序定义 no procedure definition is pinned to decision "
+                    f"{d.id} (registered under {d.procedure_id!r} before revision 0005, and not "
+                    "found then): pin one with decide procedures migrate "
+                    f"{d.id} --to PRESET_OR_FILE --reason TEXT"
+                )
+        missing = {d.procedure_sha256 for d in decisions} - self._pinned.keys()
+        found = uow.definitions.many(sorted(s for s in missing if s))
+        for sha in sorted(s for s in missing if s):
+            if sha not in found:
+                raise NotFound(
+                    f"no stored procedure definition {sha[:12]}… (procedure_definitions)"
+                )
+            self._pinned[sha] = unpin(found[sha])
+        return {d.procedure_sha256 or "": self._pinned[d.procedure_sha256 or ""] for d in decisions}
 
     def today(self) -> date:
         return today_shanghai(self.clock())
@@ -218,6 +255,7 @@ class Commands:
         if target_on is not None and target_on < on:
             raise InputError(f"target date {target_on} is before the registration date {on}")
         attempts = register(proc, on)
+        definition = pin(proc)
         with self.unit() as uow:
             self._check_role(uow, actor, "decision_body", "决策启动 (register)")
             cal = uow.calendar()
@@ -227,6 +265,7 @@ class Commands:
                 sponsor=sponsor_text or "",
                 procedure_id=proc.id,
                 procedure_version=proc.version,
+                procedure_sha256=definition.sha256,
                 flags=flagset,
                 target_on=target_on,
                 catalogue_year=catalogue_year,
@@ -235,8 +274,8 @@ class Commands:
             )
             view = plan(proc, flagset, attempts, on, cal, target_on=target_on)
             decision = decision.model_copy(update={"status": view.status})
-            uow.decisions.add(decision)
-            uow.decisions.set_dates(decision.id, view, attempts)
+            uow.definitions.add(definition, stored_at=self.clock())
+            uow.decisions.add(decision, view)
             uow.audit.append(
                 decision_id=decision.id,
                 action="register",
@@ -247,6 +286,7 @@ class Commands:
                     "title": decision.title,
                     "procedure": proc.id,
                     "procedure_version": proc.version,
+                    "procedure_sha256": definition.sha256,  # binds the definition into the chain
                     "flags": sorted(flagset),
                     "sponsor": decision.sponsor,
                     "target_on": target_on,
@@ -334,7 +374,7 @@ class Commands:
         with self.unit(write=False) as uow:
             before = uow.decisions.get(decision_id)
             cal = uow.calendar()
-            proc = self.procedure(before.procedure_id)
+            proc = self.procedure_of(before, uow)
             step = proc.step(action.step)
             if step is not None:
                 # the step's own role acts on it; the sponsor also opens steps, because opening
@@ -506,7 +546,7 @@ class Commands:
         with self.unit(write=False) as uow:
             decision = uow.decisions.get(decision_id)
             cal = uow.calendar()
-        proc = self.procedure(decision.procedure_id)
+            proc = self.procedure_of(decision, uow)
         return decision, plan(
             proc,
             decision.flags,

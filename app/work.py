@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from app.commands import Commands
-from procedures import load_procedure
 from procedures.planner import current_attempt
 from store.repository import StoredDocument
 
@@ -46,7 +45,7 @@ def _documents(cmds: Commands, decision_id: str) -> list[StoredDocument]:
 def build_package(cmds: Commands, decision_id: str) -> Outcome:
     """Assemble the Art. 29 package manifest for the decision's current legality review."""
     decision, _ = cmds.status(decision_id)
-    proc = load_procedure(decision.procedure_id)
+    proc = cmds.procedure_of(decision)
     docs = _documents(cmds, decision_id)
     items, missing = [], []
     for kind in proc.package:

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from procedures.errors import InvalidDefinition, NotFound
-from procedures.model import Prerequisite, Procedure, Requirement, Step
+from procedures.model import Period, Prerequisite, Procedure, Requirement, Step
 
 __all__ = ["PRESETS_DIR", "load_procedure", "parse_procedure", "preset_ids"]
 
@@ -33,7 +33,38 @@ def preset_ids() -> list[str]:
 
 @functools.lru_cache(maxsize=64)
 def _load_cached(path: Path) -> Procedure:
-    return parse_procedure(_read_merged(path, seen=()), source=path.name)
+    proc = parse_procedure(_read_merged(path, seen=()), source=path.name)
+    parent_ref = _parsed(path).get("extends")
+    if parent_ref is not None:  # no cycle: _read_merged has followed the chain
+        _check_statutory(proc, _load_cached(_resolve(str(parent_ref), base=path)), path.name)
+    return proc
+
+
+def _check_statutory(proc: Procedure, parent: Procedure, source: str) -> None:
+    """A period that still claims the statute may not be shorter than the one it overrides:
+    the statute's minimum binds every office (SPEC §2 gate 4).  Only the parent's statutory
+    periods are floors; a period in another unit than the statute's is not the statute's."""
+    for step in proc.steps:
+        base = parent.step(step.id)
+        if base is None:
+            continue
+        for name in ("minimum", "due"):
+            period: Period | None = getattr(step, name)
+            floor: Period | None = getattr(base, name)
+            if period is None or floor is None or period.basis.kind != "statute":
+                continue
+            if floor.basis.kind == "statute" and (
+                period.unit != floor.unit or period.amount < floor.amount
+            ):
+                claimed = period.basis.article or "no article"
+                raise InvalidDefinition(
+                    f"法定期限不得短于上位规定 {name} {period.label} claims the statute "
+                    f"({claimed}) but {parent.id} sets {floor.label}, {floor.basis.label}: a "
+                    "statutory period may not be shorter than the law's; keep the statutory "
+                    "period, or give the office's own basis (local_rule or office_policy)",
+                    source=source,
+                    step=step.id,
+                )
 
 
 def load_procedure(ref: str | Path) -> Procedure:
