@@ -115,7 +115,6 @@ class Commands:
     home: Path
     clock: Callable[[], datetime] = utc_now
     uow: UnitOfWorkFactory | None = None
-    _procedures: dict[str, Procedure] = field(default_factory=dict)
     _pinned: dict[str, Procedure] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -136,10 +135,9 @@ class Commands:
     # -- helpers ------------------------------------------------------------------------------
     def procedure(self, procedure_id: str) -> Procedure:
         """A preset by id or a procedure file by path, as it is now (to register a decision
-        under, or to migrate decisions to); a registered decision's is ``procedure_of``."""
-        if procedure_id not in self._procedures:
-            self._procedures[procedure_id] = load_procedure(procedure_id)
-        return self._procedures[procedure_id]
+        under, or to migrate decisions to); a registered decision's is ``procedure_of``.  Not
+        cached here: a file edited since is read again (the loader caches the presets)."""
+        return load_procedure(procedure_id)
 
     def procedure_of(self, decision: Decision, uow: UnitOfWork | None = None) -> Procedure:
         """The definition pinned to the decision (stored at registration or by a migration),

@@ -31,10 +31,25 @@ def preset_ids() -> list[str]:
     return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
 
 
-@functools.lru_cache(maxsize=64)
+def _is_preset(path: Path) -> bool:
+    return path.parent == PRESETS_DIR.resolve()
+
+
 def _load_cached(path: Path) -> Procedure:
+    """Presets are package data, parsed once per process; an office file is read each time it
+    is loaded (only to register or migrate decisions, which then keep their own copy), so an
+    edit is seen at once, also by a long-running process."""
+    return _load_preset(path) if _is_preset(path) else _load_path(path)
+
+
+@functools.lru_cache(maxsize=64)
+def _load_preset(path: Path) -> Procedure:
+    return _load_path(path)
+
+
+def _load_path(path: Path) -> Procedure:
     proc = parse_procedure(_read_merged(path, seen=()), source=path.name)
-    parent_ref = _parsed(path).get("extends")
+    parent_ref = _read(path).get("extends")
     if parent_ref is not None:  # no cycle: _read_merged has followed the chain
         _check_statutory(proc, _load_cached(_resolve(str(parent_ref), base=path)), path.name)
     return proc
@@ -72,7 +87,6 @@ def load_procedure(ref: str | Path) -> Procedure:
     return _load_ref(str(ref))
 
 
-@functools.lru_cache(maxsize=64)
 def _load_ref(ref: str) -> Procedure:
     return _load_cached(_resolve(ref, base=None))
 
@@ -97,13 +111,17 @@ def _resolve(ref: str, base: Path | None) -> Path:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    """The file's TOML (a fresh copy: merging changes it).  Parsed once per process, because
-    every Tianjin preset reads the national one again through ``extends``."""
-    return copy.deepcopy(_parsed(path))
+    """The file's TOML (a fresh copy: merging changes it).  A preset is parsed once per
+    process, because every Tianjin preset reads the national one again through ``extends``."""
+    return copy.deepcopy(_parsed(path)) if _is_preset(path) else _parse(path)
 
 
 @functools.lru_cache(maxsize=64)
 def _parsed(path: Path) -> dict[str, Any]:
+    return _parse(path)
+
+
+def _parse(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
