@@ -272,7 +272,8 @@ class Commands:
             )
             view = plan(proc, flagset, attempts, on, cal, target_on=target_on)
             decision = decision.model_copy(update={"status": view.status})
-            uow.definitions.add(definition, stored_at=self.clock())
+            if definition.sha256 not in self._pinned:  # known here: stored and committed
+                uow.definitions.add(definition, stored_at=self.clock())
             uow.decisions.add(decision, view)
             uow.audit.append(
                 decision_id=decision.id,
@@ -294,6 +295,7 @@ class Commands:
             )
             self._notify(uow, decision.id, proc, None, view)
             uow.commit()
+        self._pinned[definition.sha256] = proc
         return decision, view
 
     def start(
