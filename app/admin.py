@@ -10,7 +10,8 @@ from datetime import date
 from pathlib import Path
 
 from app.commands import Commands, clean_text
-from procedures import InputError, NotFound, load_procedure, plan, preset_ids
+from app.queries import OPEN_STATUSES, plan_of
+from procedures import InputError, NotFound, load_procedure, preset_ids
 from procedures.calendar import Schedule
 from store.audit import Problem, VerifyReport, export_jsonl, verify, verify_export
 from store.settings import Settings
@@ -109,12 +110,12 @@ def import_schedule(cmds: Commands, path: Path, actor: str) -> tuple[Schedule, l
         new_cal = uow.calendar()
         uow.decisions.forget_alert_dates()
         changes: list[Recomputed] = []
-        for decision in uow.decisions.many(
-            uow.decisions.ids(status=("in_progress", "approved", "rejected"))
-        ):
-            proc = load_procedure(decision.procedure_id)
-            old = plan(proc, decision.flags, decision.attempts, today, old_cal)
-            new = plan(proc, decision.flags, decision.attempts, today, new_cal)
+        decisions = uow.decisions.many(uow.decisions.ids(status=OPEN_STATUSES))
+        procs = cmds.pinned(uow, decisions)
+        for decision in decisions:
+            proc = procs[decision.procedure_sha256 or ""]
+            old = plan_of(proc, decision, today, old_cal)
+            new = plan_of(proc, decision, today, new_cal)
             diff = [
                 Recomputed(decision.id, a.step, a.due_on, b.due_on, a.provisional, b.provisional)
                 for a, b in zip(old.steps, new.steps, strict=True)
@@ -122,7 +123,7 @@ def import_schedule(cmds: Commands, path: Path, actor: str) -> tuple[Schedule, l
                 != (b.due_on, b.earliest_close_on, b.provisional)
             ]
             if diff:
-                uow.decisions.set_dates(decision.id, new, decision.attempts)
+                uow.decisions.set_dates(decision, new)
                 uow.audit.append(
                     decision_id=decision.id,
                     action="recompute_dates",

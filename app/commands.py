@@ -31,6 +31,7 @@ from procedures import (
     Extend,
     InputError,
     MeetingRecord,
+    NotFound,
     Procedure,
     RuleViolation,
     Skip,
@@ -43,6 +44,7 @@ from procedures import (
     register,
 )
 from procedures.amend import check_amend
+from procedures.definition import pin, unpin
 from procedures.planner import Plan, Situation, decision_status, situation
 from procedures.state import Action, Decision
 from store.dbapi import Database
@@ -153,7 +155,7 @@ class Commands:
     home: Path
     clock: Callable[[], datetime] = utc_now
     uow: UnitOfWorkFactory | None = None
-    _procedures: dict[str, Procedure] = field(default_factory=dict)
+    _pinned: dict[str, Procedure] = field(default_factory=dict)
     max_attachment_bytes: int = DEFAULT_MAX_BYTES  # the largest file --attach takes
 
     def __post_init__(self) -> None:
@@ -173,9 +175,62 @@ class Commands:
 
     # -- helpers ------------------------------------------------------------------------------
     def procedure(self, procedure_id: str) -> Procedure:
-        if procedure_id not in self._procedures:
-            self._procedures[procedure_id] = load_procedure(procedure_id)
-        return self._procedures[procedure_id]
+        """A preset by id or a procedure file by path, as it is now (to register a decision
+        under, or to migrate decisions to); a registered decision's is ``procedure_of``.  Not
+        cached here: a file edited since is read again (the loader caches the presets)."""
+        return load_procedure(procedure_id)
+
+    def procedure_of(self, decision: Decision, uow: UnitOfWork | None = None) -> Procedure:
+        """The definition pinned to the decision (stored at registration or by a migration),
+        whatever the preset or the office file says today."""
+        if decision.procedure_sha256 not in self._pinned:
+            if uow is None:
+                with self.unit(write=False) as own:
+                    return self.pinned(own, [decision])[decision.procedure_sha256 or ""]
+            self.pinned(uow, [decision])
+        return self._pinned[decision.procedure_sha256 or ""]
+
+    def _as_of(
+        self, uow: UnitOfWork, decision: Decision, day: date, cal: WorkCalendar
+    ) -> tuple[Decision, Plan]:
+        """The decision as its facts effective by ``day`` made it (``app.history``), under the
+        definitions its events name."""
+        from app.history import CHANGES, Broken, as_of, definitions_named
+
+        events = uow.audit.events_of([decision.id], CHANGES)[decision.id]
+        names = definitions_named(events) | {decision.procedure_sha256 or ""}
+        stored = uow.definitions.many(sorted(n for n in names if n))
+
+        def resolve(sha: str | None, seq: int | None) -> Procedure:
+            if sha is None or sha not in stored:
+                raise Broken(seq, f"definition {str(sha)[:12]}… is not stored")
+            if sha not in self._pinned:
+                self._pinned[sha] = unpin(stored[sha])
+            return self._pinned[sha]
+
+        return as_of(decision, events, day, cal, resolve)
+
+    def pinned(self, uow: UnitOfWork, decisions: Iterable[Decision]) -> dict[str, Procedure]:
+        """The pinned definitions of ``decisions`` by SHA-256 (each checked against its hash
+        once per process)."""
+        decisions = list(decisions)
+        for d in decisions:
+            if d.procedure_sha256 is None:
+                raise NotFound(
+                    f"决策 {d.id} 没有固定的程序定义 no procedure definition is pinned to decision "
+                    f"{d.id} (registered under {d.procedure_id!r} before revision 0005, and not "
+                    "found then): pin one with decide procedures migrate "
+                    f"{d.id} --to PRESET_OR_FILE --reason TEXT"
+                )
+        missing = {d.procedure_sha256 for d in decisions} - self._pinned.keys()
+        found = uow.definitions.many(sorted(s for s in missing if s))
+        for sha in sorted(s for s in missing if s):
+            if sha not in found:
+                raise NotFound(
+                    f"no stored procedure definition {sha[:12]}… (procedure_definitions)"
+                )
+            self._pinned[sha] = unpin(found[sha])
+        return {d.procedure_sha256 or "": self._pinned[d.procedure_sha256 or ""] for d in decisions}
 
     def today(self) -> date:
         return today_shanghai(self.clock())
@@ -259,6 +314,7 @@ class Commands:
         if target_on is not None and target_on < on:
             raise InputError(f"target date {target_on} is before the registration date {on}")
         attempts = register(proc, on)
+        definition = pin(proc)
         with self.unit() as uow:
             self._check_role(uow, actor, "decision_body", "决策启动 (register)")
             cal = uow.calendar()
@@ -268,6 +324,7 @@ class Commands:
                 sponsor=sponsor_text or "",
                 procedure_id=proc.id,
                 procedure_version=proc.version,
+                procedure_sha256=definition.sha256,
                 flags=flagset,
                 target_on=target_on,
                 catalogue_year=catalogue_year,
@@ -276,8 +333,9 @@ class Commands:
             )
             view = plan(proc, flagset, attempts, on, cal, target_on=target_on)
             decision = decision.model_copy(update={"status": view.status})
-            uow.decisions.add(decision)
-            uow.decisions.set_dates(decision.id, view, attempts)
+            if definition.sha256 not in self._pinned:  # known here: stored and committed
+                uow.definitions.add(definition, stored_at=self.clock())
+            uow.decisions.add(decision, view)
             uow.audit.append(
                 decision_id=decision.id,
                 action="register",
@@ -288,6 +346,7 @@ class Commands:
                     "title": decision.title,
                     "procedure": proc.id,
                     "procedure_version": proc.version,
+                    "procedure_sha256": definition.sha256,  # binds the definition into the chain
                     "flags": sorted(flagset),
                     "sponsor": decision.sponsor,
                     "target_on": target_on,
@@ -297,6 +356,7 @@ class Commands:
             )
             self._notify(uow, decision.id, proc, None, view)
             uow.commit()
+        self._pinned[definition.sha256] = proc
         return decision, view
 
     def start(
@@ -380,7 +440,7 @@ class Commands:
             before = uow.decisions.get(decision_id)
             cal = uow.calendar()
             self._check_role(uow, actor, {"decision_body", "sponsor"}, "修改决策 (amend)")
-        proc = self.procedure(before.procedure_id)
+            proc = self.procedure_of(before, uow)
         changes = _amendments(before, proc, title, add_flags, remove_flags, target_on, no_target)
         if day < before.registered_on:
             raise InputError(
@@ -400,7 +460,9 @@ class Commands:
         view = plan(proc, flags, before.attempts, day, cal, target_on=after.target_on)
         with self.unit() as uow:
             uow.decisions.amend(before, title=after.title, flags=flags, target_on=after.target_on)
-            version = uow.decisions.save(before, before.attempts, view)
+            # the dates are those of the amended decision (its new target date included)
+            amended = before.model_copy(update={"target_on": after.target_on})
+            version = uow.decisions.save(amended, before.attempts, view)
             uow.audit.append(
                 decision_id=before.id,
                 action="amend",
@@ -433,7 +495,7 @@ class Commands:
         with self.unit(write=False) as uow:
             before = uow.decisions.get(decision_id)
             cal = uow.calendar()
-            proc = self.procedure(before.procedure_id)
+            proc = self.procedure_of(before, uow)
             step = proc.step(action.step)
             if step is not None:
                 # the step's own role acts on it; the sponsor also opens steps, because opening
@@ -622,16 +684,9 @@ class Commands:
         with self.unit(write=False) as uow:
             decision = uow.decisions.get(decision_id)
             cal = uow.calendar()
-            events = None
             if as_of is not None and as_of < self.today():
-                from app.history import CHANGES
-
-                events = uow.audit.events_of([decision_id], CHANGES)[decision_id]
-        proc = self.procedure(decision.procedure_id)
-        if events is not None and as_of is not None:
-            from app.history import as_of as history_as_of
-
-            return history_as_of(decision, proc, events, as_of, cal)
+                return self._as_of(uow, decision, as_of, cal)
+            proc = self.procedure_of(decision, uow)
         return decision, plan(
             proc,
             decision.flags,

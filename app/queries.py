@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from app.commands import Commands
-from procedures import WorkCalendar, load_procedure, plan
+from procedures import Procedure, WorkCalendar, plan
 from procedures.planner import ALERT_LEVELS, AlertLevel, Plan, alert_level
 from procedures.state import Decision
 from store.audit import AppendedEvent
@@ -22,6 +23,7 @@ __all__ = [
     "overdue",
     "people",
     "plan_all",
+    "plan_of",
 ]
 
 OPEN_STATUSES = ("in_progress", "approved", "rejected")
@@ -59,18 +61,25 @@ def decisions_with_plans(
         ids = uow.decisions.ids(status=OPEN_STATUSES if open_only else None, sponsor=sponsor)
         decisions = uow.decisions.many(ids if limit is None else ids[:limit])
         cal = uow.calendar()
-    return len(ids), plan_all(decisions, as_of, cal)
+        procs = cmds.pinned(uow, decisions)
+    return len(ids), plan_all(decisions, as_of, cal, procs)
+
+
+def plan_of(proc: Procedure, d: Decision, as_of: date, cal: WorkCalendar) -> Plan:
+    """The plan of the whole decision, its target date included: what every reader shows and
+    every writer derives the deadline index from."""
+    return plan(proc, d.flags, d.attempts, as_of, cal, target_on=d.target_on)
 
 
 def plan_all(
-    decisions: list[Decision], as_of: date, cal: WorkCalendar
+    decisions: list[Decision],
+    as_of: date,
+    cal: WorkCalendar,
+    procs: Mapping[str, Procedure],
 ) -> list[tuple[Decision, Plan]]:
-    """Each decision with its plan as of a date (procedures are cached by reference)."""
-    result = []
-    for d in decisions:
-        proc = load_procedure(d.procedure_id)
-        result.append((d, plan(proc, d.flags, d.attempts, as_of, cal, target_on=d.target_on)))
-    return result
+    """Each decision with its plan as of a date, under its pinned definition (``procs``, by
+    SHA-256: ``Commands.pinned``)."""
+    return [(d, plan_of(procs[d.procedure_sha256 or ""], d, as_of, cal)) for d in decisions]
 
 
 @dataclass(frozen=True)
@@ -158,7 +167,8 @@ def overdue(
             batch = queue[position : position + chunk]
             position += len(batch)
             batch_ids = [i for i, _ in batch]
-            for decision, view in plan_all(uow.decisions.many(batch_ids), as_of, cal):
+            many = uow.decisions.many(batch_ids)
+            for decision, view in plan_all(many, as_of, cal, cmds.pinned(uow, many)):
                 found = _items(decision, view)
                 items.extend(found)
                 if found and decision.id in undated:

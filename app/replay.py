@@ -1,10 +1,12 @@
 """Deep verification: the decisions' state must be what their audit events say.
 
 The chain proves the events were not altered; this proves the state tables were not altered
-either.  Each decision's events (register, start, complete, skip, extend, amend) are replayed
-(``app.history.fold``) through the same pure transitions that first accepted them, and the
-result is compared with the stored title, flags, target date, attempts, status and version.  An event the rules now refuse is reported too (it can also mean
-an imported holiday schedule moved a minimum period after the fact: the message says so).
+either.  Each decision's change events (register, start, complete, skip, extend, amend,
+procedure_migrate) are replayed by ``app.history.fold`` through the same pure transitions that
+first accepted them, under the pinned definitions they name (each must hash to its key), and the
+result is compared with the stored title, flags, target date, attempts, definition, status and
+version.  An event the rules now refuse is reported too (it can also mean an imported holiday
+schedule moved a minimum period after the fact: the message says so).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from app.commands import Commands
-from app.history import CHANGES, Refused, fold
-from procedures import load_procedure, plan
-from store.audit import Problem
+from app.history import CHANGES, Broken, Refused, definitions_named, fold
+from procedures import DecideError, Procedure, plan
+from procedures.definition import Definition, unpin
+from procedures.state import Decision
+from store.audit import AppendedEvent, Problem
 from store.audit_split import processes
 from store.uow import UnitOfWork
 
@@ -91,27 +95,62 @@ def _replay_ids(db: Any, ids: list[str], cal: Any) -> Iterator[Problem]:
             decisions = uow.decisions.many(ids[start : start + 500])
             # only the events that change a decision's state (most are notes and alerts)
             events = uow.audit.events_of([d.id for d in decisions], CHANGES)
+            shas = {d.procedure_sha256 for d in decisions if d.procedure_sha256}
+            for found in events.values():
+                shas |= definitions_named(found)
+            definitions = uow.definitions.many(sorted(shas))
         for decision in decisions:
-            yield from _replay_one(decision, events[decision.id], cal)
+            yield from _replay_one(decision, events[decision.id], cal, definitions)
 
 
-def _replay_one(decision: Any, events: list[Any], cal: Any) -> Iterator[Problem]:
-    proc = load_procedure(decision.procedure_id)
+def _resolver(decision: Decision, definitions: dict[str, Definition]) -> Any:
+    def resolve(sha: str | None, seq: int | None) -> Procedure:
+        if sha is None or sha not in definitions:
+            what = (
+                "no definition is pinned" if sha is None else f"definition {sha[:12]}… is missing"
+            )
+            raise Broken(seq, f"{what} (procedure_definitions)")
+        try:
+            return unpin(definitions[sha])
+        except DecideError as exc:
+            raise Broken(seq, str(exc)) from None
+
+    return resolve
+
+
+def _replay_one(
+    decision: Decision,
+    events: list[AppendedEvent],
+    cal: Any,
+    definitions: dict[str, Definition],
+) -> Iterator[Problem]:
+    first = events[0].seq if events else None
     try:
-        history = fold(proc, events, cal)
+        history, proc = fold(
+            events, cal, _resolver(decision, definitions), pinned=decision.procedure_sha256
+        )
+    except Broken as broken:
+        yield Problem(broken.seq, "definition", f"decision {decision.id}: {broken.message}")
+        return
     except Refused as refused:
         event = refused.event
         yield Problem(
             event.seq,
             "replay",
-            f"decision {decision.id}: event {event.seq} "
-            f"({event.action} {refused.data.get('step', '')}) is refused on replay: "
-            f"{refused.error} — the state was edited, or a holiday schedule imported since "
-            "moved a period",
+            f"decision {decision.id}: event {event.seq} ({event.action} {refused.step or ''}) "
+            f"is refused on replay: {refused.error} — the state was edited, or a holiday "
+            "schedule imported since moved a period",
         )
         return
-    attempts, changes = history.attempts, history.changes
-    first = events[0].seq if events else None
+    if history.sha256 != decision.procedure_sha256:
+        yield Problem(
+            first,
+            "definition",
+            f"decision {decision.id}: pinned to definition {str(decision.procedure_sha256)[:12]}…, "
+            f"but its audit events end with {str(history.sha256)[:12]}…: the decisions table "
+            "was edited outside the engine",
+        )
+        return
     recorded = (history.title, history.flags, history.target_on)
     if recorded != (decision.title, decision.flags, decision.target_on):
         yield Problem(
@@ -122,6 +161,7 @@ def _replay_one(decision: Any, events: list[Any], cal: Any) -> Iterator[Problem]
             "the engine",
         )
         return
+    attempts, changes = history.attempts, history.changes
     if attempts != decision.attempts:
         where = next(
             (
@@ -140,6 +180,8 @@ def _replay_one(decision: Any, events: list[Any], cal: Any) -> Iterator[Problem]
             f"{step}): the state tables were edited outside the engine",
         )
         return
+    if proc is None:
+        return  # not reached: an unpinned decision has a migration, which pins it
     view = plan(
         proc, history.flags, attempts, decision.registered_on, cal, target_on=history.target_on
     )

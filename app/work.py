@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from app.commands import Commands
-from procedures import load_procedure
 from procedures.package import PackageEntry, package_state
 from store.repository import StoredDocument
 
@@ -60,7 +59,7 @@ def _entry(entry: PackageEntry[StoredDocument]) -> dict[str, Any]:
 def build_package(cmds: Commands, decision_id: str) -> Outcome:
     """Assemble the Art. 29 package manifest for the decision's current legality review."""
     decision, _ = cmds.status(decision_id)
-    proc = load_procedure(decision.procedure_id)
+    proc = cmds.procedure_of(decision)
     state = package_state(proc, decision.flags, decision.attempts, _documents(cmds, decision_id))
     items = [_entry(e) for e in state.present]
     missing = [_entry(e) for e in state.missing]

@@ -206,6 +206,12 @@ def build_sqlite(n: int, events: int, workers: int, rebuild: bool) -> dict[str, 
     for _, did, reg, _, _ in specs:
         last[reg.year] = max(last[reg.year], int(did.split("-")[1]))
     _insert(con, "id_counters", ("year", "last"), sorted(last.items()))
+    _insert(
+        con,
+        "procedure_definitions",
+        ("sha256", "id", "version", "content", "stored_at"),
+        [(*d.model_dump().values(), "2025-01-01 00:00:00") for d in gen.PINNED.values()],
+    )
 
     # the chain, in recording order across all decisions
     t = time.perf_counter()
@@ -353,7 +359,7 @@ def build_pg(n: int, meta: dict[str, Any], rebuild: bool) -> dict[str, Any]:
     for idx, _ in indexes:
         conn.execute(f'DROP INDEX "{idx}"')
     copied = {}
-    for table in ("id_counters", *BULK_TABLES):
+    for table in ("id_counters", "procedure_definitions", *BULK_TABLES):
         t = time.perf_counter()
         cols = [r[1] for r in src.execute(f"PRAGMA table_info({table})")]
         collist = ", ".join(cols)

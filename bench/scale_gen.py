@@ -9,7 +9,7 @@ set), with returns at realistic rates.  The walk yields, per decision:
   ``next_alert_on`` as the daily scans up to 2026-11-25 leave it, see ``_next_alert``);
 * the ``step_attempts`` rows with the columns exactly as ``store.repository`` writes them — the
   JSON columns through ``_attempt_columns``, and ``due_on``/``earliest_close_on``/``provisional``
-  as they stand after the last write of each row (``add`` + ``set_dates`` at registration, then
+  as they stand after the last write of each row (``add`` with its plan at registration, then
   ``_write_attempts`` rewriting only the rows an action changed, dated only while current);
 * ``documents`` rows (one per file attached to a completion, as ``Commands.complete`` adds them);
 * ``alerts`` rows and ``alert`` events: what a daily deadline scan (``app.alerts.scan`` at
@@ -49,12 +49,13 @@ from procedures import (
     plan,
     register,
 )
+from procedures.definition import pin
 from procedures.planner import ALERT_LEVELS, current_attempt
 from procedures.transitions import majority_position
 from store.audit import canonical_json
 from store.repository import NOTHING_DUE, _attempt_columns, _dump, next_due
 
-VERSION = 3  # bump when the histories change (cached databases are rebuilt)
+VERSION = 4  # bump when the histories change (cached databases are rebuilt)
 AS_OF = date(2026, 11, 26)  # the benchmark's "today"
 CUTOFF = date(2026, 11, 25)  # the last day of recorded history (and of the daily scans)
 REG_FIRST = date(2019, 6, 1)
@@ -63,6 +64,7 @@ TIANJIN_FROM = date(2020, 12, 1)  # 津政令第19号 in force
 
 PROCEDURE_IDS = ("national-2019", "tianjin-2020", "tianjin-district-2020")
 PROCS = {p: load_procedure(p) for p in PROCEDURE_IDS}
+PINNED = {p: pin(proc) for p, proc in PROCS.items()}  # what registration stores (revision 0005)
 CAL = WorkCalendar.official()
 STEP_INDEX = {p: {s.id: i for i, s in enumerate(PROCS[p].steps)} for p in PROCEDURE_IDS}
 
@@ -296,7 +298,7 @@ class _Walk:
         self.attempts = register(proc, self.reg)
         view = plan(proc, self.flags, self.attempts, self.reg, CAL, target_on=self.target)
         self.version = 1
-        # add(): rows written undated; set_dates(): the current ones dated from the plan
+        # add(decision, plan): the current attempts dated from the plan
         self.rowdates: list[tuple[Any, Any, bool]] = [(None, None, False)] * len(self.attempts)
         views = {v.step: v for v in view.steps}
         for pos, a in enumerate(self.attempts):
@@ -312,6 +314,7 @@ class _Walk:
                     "title": self.title,
                     "procedure": proc.id,
                     "procedure_version": proc.version,
+                    "procedure_sha256": PINNED[proc.id].sha256,
                     "flags": sorted(self.flags),
                     "sponsor": self.sponsor,
                     "target_on": self.target,
@@ -636,6 +639,7 @@ class _Walk:
             self.title,
             self.proc.id,
             self.proc.version,
+            PINNED[self.proc.id].sha256,
             _dump(sorted(self.flags)),
             self.sponsor,
             self.target,
@@ -691,7 +695,8 @@ class _Walk:
 
 
 DECISION_COLUMNS = (
-    "id", "title", "procedure_id", "procedure_version", "flags", "sponsor", "target_on",
+    "id", "title", "procedure_id", "procedure_version", "procedure_sha256", "flags", "sponsor",
+    "target_on",
     "catalogue_year", "registered_on", "status", "version", "next_due_on", "next_alert_on",
 )  # fmt: skip
 ATTEMPT_COLUMNS = (

@@ -87,7 +87,8 @@ def store_rate(cmds: Commands, ids: list[str]) -> float:
     work = []
     for before in befores:
         attempts = apply(proc, before.flags, before.attempts, Start(step="drafting", on=DAY), cal)
-        work.append((before, attempts, plan(proc, before.flags, attempts, DAY, cal)))
+        view = plan(proc, before.flags, attempts, DAY, cal, target_on=before.target_on)
+        work.append((before, attempts, view))
     start = time.perf_counter()
     for before, attempts, view in work:
         with UnitOfWork(cmds.db) as uow:

@@ -48,24 +48,26 @@ def register(
         catalogue_year=catalogue_year,
         on=parse_date(on, "--on"),
     )
-    done = commands().execute(request, actor=who(actor))
+    cmds = commands()
+    done = cmds.execute(request, actor=who(actor))
     d, view = done.decision, done.plan
     show(
         as_json,
         render.decision_json(d, view),
         f"已登记 registered [bold]{d.id}[/]",
-        render.status_table(d, view),
+        render.status_table(d, view, cmds.procedure_of(d)),
     )
 
 
-def _changed(as_json: bool, verb: str, d: Any, view: Any, step: str) -> None:
+def _changed(as_json: bool, verb: str, cmds: Any, done: Any, step: str) -> None:
+    d, view = done.decision, done.plan
     s = view.step(step)
     show(
         as_json,
         render.decision_json(d, view),
         f"{verb} {d.id} · {s.zh} {step}: {STATUS_LABELS[s.status]} {s.status}"
         + (f" · 到期 due {s.due_on}" if s.due_on and s.status == "open" else ""),
-        render.status_table(d, view),
+        render.status_table(d, view, cmds.procedure_of(d)),
     )
 
 
@@ -88,8 +90,9 @@ def start(
     request = StartRequest(
         decision=decision, step=step, on=parse_date(on, "--on"), shorten_reason=shorten_reason
     )
-    done = commands().execute(request, actor=who(actor))
-    _changed(as_json, "已开始 started", done.decision, done.plan, step)
+    cmds = commands()
+    done = cmds.execute(request, actor=who(actor))
+    _changed(as_json, "已开始 started", cmds, done, step)
 
 
 @app.command()
@@ -153,8 +156,9 @@ def complete(
         meeting=meeting,
         next_meeting=parse_date(next_meeting, "--next-meeting"),
     )
-    done = commands().execute(request, actor=who(actor))
-    _changed(as_json, "已完成 completed", done.decision, done.plan, step)
+    cmds = commands()
+    done = cmds.execute(request, actor=who(actor))
+    _changed(as_json, "已完成 completed", cmds, done, step)
 
 
 @app.command()
@@ -168,8 +172,9 @@ def skip(
 ) -> None:
     """跳过步骤 skip a conditional step, with the reason (only where the procedure allows)."""
     request = SkipRequest(decision=decision, step=step, reason=reason, on=parse_date(on, "--on"))
-    done = commands().execute(request, actor=who(actor))
-    _changed(as_json, "已跳过 skipped", done.decision, done.plan, step)
+    cmds = commands()
+    done = cmds.execute(request, actor=who(actor))
+    _changed(as_json, "已跳过 skipped", cmds, done, step)
 
 
 @app.command()
@@ -183,16 +188,18 @@ def extend(
 ) -> None:
     """延长办理期限 extend a step's due date (where the procedure allows, with a reason)."""
     request = ExtendRequest(decision=decision, step=step, reason=reason, on=parse_date(on, "--on"))
-    done = commands().execute(request, actor=who(actor))
-    _changed(as_json, "已延长 extended", done.decision, done.plan, step)
+    cmds = commands()
+    done = cmds.execute(request, actor=who(actor))
+    _changed(as_json, "已延长 extended", cmds, done, step)
 
 
 # -- reading ---------------------------------------------------------------------------------
 @app.command()
 def status(decision: str, as_of: AsOf = None, as_json: Json = False) -> None:
     """决策状态 every step of a decision as of a date."""
-    d, view = commands().status(decision, parse_date(as_of, "--as-of"))
-    show(as_json, render.decision_json(d, view), render.status_table(d, view))
+    cmds = commands()
+    d, view = cmds.status(decision, parse_date(as_of, "--as-of"))
+    show(as_json, render.decision_json(d, view), render.status_table(d, view, cmds.procedure_of(d)))
 
 
 @app.command("list")
@@ -330,13 +337,14 @@ def amend(
         no_target=no_target,
         on=parse_date(on, "--on"),
     )
-    done = commands().execute(request, actor=who(actor))
+    cmds = commands()
+    done = cmds.execute(request, actor=who(actor))
     d, view = done.decision, done.plan
     show(
         as_json,
         render.decision_json(d, view),
         f"已修改 amended [bold]{d.id}[/]: {render.escape(reason)}",
-        render.status_table(d, view),
+        render.status_table(d, view, cmds.procedure_of(d)),
     )
 
 

@@ -323,7 +323,7 @@ class Story:
         c, con = self.cmds, self.console
         decision, view = c.status(self.id, D("2026-01-09"))
         con.print()
-        con.print(render.status_table(decision, view))
+        con.print(render.status_table(decision, view, c.procedure_of(decision)))
         alerts = Table(title="已发出的提醒 alerts raised", title_justify="left")
         for col in ("步骤 step", "提醒 level", "到期 due", "首次达到 first reached", "次 #"):
             alerts.add_column(col)

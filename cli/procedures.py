@@ -1,11 +1,15 @@
-"""``decide procedures``: the presets, and one procedure's steps, periods and outcomes."""
+"""``decide procedures``: the presets, one procedure's steps, periods and outcomes, and the
+audited migration of decisions to a changed definition."""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
 from cli import render
-from cli.common import Json, app, show
+from cli.common import Actor, Json, app, commands, show, who
+from procedures import InputError
 
 procedures_app = typer.Typer(help="程序定义 the procedure presets", invoke_without_command=True)
 app.add_typer(procedures_app, name="procedures")
@@ -36,3 +40,47 @@ def procedures_show(procedure: str, as_json: Json = False) -> None:
 
     proc = load_procedure(procedure)
     show(as_json, proc.model_dump(mode="json"), render.procedure_table(proc))
+
+
+@procedures_app.command("migrate")
+def procedures_migrate(
+    decisions: Annotated[list[str] | None, typer.Argument(help="decision ids")] = None,
+    all_open: Annotated[
+        bool, typer.Option("--all-open", help="every decision not yet archived")
+    ] = False,
+    to: Annotated[str, typer.Option("--to", help="preset id or procedure file")] = "",
+    reason: Annotated[str, typer.Option("--reason", help="why (kept in the audit log)")] = "",
+    actor: Actor = None,
+    as_json: Json = False,
+) -> None:
+    """迁移程序定义 move decisions to a changed definition (their history replayed under it;
+    refused, with nothing written, if it would not hold)."""
+    from app.migrate import migrate
+
+    if not to.strip():
+        raise InputError("--to PRESET_OR_FILE is required (the definition to migrate to)")
+    done = migrate(
+        commands(), list(decisions or ()), all_open=all_open, to=to, reason=reason, actor=who(actor)
+    )
+    doc = {
+        "migrated": [
+            {
+                "decision": m.decision,
+                "from_sha256": m.from_sha256,
+                "to_sha256": m.to_sha256,
+                "status": m.status,
+                "changed": m.changed,
+            }
+            for m in done
+        ]
+    }
+    lines = [
+        f"{m.decision}: "
+        + (
+            f"已迁移 migrated {(m.from_sha256 or 'none')[:12]} → {m.to_sha256[:12]} ({m.status})"
+            if m.changed
+            else f"已是该定义 already on {m.to_sha256[:12]}"
+        )
+        for m in done
+    ]
+    show(as_json, doc, *(lines or ["没有需要迁移的决策 no decisions to migrate"]))

@@ -26,7 +26,7 @@ __all__ = [
 ]
 from rich.table import Table
 
-from procedures import Procedure, load_procedure
+from procedures import Procedure
 from procedures.planner import (
     ALERT_LABELS,
     DECISION_STATUS_LABELS,
@@ -126,8 +126,8 @@ def decision_json(d: Decision, view: Plan) -> dict[str, Any]:
     }
 
 
-def status_table(d: Decision, view: Plan) -> Table:
-    proc = load_procedure(d.procedure_id)
+def status_table(d: Decision, view: Plan, proc: Procedure) -> Table:
+    """The decision's steps; ``proc`` is the definition pinned to it (``Commands.procedure_of``)."""
     title = (
         f"{d.id} {escape(d.title)}\n{proc.zh} ({d.procedure_id}) · 承办单位 {escape(d.sponsor)} · "
         f"{DECISION_STATUS_LABELS[view.status]} {view.status} · 截至 as of {view.as_of}"

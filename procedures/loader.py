@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from procedures.errors import InvalidDefinition, NotFound
-from procedures.model import Prerequisite, Procedure, Requirement, Step
+from procedures.model import Period, Prerequisite, Procedure, Requirement, Step
 
 __all__ = ["PRESETS_DIR", "load_procedure", "parse_procedure", "preset_ids"]
 
@@ -31,9 +31,55 @@ def preset_ids() -> list[str]:
     return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
 
 
-@functools.lru_cache(maxsize=64)
+def _is_preset(path: Path) -> bool:
+    return path.parent == PRESETS_DIR.resolve()
+
+
 def _load_cached(path: Path) -> Procedure:
-    return parse_procedure(_read_merged(path, seen=()), source=path.name)
+    """Presets are package data, parsed once per process; an office file is read each time it
+    is loaded (only to register or migrate decisions, which then keep their own copy), so an
+    edit is seen at once, also by a long-running process."""
+    return _load_preset(path) if _is_preset(path) else _load_path(path)
+
+
+@functools.lru_cache(maxsize=64)
+def _load_preset(path: Path) -> Procedure:
+    return _load_path(path)
+
+
+def _load_path(path: Path) -> Procedure:
+    proc = parse_procedure(_read_merged(path, seen=()), source=path.name)
+    parent_ref = _read(path).get("extends")
+    if parent_ref is not None:  # no cycle: _read_merged has followed the chain
+        _check_statutory(proc, _load_cached(_resolve(str(parent_ref), base=path)), path.name)
+    return proc
+
+
+def _check_statutory(proc: Procedure, parent: Procedure, source: str) -> None:
+    """A period that still claims the statute may not be shorter than the one it overrides:
+    the statute's minimum binds every office (SPEC §2 gate 4).  Only the parent's statutory
+    periods are floors; a period in another unit than the statute's is not the statute's."""
+    for step in proc.steps:
+        base = parent.step(step.id)
+        if base is None:
+            continue
+        for name in ("minimum", "due"):
+            period: Period | None = getattr(step, name)
+            floor: Period | None = getattr(base, name)
+            if period is None or floor is None or period.basis.kind != "statute":
+                continue
+            if floor.basis.kind == "statute" and (
+                period.unit != floor.unit or period.amount < floor.amount
+            ):
+                claimed = period.basis.article or "no article"
+                raise InvalidDefinition(
+                    f"法定期限不得短于上位规定 {name} {period.label} claims the statute "
+                    f"({claimed}) but {parent.id} sets {floor.label}, {floor.basis.label}: a "
+                    "statutory period may not be shorter than the law's; keep the statutory "
+                    "period, or give the office's own basis (local_rule or office_policy)",
+                    source=source,
+                    step=step.id,
+                )
 
 
 def load_procedure(ref: str | Path) -> Procedure:
@@ -41,7 +87,6 @@ def load_procedure(ref: str | Path) -> Procedure:
     return _load_ref(str(ref))
 
 
-@functools.lru_cache(maxsize=64)
 def _load_ref(ref: str) -> Procedure:
     return _load_cached(_resolve(ref, base=None))
 
@@ -66,13 +111,17 @@ def _resolve(ref: str, base: Path | None) -> Path:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    """The file's TOML (a fresh copy: merging changes it).  Parsed once per process, because
-    every Tianjin preset reads the national one again through ``extends``."""
-    return copy.deepcopy(_parsed(path))
+    """The file's TOML (a fresh copy: merging changes it).  A preset is parsed once per
+    process, because every Tianjin preset reads the national one again through ``extends``."""
+    return copy.deepcopy(_parsed(path)) if _is_preset(path) else _parse(path)
 
 
 @functools.lru_cache(maxsize=64)
 def _parsed(path: Path) -> dict[str, Any]:
+    return _parse(path)
+
+
+def _parse(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

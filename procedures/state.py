@@ -140,6 +140,9 @@ class Decision(_Frozen):
     title: str
     procedure_id: str
     procedure_version: str
+    # the SHA-256 of the definition pinned at registration (or by the latest audited migration);
+    # None only for a decision from before revision 0005 whose procedure could not be found
+    procedure_sha256: str | None = None
     flags: frozenset[str] = frozenset()
     sponsor: str
     target_on: date | None = None

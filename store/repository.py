@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
+from procedures.definition import Definition
 from procedures.errors import Conflict, NotFound
 from procedures.planner import Plan
 from procedures.state import Attempt, Decision, Deferral, Pause
@@ -22,6 +23,7 @@ from store.fastsql import SQL, as_date
 __all__ = [
     "AlertRepository",
     "DecisionRepository",
+    "DefinitionRepository",
     "DocumentRepository",
     "PeopleRepository",
     "Person",
@@ -34,6 +36,7 @@ _DECISION_COLUMNS = (
     "title",
     "procedure_id",
     "procedure_version",
+    "procedure_sha256",
     "flags",
     "sponsor",
     "target_on",
@@ -67,14 +70,22 @@ _ATTEMPTS_OF = SQL(
     f"SELECT {', '.join(_ATTEMPT_READ)} FROM step_attempts "
     "WHERE decision_id = :id ORDER BY position"
 )
+_INSERT_COLUMNS = (*_DECISION_COLUMNS, "next_due_on", "next_alert_on")
 _INSERT_DECISION = SQL(
-    f"INSERT INTO decisions ({', '.join(_DECISION_COLUMNS)}) VALUES "
-    f"({', '.join(':' + c for c in _DECISION_COLUMNS)})"
+    f"INSERT INTO decisions ({', '.join(_INSERT_COLUMNS)}) VALUES "
+    f"({', '.join(':' + c for c in _INSERT_COLUMNS)})"
 )
 _SAVE = SQL(
     "UPDATE decisions SET version = version + 1, status = :status, next_due_on = :next_due_on, "
     "next_alert_on = :next_alert_on WHERE id = :id AND version = :version"
 )
+# An audited migration to another definition (``decide procedures migrate``).
+_SAVE_PINNED = SQL(
+    "UPDATE decisions SET version = version + 1, status = :status, next_due_on = :next_due_on, "
+    "next_alert_on = :next_alert_on, procedure_id = :procedure_id, procedure_version = "
+    ":procedure_version, procedure_sha256 = :procedure_sha256 WHERE id = :id AND version = :version"
+)
+_DROP_ATTEMPTS = SQL("DELETE FROM step_attempts WHERE decision_id = :decision_id")
 _SET_NEXT_DUE = SQL(
     "UPDATE decisions SET next_due_on = :next_due_on, next_alert_on = :next_alert_on WHERE id = :id"
 )
@@ -136,9 +147,19 @@ def next_due(plan: Plan) -> date:
     return min(dates, default=NOTHING_DUE)
 
 
-def _dates(plan: Plan) -> dict[str, date | None]:
+def _dates(decision: Decision, plan: Plan) -> dict[str, date | None]:
     """The denormalised dates after a change: the next due date, and the next alert date not
-    known (``None``: the next scan plans the decision) unless nothing can ever fall due."""
+    known (``None``: the next scan plans the decision) unless nothing can ever fall due.
+
+    The one derivation every writer (registration, a change, a migration, a calendar import)
+    goes through: it takes a plan of the whole decision, and a plan made without the decision's
+    target date is a bug that would drop the target from the index (``decide overdue`` would
+    miss the decision), so it is refused here rather than written."""
+    if plan.target_on != decision.target_on:
+        raise ValueError(
+            f"decision {decision.id}: the plan's target date {plan.target_on} is not the "
+            f"decision's {decision.target_on}; plan the whole decision (target_on=...)"
+        )
     due = next_due(plan)
     return {"next_due_on": due, "next_alert_on": NOTHING_DUE if due == NOTHING_DUE else None}
 
@@ -205,14 +226,26 @@ def _attempt_columns(attempt: Attempt) -> dict[str, Any]:
 
 
 def _decision(row: Sequence[Any], attempts: tuple[Attempt, ...]) -> Decision:
-    (id_, title, proc, proc_version, flags, sponsor, target, year, registered, status, version) = (
-        row
-    )
+    (
+        id_,
+        title,
+        proc,
+        proc_version,
+        proc_sha,
+        flags,
+        sponsor,
+        target,
+        year,
+        registered,
+        status,
+        version,
+    ) = row
     return Decision(
         id=id_,
         title=title,
         procedure_id=proc,
         procedure_version=proc_version,
+        procedure_sha256=proc_sha,
         flags=frozenset(json.loads(flags)),
         sponsor=sponsor,
         target_on=as_date(target),
@@ -239,7 +272,8 @@ class DecisionRepository:
             _COUNTER_BUMP.run(self.link, {"year": year, "last": last})
         return f"{year}-{last:04d}"
 
-    def add(self, decision: Decision) -> None:
+    def add(self, decision: Decision, plan: Plan) -> None:
+        """Insert a registered decision, its attempts and its dates (from ``plan``)."""
         _INSERT_DECISION.run(
             self.link,
             {
@@ -247,6 +281,7 @@ class DecisionRepository:
                 "title": decision.title,
                 "procedure_id": decision.procedure_id,
                 "procedure_version": decision.procedure_version,
+                "procedure_sha256": decision.procedure_sha256,
                 "flags": _dump(sorted(decision.flags)),
                 "sponsor": decision.sponsor,
                 "target_on": decision.target_on,
@@ -254,9 +289,10 @@ class DecisionRepository:
                 "registered_on": decision.registered_on,
                 "status": decision.status,
                 "version": decision.version,
+                **_dates(decision, plan),
             },
         )
-        self._write_attempts(decision.id, (), decision.attempts, None)
+        self._write_attempts(decision.id, (), decision.attempts, plan)
 
     def get(self, decision_id: str) -> Decision:
         row = _GET.run(self.link, {"id": decision_id}).fetchone()
@@ -265,13 +301,21 @@ class DecisionRepository:
         attempts = tuple(_attempt(r) for r in _ATTEMPTS_OF.rows(self.link, {"id": decision_id}))
         return _decision(row, attempts)
 
-    def save(self, before: Decision, attempts: Sequence[Attempt], plan: Plan) -> int:
+    def save(
+        self,
+        before: Decision,
+        attempts: Sequence[Attempt],
+        plan: Plan,
+        *,
+        definition: Definition | None = None,
+    ) -> int:
         """Write the new attempts and status if nobody changed the decision since ``before``.
 
         Returns the new version.  Attempts are only ever appended or updated in place (the
         planner never removes one), so rows are matched by position; unchanged rows are not
         touched.  The version check is sent with the next statement that needs an answer (or at
         commit); a conflict raises inside the unit of work, which rolls everything back.
+        ``definition``: the decision is migrated to it (its history was replayed under it).
         """
 
         def changed_meanwhile(cursor: Any) -> None:
@@ -282,17 +326,26 @@ class DecisionRepository:
                     "status and run the command again"
                 )
 
-        _SAVE.defer(
-            self.link,
-            {
-                "id": before.id,
-                "version": before.version,
-                "status": plan.status,
-                **_dates(plan),
-            },
-            check=changed_meanwhile,
-        )
-        self._write_attempts(before.id, before.attempts, attempts, plan)
+        params: dict[str, Any] = {
+            "id": before.id,
+            "version": before.version,
+            "status": plan.status,
+            **_dates(before, plan),
+        }
+        if definition is None:
+            _SAVE.defer(self.link, params, check=changed_meanwhile)
+        else:
+            params.update(
+                procedure_id=definition.id,
+                procedure_version=definition.version,
+                procedure_sha256=definition.sha256,
+            )
+            _SAVE_PINNED.defer(self.link, params, check=changed_meanwhile)
+            # the replayed history is written afresh: updated in place, rows could collide on
+            # (step, number) midway; documents and alerts name attempts by number, not row
+            _DROP_ATTEMPTS.defer(self.link, {"decision_id": before.id})
+        kept = before.attempts if definition is None else ()
+        self._write_attempts(before.id, kept, attempts, plan)
         return before.version + 1
 
     def _write_attempts(
@@ -315,11 +368,12 @@ class DecisionRepository:
             stmt = _UPDATE_ATTEMPT if position < len(old) else _INSERT_ATTEMPT
             stmt.defer(self.link, columns)
 
-    def set_dates(self, decision_id: str, plan: Plan, attempts: Sequence[Attempt]) -> None:
+    def set_dates(self, decision: Decision, plan: Plan) -> None:
         """Rewrite the denormalised dates (after a calendar change), not the history."""
-        _SET_NEXT_DUE.defer(self.link, {"id": decision_id, **_dates(plan)})
+        decision_id = decision.id
+        _SET_NEXT_DUE.defer(self.link, {"id": decision_id, **_dates(decision, plan)})
         views = {v.step: v for v in plan.steps}
-        current = {a.step: i for i, a in enumerate(attempts) if not a.superseded}
+        current = {a.step: i for i, a in enumerate(decision.attempts) if not a.superseded}
         for step, position in current.items():
             view = views[step]
             _SET_DATES.defer(
@@ -428,6 +482,34 @@ class DecisionRepository:
                 "target_on": target_on,
             },
         )
+
+
+_DEFINITION_ADD = SQL(
+    "INSERT INTO procedure_definitions (sha256, id, version, content, stored_at) VALUES "
+    "(:sha256, :id, :version, :content, :stored_at) ON CONFLICT (sha256) DO NOTHING"
+)
+
+
+class DefinitionRepository:
+    """Procedure definitions by SHA-256 (content-addressed: a definition is stored once)."""
+
+    def __init__(self, link: Link) -> None:
+        self.link = link
+
+    def add(self, definition: Definition, *, stored_at: datetime) -> None:
+        _DEFINITION_ADD.defer(self.link, {**definition.model_dump(), "stored_at": stored_at})
+
+    def many(self, shas: Sequence[str]) -> dict[str, Definition]:
+        """The stored definitions among ``shas`` (a missing one is simply absent)."""
+        wanted = sorted(set(shas))
+        if not wanted:
+            return {}
+        marks = ", ".join(f":s{i}" for i in range(len(wanted)))
+        rows = SQL(
+            f"SELECT sha256, id, version, content FROM procedure_definitions "
+            f"WHERE sha256 IN ({marks})"
+        ).rows(self.link, {f"s{i}": v for i, v in enumerate(wanted)})
+        return {r[0]: Definition(sha256=r[0], id=r[1], version=r[2], content=r[3]) for r in rows}
 
 
 class Person:

@@ -23,6 +23,7 @@ __all__ = [
     "IdCounterRow",
     "OutboxRow",
     "PersonRow",
+    "ProcedureDefinitionRow",
     "ScheduleRow",
 ]
 
@@ -39,6 +40,9 @@ class DecisionRow(SQLModel, table=True):
     title: str = Field(sa_type=Text)
     procedure_id: str = Field(max_length=64)
     procedure_version: str = Field(max_length=32)
+    # the pinned definition (procedure_definitions.sha256); NULL only for a decision from before
+    # revision 0005 whose procedure was not found at upgrade (``decide procedures migrate`` pins it)
+    procedure_sha256: str | None = Field(default=None, max_length=64)
     flags: str = Field(default="[]", sa_type=Text)  # JSON list of flag ids
     sponsor: str = Field(sa_type=Text)
     target_on: date | None = None
@@ -52,6 +56,17 @@ class DecisionRow(SQLModel, table=True):
     # the first day the deadline scan could raise an alert level not yet raised; NULL when not
     # known (changed since the last scan): the scan plans only decisions due by then (index)
     next_alert_on: date | None = None
+
+
+class ProcedureDefinitionRow(SQLModel, table=True):
+    """A resolved procedure definition as decisions were pinned to it, by SHA-256 of its content."""
+
+    __tablename__ = "procedure_definitions"
+    sha256: str = Field(primary_key=True, max_length=64)
+    id: str = Field(max_length=64)
+    version: str = Field(max_length=32)
+    content: str = Field(sa_type=Text)  # canonical JSON (procedures.definition)
+    stored_at: datetime
 
 
 class IdCounterRow(SQLModel, table=True):

@@ -19,6 +19,7 @@ from store.outbox import Outbox
 from store.repository import (
     AlertRepository,
     DecisionRepository,
+    DefinitionRepository,
     DocumentRepository,
     PeopleRepository,
 )
@@ -48,6 +49,7 @@ class UnitOfWork:
         self.audit = AuditLog(self.link)
         self.outbox = Outbox(self.link)
         self.alerts = AlertRepository(self.link)
+        self.definitions = DefinitionRepository(self.link)
         return self
 
     def calendar(self) -> WorkCalendar:

@@ -386,3 +386,59 @@ def test_an_unreachable_database_is_one_clear_line(cli: CLI, tmp_path: Path):
         )
         assert proc.returncode == 1 and "Traceback" not in proc.stderr
         assert "cannot open the database" in (proc.stderr + proc.stdout)
+
+
+OFFICE = (
+    'id = "office-2025"\nversion = "1"\nextends = "national-2019"\n'
+    'zh = "本区程序"\nen = "district office procedure"\n'
+    '[[steps]]\nid = "public_participation"\n'
+    'minimum = { amount = %d, unit = "calendar_days", shortenable = true, '
+    'basis = { kind = "statute", article = "Decree 713 Art. 15" } }\n'
+)
+
+
+def test_a_decision_registered_from_an_office_file_outlives_the_file(cli: CLI, tmp_path: Path):
+    office = tmp_path / "office.toml"
+    office.write_text(OFFICE % 30, encoding="utf-8")
+    r = cli.json("register", "--title", TITLE, "--procedure", str(office), "--sponsor", "区住建委",
+                 "--on", "2025-03-03")  # fmt: skip
+    assert r.code == 0, r.err
+    d = r.json()["id"]
+    assert (
+        cli(
+            "register",
+            "--title",
+            TITLE,
+            "--procedure",
+            str(office),
+            "--sponsor",
+            "区住建委",
+            "--on",
+            "2025-03-03",
+        ).code
+        == 0
+    )  # fmt: skip  (the table renders too)
+    office.unlink()
+    for step, on in (("drafting", "2025-03-03"), ("public_participation", "2025-03-11")):
+        assert cli("start", d, step, "--on", on).code == 0
+        if step == "drafting":
+            assert cli("complete", d, step, "--on", "2025-03-10").code == 0
+    assert cli("complete", d, "public_participation", "--on", "2025-04-14").code == 0
+    assert cli("status", d).code == 0
+    longer = tmp_path / "longer.toml"
+    longer.write_text(OFFICE % 40, encoding="utf-8")
+    refused = cli.json("procedures", "migrate", d, "--to", str(longer), "--reason", "延长")
+    assert refused.code == 3, refused.err
+    assert refused.json()["rule"] == "minimum.public_participation"
+    assert "Art. 15" in refused.json()["article"] and "event " in refused.json()["message"]
+    assert events(cli, d) == 5  # nothing written
+    same = tmp_path / "same.toml"
+    same.write_text((OFFICE % 30).replace('version = "1"', 'version = "2"'), encoding="utf-8")
+    done = cli.json("procedures", "migrate", "--all-open", "--to", str(same), "--reason", "改版")
+    assert done.code == 0, done.err
+    assert [m["decision"] for m in done.json()["migrated"] if m["changed"]] == [d, f"{d[:5]}0002"]
+    assert cli.json("status", d).json()["procedure_version"] == "2"
+    assert (
+        cli("procedures", "migrate", d, "--all-open", "--to", str(same), "--reason", "x").code == 2
+    )
+    assert cli.json("audit", "verify").json()["ok"] is True

@@ -126,7 +126,9 @@ def test_a_stale_write_is_refused_as_changed_meanwhile(cmds, engine):
     )
     with pytest.raises(Conflict, match="changed meanwhile"), UnitOfWork(cmds.db) as uow:
         uow.decisions.save(
-            stale, attempts, plan(proc, stale.flags, attempts, date(2025, 3, 4), cal)
+            stale,
+            attempts,
+            plan(proc, stale.flags, attempts, date(2025, 3, 4), cal, target_on=stale.target_on),
         )
         uow.commit()  # the version check travels with the next statement sent, at the latest here
     decision, _ = cmds.status(decision_id)

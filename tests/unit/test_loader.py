@@ -217,3 +217,65 @@ def test_an_unknown_key_in_a_step_is_refused(tmp_path):
     text = GOOD.replace('article = "Art. 3"', 'article = "Art. 3"\nskipable = true')
     with pytest.raises(InvalidDefinition, match=r"step 'review': skipable: Extra inputs"):
         load_procedure(write(tmp_path, text))
+
+
+COMMENT_1_DAY = (
+    'id = "office"\nversion = "1"\nextends = "national-2019"\nzh = "本区"\nen = "ours"\n'
+    '[[steps]]\nid = "public_participation"\n'
+    'minimum = { amount = 1, unit = "calendar_days", basis = { kind = "%s", article = "%s" } }\n'
+)
+
+
+def test_a_statutory_period_shorter_than_the_extended_preset_is_refused(tmp_path):
+    path = write(tmp_path, COMMENT_1_DAY % ("statute", "Decree 713 Art. 15"), "office.toml")
+    with pytest.raises(InvalidDefinition) as info:
+        load_procedure(path)
+    message = str(info.value)
+    assert info.value.source == "office.toml" and info.value.step == "public_participation"
+    assert "national-2019 sets 30日 (30 calendar days)" in message
+    assert "Decree 713 Art. 15" in message and "claims the statute" in message
+
+
+def test_a_statutory_period_in_another_unit_than_the_presets_is_refused(tmp_path):
+    text = (COMMENT_1_DAY % ("statute", "Decree 713 Art. 15")).replace(
+        'amount = 1, unit = "calendar_days"', 'amount = 30, unit = "working_days"'
+    )
+    with pytest.raises(InvalidDefinition, match="claims the statute"):
+        load_procedure(write(tmp_path, text, "office.toml"))
+
+
+def test_a_shorter_period_on_the_offices_own_basis_or_a_longer_statutory_one_loads(tmp_path):
+    own = load_procedure(write(tmp_path, COMMENT_1_DAY % ("local_rule", "区规定"), "own.toml"))
+    assert own.step("public_participation").minimum.amount == 1
+    longer = (COMMENT_1_DAY % ("statute", "Decree 713 Art. 15")).replace(
+        "amount = 1", "amount = 40"
+    )
+    assert (
+        load_procedure(write(tmp_path, longer, "longer.toml"))
+        .step("public_participation")
+        .minimum.amount
+        == 40
+    )
+
+
+def test_an_edited_office_file_is_read_again(tmp_path):
+    path = write(tmp_path, COMMENT_1_DAY % ("local_rule", "区规定"), "office.toml")
+    assert load_procedure(path).step("public_participation").minimum.amount == 1
+    path.write_text(path.read_text().replace("amount = 1", "amount = 2"), encoding="utf-8")
+    assert load_procedure(path).step("public_participation").minimum.amount == 2
+
+
+def test_a_pinned_definition_round_trips_and_refuses_content_not_matching_its_hash():
+    from procedures.definition import pin, unpin
+
+    proc = load_procedure("tianjin-2020")
+    stored = pin(proc)
+    assert unpin(stored).model_dump(exclude={"source_file"}) == proc.model_dump(
+        exclude={"source_file"}
+    )
+    assert pin(unpin(stored)).sha256 == stored.sha256
+    edited = stored.model_copy(
+        update={"content": stored.content.replace('"amount":30', '"amount":3')}
+    )
+    with pytest.raises(InvalidDefinition, match="edited outside the engine"):
+        unpin(edited)
