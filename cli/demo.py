@@ -65,15 +65,15 @@ def main(home: Path | None = None, console: Console | None = None) -> int:
     configure(home, quiet=True)
     with ExitStack() as prefect:
         with console.status("[cyan]启动 Prefect (local mode) … starting Prefect[/]"):
-            from flows.orchestration import StoreRef, drain, scan_flow
+            from flows.orchestration import drain, scan_flow, use
 
             prefect.enter_context(local_server())
-        ref = StoreRef(database_url=url, home=str(home))
+        use(cmds)
         story = Story(cmds, console, home)
         try:
             story.run(
-                lambda: _drain(console, ref, drain),
-                lambda day: _scan(console, ref, scan_flow, day),
+                lambda: _drain(console, drain),
+                lambda day: _scan(console, scan_flow, day),
             )
         except DecideError as exc:  # the story is scripted: a refusal here is a bug in the demo
             console.print(f"[red]demo stopped: {escape(str(exc))}[/]")
@@ -84,21 +84,23 @@ def main(home: Path | None = None, console: Console | None = None) -> int:
     return 0
 
 
-def _drain(console: Console, ref: Any, drain: Any) -> None:
+def _drain(console: Console, drain: Any) -> None:
     with console.status("[cyan]Prefect: 处理待办 outbox …[/]", spinner="dots"):
-        results = asyncio.run(drain(ref, worker="demo"))
+        results = asyncio.run(drain(worker="demo"))
     done = sum(r["ok"] for r in results)
+    superseded = sum(r.get("outcome") == "superseded" for r in results)
     extra = [r for r in results if r.get("file")]
     console.print(
         f"  [dim]Prefect flow: {done}/{len(results)} outbox item(s) done"
+        + (f", {superseded} superseded (步骤已结束 the step has moved on)" if superseded else "")
         + "".join(f"; {Path(r['file']).name}" for r in extra)
         + "[/]"
     )
 
 
-def _scan(console: Console, ref: Any, scan_flow: Any, day: date) -> None:
+def _scan(console: Console, scan_flow: Any, day: date) -> None:
     with console.status("[cyan]Prefect: 期限扫描 deadline scan …[/]", spinner="dots"):
-        raised = asyncio.run(scan_flow(ref, day))
+        raised = asyncio.run(scan_flow(day))
     console.print(f"  [bold]期限扫描 deadline scan as of {day}[/]: {len(raised)} alert(s) raised")
 
 
