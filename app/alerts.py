@@ -82,10 +82,11 @@ class Alert:
 
 def message_payload(alerts: list[Alert], as_of: date) -> dict[str, object]:
     """The one message for one step attempt's levels reached by one scan: the highest level's
-    payload, with the day each reached level was first reached (``reached``, in level order)."""
+    payload, with the day each reached level was first reached (``reached``: [level, day] pairs
+    in level order — a list, as stored JSON objects have their keys sorted)."""
     ranked = sorted(alerts, key=lambda a: ALERT_LEVELS.index(a.level))
     doc = ranked[-1].payload()
-    doc["reached"] = {a.level: a.first_reached_on for a in ranked}
+    doc["reached"] = [[a.level, a.first_reached_on] for a in ranked]
     doc["as_of"] = as_of
     return doc
 

@@ -174,6 +174,7 @@ class Story:
         )
         self.act("start", "expert_review", "2025-09-01", EXPERTS, "专家论证会")
         self.act("start", "risk_assessment", "2025-09-01", RISK, "社会稳定风险评估")
+        drain()  # notifications as they fall due, in date order (a stale one is superseded)
         self.act(
             "complete",
             "expert_review",
@@ -217,6 +218,7 @@ class Story:
             ],
         )
         self.act("start", "legality_review", "2025-10-10", JUSTICE, "区司法局收到合法性审查材料")
+        drain()
         self.act(
             "complete",
             "legality_review",
@@ -313,6 +315,7 @@ class Story:
             outcome="approved",
             meeting=meeting,
         )
+        drain()
         self.act("start", "party_committee_report", "2025-12-22", OFFICE, "报请区委")
         self.act("complete", "party_committee_report", "2025-12-26", OFFICE, "区委同意")
         self.act("start", "publication", "2025-12-29", OFFICE, "区政府网站、区政府公报")

@@ -42,8 +42,8 @@ def message_for(kind: str, decision: str, payload: dict[str, Any], title: str) -
 def _alert(decision: str, payload: dict[str, Any], title: str) -> Message:
     level = payload["level"]
     late = payload.get("overdue_working_days")
-    reached: dict[str, Any] = payload.get("reached") or {level: payload.get("first_reached_on")}
-    firsts = ", ".join(f"{_LEVEL_ZH.get(lv, lv)} {lv} {day}" for lv, day in reached.items() if day)
+    reached: list[Any] = payload.get("reached") or [[level, payload.get("first_reached_on")]]
+    firsts = ", ".join(f"{_LEVEL_ZH.get(lv, lv)} {lv} {day}" for lv, day in reached if day)
     text = (
         f"【{payload['label']} {level}】{decision} {title} · {payload['zh']} "
         f"{payload['step'] or 'target'} · 到期 due {payload['due_on']}"
