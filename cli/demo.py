@@ -6,7 +6,9 @@ over the National Day holidays (and an attempt to close it early, refused under 
 overdue draft caught by the deadline scan, a legality review that finds the draft unlawful and
 sends it back, an approved collective discussion with one dissent recorded, publication and
 archiving — then the status table, the alerts, the audit timeline and the verified chain.  The
-automated work (notifications, the Art. 29 package, the archive ZIP) runs as Prefect flows.
+automated work (notifications, the Art. 29 package, the archive ZIP) runs as Prefect flows,
+drained soon after the acts that cause it, so the notifications print in date order among the
+story's lines (a message whose step has moved on by then is superseded and counted, not sent).
 """
 
 from __future__ import annotations

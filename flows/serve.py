@@ -7,6 +7,8 @@ on purpose: APScheduler's default grace time of one second would silently drop a
 time passed while the process was busy or the machine asleep; here a late scan still runs
 (up to 12 hours late) and missed runs are coalesced into one.  SIGINT/SIGTERM stop it cleanly:
 no new job starts, running jobs finish, and anything not done stays in the outbox.
+``notify.toml`` is read and checked before anything runs: a mistake in it stops the service at
+start, not at the first delivery.  Printed errors are redacted (no token, no password).
 """
 
 from __future__ import annotations
