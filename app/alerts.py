@@ -6,7 +6,13 @@ day after) and ``escalated`` (5 working days overdue: the decision body is told,
 Decree 713 Art. 38 on undue delay) — and raises every level reached by the scan date that was
 not raised before.  So a scan after a month of downtime raises each missed level once, each
 saying when it was first reached; running it twice raises nothing new.  Raising writes the alert
-row, its audit event and an outbox row (the delivery) in one transaction; delivery happens after.
+row and its audit event per level; the recipients get ONE message per step attempt per scan (one
+outbox row, in the same transaction): the highest level reached, with the day each level was
+first reached — a catch-up after days of downtime is one message, not four.
+
+Payloads: ``overdue_working_days`` only on ``overdue``/``escalated`` (working days after the due
+date up to the scan date); ``notify`` lists each recipient role once; ``provisional`` says the
+due date depends on a year without the official holiday schedule (SPEC §3).
 """
 
 from __future__ import annotations
@@ -26,9 +32,12 @@ from procedures.planner import (
 )
 from store.repository import NOTHING_DUE
 
-__all__ = ["Alert", "DueItem", "due_items", "level_dates", "reached", "scan"]
+__all__ = ["Alert", "DueItem", "due_items", "level_dates", "message_payload", "reached", "scan"]
 
 SCAN_ACTOR = "decide-scan"
+
+
+LATE_LEVELS = ("overdue", "escalated")
 
 
 @dataclass(frozen=True)
@@ -42,11 +51,17 @@ class Alert:
     level: str
     due_on: date
     first_reached_on: date
-    overdue_working_days: int
+    overdue_working_days: int  # as of the scan date
     due_basis: str | None = None
+    provisional: bool = False
+
+    def recipients(self) -> list[str]:
+        """Who is told, each once (escalation adds the decision body, Art. 38)."""
+        roles = ["decision_body", self.role] if self.level == "escalated" else [self.role]
+        return list(dict.fromkeys(roles))
 
     def payload(self) -> dict[str, object]:
-        return {
+        doc: dict[str, object] = {
             "level": self.level,
             "label": ALERT_LABELS[self.level],
             "step": self.step,
@@ -56,10 +71,24 @@ class Alert:
             "due_on": self.due_on,
             "first_reached_on": self.first_reached_on,
             "title": self.title,
-            "overdue_working_days": self.overdue_working_days,
             "due_basis": self.due_basis,
-            "notify": ["decision_body", self.role] if self.level == "escalated" else [self.role],
+            "provisional": self.provisional,
+            "notify": self.recipients(),
         }
+        if self.level in LATE_LEVELS:
+            doc["overdue_working_days"] = self.overdue_working_days
+        return doc
+
+
+def message_payload(alerts: list[Alert], as_of: date) -> dict[str, object]:
+    """The one message for one step attempt's levels reached by one scan: the highest level's
+    payload, with the day each reached level was first reached (``reached``: [level, day] pairs
+    in level order — a list, as stored JSON objects have their keys sorted)."""
+    ranked = sorted(alerts, key=lambda a: ALERT_LEVELS.index(a.level))
+    doc = ranked[-1].payload()
+    doc["reached"] = [[a.level, a.first_reached_on] for a in ranked]
+    doc["as_of"] = as_of
+    return doc
 
 
 def level_dates(cal: WorkCalendar, due: date, start: date) -> dict[str, date]:
@@ -89,13 +118,21 @@ class DueItem:
     due_on: date
     start: date  # levels are never reached before this day (the step's opening)
     basis: str | None
+    provisional: bool = False
 
 
 def due_items(view: Plan, registered_on: date) -> list[DueItem]:
     """What ``next_due`` takes the earliest of (``Plan.falling_due`` and ``Plan.target_due``)."""
     items = [
         DueItem(
-            s.step, s.zh, s.role, s.attempt, s.due_on, s.opened_on or registered_on, s.due_basis
+            s.step,
+            s.zh,
+            s.role,
+            s.attempt,
+            s.due_on,
+            s.opened_on or registered_on,
+            s.due_basis,
+            s.provisional,
         )
         for s in view.falling_due
         if s.due_on
@@ -167,13 +204,18 @@ def scan(cmds: Commands, as_of: date) -> list[Alert]:
                     first,
                     late,
                     item.basis,
+                    item.provisional,
                 )
             )
     raised: list[Alert] = []
     if not marks:
         return raised
     moment = cmds.clock()
+    by_attempt: dict[tuple[str, str, int], list[Alert]] = {}
+    for alert in candidates:
+        by_attempt.setdefault((alert.decision, alert.step, alert.attempt), []).append(alert)
     with cmds.unit() as uow:
+        told: dict[tuple[str, str, int], None] = {}  # the step attempts with a new level
         for alert in candidates:
             if not uow.alerts.raise_once(
                 decision_id=alert.decision,
@@ -194,8 +236,12 @@ def scan(cmds: Commands, as_of: date) -> list[Alert]:
                 recorded_at=moment,
                 payload=payload,
             )
-            uow.outbox.add(kind="alert", decision_id=alert.decision, payload=payload, now=moment)
             raised.append(alert)
+            told[(alert.decision, alert.step, alert.attempt)] = None
+        for key in told:
+            # every level reached, not only the new ones: the message says where the step stands
+            payload = message_payload(by_attempt[key], as_of)
+            uow.outbox.add(kind="alert", decision_id=key[0], payload=payload, now=moment)
         # Dates worked out with a calendar since replaced are not kept: the import forgot every
         # open decision's date, and the next scan plans them with the new calendar.
         if uow.calendar_revision() == revision:

@@ -6,7 +6,9 @@ over the National Day holidays (and an attempt to close it early, refused under 
 overdue draft caught by the deadline scan, a legality review that finds the draft unlawful and
 sends it back, an approved collective discussion with one dissent recorded, publication and
 archiving — then the status table, the alerts, the audit timeline and the verified chain.  The
-automated work (notifications, the Art. 29 package, the archive ZIP) runs as Prefect flows.
+automated work (notifications, the Art. 29 package, the archive ZIP) runs as Prefect flows,
+drained soon after the acts that cause it, so the notifications print in date order among the
+story's lines (a message whose step has moved on by then is superseded and counted, not sent).
 """
 
 from __future__ import annotations
@@ -65,15 +67,15 @@ def main(home: Path | None = None, console: Console | None = None) -> int:
     configure(home, quiet=True)
     with ExitStack() as prefect:
         with console.status("[cyan]启动 Prefect (local mode) … starting Prefect[/]"):
-            from flows.orchestration import StoreRef, drain, scan_flow
+            from flows.orchestration import drain, scan_flow, use
 
             prefect.enter_context(local_server())
-        ref = StoreRef(database_url=url, home=str(home))
+        use(cmds)
         story = Story(cmds, console, home)
         try:
             story.run(
-                lambda: _drain(console, ref, drain),
-                lambda day: _scan(console, ref, scan_flow, day),
+                lambda: _drain(console, drain),
+                lambda day: _scan(console, scan_flow, day),
             )
         except DecideError as exc:  # the story is scripted: a refusal here is a bug in the demo
             console.print(f"[red]demo stopped: {escape(str(exc))}[/]")
@@ -84,21 +86,23 @@ def main(home: Path | None = None, console: Console | None = None) -> int:
     return 0
 
 
-def _drain(console: Console, ref: Any, drain: Any) -> None:
+def _drain(console: Console, drain: Any) -> None:
     with console.status("[cyan]Prefect: 处理待办 outbox …[/]", spinner="dots"):
-        results = asyncio.run(drain(ref, worker="demo"))
+        results = asyncio.run(drain(worker="demo"))
     done = sum(r["ok"] for r in results)
+    superseded = sum(r.get("outcome") == "superseded" for r in results)
     extra = [r for r in results if r.get("file")]
     console.print(
         f"  [dim]Prefect flow: {done}/{len(results)} outbox item(s) done"
+        + (f", {superseded} superseded (步骤已结束 the step has moved on)" if superseded else "")
         + "".join(f"; {Path(r['file']).name}" for r in extra)
         + "[/]"
     )
 
 
-def _scan(console: Console, ref: Any, scan_flow: Any, day: date) -> None:
+def _scan(console: Console, scan_flow: Any, day: date) -> None:
     with console.status("[cyan]Prefect: 期限扫描 deadline scan …[/]", spinner="dots"):
-        raised = asyncio.run(scan_flow(ref, day))
+        raised = asyncio.run(scan_flow(day))
     console.print(f"  [bold]期限扫描 deadline scan as of {day}[/]: {len(raised)} alert(s) raised")
 
 
@@ -172,6 +176,7 @@ class Story:
         )
         self.act("start", "expert_review", "2025-09-01", EXPERTS, "专家论证会")
         self.act("start", "risk_assessment", "2025-09-01", RISK, "社会稳定风险评估")
+        drain()  # notifications as they fall due, in date order (a stale one is superseded)
         self.act(
             "complete",
             "expert_review",
@@ -215,6 +220,7 @@ class Story:
             ],
         )
         self.act("start", "legality_review", "2025-10-10", JUSTICE, "区司法局收到合法性审查材料")
+        drain()
         self.act(
             "complete",
             "legality_review",
@@ -311,6 +317,7 @@ class Story:
             outcome="approved",
             meeting=meeting,
         )
+        drain()
         self.act("start", "party_committee_report", "2025-12-22", OFFICE, "报请区委")
         self.act("complete", "party_committee_report", "2025-12-26", OFFICE, "区委同意")
         self.act("start", "publication", "2025-12-29", OFFICE, "区政府网站、区政府公报")

@@ -28,7 +28,6 @@ def serve(
     from flows.prefect_env import configure, local_server
 
     configure(cmds.home)
-    from flows.orchestration import StoreRef
     from flows.serve import serve as run
 
     # Until the service's own handlers are in place (set by ``run``), a stop signal ends the
@@ -37,7 +36,7 @@ def serve(
         signal.signal(signum, _exit_on_signal)
     with local_server():
         run(
-            StoreRef(database_url=cmds.db.url, home=str(cmds.home)),
+            cmds,
             drain_seconds=drain_seconds,
             scan_at=scan_at,
             once=once,

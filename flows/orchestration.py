@@ -2,130 +2,131 @@
 
 Reads as: load → decide → persist → notify.  Each decision's outbox rows run in one flow run
 tagged with the decision id (so the Prefect UI shows each decision's runs); each row is one task
-that does one side effect.  Tasks retry transient failures only (a webhook answering 500, a
-disk error); a business refusal (``BusinessRefusal``) or a permanent delivery error is never
-retried by Prefect.  Whatever still fails stays in the outbox and is tried again later with
-backoff: nothing is dropped.  Only ``decide serve`` and ``decide demo`` import this module.
+that does one side effect.  Flow and task parameters carry ids only (a decision id, outbox row
+ids, the worker's name, a date): the Prefect server stores and shows parameters, so the store
+and the notifiers come from the serving process's own configuration (:func:`use`, or the
+composition root :func:`app.bootstrap.bootstrap` reading the environment), never from a
+parameter.  No Prefect retries: the outbox's durable backoff is the one retry layer (why: see
+:mod:`app.outbox`), and whatever fails stays in the outbox for a later try.  Every error text
+that is stored or printed is redacted first (:mod:`notify.redact`).  Only ``decide serve`` and
+``decide demo`` import this module.
 """
 
 from __future__ import annotations
 
-import functools
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, tags, task
-from pydantic import BaseModel
 
 from app import outbox
 from app.alerts import scan
 from app.bootstrap import bootstrap
 from app.commands import Commands
-from app.work import BusinessRefusal, build_archive, build_package
-from notify.channels import DeliveryError, MultiNotifier, build_notifier, load_notify_settings
+from app.outbox import OutboxItem
+from app.work import build_archive, build_package
+from notify.channels import MultiNotifier, Notifier, build_notifier, load_notify_settings
 from notify.messages import message_for
+from notify.redact import redact
 
-__all__ = ["StoreRef", "decision_flow", "drain", "scan_flow"]
-
-
-class StoreRef(BaseModel):
-    """Where the store is: what tasks get instead of sessions or rows."""
-
-    database_url: str
-    home: str
+__all__ = ["Services", "decision_flow", "drain", "release_claims", "scan_flow", "services", "use"]
 
 
-def _commands(ref: StoreRef) -> Commands:
-    return _commands_for(ref.database_url, ref.home)
+@dataclass(frozen=True)
+class Services:
+    """What the flows of this process work on: its store and its notifiers."""
+
+    cmds: Commands
+    notifier: MultiNotifier
+    secrets: tuple[str, ...] = ()
+
+    def redact(self, text: str) -> str:
+        return redact(text, self.secrets)
 
 
-@functools.cache
-def _commands_for(database_url: str, home: str) -> Commands:
-    return bootstrap(database_url=database_url, home=home, migrate=False)
+_current: list[Services] = []  # this process's services (one; a list so nothing is global-rebound)
 
 
-@functools.cache
-def _notifier(home: str) -> MultiNotifier:
-    return build_notifier(load_notify_settings(Path(home)))
+def use(cmds: Commands, notifier: MultiNotifier | None = None) -> Services:
+    """Make ``cmds`` (and its home's notifiers) what this process's flows work on.  Reads and
+    checks ``notify.toml`` now, so a mistake in it stops ``serve`` at start, not at delivery."""
+    settings = load_notify_settings(cmds.home)
+    made = Services(cmds, notifier or build_notifier(settings), settings.secrets())
+    _current[:] = [made]
+    return made
 
 
-def _transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry only what may succeed later."""
+def services() -> Services:
+    """This process's services; by default from its environment (``DECIDE_HOME``, ...)."""
+    if not _current:
+        use(bootstrap(migrate=False))
+    return _current[0]
+
+
+def _channels(notifier: MultiNotifier) -> dict[str, outbox.Channel]:
+    def sender(n: Notifier) -> outbox.Channel:
+        def send(row: OutboxItem, title: str) -> None:
+            n.send(message_for(row.kind, row.decision_id or "", row.payload, title))
+
+        return send
+
+    return {name: sender(n) for name, n in notifier.channels}
+
+
+@task(name="outbox-item", task_run_name="outbox-{item_id}")
+async def handle(item_id: int, worker: str) -> dict[str, Any]:
+    """Carry out one outbox row: a message to each channel without it, a package, an archive."""
+    svc = services()
+    state = outbox.item(svc.cmds, item_id)
+    if state is None or state.done:  # settled meanwhile (another worker took the lease over)
+        return {"id": item_id, "ok": True, "outcome": "already done"}
+    row = state.item
     try:
-        state.result()
-    except BusinessRefusal:
-        return False
-    except DeliveryError as exc:
-        return not exc.permanent
-    except Exception:
-        return True
-    return False
+        if row.kind in ("build_package", "build_archive"):
+            return _work(svc.cmds, row, worker)
+        settled = outbox.deliver(
+            svc.cmds, row, _channels(svc.notifier), worker=worker, redact=svc.redact
+        )
+    except Exception as exc:  # kept in the outbox, with the reason, for a later try
+        error = svc.redact(f"{type(exc).__name__}: {exc}")
+        outbox.finish(svc.cmds, row.id, worker=worker, tries=row.tries, error=error)
+        return {"id": row.id, "kind": row.kind, "ok": False, "error": error}
+    result = {"id": row.id, "kind": row.kind, "ok": settled.ok, "outcome": settled.outcome}
+    return result | ({"error": settled.error} if settled.error else {})
 
 
-@task(name="outbox-item", retries=2, retry_delay_seconds=[1, 3], retry_condition_fn=_transient)
-async def handle(ref: StoreRef, item: dict[str, Any]) -> dict[str, Any]:
-    cmds = _commands(ref)
-    kind, decision_id = item["kind"], item["decision_id"]
-    if kind == "build_package":
-        out = build_package(cmds, decision_id)
-        return {"kind": kind, "file": str(out.path), "complete": out.detail["complete"]}
-    if kind == "build_archive":
-        out = build_archive(cmds, decision_id)
-        return {"kind": kind, "file": str(out.path)}
-    title = item["payload"].get("title") or cmds.status(decision_id)[0].title
-    _notifier(ref.home).send(message_for(kind, decision_id, item["payload"], title))
-    return {"kind": kind, "sent": True}
+def _work(cmds: Commands, row: OutboxItem, worker: str) -> dict[str, Any]:
+    build = build_package if row.kind == "build_package" else build_archive
+    out = build(cmds, row.decision_id or "")
+    outbox.finish(cmds, row.id, worker=worker, tries=row.tries, outcome="done")
+    return {"id": row.id, "kind": row.kind, "ok": True, "outcome": "done", "file": str(out.path)}
 
 
 @flow(name="decision-outbox", flow_run_name="decision-{decision_id}")
-async def decision_flow(
-    ref: StoreRef, decision_id: str, items: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """One decision's pending side effects, in the order they were written."""
-    cmds = _commands(ref)
-    results = []
-    for item in items:
-        # an async task called in an async flow returns an awaitable (Prefect's overloads say State)
-        state = await handle(ref, item, return_state=True)  # type: ignore[misc]
-        if state.is_completed():
-            outbox.finish(cmds, item["id"], worker=item["worker"], tries=item["tries"])
-            results.append({"id": item["id"], "ok": True, **(await state.aresult())})
-        else:
-            error = repr(await state.aresult(raise_on_failure=False))
-            outbox.finish(cmds, item["id"], worker=item["worker"], tries=item["tries"], error=error)
-            results.append({"id": item["id"], "ok": False, "error": error})
-    return results
+async def decision_flow(decision_id: str, items: list[int], worker: str) -> list[dict[str, Any]]:
+    """One decision's pending side effects (outbox row ids), in the order they were written."""
+    return [await handle(item_id, worker) for item_id in items]
 
 
-async def drain(ref: StoreRef, *, worker: str, limit: int = 20) -> list[dict[str, Any]]:
+async def drain(*, worker: str, limit: int = 20) -> list[dict[str, Any]]:
     """Claim due outbox rows and run each decision's flow; returns what happened."""
-    cmds = _commands(ref)
-    claimed = outbox.claim(cmds, worker=worker, limit=limit)
-    by_decision: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for item in claimed:
-        by_decision[item.decision_id or ""].append(
-            {
-                "id": item.id,
-                "decision_id": item.decision_id,
-                "kind": item.kind,
-                "payload": item.payload,
-                "tries": item.tries,
-                "worker": worker,
-            }
-        )
+    claimed = outbox.claim(services().cmds, worker=worker, limit=limit)
+    by_decision: dict[str, list[int]] = defaultdict(list)
+    for row in claimed:
+        by_decision[row.decision_id or ""].append(row.id)
     results: list[dict[str, Any]] = []
-    for decision_id, items in by_decision.items():
+    for decision_id, ids in by_decision.items():
         with tags(f"decision:{decision_id}"):
-            results.extend(await decision_flow(ref, decision_id, items))
+            results.extend(await decision_flow(decision_id, ids, worker))
     return results
 
 
 @flow(name="deadline-scan")
-async def scan_flow(ref: StoreRef, as_of: date) -> list[dict[str, Any]]:
+async def scan_flow(as_of: date) -> list[dict[str, Any]]:
     """Raise every alert level reached by ``as_of`` and not raised before (SPEC §4)."""
-    raised = scan(_commands(ref), as_of)
+    raised = scan(services().cmds, as_of)
     return [
         {
             "decision": a.decision,
@@ -138,6 +139,6 @@ async def scan_flow(ref: StoreRef, as_of: date) -> list[dict[str, Any]]:
     ]
 
 
-def release_claims(ref: StoreRef, worker: str) -> int:
+def release_claims(worker: str) -> int:
     """Give back the rows this worker claimed but did not finish (on a clean stop)."""
-    return outbox.release(_commands(ref), worker)
+    return outbox.release(services().cmds, worker)

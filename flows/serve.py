@@ -7,6 +7,8 @@ on purpose: APScheduler's default grace time of one second would silently drop a
 time passed while the process was busy or the machine asleep; here a late scan still runs
 (up to 12 hours late) and missed runs are coalesced into one.  SIGINT/SIGTERM stop it cleanly:
 no new job starts, running jobs finish, and anything not done stays in the outbox.
+``notify.toml`` is read and checked before anything runs: a mistake in it stops the service at
+start, not at the first delivery.  Printed errors are redacted (no token, no password).
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from rich.console import Console
+from rich.markup import escape
 
 from app.clock import SHANGHAI, today_shanghai
-from flows.orchestration import StoreRef, drain, release_claims, scan_flow
+from app.commands import Commands
+from flows.orchestration import drain, release_claims, scan_flow, use
+from notify.redact import redact
 
 __all__ = ["parse_time", "serve"]
 
@@ -43,7 +48,7 @@ def parse_time(value: str) -> tuple[int, int]:
 
 
 def serve(
-    ref: StoreRef,
+    cmds: Commands,
     *,
     drain_seconds: float = 5.0,
     scan_at: str = "08:30",
@@ -53,20 +58,25 @@ def serve(
 ) -> None:
     console = console or Console()
     hour, minute = parse_time(scan_at)
+    secrets = use(cmds).secrets  # reads and checks notify.toml: a mistake stops us here
     worker = f"{os.uname().nodename}:{os.getpid()}"
     stop = stop or threading.Event()
 
     def run_scan() -> None:
-        raised = asyncio.run(scan_flow(ref, today_shanghai()))
+        raised = asyncio.run(scan_flow(today_shanghai()))
         console.print(f"[bold]期限扫描 deadline scan[/]: {len(raised)} new alert(s)")
 
     def run_drain() -> None:
-        results = asyncio.run(drain(ref, worker=worker))
+        results = asyncio.run(drain(worker=worker))
         for r in results:
-            status = "[green]ok[/]" if r["ok"] else f"[red]retry later[/] {r.get('error', '')}"
+            status = (
+                f"[green]{r.get('outcome', 'ok')}[/]"
+                if r["ok"]
+                else f"[red]retry later[/] {escape(r.get('error', ''))}"
+            )
             console.print(f"  outbox #{r['id']} {r.get('kind', '')}: {status}")
 
-    guarded = _guard(console, stop)
+    guarded = _guard(console, stop, secrets)
     if once:
         guarded(run_scan)()
         guarded(run_drain)()
@@ -114,14 +124,14 @@ def serve(
             job()
     console.print("stopping …")
     scheduler.shutdown(wait=True)
-    released = release_claims(ref, worker)
+    released = release_claims(worker)
     console.print(
         f"stopped cleanly ({released} unfinished outbox row(s) released for the next run)"
     )
 
 
 def _guard(
-    console: Console, stop: threading.Event
+    console: Console, stop: threading.Event, secrets: tuple[str, ...] = ()
 ) -> Callable[[Callable[[], None]], Callable[[], None]]:
     """A job that fails logs and waits for its next run; the service keeps going.  A stop
     signal that lands inside a flow reaches us as Prefect's ``TerminationSignal`` (its handler
@@ -132,7 +142,8 @@ def _guard(
             try:
                 job()
             except Exception as exc:
-                console.print(f"[red]{job.__name__} failed[/]: {exc!r}")
+                text = escape(redact(repr(exc), secrets))  # may quote a URL with its token
+                console.print(f"[red]{job.__name__} failed[/]: {text}")
             except BaseException as exc:  # Prefect's TerminationSignal: the service is stopping
                 if type(exc).__name__ != "TerminationSignal":
                     raise

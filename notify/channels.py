@@ -5,12 +5,16 @@ The contract is ``send(message) -> None``: it returns once the message is delive
 :class:`DeliveryError`.  ``error.permanent`` tells the caller what to do with the item: ``False``
 (a timeout, a refused connection, HTTP 5xx/408/429, SMTP 4xx, a robot saying "too fast") keep it
 and try again later; ``True`` (:class:`PermanentDeliveryError`: another 4xx, SMTP 5xx, a bad
-address or signature) retrying will not help, someone must fix the configuration.
+address or signature) retrying will not help, someone must fix the configuration.  Each
+``send`` makes one attempt: retrying is the outbox's job (one retry layer, durable — see
+:mod:`app.outbox`), and each notifier's ``name`` is the key of its delivery record there.
+Error texts never carry a webhook's token or a password (:mod:`notify.redact`).
 Settings (``notify.toml`` and environment variables) live in :mod:`notify.config`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -19,14 +23,14 @@ import os
 import smtplib
 import ssl as tls
 import threading
-import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parsedate_to_datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote_plus, urlsplit
 
 import httpx
@@ -42,6 +46,7 @@ from notify.config import (
     check_webhook_url,
     load_notify_settings,
 )
+from notify.redact import redact
 from procedures.errors import InputError
 
 __all__ = [
@@ -77,6 +82,9 @@ LEVEL_STYLES = {
 # frequency limit, 130101 DingTalk sending too fast; every other non-zero errcode is permanent
 TRANSIENT_ERRCODES = frozenset({-1, 45009, 130101})
 _JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
+# a robot's answer is a line of JSON: more than this is not an answer (and never held in memory)
+MAX_ANSWER_BYTES = 64 * 1024
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,7 @@ class DeliveryError(Exception):
         self.permanent = permanent
         self.failures = list(failures)  # MultiNotifier: (notifier name, its error)
         self.delivered = list(delivered)  # MultiNotifier: names that did deliver
+        self.retry_after: float | None = None  # the server's Retry-After, in seconds
 
 
 class PermanentDeliveryError(DeliveryError):
@@ -191,12 +200,15 @@ class JsonlNotifier:
 
 
 class WebhookNotifier:
-    """POST JSON to a webhook; ``retries`` is the number of attempts within one ``send``.
+    """POST JSON to a webhook, once per ``send`` (the outbox retries: see :mod:`app.outbox`).
 
-    Waits ``backoff * 2**n`` between attempts (0.5, 1, 2 … seconds, at most ``max_delay``), or the
-    server's ``Retry-After`` on 429/503 (also at most ``max_delay``).  With ``style="dingtalk"``
-    and a ``secret``, each attempt is signed (加签): ``timestamp`` in ms and ``sign`` =
+    ``timeout`` bounds the whole delivery — connecting, sending, the answer's head and body —
+    not each read (httpx's timeouts are per read: a server dripping one byte every few seconds
+    never trips them).  The answer is streamed and read only as far as needed: not at all for a
+    generic webhook's 2xx, at most ``max_answer`` bytes otherwise.  With ``style="dingtalk"`` and
+    a ``secret``, the request is signed (加签): ``timestamp`` in ms and ``sign`` =
     urlencode(base64(HMAC-SHA256(key=secret, msg=f"{timestamp}\\n{secret}"))) added to the URL.
+    A 429/503's ``Retry-After`` is passed on as ``DeliveryError.retry_after``.
     """
 
     def __init__(
@@ -206,11 +218,7 @@ class WebhookNotifier:
         style: Style = "generic",
         timeout: float = 10.0,
         secret: str | None = None,
-        client: httpx.Client | None = None,
-        retries: int = 3,
-        sleep: Callable[[float], None] = time.sleep,
-        backoff: float = 0.5,
-        max_delay: float = 30.0,
+        max_answer: int = MAX_ANSWER_BYTES,
         now: Callable[[], datetime] = utc_now,
     ) -> None:
         self.url = check_webhook_url(url, "webhook")
@@ -218,18 +226,14 @@ class WebhookNotifier:
             raise InputError(f"webhook style: expected one of {', '.join(STYLES)}, got {style!r}")
         if secret and style != "dingtalk":
             raise InputError(f"webhook secret: only used by style 'dingtalk', not {style!r}")
-        if retries < 1:
-            raise InputError(f"webhook retries: expected at least 1, got {retries}")
-        self.style, self.secret, self.timeout, self.retries = style, secret, timeout, retries
-        self.backoff, self.max_delay = backoff, max_delay
+        if timeout <= 0:
+            raise InputError(f"webhook timeout: expected seconds > 0, got {timeout}")
+        self.style, self.secret, self.timeout, self.max_answer = style, secret, timeout, max_answer
         self.name = f"webhook:{style}:{urlsplit(url).hostname}"  # no token: names appear in logs
-        self._own_client = client is None
-        self._client = client or httpx.Client(timeout=timeout)
-        self._sleep, self._now = sleep, now
+        self._now = now
 
     def close(self) -> None:
-        if self._own_client:
-            self._client.close()
+        """Nothing to release: each delivery opens and closes its own connection."""
 
     def body(self, message: Message) -> dict[str, object]:
         if self.style == "generic":
@@ -247,55 +251,86 @@ class WebhookNotifier:
 
     def send(self, message: Message) -> None:
         content = _dumps(self.body(message)).encode("utf-8")
-        problem, delay = "", 0.0
-        for attempt in range(1, self.retries + 1):
-            if attempt > 1:
-                self._sleep(delay)
-            retry_after: float | None = None
-            try:
-                response = self._client.post(
-                    self.signed_url(), content=content, headers=_JSON_HEADERS, timeout=self.timeout
-                )
-            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as e:
-                raise PermanentDeliveryError(f"{self.name}: {e}") from e
-            except httpx.HTTPError as e:  # timeouts, refused or reset connections, …
-                problem = f"{type(e).__name__}: {e}"
-            else:
-                problem, retry_after, permanent = self._judge(response)
-                if not problem:
-                    return
-                if permanent:
-                    raise PermanentDeliveryError(f"{self.name}: {problem}")
-            delay = min(
-                retry_after if retry_after is not None else self.backoff * 2 ** (attempt - 1),
-                self.max_delay,
-            )
-        raise DeliveryError(f"{self.name}: gave up after {self.retries} attempts: {problem}")
+        answer = _in_own_loop(self._post(content))
+        problem, retry_after, permanent = self._judge(answer)
+        if not problem:
+            return
+        error = _fail(f"{self.name}: {problem}", permanent)
+        error.retry_after = retry_after
+        raise error
 
-    def _judge(self, response: httpx.Response) -> tuple[str, float | None, bool]:
+    def _redact(self, text: str) -> str:
+        return redact(text, (self.url, self.secret))
+
+    async def _post(self, content: bytes) -> _Answer:
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout) as client:
+                request = client.build_request(
+                    "POST", self.signed_url(), content=content, headers=_JSON_HEADERS
+                )
+                async with asyncio.timeout_at(deadline):
+                    response = await client.send(request, stream=True)
+                try:
+                    return await self._answer(response, deadline)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            raise DeliveryError(
+                f"{self.name}: no answer within {self.timeout:g} s (the deadline of one delivery)"
+            ) from None
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as e:
+            raise PermanentDeliveryError(f"{self.name}: {self._redact(str(e))}") from None
+        except httpx.HTTPError as e:  # refused or reset connections, per-read timeouts, …
+            raise DeliveryError(
+                f"{self.name}: {type(e).__name__}: {self._redact(str(e))}"
+            ) from None
+
+    async def _answer(self, response: httpx.Response, deadline: float) -> _Answer:
+        """The status, headers and as much of the body as is needed, by the deadline."""
+        status, body = response.status_code, bytearray()
+        if self.style == "generic" and 200 <= status < 300:
+            return _Answer(status, response.headers, b"", complete=True)  # delivered
+        cap = self.max_answer if self.style != "generic" else 200  # an error text: its start
+        complete = True
+        try:
+            async with asyncio.timeout_at(deadline):
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > cap:
+                        complete = False
+                        break
+        except TimeoutError:
+            complete = False  # the status stands; the body is what arrived in time
+        return _Answer(status, response.headers, bytes(body[:cap]), complete)
+
+    def _judge(self, answer: _Answer) -> tuple[str, float | None, bool]:
         """(problem or "", Retry-After seconds, permanent)."""
-        status = response.status_code
+        status = answer.status
         if status in (408, 429) or status >= 500:
-            wait = self._retry_after(response) if status in (429, 503) else None
+            wait = self._retry_after(answer.headers) if status in (429, 503) else None
             return f"HTTP {status}", wait, False
+        text = self._redact(answer.body.decode("utf-8", "replace"))
         if not 200 <= status < 300:
-            return f"HTTP {status}: {response.text[:200]}", None, True
+            return f"HTTP {status}: {text[:200]}", None, True
         if self.style == "generic":
             return "", None, False
+        if not answer.complete:
+            return f"answer not read: larger than {self.max_answer} bytes or too slow", None, False
         try:
-            answer = response.json()
+            doc = json.loads(answer.body)
         except ValueError:
-            answer = None
-        errcode = answer.get("errcode") if isinstance(answer, dict) else None
+            doc = None
+        errcode = doc.get("errcode") if isinstance(doc, dict) else None
         if not isinstance(errcode, int):
-            return f"unexpected answer: {response.text[:200]!r}", None, False
+            return f"unexpected answer: {text[:200]!r}", None, False
         if errcode == 0:
             return "", None, False
-        problem = f"errcode {errcode}: {answer.get('errmsg', '')}"
+        problem = f"errcode {errcode}: {self._redact(str(doc.get('errmsg', '')))}"
         return problem, None, errcode not in TRANSIENT_ERRCODES
 
-    def _retry_after(self, response: httpx.Response) -> float | None:
-        value = response.headers.get("Retry-After")
+    def _retry_after(self, headers: httpx.Headers) -> float | None:
+        value = headers.get("Retry-After")
         if value is None:
             return None
         try:
@@ -306,6 +341,21 @@ class WebhookNotifier:
             return max(0.0, (parsedate_to_datetime(value) - self._now()).total_seconds())
         except (TypeError, ValueError):
             return None
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    complete: bool  # False: cut at the cap or at the deadline
+
+
+def _in_own_loop(coro: Coroutine[Any, Any, T]) -> T:
+    """Runs ``coro`` in a fresh event loop on its own thread: the caller may already be inside
+    one (the Prefect flows are async), and asyncio's deadline is what bounds a delivery."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhook") as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 class SmtpNotifier:
@@ -365,7 +415,9 @@ class SmtpNotifier:
             error = e.smtp_error
             text = error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
             permanent = 500 <= e.smtp_code < 600
-            raise _fail(f"{self.name}: {e.smtp_code} {text}", permanent) from e
+            raise _fail(
+                f"{self.name}: {e.smtp_code} {redact(text, [self.password])}", permanent
+            ) from e
         except (smtplib.SMTPNotSupportedError, tls.SSLCertVerificationError) as e:
             raise PermanentDeliveryError(f"{self.name}: {e}") from e
         except (smtplib.SMTPException, OSError) as e:  # disconnected, refused, timeout, DNS
@@ -396,9 +448,9 @@ class SmtpNotifier:
 
 
 class MultiNotifier:
-    """Sends to every notifier, then raises one :class:`DeliveryError` for all that failed
-    (permanent only if every failure is).  ``send(message, skip=error.delivered)`` retries only
-    the ones that failed, so nobody gets the message twice."""
+    """The configured notifiers, each under a stable name (``channels``: what the outbox records
+    a delivery for).  ``send`` tries every one, then raises one :class:`DeliveryError` for all
+    that failed (permanent only if every failure is)."""
 
     def __init__(self, notifiers: Sequence[Notifier]) -> None:
         self.notifiers = list(notifiers)
@@ -407,18 +459,20 @@ class MultiNotifier:
             name = str(getattr(n, "name", type(n).__name__))
             self.names.append(name if name not in self.names else f"{name}#{len(self.names)}")
 
-    def send(self, message: Message, *, skip: Collection[str] = ()) -> None:
+    @property
+    def channels(self) -> list[tuple[str, Notifier]]:
+        return list(zip(self.names, self.notifiers, strict=True))
+
+    def send(self, message: Message) -> None:
         failures: list[tuple[str, DeliveryError]] = []
         delivered: list[str] = []
-        for name, notifier in zip(self.names, self.notifiers, strict=True):
-            if name in skip:
-                continue
+        for name, notifier in self.channels:
             try:
                 notifier.send(message)
             except DeliveryError as e:
                 failures.append((name, e))
             except Exception as e:  # a broken notifier must not stop the others
-                error = DeliveryError(f"{name}: {type(e).__name__}: {e}")
+                error = DeliveryError(f"{name}: {type(e).__name__}: {redact(str(e))}")
                 error.__cause__ = e
                 failures.append((name, error))
             else:

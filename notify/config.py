@@ -8,10 +8,15 @@ environment variables count as unset.  A webhook without ``style`` gets the one 
 (qyapi.weixin.qq.com → wecom, oapi.dingtalk.com → dingtalk, else generic).  Secrets may come
 from the environment: ``password_env`` (SMTP; the password itself is never accepted in the file)
 and ``secret_env`` (a webhook's DingTalk signing secret).
+
+Every error names the file (or variable) and the key, in Chinese with the English beside: an
+unknown key also says which known key it is closest to (``consle`` → did you mean ``console``).
+``decide serve`` reads the settings when it starts, so a mistake stops it at once.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -69,6 +74,17 @@ class NotifySettings:
     webhooks: tuple[WebhookConfig, ...] = ()
     smtp: SmtpConfig | None = None
 
+    def secrets(self) -> tuple[str, ...]:
+        """What must never appear in an error text or a log: webhook URLs (their tokens may sit
+        in the path or the query), signing secrets, the SMTP password."""
+        found: list[str | None] = []
+        for w in self.webhooks:
+            parts = urlsplit(w.url)
+            found += [w.url, parts.query, parts.path if len(parts.path) > 1 else None, w.secret]
+        if self.smtp is not None:
+            found.append(self.smtp.password)
+        return tuple(s for s in found if s)
+
 
 def check_webhook_url(url: str, where: str) -> str:
     parts = urlsplit(url)
@@ -107,7 +123,12 @@ def _only(table: Mapping[str, object], allowed: set[str], where: str) -> None:
                 "with password_env (default DECIDE_SMTP_PASSWORD)"
             )
         if key not in allowed:
-            raise InputError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(allowed))})")
+            close = difflib.get_close_matches(key, sorted(allowed), n=1)
+            hint = f"是否应为 did you mean {close[0]!r}? " if close else ""
+            raise InputError(
+                f"{where}: 未知配置项 unknown key {key!r} — {hint}"
+                f"(可用 known: {', '.join(sorted(allowed))})"
+            )
 
 
 def _webhook(raw: object, where: str, env: Mapping[str, str]) -> WebhookConfig:
@@ -226,8 +247,17 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 
 def load_notify_settings(home: Path, env: Mapping[str, str] | None = None) -> NotifySettings:
-    """The notification settings for ``home`` (``DECIDE_HOME``); ``env`` defaults to os.environ."""
-    env = os.environ if env is None else env
+    """The notification settings for ``home`` (``DECIDE_HOME``); ``env`` defaults to os.environ.
+
+    Raises :class:`InputError` naming the file or variable and the key (Chinese, English beside).
+    """
+    try:
+        return _load(home, os.environ if env is None else env)
+    except InputError as e:
+        raise InputError(f"通知配置有误 invalid notification settings: {e}") from None
+
+
+def _load(home: Path, env: Mapping[str, str]) -> NotifySettings:
     console: bool = True
     jsonl: Path | None = home / "alerts.jsonl"
     webhooks: list[WebhookConfig] = []

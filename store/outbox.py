@@ -2,7 +2,10 @@
 
 Workers claim due rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several ``decide serve``
 processes never take the same row; SQLite has one writer at a time anyway), run them, and mark
-them done, or record the error and retry later with backoff.  Nothing is dropped.
+them done, or record the error and retry later with backoff.  Nothing is dropped: a row that is
+no longer worth sending is marked done with its ``outcome`` (``superseded``), where an operator
+sees it.  Each channel that delivered a row has a ``deliveries`` row, so a retry sends only to
+the channels without one.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 from store.dbapi import Link
 from store.fastsql import SQL
 
-__all__ = ["Outbox", "OutboxItem"]
+__all__ = ["Outbox", "OutboxItem", "OutboxState"]
 
 _INSERT = SQL(
     "INSERT INTO outbox (decision_id, kind, payload, created_at, available_at, tries) "
@@ -32,7 +35,8 @@ _CLAIM = SQL("UPDATE outbox SET claimed_by = :worker, claimed_at = :now WHERE id
 # Only the worker holding the claim settles a row: if its lease ran out and another worker
 # took the row over, the late one changes nothing.
 _DONE = SQL(
-    "UPDATE outbox SET done_at = :now, last_error = NULL WHERE id = :id AND claimed_by = :worker"
+    "UPDATE outbox SET done_at = :now, last_error = NULL, outcome = :outcome "
+    "WHERE id = :id AND claimed_by = :worker"
 )
 _FAILED = SQL(
     "UPDATE outbox SET tries = :tries, last_error = :error, claimed_by = NULL, "
@@ -43,6 +47,18 @@ _RELEASE = SQL(
     "WHERE claimed_by = :worker AND done_at IS NULL"
 )
 _PENDING = SQL("SELECT count(*) FROM outbox WHERE done_at IS NULL")
+_DELIVERED = SQL("SELECT channel FROM deliveries WHERE outbox_id = :id")
+_RECORD = SQL(
+    "INSERT INTO deliveries (outbox_id, channel, delivered_at) VALUES (:id, :channel, :now) "
+    "ON CONFLICT (outbox_id, channel) DO NOTHING"
+)
+_ROW = SQL(
+    "SELECT id, decision_id, kind, payload, tries, done_at, outcome, last_error "
+    "FROM outbox WHERE id = :id"
+)
+# the longest wait between two tries: an hour (a permanent error is retried too, slowly: the
+# configuration may have been fixed meanwhile)
+MAX_BACKOFF = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,17 @@ class OutboxItem:
     kind: str
     payload: dict[str, Any]
     tries: int
+
+
+@dataclass(frozen=True)
+class OutboxState:
+    """One row as an operator sees it: done or not, how it ended, the last error."""
+
+    item: OutboxItem
+    done: bool
+    outcome: str | None
+    last_error: str | None
+    channels: frozenset[str]
 
 
 class Outbox:
@@ -86,12 +113,40 @@ class Outbox:
             _CLAIM.run(self.link, {"worker": worker, "now": now, "id": row[0]})
         return [OutboxItem(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
 
-    def done(self, item_id: int, *, now: datetime, worker: str) -> bool:
-        cursor = _DONE.run(self.link, {"now": now, "id": item_id, "worker": worker})
-        return bool(cursor.rowcount)
+    def get(self, item_id: int) -> OutboxState | None:
+        """The row ``item_id`` with its outcome, last error and the channels that delivered it."""
+        rows = _ROW.rows(self.link, {"id": item_id})
+        if not rows:
+            return None
+        r = rows[0]
+        item = OutboxItem(r[0], r[1], r[2], json.loads(r[3]), r[4])
+        return OutboxState(item, r[5] is not None, r[6], r[7], self.delivered(item_id))
 
-    def failed(self, item_id: int, *, error: str, now: datetime, tries: int, worker: str) -> bool:
-        backoff = timedelta(seconds=min(3600, 5 * 2 ** min(tries, 10)))
+    def delivered(self, item_id: int) -> frozenset[str]:
+        """The channels that have delivered row ``item_id``."""
+        return frozenset(r[0] for r in _DELIVERED.rows(self.link, {"id": item_id}))
+
+    def record_delivery(self, item_id: int, *, channel: str, now: datetime) -> None:
+        """``channel`` delivered row ``item_id`` (recording it twice keeps the first record)."""
+        _RECORD.run(self.link, {"id": item_id, "channel": channel, "now": now})
+
+    def done(self, item_id: int, *, now: datetime, worker: str, outcome: str = "delivered") -> bool:
+        params = {"now": now, "id": item_id, "worker": worker, "outcome": outcome}
+        return bool(_DONE.run(self.link, params).rowcount)
+
+    def failed(
+        self,
+        item_id: int,
+        *,
+        error: str,
+        now: datetime,
+        tries: int,
+        worker: str,
+        at_least: timedelta = timedelta(0),
+    ) -> bool:
+        """Record ``error`` and try again after a backoff (5 s doubling, at most an hour), or
+        after ``at_least`` when that is longer (a server's Retry-After)."""
+        backoff = min(MAX_BACKOFF, max(timedelta(seconds=5 * 2 ** min(tries, 10)), at_least))
         cursor = _FAILED.run(
             self.link,
             {

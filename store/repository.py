@@ -617,13 +617,20 @@ class DocumentRepository:
 # Once per level per step attempt (SPEC §4), whatever later happens to the due date (an
 # extension, a deferral, a calendar import): the NOT EXISTS makes it so; the unique key
 # (which includes due_on) stops two scans racing on the same due date.
-_RAISE = SQL(
-    "INSERT INTO alerts (decision_id, step, attempt, level, due_on, first_reached_on, raised_at) "
-    "SELECT CAST(:decision_id AS VARCHAR(32)), CAST(:step AS VARCHAR(64)), CAST(:attempt AS "
-    "INTEGER), CAST(:level AS VARCHAR(16)), CAST(:due_on AS DATE), CAST(:first AS DATE), "
-    ":raised_at WHERE NOT EXISTS (SELECT 1 FROM alerts WHERE decision_id = :decision_id AND "
+_RAISE_TAIL = (
+    " WHERE NOT EXISTS (SELECT 1 FROM alerts WHERE decision_id = :decision_id AND "
     "step = :step AND attempt = :attempt AND level = :level) "
     "ON CONFLICT (decision_id, step, attempt, level, due_on) DO NOTHING"
+)
+# PostgreSQL needs the parameter types spelled out; SQLite must not get them: CAST(… AS DATE)
+# has NUMERIC affinity there and turns '2025-05-06' into 2025.
+_RAISE = SQL(
+    "INSERT INTO alerts (decision_id, step, attempt, level, due_on, first_reached_on, raised_at) "
+    "SELECT :decision_id, :step, :attempt, :level, :due_on, :first, :raised_at" + _RAISE_TAIL,
+    pg="INSERT INTO alerts (decision_id, step, attempt, level, due_on, first_reached_on, "
+    "raised_at) SELECT CAST(:decision_id AS VARCHAR(32)), CAST(:step AS VARCHAR(64)), "
+    "CAST(:attempt AS INTEGER), CAST(:level AS VARCHAR(16)), CAST(:due_on AS DATE), "
+    "CAST(:first AS DATE), :raised_at" + _RAISE_TAIL,
 )
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "AuditHeadRow",
     "CheckpointRow",
     "DecisionRow",
+    "DeliveryRow",
     "DocumentRow",
     "IdCounterRow",
     "OutboxRow",
@@ -160,6 +161,19 @@ class OutboxRow(SQLModel, table=True):
     claimed_at: datetime | None = None
     done_at: datetime | None = None
     last_error: str | None = Field(default=None, sa_type=Text)
+    # how a done row ended: delivered / superseded (its state no longer held) / done (work)
+    outcome: str | None = Field(default=None, max_length=16)
+
+
+class DeliveryRow(SQLModel, table=True):
+    """One channel that has delivered one outbox row: a retry skips it (exactly once each)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("outbox_id", "channel"),)
+    id: int | None = Field(default=None, primary_key=True)
+    outbox_id: int = Field(foreign_key="outbox.id")  # indexed by the unique key
+    channel: str = Field(sa_type=Text)  # the notifier's name: console, jsonl:PATH, webhook:…
+    delivered_at: datetime
 
 
 class AlertRow(SQLModel, table=True):

@@ -79,9 +79,74 @@ def test_a_scan_after_a_month_of_downtime_raises_each_missed_level_once(cmds):
         ("overdue", date(2025, 5, 7)),
         ("escalated", date(2025, 5, 13)),
     ]
-    assert all(a.overdue_working_days == 24 for a in raised)
     assert scan(cmds, date(2025, 6, 11)) == []
-    assert len(outbox_alerts(cmds)) == 4
+
+
+def test_a_catch_up_sends_one_message_with_the_highest_level_and_each_first_day(cmds):
+    decision = drafting_started(cmds)
+    scan(cmds, date(2025, 6, 10))
+    (message,) = outbox_alerts(cmds)  # one message for the step attempt, not four
+    assert message["level"] == "escalated"
+    assert message["reached"] == [
+        ["due_soon", "2025-04-28"],
+        ["due_today", "2025-05-06"],
+        ["overdue", "2025-05-07"],
+        ["escalated", "2025-05-13"],
+    ]
+    assert message["overdue_working_days"] == 24  # 2025-05-07 .. 2025-06-10, working days
+    with UnitOfWork(cmds.db, write=False) as uow:  # each level still raised and audited once
+        events = [json.loads(e.payload) for e in uow.audit.events(decision) if e.action == "alert"]
+        assert len(uow.alerts.of(decision)) == 4
+    assert [e["level"] for e in events] == ["due_soon", "due_today", "overdue", "escalated"]
+
+
+def test_only_late_levels_carry_the_working_days_overdue(cmds):
+    decision = drafting_started(cmds)
+    scan(cmds, date(2025, 6, 10))
+    with UnitOfWork(cmds.db, write=False) as uow:
+        events = [json.loads(e.payload) for e in uow.audit.events(decision) if e.action == "alert"]
+    late = {e["level"]: e.get("overdue_working_days") for e in events}
+    assert late == {"due_soon": None, "due_today": None, "overdue": 24, "escalated": 24}
+
+
+def test_a_later_scan_tells_only_the_steps_with_a_new_level(cmds):
+    drafting_started(cmds)
+    scan(cmds, date(2025, 5, 6))  # due_soon and due_today: one message
+    scan(cmds, date(2025, 5, 6))  # nothing new: no message
+    scan(cmds, date(2025, 5, 7))  # overdue: one more, which still lists the earlier days
+    messages = outbox_alerts(cmds)
+    assert [m["level"] for m in messages] == ["due_today", "overdue"]
+    assert [lv for lv, _ in messages[-1]["reached"]] == ["due_soon", "due_today", "overdue"]
+
+
+def test_an_escalation_lists_each_recipient_once(cmds):
+    cmds.register(
+        title="目标日期",
+        procedure_id="national-2019",
+        sponsor="区发改委",
+        actor="办公室",
+        on=date(2025, 3, 3),
+        target_on=date(2025, 6, 30),
+    )
+    scan(cmds, date(2025, 8, 1))
+    (target,) = [m for m in outbox_alerts(cmds) if m["step"] == ""]
+    assert target["level"] == "escalated" and target["role"] == "decision_body"
+    assert target["notify"] == ["decision_body"]
+
+
+def test_a_provisional_due_date_is_flagged_in_the_payload_and_the_text(cmds):
+    from notify.messages import message_for
+
+    cmds = Commands(cmds.db, cmds.home, clock=lambda: datetime(2027, 2, 1, 1, tzinfo=UTC))
+    d = cmds.register(
+        title="跨年", procedure_id="national-2019", sponsor="区", actor="a", on=date(2026, 11, 2)
+    ).id
+    cmds.start(d, "drafting", actor="a", on=date(2026, 11, 2))  # due in 2027: no schedule yet
+    scan(cmds, date(2027, 2, 1))
+    (message,) = outbox_alerts(cmds)
+    assert message["provisional"] is True
+    text = message_for("alert", d, message, "跨年").text
+    assert "日期暂定" in text and "provisional" in text
 
 
 def test_a_new_attempt_or_a_closed_step_changes_what_is_raised(cmds):

@@ -1,9 +1,11 @@
 """The notifiers against real parts: an HTTP server and an SMTP responder on 127.0.0.1 in this
-process, real files, a real Rich console.  Only the sleep between retries is replaced (recorded)."""
+process, real files, a real Rich console.  A notifier makes one attempt per send (the outbox
+retries: tests/integration/test_outbox_delivery.py)."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import email
 import hashlib
 import hmac
@@ -133,16 +135,11 @@ def dead_port() -> Iterator[int]:
 
 
 @pytest.fixture
-def sleeps() -> list[float]:
-    return []
-
-
-@pytest.fixture
-def make_webhook(hook: Hook, sleeps: list[float]) -> Iterator[Callable[..., WebhookNotifier]]:
+def make_webhook(hook: Hook) -> Iterator[Callable[..., WebhookNotifier]]:
     made: list[WebhookNotifier] = []
 
     def make(**kw: object) -> WebhookNotifier:
-        n = WebhookNotifier(str(kw.pop("url", hook.url)), sleep=sleeps.append, **kw)  # type: ignore[arg-type]
+        n = WebhookNotifier(str(kw.pop("url", hook.url)), **kw)  # type: ignore[arg-type]
         made.append(n)
         return n
 
@@ -154,60 +151,62 @@ def make_webhook(hook: Hook, sleeps: list[float]) -> Iterator[Callable[..., Webh
 # ---------------------------------------------------------------- webhook
 
 
-def test_webhook_retries_server_errors_with_backoff_then_delivers(hook, sleeps, make_webhook):
-    hook.answer(500, 500)
+def test_webhook_delivers_utf8_json_once(hook, make_webhook):
     make_webhook().send(MESSAGE)
-    assert len(hook.requests) == 3
-    assert sleeps == [0.5, 1.0]
+    assert len(hook.requests) == 1
     last = hook.requests[-1]
     assert last.json() == MESSAGE.to_dict()
     assert "已逾期".encode() in last.body  # UTF-8, not \\u escapes
     assert last.headers["Content-Type"].startswith("application/json")
 
 
-def test_webhook_honours_retry_after_and_caps_it(hook, sleeps, make_webhook):
-    hook.answer((429, {"Retry-After": "2"}, b""), (503, {"Retry-After": "120"}, b""))
-    make_webhook().send(MESSAGE)
-    assert len(hook.requests) == 3
-    assert sleeps == [2.0, 30.0]
+def test_webhook_makes_one_attempt_and_leaves_the_retry_to_the_outbox(hook, make_webhook):
+    hook.answer(500)
+    with pytest.raises(DeliveryError) as e:
+        make_webhook().send(MESSAGE)
+    assert not e.value.permanent
+    assert len(hook.requests) == 1  # no sleeping and retrying inside the notifier
 
 
-def test_webhook_client_error_is_permanent_after_one_request(hook, sleeps, make_webhook):
+def test_webhook_passes_retry_after_on(hook, make_webhook):
+    hook.answer((429, {"Retry-After": "120"}, b""))
+    with pytest.raises(DeliveryError) as e:
+        make_webhook().send(MESSAGE)
+    assert e.value.retry_after == 120.0 and not e.value.permanent
+
+
+def test_webhook_client_error_is_permanent_after_one_request(hook, make_webhook):
     hook.answer((400, {}, b'{"error": "bad"}'))
     with pytest.raises(PermanentDeliveryError) as e:
         make_webhook().send(MESSAGE)
     assert e.value.permanent
     assert len(hook.requests) == 1
-    assert sleeps == []
     assert "tok" not in str(e.value)  # the URL's token never appears in errors
 
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502])
-def test_webhook_gives_up_transient_after_all_attempts(hook, sleeps, make_webhook, status):
+def test_webhook_server_trouble_is_transient(hook, make_webhook, status):
     hook.default = (status, {}, b"")
     with pytest.raises(DeliveryError) as e:
-        make_webhook(retries=4).send(MESSAGE)
+        make_webhook().send(MESSAGE)
     assert not e.value.permanent
     assert not isinstance(e.value, PermanentDeliveryError)
-    assert len(hook.requests) == 4
-    assert sleeps == [0.5, 1.0, 2.0]
     assert f"HTTP {status}" in str(e.value)
 
 
-def test_webhook_connection_refused_is_transient(sleeps, make_webhook, dead_port):
+def test_webhook_connection_refused_is_transient(make_webhook, dead_port):
     with pytest.raises(DeliveryError) as e:
-        make_webhook(url=f"http://127.0.0.1:{dead_port}/hook", retries=2).send(MESSAGE)
+        make_webhook(url=f"http://127.0.0.1:{dead_port}/hook").send(MESSAGE)
     assert not e.value.permanent
     assert "ConnectError" in str(e.value)
-    assert sleeps == [0.5]
 
 
-def test_webhook_timeout_is_transient(hook, sleeps, make_webhook):
+def test_webhook_timeout_is_transient(hook, make_webhook):
     hook.delay = 0.5
     with pytest.raises(DeliveryError) as e:
-        make_webhook(timeout=0.1, retries=1).send(MESSAGE)
+        make_webhook(timeout=0.1).send(MESSAGE)
     assert not e.value.permanent
-    assert "Timeout" in str(e.value)
+    assert "0.1 s" in str(e.value)
 
 
 def test_wecom_body(hook, make_webhook):
@@ -215,8 +214,8 @@ def test_wecom_body(hook, make_webhook):
     assert hook.requests[0].json() == {"msgtype": "text", "text": {"content": TEXT}}
 
 
-def test_dingtalk_body_and_errcodes(hook, sleeps, make_webhook):
-    ding = make_webhook(style="dingtalk", retries=2)
+def test_dingtalk_body_and_errcodes(hook, make_webhook):
+    ding = make_webhook(style="dingtalk")
     ding.send(MESSAGE)  # errcode 0
     assert hook.requests[0].json() == {"msgtype": "text", "text": {"content": TEXT}}
 
@@ -225,21 +224,22 @@ def test_dingtalk_body_and_errcodes(hook, sleeps, make_webhook):
         ding.send(MESSAGE)
     assert len(hook.requests) == 2
 
-    hook.answer(robot(-1, "系统繁忙"), robot(-1, "系统繁忙"))
+    hook.answer(robot(-1, "系统繁忙"))
     with pytest.raises(DeliveryError, match="errcode -1") as e:
         ding.send(MESSAGE)
     assert not e.value.permanent
-    assert len(hook.requests) == 4
+    assert len(hook.requests) == 3
 
     hook.answer(robot(130101, "send too fast"))
-    ding.send(MESSAGE)  # busy once, then errcode 0
-    assert len(hook.requests) == 6
+    with pytest.raises(DeliveryError, match="errcode 130101") as e:
+        ding.send(MESSAGE)
+    assert not e.value.permanent
 
 
 def test_robot_answer_that_is_not_json_is_transient(hook, make_webhook):
     hook.default = (200, {}, b"<html>proxy</html>")
     with pytest.raises(DeliveryError) as e:
-        make_webhook(style="wecom", retries=1).send(MESSAGE)
+        make_webhook(style="wecom").send(MESSAGE)
     assert not e.value.permanent
 
 
@@ -414,9 +414,9 @@ def test_console_line(tmp_path):
 # ---------------------------------------------------------------- MultiNotifier and build
 
 
-def test_multi_tries_all_and_reports_only_what_failed(tmp_path, hook, sleeps, dead_port):
+def test_multi_tries_all_and_reports_only_what_failed(tmp_path, hook, dead_port):
     jsonl = JsonlNotifier(tmp_path / "alerts.jsonl")
-    bad_hook = WebhookNotifier(hook.url, sleep=sleeps.append)
+    bad_hook = WebhookNotifier(hook.url)
     hook.default = (404, {}, b"")
     multi = MultiNotifier([bad_hook, smtp(dead_port), jsonl])
     with pytest.raises(DeliveryError) as e:
@@ -424,10 +424,6 @@ def test_multi_tries_all_and_reports_only_what_failed(tmp_path, hook, sleeps, de
     assert not e.value.permanent  # SMTP refused is transient
     assert [name for name, _ in e.value.failures] == [bad_hook.name, f"smtp:127.0.0.1:{dead_port}"]
     assert e.value.delivered == [jsonl.name]
-    assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 1
-
-    with pytest.raises(DeliveryError):  # a retry skips what was delivered
-        multi.send(MESSAGE, skip=e.value.delivered)
     assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 1
 
     with pytest.raises(PermanentDeliveryError):  # every failure permanent
@@ -589,3 +585,152 @@ def test_malformed_file_names_the_file_and_key(tmp_path, text, named):
 def test_malformed_environment_names_the_variable(tmp_path, env, named):
     with pytest.raises(InputError, match=named):
         load_notify_settings(tmp_path, env)
+
+
+def test_an_unknown_key_is_named_with_the_closest_known_one_in_chinese_and_english(tmp_path):
+    (tmp_path / "notify.toml").write_text("consle = true\n", encoding="utf-8")
+    with pytest.raises(InputError) as e:
+        load_notify_settings(tmp_path, {})
+    text = str(e.value)
+    assert "未知配置项 unknown key 'consle'" in text
+    assert "是否应为 did you mean 'console'?" in text
+
+
+# ---------------------------------------------------------------- bounded HTTP
+
+
+class _Server:
+    """A real HTTP server on 127.0.0.1 in a thread, answering every POST with ``answer``."""
+
+    def __init__(self, answer: Callable[[BaseHTTPRequestHandler], None]) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with contextlib.suppress(OSError):  # the client hung up, as a bounded one does
+                    answer(self)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook?key=SECRETKEY"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _timed_send(notifier: WebhookNotifier, limit: float) -> tuple[float, BaseException | None]:
+    """Sends in a thread (so a test of a blocking client ends); seconds taken and the error."""
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            notifier.send(MESSAGE)
+            outcome.append(None)
+        except BaseException as e:
+            outcome.append(e)
+
+    started = time.monotonic()
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(limit)
+    assert not thread.is_alive(), f"send still blocked after {limit} s"
+    return time.monotonic() - started, outcome[0]
+
+
+@pytest.mark.parametrize("where", ["headers", "body"])
+def test_a_webhook_that_drips_is_cut_off_at_the_deadline_of_one_delivery(where):
+    stop = threading.Event()
+
+    def drip(h: BaseHTTPRequestHandler) -> None:
+        h.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        if where == "body":
+            h.wfile.write(b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+        for _ in range(60):  # a byte every 0.2 s: each read is quick, the whole never ends
+            if stop.is_set():
+                return
+            h.wfile.write(b"x" if where == "body" else b"X-Drip: y\r\n"[:1])
+            h.wfile.flush()
+            time.sleep(0.2)
+
+    server = _Server(drip)
+    try:
+        style = "wecom" if where == "body" else "generic"  # a robot's answer must be read
+        took, error = _timed_send(WebhookNotifier(server.url, style=style, timeout=1.0), 8)
+    finally:
+        stop.set()
+        server.close()
+    assert isinstance(error, DeliveryError) and not error.permanent
+    assert took < 3, took
+    assert "SECRETKEY" not in str(error)
+
+
+def test_a_huge_webhook_answer_is_not_read_into_memory():
+    sent = [0]
+
+    def flood(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(2 * 1024**3))  # 2 GiB announced
+        h.end_headers()
+        chunk = b" " * 65536
+        while sent[0] < 256 * 1024**2:  # sends until the client hangs up (or 256 MiB)
+            h.wfile.write(chunk)
+            sent[0] += len(chunk)
+
+    server = _Server(flood)
+    try:
+        _, error = _timed_send(WebhookNotifier(server.url, style="wecom", timeout=30), 60)
+    finally:
+        server.close()
+    assert isinstance(error, DeliveryError)
+    assert "larger than" in str(error)
+    assert sent[0] < 32 * 1024**2  # the cap (64 KiB) and the socket buffers, not the flood
+
+
+def test_a_generic_webhooks_2xx_is_delivered_without_reading_its_body():
+    def slow_body(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", "1000")
+        h.end_headers()
+        h.wfile.flush()
+        time.sleep(3)  # the body never comes in time: the status said delivered
+
+    server = _Server(slow_body)
+    try:
+        took, error = _timed_send(WebhookNotifier(server.url, timeout=1.0), 8)
+    finally:
+        server.close()
+    assert error is None and took < 1
+
+
+# ---------------------------------------------------------------- secrets out of errors
+
+
+@pytest.mark.parametrize(
+    ("text", "gone"),
+    [
+        ("POST https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc-123 failed", "abc-123"),
+        ("https://oapi.dingtalk.com/robot/send?access_token=T0K3N&sign=S1GN", "T0K3N"),
+        ("https://oapi.dingtalk.com/robot/send?access_token=T0K3N&sign=S1GN", "S1GN"),
+        ("postgresql+psycopg://decide:hunter2@db.internal:5432/decide", "hunter2"),
+    ],
+)
+def test_redact_masks_tokens_and_passwords_in_urls(text, gone):
+    from notify.redact import redact
+
+    out = redact(text)
+    assert gone not in out and "***" in out
+    assert "https://" in out or "postgresql" in out  # the rest stays readable
+
+
+def test_redact_masks_known_secrets_by_value():
+    from notify.redact import redact
+
+    assert redact("signed with SECxyz123 at /hook/abcd", ["SECxyz123", "/hook/abcd"]) == (
+        "signed with *** at ***"
+    )

@@ -238,7 +238,7 @@ def test_an_upgrade_pins_presets_as_on_disk_and_leaves_lost_files_to_migrate(tmp
         uow.commit()
     old.close()
     db = Database(url)
-    db.ensure_schema()  # revision 0005 on first use
+    db.ensure_schema()  # revisions 0005 and 0006 on first use
     cmds = Commands(db, tmp_path / "home", clock=lambda: CLOCK)
     assert drafting_due(cmds, "2025-0001") == date(2025, 5, 6)  # national: 60 days → 劳动节
     with pytest.raises(NotFound, match="procedures migrate 2025-0002"):
