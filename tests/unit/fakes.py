@@ -25,6 +25,7 @@ class FakeStore:
     events: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
     documents: list[dict[str, Any]] = field(default_factory=list)
+    definitions: dict[str, Any] = field(default_factory=dict)
     commits: int = 0
 
 
@@ -36,8 +37,9 @@ class _Decisions:
         self.s.counters[year] = self.s.counters.get(year, 0) + 1
         return f"{year}-{self.s.counters[year]:04d}"
 
-    def add(self, decision: Decision) -> None:
+    def add(self, decision: Decision, plan: Plan) -> None:
         self.s.decisions[decision.id] = decision
+        self.s.dates[decision.id] = plan
 
     def get(self, decision_id: str) -> Decision:
         try:
@@ -45,7 +47,7 @@ class _Decisions:
         except KeyError:
             raise NotFound(f"no decision {decision_id!r}") from None
 
-    def save(self, before: Decision, attempts: tuple[Attempt, ...], plan: Plan) -> int:
+    def save(self, before: Decision, attempts: tuple[Attempt, ...], plan: Plan, **_: Any) -> int:
         if self.s.decisions[before.id].version != before.version:
             raise Conflict(f"{before.id} changed meanwhile")
         self.s.decisions[before.id] = before.model_copy(
@@ -58,8 +60,21 @@ class _Decisions:
         self.s.dates[before.id] = plan
         return before.version + 1
 
-    def set_dates(self, decision_id: str, plan: Plan, attempts: Any) -> None:
-        self.s.dates[decision_id] = plan
+    def set_dates(self, decision: Decision, plan: Plan) -> None:
+        self.s.dates[decision.id] = plan
+
+
+class _Definitions:
+    """Pinned procedure definitions by sha256 (content-addressed, as the store keeps them)."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self.s = store
+
+    def add(self, definition: Any, *, stored_at: datetime) -> None:
+        self.s.definitions.setdefault(definition.sha256, definition)
+
+    def many(self, shas: Any) -> dict[str, Any]:
+        return {k: self.s.definitions[k] for k in shas if k in self.s.definitions}
 
 
 class _People:
@@ -98,6 +113,7 @@ class FakeUnitOfWork:
         self.audit = _Appender(self.work.events)
         self.outbox = _Appender(self.work.outbox)
         self.documents = _Appender(self.work.documents)
+        self.definitions = _Definitions(self.work)
         return self
 
     def calendar(self) -> WorkCalendar:
