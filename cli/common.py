@@ -37,7 +37,9 @@ def parse_date(value: str | None, option: str) -> date | None:
     try:
         return date.fromisoformat(value.strip())
     except ValueError:
-        raise InputError(f"{option} {value!r} is not a date (expected YYYY-MM-DD)") from None
+        raise InputError(
+            f"日期格式错误 {option} {value!r} is not a date (expected YYYY-MM-DD)"
+        ) from None
 
 
 def commands() -> Any:
@@ -48,7 +50,7 @@ def commands() -> Any:
 
 def who(actor: str | None) -> str:
     if actor is None or not actor.strip():
-        raise InputError("who is acting? give --actor NAME or set DECIDE_ACTOR")
+        raise InputError("须写明办理人 who is acting? give --actor NAME or set DECIDE_ACTOR")
     return actor
 
 
@@ -67,6 +69,6 @@ def pairs(values: list[str] | None, option: str) -> dict[str, str]:
     for value in values or ():
         name, sep, rest = value.partition("=")
         if not sep or not name.strip() or not rest.strip():
-            raise InputError(f"{option} expects NAME=VALUE, got {value!r}")
+            raise InputError(f"{option} 格式应为 expects NAME=VALUE, got {value!r}")
         result[name.strip()] = rest.strip()
     return result

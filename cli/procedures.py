@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import render
+from cli import tables
 from cli.common import Json, app, show
 
 procedures_app = typer.Typer(help="程序定义 the procedure presets", invoke_without_command=True)
@@ -35,4 +35,4 @@ def procedures_show(procedure: str, as_json: Json = False) -> None:
     from procedures import load_procedure
 
     proc = load_procedure(procedure)
-    show(as_json, proc.model_dump(mode="json"), render.procedure_table(proc))
+    show(as_json, proc.model_dump(mode="json"), tables.procedure_table(proc))

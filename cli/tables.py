@@ -1,0 +1,339 @@
+"""The Rich tables people read, laid out for the width they are read at.
+
+Each table is a renderable that picks its layout when printed: at 120 columns or more it shows
+everything; below that it drops or shortens dates (MM-DD within the year of the view, the opened
+column gone) before it ever splits an identifier: id columns never wrap, and a Chinese name and
+its English id sit on two lines of one cell.  A pipe or a file gets the wide layout (the console
+is 160 columns there unless COLUMNS says otherwise).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.markup import escape
+from rich.table import Table
+
+from cli.render import alert_text, outcome_label
+from procedures import Procedure
+from procedures.planner import (
+    ALERT_LABELS,
+    DECISION_STATUS_LABELS,
+    DUE_BASIS_LABELS,
+    STATUS_LABELS,
+    Plan,
+    StepView,
+)
+from procedures.state import Decision
+
+__all__ = [
+    "WIDE",
+    "audit_table",
+    "list_table",
+    "overdue_table",
+    "procedure_table",
+    "status_table",
+]
+
+WIDE = 120  # from this many columns on, every column is shown in full
+STATUS_STYLE = {
+    "done": "green",
+    "open": "cyan",
+    "ready": "bold",
+    "paused": "magenta",
+    "skipped": "dim",
+    "waiting": "dim",
+}
+# short Chinese labels for narrow screens (the English id always follows)
+SHORT_STATUS = {
+    "waiting": "等待",
+    "ready": "可开始",
+    "open": "办理中",
+    "paused": "暂停",
+    "done": "已完成",
+    "skipped": "已跳过",
+}
+SHORT_ALERT = {
+    "due_soon": "将到期",
+    "due_today": "今日到期",
+    "overdue": "逾期",
+    "escalated": "升级",
+}
+SHORT_BASIS = {
+    "statute": "法定",
+    "local_rule": "地方",
+    "office_policy": "政策",
+    "meeting": "会议",
+    "target": "目标",
+}
+ACTION_LABELS = {
+    "register": "登记 register",
+    "start": "开始 start",
+    "complete": "完成 complete",
+    "skip": "跳过 skip",
+    "extend": "延期 extend",
+    "recompute_dates": "重算日期 recompute_dates",
+}
+
+
+class _ByWidth:
+    """A table built when it is printed, for the width it is printed at."""
+
+    def __init__(self, build: Callable[[bool], Table]) -> None:
+        self.build = build
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.build(options.max_width >= WIDE)
+
+
+def _day(d: date | None, year: int, wide: bool) -> str:
+    """A date in full, or MM-DD when narrow and in ``year`` (another year keeps its year)."""
+    if d is None:
+        return ""
+    return d.isoformat() if wide or d.year != year else d.strftime("%m-%d")
+
+
+def _alert(level: str | None, wide: bool) -> str:
+    if not level or wide:
+        return alert_text(level)
+    return alert_text(level).replace(ALERT_LABELS[level], SHORT_ALERT[level])
+
+
+def _two(zh: str, id_: str) -> str:
+    return f"{zh}\n{id_}"
+
+
+# -- status --------------------------------------------------------------------------------------
+def status_table(d: Decision, view: Plan, proc: Procedure) -> RenderableType:
+    """Every step of a decision as of the view's date (``proc``: the decision's procedure)."""
+    return _ByWidth(lambda wide: _status(d, view, proc, wide))
+
+
+def _status_title(d: Decision, view: Plan, proc: Procedure) -> str:
+    title = (
+        f"{d.id} {escape(d.title)}\n{proc.zh} ({d.procedure_id}) · 承办单位 {escape(d.sponsor)} · "
+        f"{DECISION_STATUS_LABELS[view.status]} {view.status} · 截至 as of {view.as_of}"
+    )
+    if d.target_on:
+        title += f" · 目标日期 target {d.target_on} {alert_text(view.target_alert)}"
+    return title
+
+
+def _status(d: Decision, view: Plan, proc: Procedure, wide: bool) -> Table:
+    table = Table(title=_status_title(d, view, proc), title_justify="left")
+    table.add_column("步骤 step", no_wrap=True)
+    table.add_column("状态 status", no_wrap=True)
+    if wide:
+        table.add_column("次 #", justify="right", no_wrap=True)
+        table.add_column("开始\nopened", no_wrap=True)
+    for col in ("最早结束\nearliest", "到期 due", "完成\nclosed"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("结果 outcome", overflow="fold")
+    for s in view.steps:
+        table.add_row(*_status_row(s, proc, view.as_of.year, wide))
+    return table
+
+
+def _status_row(s: StepView, proc: Procedure, year: int, wide: bool) -> list[str]:
+    number = str(s.attempt) if (s.attempt and s.reason is None) or s.opened_on else ""
+    label = STATUS_LABELS[s.status] if wide else SHORT_STATUS[s.status]
+    status = f"[{STATUS_STYLE[s.status]}]{_two(label, s.status)}[/]"
+    if s.alert:
+        late = f" +{s.overdue_working_days}wd" if s.overdue_working_days else ""
+        status += "\n" + _alert(s.alert, wide) + late
+    due = _day(s.due_on, year, wide)
+    if s.due_on and s.due_basis:
+        basis = DUE_BASIS_LABELS[s.due_basis] if wide else SHORT_BASIS[s.due_basis]
+        due += f"\n[dim]{basis.replace(' ', chr(10)) if wide else basis}[/]"
+    if s.provisional and s.due_on:
+        due += "\n[yellow]暂定 provisional[/]" if wide else "\n[yellow]暂定[/]"
+    earliest = _day(s.earliest_close_on, year, wide)
+    if s.shortened:
+        earliest = "[yellow]已缩短\nshortened[/]"
+    step = (
+        _two(s.zh, s.step)
+        if wide or not number or number == "1"
+        else _two(f"{s.zh} #{number}", s.step)
+    )
+    row = [step, status]
+    if wide:
+        row += [number, _day(s.opened_on, year, wide)]
+    outcome = outcome_label(proc, s.step, s.outcome).replace(" ", "\n", 1)
+    return [*row, earliest, due, _day(s.closed_on, year, wide), outcome]
+
+
+# -- list and alerts -------------------------------------------------------------------------
+def list_table(
+    rows: Sequence[tuple[Decision, Plan]],
+    total: int,
+    *,
+    closed_too: bool,
+    procs: Mapping[str, Procedure],
+) -> RenderableType:
+    """The decision list; ``procs`` maps each decision id to its procedure."""
+    return _ByWidth(lambda wide: _list(rows, total, closed_too, procs, wide))
+
+
+def _list(
+    rows: Sequence[tuple[Decision, Plan]],
+    total: int,
+    closed_too: bool,
+    procs: Mapping[str, Procedure],
+    wide: bool,
+) -> Table:
+    which = "" if closed_too else " 件未归档 open (--all: archived too)"
+    shown = "" if len(rows) == total else f"; showing the first {len(rows)} (--limit N)"
+    table = Table(title=f"重大行政决策 decisions: {total:,}{which}{shown}", title_justify="left")
+    table.add_column("编号 id", no_wrap=True)
+    table.add_column("名称 title", ratio=1)
+    if wide:
+        table.add_column("程序 procedure", no_wrap=True)
+    table.add_column("状态 status", no_wrap=True)
+    table.add_column("当前步骤 current", no_wrap=True)
+    table.add_column("提醒\nalert", no_wrap=True)
+    for d, view in rows:
+        current = "\n".join(f"{s.zh} ({SHORT_STATUS[s.status]})\n{s.step}" for s in view.current)
+        cells = [d.id, escape(d.title)]
+        if wide:
+            proc = procs.get(d.id)
+            cells.append(
+                f"{d.procedure_id}\n[dim]v{proc.version if proc else d.procedure_version}[/]"
+            )
+        status = DECISION_STATUS_LABELS[view.status]
+        cells += [_two(status, view.status), current, _alert(view.worst_alert, wide)]
+        table.add_row(*cells)
+    return table
+
+
+def overdue_table(title: str, items: Sequence[Any]) -> RenderableType:
+    """The alerts of ``decide overdue``, most urgent first."""
+    return _ByWidth(lambda wide: _overdue(title, items, wide))
+
+
+def _overdue(title: str, items: Sequence[Any], wide: bool) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("决策 decision", no_wrap=True)
+    table.add_column("名称 title", ratio=1)
+    table.add_column("步骤 step", no_wrap=True)
+    table.add_column("提醒 level", no_wrap=True)
+    table.add_column("到期 due", no_wrap=True)
+    table.add_column(
+        "逾期\n工作日\nlate wd" if not wide else "逾期工作日\noverdue wd", justify="right"
+    )
+    for i in items:
+        due = i.due_on.isoformat() if i.due_on else ""
+        if i.provisional:
+            due += "\n暂定 provisional" if wide else "\n暂定"
+        if i.due_basis:
+            due += "\n" + (DUE_BASIS_LABELS[i.due_basis] if wide else SHORT_BASIS[i.due_basis])
+        table.add_row(
+            i.decision,
+            escape(i.title),
+            _two(i.zh, i.step or "target"),
+            _alert(i.level, wide),
+            due,
+            str(i.overdue_working_days or ""),
+        )
+    return table
+
+
+# -- audit -----------------------------------------------------------------------------------
+AUDIT_KEYS = ("step", "outcome", "title", "reason", "shorten_reason", "note", "status", "attempt")
+
+
+def audit_table(decision: str, events: Sequence[Any]) -> RenderableType:
+    """A decision's audit timeline (recording time and full hashes only when wide)."""
+    return _ByWidth(lambda wide: _audit(decision, events, wide))
+
+
+def _audit(decision: str, events: Sequence[Any], wide: bool) -> Table:
+    table = Table(title=f"审计记录 audit timeline {decision} ({len(events)})", title_justify="left")
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("生效日期\neffective", no_wrap=True)
+    if wide:
+        table.add_column("记录时间 recorded (UTC)", no_wrap=True)
+    table.add_column("操作 action", no_wrap=True)
+    table.add_column("人员 actor", ratio=1)
+    table.add_column("内容 data", ratio=2)
+    table.add_column("哈希 hash", no_wrap=True)
+    for e in events:
+        data = json.loads(e.payload)
+        summary = "\n".join(f"{k}={v}" for k, v in data.items() if k in AUDIT_KEYS)
+        cells = [str(e.seq), str(e.effective_on)]
+        if wide:
+            cells.append(e.recorded_at[:19])
+        action = ACTION_LABELS.get(e.action, e.action).replace(" ", "\n", 1)
+        hash_ = e.hash[:12] if wide else e.hash[:8]
+        cells += [action, escape(e.actor), escape(summary), hash_]
+        table.add_row(*cells)
+    return table
+
+
+# -- a procedure ------------------------------------------------------------------------------
+def procedure_table(proc: Procedure) -> RenderableType:
+    """A procedure's steps, periods (statutory with the article, or office policy), outcomes."""
+    return _ByWidth(lambda wide: _procedure(proc, wide))
+
+
+def _procedure(proc: Procedure, wide: bool) -> Table:
+    table = Table(
+        title=f"{proc.zh} — {proc.id} v{proc.version}\n" + "\n".join(proc.sources),
+        title_justify="left",
+        show_lines=not wide,
+    )
+    table.add_column("#", no_wrap=True)
+    table.add_column("步骤 step", no_wrap=True)
+    table.add_column("办理角色 role\n前序 after", no_wrap=True)
+    if wide:
+        table.add_column("何时需要 required", ratio=1)
+    table.add_column("期限 periods", ratio=1)
+    table.add_column("结果 outcomes", ratio=1)
+    for i, step in enumerate(proc.steps, 1):
+        role = proc.role(step.role)
+        after = "\n".join(
+            p.step + (":" + "|".join(p.outcomes) if p.outcomes else "") for p in step.after
+        )
+        who = f"{role.zh if role else ''}\n{step.role}" + (
+            f"\n[dim]after[/]\n{after}" if after else ""
+        )
+        periods = "\n".join(_periods(step))
+        outcomes = "\n".join(f"{o.zh} {o.id}" for o in step.outcomes)
+        cells = [str(i), f"{step.zh}\n{step.id}\n[dim]{step.article}[/]", who]
+        if wide:
+            cells.append(_required(step))
+        else:
+            periods = _required(step) + ("\n" + periods if periods else "")
+        table.add_row(*cells, periods, outcomes)
+    return table
+
+
+def _required(step: Any) -> str:
+    req = step.required
+    if req.kind == "always":
+        text = "必经 always"
+    else:
+        text = f"{'标记' if req.kind == 'when' else '未标记'} {req.flag} 时 {req.kind} {req.flag}"
+    if step.hard_gate:
+        text += "\n[bold]不得跳过 hard gate[/]"
+    if step.skippable:
+        text += "\n可说明理由跳过 skippable with reason"
+    return text
+
+
+def _periods(step: Any) -> Iterator[str]:
+    for name, period in (("最短 minimum", step.minimum), ("办理 due", step.due)):
+        if period is None:
+            continue
+        text = f"{name}: {period.label} {period.basis.label}"
+        if period.anchor != "opened":
+            text += f"; 自 from {period.anchor}"
+        if period.shortenable:
+            text += "; 可说明理由缩短 shortenable with reason"
+        if period.extension:
+            ext = period.extension
+            text += f"; 可延长 +{ext.amount} ({ext.unit}) ×{ext.max_times}"
+        yield text
