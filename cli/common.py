@@ -9,9 +9,22 @@ from typing import Annotated, Any
 import typer
 
 from cli import render
+from cli.render import stdout_gone
 from procedures import InputError
 
-__all__ = ["Actor", "AsOf", "Json", "On", "app", "commands", "pairs", "parse_date", "show", "who"]
+__all__ = [
+    "Actor",
+    "AsOf",
+    "Json",
+    "On",
+    "app",
+    "commands",
+    "pairs",
+    "parse_date",
+    "show",
+    "stdout_gone",
+    "who",
+]
 
 app = typer.Typer(
     add_completion=False,
@@ -55,12 +68,18 @@ def who(actor: str | None) -> str:
 
 
 def show(as_json: bool, doc: Any, *renderables: Any) -> None:
-    if as_json:
-        sys.stdout.write(render.dump(doc) + "\n")
-        return
-    con = render.console()
-    for r in renderables:
-        con.print(r)
+    """Print the command's answer.  A reader that went away (``decide register … | head -1``)
+    does not undo what was done: the command still ends normally, with its exit code."""
+    try:
+        if as_json:
+            sys.stdout.write(render.dump(doc) + "\n")
+        else:
+            con = render.console()
+            for r in renderables:
+                con.print(r)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        stdout_gone()
 
 
 def pairs(values: list[str] | None, option: str) -> dict[str, str]:

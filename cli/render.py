@@ -5,10 +5,12 @@ data.  The tables are in ``cli.tables``."""
 from __future__ import annotations
 
 import json
+import os
+import sys
 from datetime import date
 from typing import Any
 
-from rich.console import Console
+import rich.console
 from rich.markup import escape
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "dump",
     "escape",
     "outcome_label",
+    "stdout_gone",
     "step_json",
 ]
 
@@ -35,11 +38,30 @@ ALERT_STYLE = {
 }
 
 
+class Console(rich.console.Console):
+    """Rich's console, except that a reader going away (``| head -1``) ends only the output:
+    Rich would exit 1, and a script takes that for a failed write and does it again."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        stdout_gone()
+
+
+def stdout_gone() -> None:
+    """Point stdout at the null device, so that what is still buffered (and Python's flush at
+    exit) goes nowhere instead of failing with a second BrokenPipeError."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+
+
 def console() -> Console:
     """A console for tables: when output is not a terminal (a pipe, a file, CI), use a width
     that fits the status table instead of Rich's 80-column default."""
     con = Console(highlight=False, soft_wrap=False)
-    if not con.is_terminal and "COLUMNS" not in __import__("os").environ:
+    if not con.is_terminal and "COLUMNS" not in os.environ:
         con = Console(highlight=False, soft_wrap=False, width=160)
     return con
 

@@ -18,7 +18,7 @@ from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.markup import escape
 from rich.table import Table
 
-from cli.render import alert_text, outcome_label
+from cli.render import ALERT_STYLE, alert_text, outcome_label
 from procedures import Procedure
 from procedures.planner import (
     ALERT_LABELS,
@@ -70,6 +70,16 @@ SHORT_BASIS = {
     "meeting": "会议",
     "target": "目标",
 }
+# what the short basis labels stand for (a policy figure must never pass for a statutory one)
+LEGEND = (
+    "政策 = 办公室政策（非法定）office policy, not statute · 法定 statute · 地方 local rule · "
+    "会议 meeting · 目标 target · 暂定 provisional · #N attempt N · MM-DD = {year}"
+)
+LEGEND_WIDE = (
+    "政策 = 办公室政策（非法定）office policy, not statute · 法定 statute · 地方 地方规定 local rule · "
+    "会议 set by the meeting · 目标 catalogue target · 暂定 provisional (no official calendar yet) "
+    "· #N attempt N"
+)
 ACTION_LABELS = {
     "register": "登记 register",
     "start": "开始 start",
@@ -78,6 +88,9 @@ ACTION_LABELS = {
     "extend": "延期 extend",
     "recompute_dates": "重算日期 recompute_dates",
 }
+
+
+_SHORT_DATES = ("最早\nmin", "到期\ndue", "完成\ndone")
 
 
 class _ByWidth:
@@ -124,44 +137,45 @@ def _status_title(d: Decision, view: Plan, proc: Procedure) -> str:
 
 
 def _status(d: Decision, view: Plan, proc: Procedure, wide: bool) -> Table:
-    table = Table(title=_status_title(d, view, proc), title_justify="left")
+    table = Table(
+        title=_status_title(d, view, proc),
+        title_justify="left",
+        show_edge=wide,
+        caption=LEGEND.format(year=view.as_of.year) if not wide else LEGEND_WIDE,
+        caption_justify="left",
+    )
     table.add_column("步骤 step", no_wrap=True)
     table.add_column("状态 status", no_wrap=True)
     if wide:
-        table.add_column("次 #", justify="right", no_wrap=True)
         table.add_column("开始\nopened", no_wrap=True)
-    for col in ("最早结束\nearliest", "到期 due", "完成\nclosed"):
+    dates = ("最早结束\nearliest", "到期 due", "完成\nclosed") if wide else _SHORT_DATES
+    for col in dates:
         table.add_column(col, no_wrap=True)
-    table.add_column("结果 outcome", overflow="fold")
+    table.add_column("结果\noutcome", overflow="fold")
     for s in view.steps:
         table.add_row(*_status_row(s, proc, view.as_of.year, wide))
     return table
 
 
 def _status_row(s: StepView, proc: Procedure, year: int, wide: bool) -> list[str]:
-    number = str(s.attempt) if (s.attempt and s.reason is None) or s.opened_on else ""
+    """One step: its names (and attempt, from the second on), where it stands with its alert
+    (a short label, the lateness, the id), its dates, its outcome."""
+    number = s.attempt if (s.attempt and s.reason is None) or s.opened_on else 0
     label = STATUS_LABELS[s.status] if wide else SHORT_STATUS[s.status]
     status = f"[{STATUS_STYLE[s.status]}]{_two(label, s.status)}[/]"
     if s.alert:
         late = f" +{s.overdue_working_days}wd" if s.overdue_working_days else ""
-        status += "\n" + _alert(s.alert, wide) + late
+        status += f"\n[{ALERT_STYLE[s.alert]}]{SHORT_ALERT[s.alert]}{late}\n{s.alert}[/]"
     due = _day(s.due_on, year, wide)
     if s.due_on and s.due_basis:
-        basis = DUE_BASIS_LABELS[s.due_basis] if wide else SHORT_BASIS[s.due_basis]
-        due += f"\n[dim]{basis.replace(' ', chr(10)) if wide else basis}[/]"
+        due += f"\n[dim]{SHORT_BASIS[s.due_basis]}[/]"
     if s.provisional and s.due_on:
-        due += "\n[yellow]暂定 provisional[/]" if wide else "\n[yellow]暂定[/]"
+        due += "\n[yellow]暂定[/]"
     earliest = _day(s.earliest_close_on, year, wide)
     if s.shortened:
         earliest = "[yellow]已缩短\nshortened[/]"
-    step = (
-        _two(s.zh, s.step)
-        if wide or not number or number == "1"
-        else _two(f"{s.zh} #{number}", s.step)
-    )
-    row = [step, status]
-    if wide:
-        row += [number, _day(s.opened_on, year, wide)]
+    step = _two(f"{s.zh} #{number}" if number > 1 else s.zh, s.step)
+    row = [step, status] + ([_day(s.opened_on, year, wide)] if wide else [])
     outcome = outcome_label(proc, s.step, s.outcome).replace(" ", "\n", 1)
     return [*row, earliest, due, _day(s.closed_on, year, wide), outcome]
 

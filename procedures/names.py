@@ -82,12 +82,15 @@ def resolve(kind: str, value: str, choices: Sequence[Named], *, where: str = "")
 def _unknown(kind: str, value: str, choices: Sequence[Named], where: str) -> str:
     zh, en = KINDS[kind]
     spellings = {_key(c.id): c for c in choices} | {_key(c.zh): c for c in choices}
-    close = difflib.get_close_matches(_key(value), list(spellings), n=3, cutoff=0.5)
-    near = list(dict.fromkeys(spellings[k].id for k in close))
+    key = _key(value)
+    close = difflib.get_close_matches(key, list(spellings), n=3, cutoff=0.5)
+    # a part of a Chinese name (风险 for 风险评估) is a near miss too
+    close += [k for k in spellings if len(key) >= 2 and key in k]
+    near = list(dict.fromkeys(spellings[k].id for k in close))[:3]
     label = {c.id: f"{c.id} ({c.zh})" for c in choices}
     text = f"未知{zh} unknown {en} {value!r}" + (f" in {where}" if where else "")
     if near:
-        text += f"；您是否要找 did you mean: {', '.join(label[n] for n in near)}?"
+        text += f"；您是否要找 did you mean: {', '.join(label[n] for n in near)}"
     listed = ", ".join(label[c.id] for c in choices) or "—"
     return text + f"；可选 valid {en}s: {listed}"
 
