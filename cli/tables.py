@@ -203,7 +203,7 @@ def _list(
     shown = "" if len(rows) == total else f"; showing the first {len(rows)} (--limit N)"
     table = Table(title=f"重大行政决策 decisions: {total:,}{which}{shown}", title_justify="left")
     table.add_column("编号 id", no_wrap=True)
-    table.add_column("名称 title", ratio=1)
+    table.add_column("名称 title", ratio=1, min_width=12, overflow="fold")
     if wide:
         table.add_column("程序 procedure", no_wrap=True)
     table.add_column("状态 status", no_wrap=True)
@@ -218,7 +218,9 @@ def _list(
                 f"{d.procedure_id}\n[dim]v{proc.version if proc else d.procedure_version}[/]"
             )
         status = DECISION_STATUS_LABELS[view.status]
-        cells += [_two(status, view.status), current, _alert(view.worst_alert, wide)]
+        level = view.worst_alert
+        alert = f"[{ALERT_STYLE[level]}]{_two(SHORT_ALERT[level], level)}[/]" if level else ""
+        cells += [_two(status, view.status), current, alert]
         table.add_row(*cells)
     return table
 
@@ -230,25 +232,22 @@ def overdue_table(title: str, items: Sequence[Any]) -> RenderableType:
 
 def _overdue(title: str, items: Sequence[Any], wide: bool) -> Table:
     table = Table(title=title, title_justify="left")
-    table.add_column("决策 decision", no_wrap=True)
-    table.add_column("名称 title", ratio=1)
+    table.add_column("决策 decision", min_width=10, ratio=1, overflow="fold")
     table.add_column("步骤 step", no_wrap=True)
     table.add_column("提醒 level", no_wrap=True)
     table.add_column("到期 due", no_wrap=True)
-    table.add_column(
-        "逾期\n工作日\nlate wd" if not wide else "逾期工作日\noverdue wd", justify="right"
-    )
+    table.add_column("逾期工作日\noverdue wd" if wide else "逾期\nwd", justify="right")
     for i in items:
         due = i.due_on.isoformat() if i.due_on else ""
         if i.provisional:
             due += "\n暂定 provisional" if wide else "\n暂定"
         if i.due_basis:
             due += "\n" + (DUE_BASIS_LABELS[i.due_basis] if wide else SHORT_BASIS[i.due_basis])
+        level = f"[{ALERT_STYLE[i.level]}]{_two(SHORT_ALERT[i.level], i.level)}[/]"
         table.add_row(
-            i.decision,
-            escape(i.title),
+            f"{i.decision}\n{escape(i.title)}",
             _two(i.zh, i.step or "target"),
-            _alert(i.level, wide),
+            level,
             due,
             str(i.overdue_working_days or ""),
         )
@@ -271,8 +270,8 @@ def _audit(decision: str, events: Sequence[Any], wide: bool) -> Table:
     if wide:
         table.add_column("记录时间 recorded (UTC)", no_wrap=True)
     table.add_column("操作 action", no_wrap=True)
-    table.add_column("人员 actor", ratio=1)
-    table.add_column("内容 data", ratio=2)
+    table.add_column("人员 actor", ratio=1, overflow="fold")
+    table.add_column("内容 data", ratio=2, overflow="fold")
     table.add_column("哈希 hash", no_wrap=True)
     for e in events:
         data = json.loads(e.payload)
@@ -297,26 +296,27 @@ def _procedure(proc: Procedure, wide: bool) -> Table:
     table = Table(
         title=f"{proc.zh} — {proc.id} v{proc.version}\n" + "\n".join(proc.sources),
         title_justify="left",
-        show_lines=not wide,
+        show_lines=True,
     )
-    table.add_column("#", no_wrap=True)
-    table.add_column("步骤 step", no_wrap=True)
-    table.add_column("办理角色 role\n前序 after", no_wrap=True)
+    table.add_column("步骤 step\n办理角色 role · 前序 after", no_wrap=True)
     if wide:
-        table.add_column("何时需要 required", ratio=1)
-    table.add_column("期限 periods", ratio=1)
-    table.add_column("结果 outcomes", ratio=1)
+        table.add_column("何时需要 required", ratio=1, overflow="fold")
+    table.add_column("期限 periods", ratio=1, overflow="fold")
+    table.add_column("结果 outcomes", no_wrap=True)
     for i, step in enumerate(proc.steps, 1):
         role = proc.role(step.role)
-        after = "\n".join(
-            p.step + (":" + "|".join(p.outcomes) if p.outcomes else "") for p in step.after
+        after = "".join(
+            f"\n  {p.step}" + (f"\n    :{'|'.join(p.outcomes)}" if p.outcomes else "")
+            for p in step.after
         )
-        who = f"{role.zh if role else ''}\n{step.role}" + (
-            f"\n[dim]after[/]\n{after}" if after else ""
+        cell = (
+            f"{i} {step.zh}\n{step.id}\n[dim]{step.article}[/]\n"
+            f"[dim]role[/] {role.zh if role else ''}\n  {step.role}"
+            + (f"\n[dim]after[/]{after}" if after else "")
         )
         periods = "\n".join(_periods(step))
-        outcomes = "\n".join(f"{o.zh} {o.id}" for o in step.outcomes)
-        cells = [str(i), f"{step.zh}\n{step.id}\n[dim]{step.article}[/]", who]
+        outcomes = "\n".join(f"{o.zh}\n[dim]·[/] {o.id}" for o in step.outcomes)
+        cells = [cell]
         if wide:
             cells.append(_required(step))
         else:
