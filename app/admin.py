@@ -35,8 +35,9 @@ def known_roles() -> set[str]:
 
 def add_person(cmds: Commands, name: str, role: str, unit: str | None, actor: str) -> bool:
     name_text = clean_text(name, "name", required=True, limit=128)
-    roles = {r.id: r for p in preset_ids() for r in load_procedure(p).roles}
-    role = resolve("role", role, sorted(roles.values(), key=lambda r: r.id))
+    # a role by its id or by the Chinese name any preset gives it (区司法局 in Tianjin)
+    roles = [r for p in preset_ids() for r in load_procedure(p).roles]
+    role = resolve("role", role, sorted(roles, key=lambda r: r.id))
     assert name_text is not None
     with cmds.unit() as uow:
         added = uow.people.add(name_text, role, clean_text(unit, "unit", limit=200))

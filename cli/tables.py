@@ -271,11 +271,11 @@ def _audit(decision: str, events: Sequence[Any], wide: bool) -> Table:
         table.add_column("记录时间 recorded (UTC)", no_wrap=True)
     table.add_column("操作 action", no_wrap=True)
     table.add_column("人员 actor", ratio=1, overflow="fold")
-    table.add_column("内容 data", ratio=2, overflow="fold")
+    table.add_column("内容 data", ratio=2, min_width=22, overflow="fold")
     table.add_column("哈希 hash", no_wrap=True)
     for e in events:
         data = json.loads(e.payload)
-        summary = "\n".join(f"{k}={v}" for k, v in data.items() if k in AUDIT_KEYS)
+        summary = "\n".join(f"{k}: {v}" for k, v in data.items() if k in AUDIT_KEYS)
         cells = [str(e.seq), str(e.effective_on)]
         if wide:
             cells.append(e.recorded_at[:19])

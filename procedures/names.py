@@ -91,7 +91,7 @@ def _unknown(kind: str, value: str, choices: Sequence[Named], where: str) -> str
     text = f"未知{zh} unknown {en} {value!r}" + (f" in {where}" if where else "")
     if near:
         text += f"；您是否要找 did you mean: {', '.join(label[n] for n in near)}"
-    listed = ", ".join(label[c.id] for c in choices) or "—"
+    listed = ", ".join(label[i] for i in dict.fromkeys(c.id for c in choices)) or "—"
     return text + f"；可选 valid {en}s: {listed}"
 
 
