@@ -61,11 +61,11 @@ def clean_text(
     """Normalise user text (NFC, trimmed) and refuse empty, over-long or control characters."""
     if value is None or not value.strip():
         if required:
-            raise InputError(f"{what} 不能为空 must not be empty")
+            raise InputError(f"不能为空 {what} must not be empty")
         return None
     text = unicodedata.normalize("NFC", value.strip())
     if len(text) > limit:
-        raise InputError(f"{what} 过长 is {len(text)} characters long; at most {limit} are allowed")
+        raise InputError(f"过长 {what} is {len(text)} characters long; at most {limit} are allowed")
     bad = next(
         (
             c
@@ -76,7 +76,7 @@ def clean_text(
     )
     if bad is not None:
         raise InputError(
-            f"{what} 含有控制字符或未分配字符 contains a control or unassigned character "
+            f"含有控制字符或未分配字符 {what} contains a control or unassigned character "
             f"U+{ord(bad):04X}"
         )
     return text

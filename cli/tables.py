@@ -72,11 +72,11 @@ SHORT_BASIS = {
 }
 # what the short basis labels stand for (a policy figure must never pass for a statutory one)
 LEGEND = (
-    "政策 = 办公室政策（非法定）office policy, not statute · 法定 statute · 地方 local rule · "
+    "政策 = 办公室政策 office policy (非法定 not statute) · 法定 statute · 地方 local rule · "
     "会议 meeting · 目标 target · 暂定 provisional · #N attempt N · MM-DD = {year}"
 )
 LEGEND_WIDE = (
-    "政策 = 办公室政策（非法定）office policy, not statute · 法定 statute · 地方 地方规定 local rule · "
+    "政策 = 办公室政策 office policy (非法定 not statute) · 法定 statute · 地方 地方规定 local rule · "
     "会议 set by the meeting · 目标 catalogue target · 暂定 provisional (no official calendar yet) "
     "· #N attempt N"
 )

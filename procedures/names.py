@@ -138,11 +138,20 @@ def resolve_action(proc: Procedure, action: Action) -> Action:
     update: dict[str, object] = {"step": step.id}
     if isinstance(action, Complete):
         if action.outcome is not None:
-            update["outcome"] = resolve_outcome(step, action.outcome)
+            update["outcome"] = _lenient(step, action.outcome)
         update["documents"] = tuple(resolve_document(proc, d) for d in action.documents)
         if action.meeting is not None:
             update["meeting"] = _meeting(step, action.meeting)
     return action.model_copy(update=update)
+
+
+def _lenient(step: Step, value: str) -> str:
+    """The outcome's id, or the value as given: an unknown outcome is refused by
+    ``procedures.apply`` after the step's state (a step that is not open says so first)."""
+    try:
+        return resolve_outcome(step, value)
+    except InputError:
+        return value
 
 
 def _meeting(step: Step, record: MeetingRecord) -> MeetingRecord:
