@@ -11,7 +11,7 @@ from pathlib import Path
 
 from app.commands import Commands, clean_text
 from app.queries import OPEN_STATUSES, plan_of
-from procedures import InputError, NotFound, load_procedure, preset_ids
+from procedures import InputError, NotFound, load_procedure, preset_ids, resolve
 from procedures.calendar import Schedule
 from store.audit import Problem, VerifyReport, export_jsonl, verify, verify_export
 from store.settings import Settings
@@ -37,9 +37,9 @@ def known_roles() -> set[str]:
 
 def add_person(cmds: Commands, name: str, role: str, unit: str | None, actor: str) -> bool:
     name_text = clean_text(name, "name", required=True, limit=128)
-    roles = known_roles()
-    if role not in roles:
-        raise InputError(f"unknown role {role!r}; roles: {', '.join(sorted(roles))}")
+    # a role by its id or by the Chinese name any preset gives it (区司法局 in Tianjin)
+    roles = [r for p in preset_ids() for r in load_procedure(p).roles]
+    role = resolve("role", role, sorted(roles, key=lambda r: r.id))
     assert name_text is not None
     with cmds.unit() as uow:
         added = uow.people.add(name_text, role, clean_text(unit, "unit", limit=200))
@@ -100,9 +100,9 @@ def import_schedule(cmds: Commands, path: Path, actor: str) -> tuple[Schedule, l
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InputError(f"file not found: {path}") from None
+        raise InputError(f"文件不存在 file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from None
+        raise InputError(f"无法读取文件 cannot read {path}: {exc}") from None
     today = cmds.today()
     with cmds.unit() as uow:
         old_cal = uow.calendar()
@@ -249,7 +249,7 @@ def audit_verify(
             raise InputError(f"file not found: {export}")
         return verify_export(export, public_keys=_known_keys(cmds))
     if jobs is not None and jobs < 1:
-        raise InputError(f"--jobs must be at least 1 (got {jobs})")
+        raise InputError(f"--jobs 至少为 1 --jobs must be at least 1 (got {jobs})")
     report = verify(
         cmds.engine,
         documents_dir=cmds.home / "documents",

@@ -45,6 +45,7 @@ from procedures import (
 )
 from procedures.amend import check_amend
 from procedures.definition import pin, unpin
+from procedures.names import resolve_action, resolve_document, resolve_flags, resolve_step
 from procedures.planner import Plan, Situation, decision_status, situation
 from procedures.state import Action, Decision
 from store.dbapi import Database
@@ -54,6 +55,7 @@ from store.uow import UnitOfWork
 __all__ = ["Attachment", "Commands", "clean_text"]
 
 MAX_TITLE = 500
+ROLE_RULE = "本系统角色规则 role rule (office policy)"
 MAX_TEXT = 4000
 
 
@@ -63,11 +65,11 @@ def clean_text(
     """Normalise user text (NFC, trimmed) and refuse empty, over-long or control characters."""
     if value is None or not value.strip():
         if required:
-            raise InputError(f"{what} must not be empty")
+            raise InputError(f"不能为空 {what} must not be empty")
         return None
     text = unicodedata.normalize("NFC", value.strip())
     if len(text) > limit:
-        raise InputError(f"{what} is {len(text)} characters long; at most {limit} are allowed")
+        raise InputError(f"过长 {what} is {len(text)} characters long; at most {limit} are allowed")
     bad = next(
         (
             c
@@ -77,7 +79,10 @@ def clean_text(
         None,
     )
     if bad is not None:
-        raise InputError(f"{what} contains a control or unassigned character U+{ord(bad):04X}")
+        raise InputError(
+            f"含有控制字符或未分配字符 {what} contains a control or unassigned character "
+            f"U+{ord(bad):04X}"
+        )
     return text
 
 
@@ -125,7 +130,7 @@ def _meeting(record: MeetingIn | None) -> MeetingRecord | None:
         return None
     chair = record.chair.strip()
     if not chair:
-        raise InputError("the meeting record needs --chair (the head)")
+        raise InputError("会议记录须写明主持人 the meeting record needs --chair (the head)")
     positions = {k.strip(): v.strip() for k, v in record.position.items()}
     return MeetingRecord(
         meeting_type=record.meeting_type,
@@ -242,27 +247,36 @@ class Commands:
             return today
         if on > today:
             raise InputError(
-                f"--on {on} is in the future (today in Asia/Shanghai is {today}); "
-                "record facts once they have happened"
+                f"--on {on} 是将来的日期 is in the future (today in Asia/Shanghai is {today}); "
+                "事实发生后再记录 record facts once they have happened"
             )
         return on
 
     def documents(self) -> DocumentStore:
         return DocumentStore(self.home / "documents", max_bytes=self.max_attachment_bytes)
 
-    def _check_role(self, uow: UnitOfWork, actor: str, role: str | set[str], what: str) -> None:
+    def _check_role(
+        self,
+        uow: UnitOfWork,
+        actor: str,
+        need: tuple[Procedure, set[str]],
+        what: str,
+        article: str,
+    ) -> None:
+        """Refuse an actor without one of the roles (once people are registered)."""
         if not uow.people.any():
             return
+        proc, allowed = need
         roles = uow.people.roles(actor)
-        allowed = {role} if isinstance(role, str) else role
         if not roles & allowed:
-            role = " or ".join(sorted(allowed))
+            ids = " or ".join(sorted(allowed))
+            names = "或".join(r.zh for a in sorted(allowed) if (r := proc.role(a)) is not None)
             raise RuleViolation(
                 "role.not_permitted",
-                f"{actor} 无权办理 {what} (needs role {role}; has "
-                f"{', '.join(sorted(roles)) or 'no role'})",
-                article="SPEC §1 (roles)",
-                remedy=f"act as a person with role {role} (decide people add NAME --role {role})",
+                f"{actor} 无权办理 {what}，须由{names}办理 is not permitted (needs role {ids}; "
+                f"has {', '.join(sorted(roles)) or 'no role'})",
+                article=article,
+                remedy=f"act as a person with role {ids} (decide people add NAME --role {ids})",
             )
 
     # -- commands -----------------------------------------------------------------------------
@@ -308,15 +322,21 @@ class Commands:
         title_text = clean_text(title, "title", required=True, limit=MAX_TITLE)
         sponsor_text = clean_text(sponsor, "sponsor", required=True, limit=200)
         actor = self._actor(actor)
-        flagset = check_flags(proc, flags)
+        flagset = check_flags(proc, resolve_flags(proc, flags))
         if catalogue_year is not None and not 2000 <= catalogue_year <= 2100:
-            raise InputError(f"catalogue year {catalogue_year} is not a plausible year")
+            raise InputError(
+                f"目录年度不合理 catalogue year {catalogue_year} is not a plausible year"
+            )
         if target_on is not None and target_on < on:
-            raise InputError(f"target date {target_on} is before the registration date {on}")
+            raise InputError(
+                f"目标日期早于登记日期 target date {target_on} is before the registration date {on}"
+            )
         attempts = register(proc, on)
         definition = pin(proc)
         with self.unit() as uow:
-            self._check_role(uow, actor, "decision_body", "决策启动 (register)")
+            first = next((st for st in proc.steps if st.at_registration), None)
+            basis = first.article if first else ROLE_RULE
+            self._check_role(uow, actor, (proc, {"decision_body"}), "决策启动 (register)", basis)
             cal = uow.calendar()
             decision = Decision(
                 id=uow.decisions.next_id(on.year),
@@ -394,7 +414,6 @@ class Commands:
             step=step,
             on=self.effective(on),
             outcome=outcome,
-            documents=tuple(k for k, _, _ in stored),
             meeting=meeting,
             next_meeting_on=next_meeting_on,
         )
@@ -439,8 +458,10 @@ class Commands:
         with self.unit(write=False) as uow:
             before = uow.decisions.get(decision_id)
             cal = uow.calendar()
-            self._check_role(uow, actor, {"decision_body", "sponsor"}, "修改决策 (amend)")
             proc = self.procedure_of(before, uow)
+            self._check_role(
+                uow, actor, (proc, {"decision_body", "sponsor"}), "修改决策 (amend)", ROLE_RULE
+            )
         changes = _amendments(before, proc, title, add_flags, remove_flags, target_on, no_target)
         if day < before.registered_on:
             raise InputError(
@@ -496,15 +517,20 @@ class Commands:
             before = uow.decisions.get(decision_id)
             cal = uow.calendar()
             proc = self.procedure_of(before, uow)
+            action = resolve_action(proc, action)  # 合法性审查 → legality_review, and so on
             step = proc.step(action.step)
             if step is not None:
-                # the step's own role acts on it; the sponsor also opens steps, because opening
-                # is handing the materials over (for comment, to the experts, to the reviewer)
-                roles = {step.role, "sponsor"} if isinstance(action, Start) else {step.role}
-                self._check_role(uow, actor, roles, step.label)
+                # the step's own role acts on it (the article naming who does it); the sponsor
+                # also opens steps, because opening is handing the materials over (for comment,
+                # to the experts, to the reviewer) — the system's role rule, not the decree's
+                opening = isinstance(action, Start)
+                roles = {step.role, "sponsor"} if opening else {step.role}
+                basis = f"{step.article}; {ROLE_RULE}" if opening else step.article
+                self._check_role(uow, actor, (proc, roles), step.label, basis)
         if action.on < before.registered_on:
             raise InputError(
-                f"--on {action.on} is before the decision was registered ({before.registered_on})"
+                f"--on {action.on} 早于决策登记日期 is before the decision was registered "
+                f"({before.registered_on})"
             )
         files = [(self._kind(proc, action.step, kind), s, p) for kind, s, p in files]
         if isinstance(action, Complete) and files:  # the attempt lists the kinds as resolved
@@ -555,18 +581,18 @@ class Commands:
 
     @staticmethod
     def _kind(proc: Procedure, step_id: str, kind: str) -> str:
-        """The document kind of an attachment: as given (a known kind), or the step's only one."""
+        """The document kind of an attachment: as given (a known kind, by id or Chinese name),
+        or the step's only one."""
         step = proc.step(step_id)
         kinds = step.documents if step else ()
         if not kind:
             if len(kinds) == 1:
                 return kinds[0]
             listed = ", ".join(kinds) or ", ".join(d.id for d in proc.documents)
-            raise InputError(f"--attach needs a kind here, as KIND=FILE ({step_id} takes {listed})")
-        if proc.document(kind) is None:
-            known = ", ".join(d.id for d in proc.documents)
-            raise InputError(f"unknown document kind {kind!r}; kinds: {known}")
-        return kind
+            raise InputError(
+                f"--attach 须写明文件类型 needs a kind here, as KIND=FILE ({step_id} takes {listed})"
+            )
+        return resolve_document(proc, kind)
 
     def _notify(
         self,
@@ -671,7 +697,8 @@ class Commands:
             d, view = self.extend(
                 request.decision, request.step, actor=actor, reason=request.reason, on=request.on
             )
-        return Changed(decision=d, plan=view, step=request.step)
+        step = resolve_step(self.procedure(d.procedure_id), request.step)
+        return Changed(decision=d, plan=view, step=step)
 
     # -- reading ------------------------------------------------------------------------------
     def calendar(self) -> WorkCalendar:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from cli.common import Actor, Json, app, commands, show, who
+from cli.help import valid_ids
 
 calendar_app = typer.Typer(help="日历 the working-day calendar", no_args_is_help=True)
 app.add_typer(calendar_app, name="calendar")
@@ -74,10 +75,10 @@ people_app = typer.Typer(help="人员 people and roles", no_args_is_help=True)
 app.add_typer(people_app, name="people")
 
 
-@people_app.command("add")
+@people_app.command("add", cls=valid_ids("roles"))
 def people_add(
     name: str,
-    role: Annotated[str, typer.Option("--role")],
+    role: Annotated[str, typer.Option("--role", help="role id or Chinese name")],
     unit: Annotated[str | None, typer.Option("--unit")] = None,
     actor: Actor = None,
     as_json: Json = False,

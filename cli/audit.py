@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from cli import render
+from cli import render, tables
 from cli.common import Json, app, commands, show
 from procedures import InputError
 
@@ -31,8 +31,6 @@ def audit_show(decision: str, as_json: Json = False) -> None:
     """A decision's audit timeline."""
     import json
 
-    from rich.table import Table
-
     from app.queries import audit_events
 
     events = audit_events(commands(), decision)
@@ -51,46 +49,8 @@ def audit_show(decision: str, as_json: Json = False) -> None:
             for e in events
         ]
     }
-    table = Table(title=f"审计记录 audit timeline {decision} ({len(events)})", title_justify="left")
-    for col in (
-        "#",
-        "生效日期 effective",
-        "记录时间 recorded (UTC)",
-        "操作 action",
-        "人员 actor",
-        "内容 data",
-        "哈希 hash",
-    ):
-        table.add_column(col, overflow="fold")
-    for e in events:
-        data = json.loads(e.payload)
-        summary = " ".join(
-            f"{k}={v}"
-            for k, v in data.items()
-            if k
-            in ("step", "outcome", "title", "reason", "shorten_reason", "note", "status", "attempt")
-        )
-        table.add_row(
-            str(e.seq),
-            str(e.effective_on),
-            e.recorded_at[:19],
-            ACTION_LABELS.get(e.action, e.action),
-            render.escape(e.actor),
-            render.escape(summary),
-            e.hash[:12],
-        )
+    table = tables.audit_table(decision, events)
     show(as_json, doc, table)
-
-
-ACTION_LABELS = {
-    "register": "登记 register",
-    "start": "开始 start",
-    "complete": "完成 complete",
-    "skip": "跳过 skip",
-    "extend": "延期 extend",
-    "recompute_dates": "重算日期 recompute_dates",
-    "amend": "修改 amend",
-}
 
 
 @audit_app.command("verify")
@@ -158,7 +118,9 @@ def audit_export(
     from app.admin import audit_export as run
 
     if (decision is None) == (not all_) or out is None:
-        raise InputError("give a DECISION or --all, and --out FILE")
+        raise InputError(
+            "须写明决策编号或 --all，以及 --out 文件 give a DECISION or --all, and --out FILE"
+        )
     n = run(commands(), out, None if all_ else decision, force=force)
     show(as_json, {"events": n, "out": str(out)}, f"已导出 exported {n} events → {out}")
 

@@ -9,9 +9,22 @@ from typing import Annotated, Any
 import typer
 
 from cli import render
+from cli.render import stdout_gone
 from procedures import InputError
 
-__all__ = ["Actor", "AsOf", "Json", "On", "app", "commands", "pairs", "parse_date", "show", "who"]
+__all__ = [
+    "Actor",
+    "AsOf",
+    "Json",
+    "On",
+    "app",
+    "commands",
+    "pairs",
+    "parse_date",
+    "show",
+    "stdout_gone",
+    "who",
+]
 
 app = typer.Typer(
     add_completion=False,
@@ -37,7 +50,9 @@ def parse_date(value: str | None, option: str) -> date | None:
     try:
         return date.fromisoformat(value.strip())
     except ValueError:
-        raise InputError(f"{option} {value!r} is not a date (expected YYYY-MM-DD)") from None
+        raise InputError(
+            f"日期格式错误 {option} {value!r} is not a date (expected YYYY-MM-DD)"
+        ) from None
 
 
 def commands() -> Any:
@@ -48,17 +63,23 @@ def commands() -> Any:
 
 def who(actor: str | None) -> str:
     if actor is None or not actor.strip():
-        raise InputError("who is acting? give --actor NAME or set DECIDE_ACTOR")
+        raise InputError("须写明办理人 who is acting? give --actor NAME or set DECIDE_ACTOR")
     return actor
 
 
 def show(as_json: bool, doc: Any, *renderables: Any) -> None:
-    if as_json:
-        sys.stdout.write(render.dump(doc) + "\n")
-        return
-    con = render.console()
-    for r in renderables:
-        con.print(r)
+    """Print the command's answer.  A reader that went away (``decide register … | head -1``)
+    does not undo what was done: the command still ends normally, with its exit code."""
+    try:
+        if as_json:
+            sys.stdout.write(render.dump(doc) + "\n")
+        else:
+            con = render.console()
+            for r in renderables:
+                con.print(r)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        stdout_gone()
 
 
 def pairs(values: list[str] | None, option: str) -> dict[str, str]:
@@ -67,6 +88,6 @@ def pairs(values: list[str] | None, option: str) -> dict[str, str]:
     for value in values or ():
         name, sep, rest = value.partition("=")
         if not sep or not name.strip() or not rest.strip():
-            raise InputError(f"{option} expects NAME=VALUE, got {value!r}")
+            raise InputError(f"{option} 格式应为 expects NAME=VALUE, got {value!r}")
         result[name.strip()] = rest.strip()
     return result

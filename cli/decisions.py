@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from app.requests import (
     AmendRequest,
     AttachmentIn,
+    Changed,
     CompleteRequest,
     ExtendRequest,
     MeetingIn,
@@ -17,12 +18,16 @@ from app.requests import (
     SkipRequest,
     StartRequest,
 )
-from cli import render
+from cli import render, tables
 from cli.common import Actor, AsOf, Json, On, app, commands, pairs, parse_date, show, who
-from procedures.planner import ALERT_LABELS, DUE_BASIS_LABELS, STATUS_LABELS
+from cli.help import valid_ids
+from procedures.planner import ALERT_LABELS
+
+if TYPE_CHECKING:
+    from app.commands import Commands
 
 
-@app.command()
+@app.command(cls=valid_ids("flags"))
 def register(
     title: Annotated[str, typer.Option("--title", help="决策事项名称")],
     procedure: Annotated[str, typer.Option("--procedure", help="preset id or procedure file")],
@@ -55,23 +60,22 @@ def register(
         as_json,
         render.decision_json(d, view),
         f"已登记 registered [bold]{d.id}[/]",
-        render.status_table(d, view, cmds.procedure_of(d)),
+        tables.status_table(d, view, cmds.procedure_of(d)),
     )
 
 
-def _changed(as_json: bool, verb: str, cmds: Any, done: Any, step: str) -> None:
-    d, view = done.decision, done.plan
-    s = view.step(step)
+def _changed(as_json: bool, action: str, done: Changed, cmds: Commands) -> None:
+    d, view, step = done.decision, done.plan, done.step or ""
+    proc = cmds.procedure_of(d)  # pinned; cached by the command that just ran
     show(
         as_json,
         render.decision_json(d, view),
-        f"{verb} {d.id} · {s.zh} {step}: {STATUS_LABELS[s.status]} {s.status}"
-        + (f" · 到期 due {s.due_on}" if s.due_on and s.status == "open" else ""),
-        render.status_table(d, view, cmds.procedure_of(d)),
+        render.change_line(action, d, view, proc, step),
+        tables.status_table(d, view, proc),
     )
 
 
-@app.command()
+@app.command(cls=valid_ids("steps"))
 def start(
     decision: str,
     step: str,
@@ -92,10 +96,10 @@ def start(
     )
     cmds = commands()
     done = cmds.execute(request, actor=who(actor))
-    _changed(as_json, "已开始 started", cmds, done, step)
+    _changed(as_json, "start", done, cmds)
 
 
-@app.command()
+@app.command(cls=valid_ids("steps", "outcomes"))
 def complete(
     decision: str,
     step: str,
@@ -110,7 +114,7 @@ def complete(
     ] = None,
     meeting_type: Annotated[
         str | None,
-        typer.Option("--meeting-type", help="executive (常务会议) or plenary (全体会议)"),
+        typer.Option("--meeting-type", help="executive 常务会议 or plenary 全体会议"),
     ] = None,
     chair: Annotated[str | None, typer.Option("--chair", help="the head, who speaks last")] = None,
     position: Annotated[
@@ -158,10 +162,10 @@ def complete(
     )
     cmds = commands()
     done = cmds.execute(request, actor=who(actor))
-    _changed(as_json, "已完成 completed", cmds, done, step)
+    _changed(as_json, "complete", done, cmds)
 
 
-@app.command()
+@app.command(cls=valid_ids("skippable"))
 def skip(
     decision: str,
     step: str,
@@ -174,10 +178,10 @@ def skip(
     request = SkipRequest(decision=decision, step=step, reason=reason, on=parse_date(on, "--on"))
     cmds = commands()
     done = cmds.execute(request, actor=who(actor))
-    _changed(as_json, "已跳过 skipped", cmds, done, step)
+    _changed(as_json, "skip", done, cmds)
 
 
-@app.command()
+@app.command(cls=valid_ids("steps"))
 def extend(
     decision: str,
     step: str,
@@ -190,7 +194,7 @@ def extend(
     request = ExtendRequest(decision=decision, step=step, reason=reason, on=parse_date(on, "--on"))
     cmds = commands()
     done = cmds.execute(request, actor=who(actor))
-    _changed(as_json, "已延长 extended", cmds, done, step)
+    _changed(as_json, "extend", done, cmds)
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -199,7 +203,8 @@ def status(decision: str, as_of: AsOf = None, as_json: Json = False) -> None:
     """决策状态 every step of a decision as of a date."""
     cmds = commands()
     d, view = cmds.status(decision, parse_date(as_of, "--as-of"))
-    show(as_json, render.decision_json(d, view), render.status_table(d, view, cmds.procedure_of(d)))
+    proc = cmds.procedure_of(d)
+    show(as_json, render.decision_json(d, view), tables.status_table(d, view, proc))
 
 
 @app.command("list")
@@ -242,7 +247,8 @@ def list_(
             for d, v in rows
         ],
     }
-    show(as_json, doc, render.list_table(rows, total, closed_too=show_all))
+    procs = {d.id: cmds.procedure_of(d) for d, _ in rows}
+    show(as_json, doc, tables.list_table(rows, total, closed_too=show_all, procs=procs))
 
 
 @app.command()
@@ -258,8 +264,6 @@ def overdue(
     as_json: Json = False,
 ) -> None:
     """到期提醒 what is due soon, due today, overdue or escalated as of a date, most urgent first."""
-    from rich.table import Table
-
     from app.queries import overdue as find
 
     cmds = commands()
@@ -291,22 +295,11 @@ def overdue(
         if report.complete
         else f"the {len(items)} most urgent {noun} (--all for every item)"
     )
-    table = Table(
-        title=f"到期提醒 alerts as of {day}: {report.decisions:,} 件决策 decisions ({levels}); "
-        f"showing {shown}",
-        title_justify="left",
+    title = (
+        f"到期提醒 alerts as of {day}: {report.decisions:,} 件决策 decisions ({levels}); "
+        f"showing {shown}"
     )
-    for col in ("决策 decision", "步骤 step", "提醒 level", "到期 due", "逾期工作日 overdue wd"):
-        table.add_column(col, overflow="fold")
-    for i in items:
-        table.add_row(
-            f"{i.decision} {render.escape(i.title)}",
-            f"{i.zh} {i.step or 'target'}",
-            render.alert_text(i.level),
-            f"{i.due_on}{' (暂定 provisional)' if i.provisional else ''}"
-            + (f" {DUE_BASIS_LABELS[i.due_basis]}" if i.due_basis else ""),
-            str(i.overdue_working_days or ""),
-        )
+    table = tables.overdue_table(title, items)
     show(as_json, doc, table if items else "没有到期事项 nothing due")
 
 
@@ -344,7 +337,7 @@ def amend(
         as_json,
         render.decision_json(d, view),
         f"已修改 amended [bold]{d.id}[/]: {render.escape(reason)}",
-        render.status_table(d, view, cmds.procedure_of(d)),
+        tables.status_table(d, view, cmds.procedure_of(d)),
     )
 
 

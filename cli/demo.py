@@ -29,7 +29,7 @@ from rich.table import Table
 from app.bootstrap import bootstrap
 from app.commands import Attachment, Commands
 from app.queries import alerts_of, audit_events
-from cli import render
+from cli import render, tables
 from procedures import DecideError, MeetingRecord
 from procedures.planner import ALERT_LABELS
 
@@ -330,7 +330,7 @@ class Story:
         c, con = self.cmds, self.console
         decision, view = c.status(self.id, D("2026-01-09"))
         con.print()
-        con.print(render.status_table(decision, view, c.procedure_of(decision)))
+        con.print(tables.status_table(decision, view, c.procedure_of(decision)))
         alerts = Table(title="已发出的提醒 alerts raised", title_justify="left")
         for col in ("步骤 step", "提醒 level", "到期 due", "首次达到 first reached", "次 #"):
             alerts.add_column(col)

@@ -17,6 +17,7 @@ import typer
 # each module adds its commands to the app, in the order ``decide --help`` lists them
 from cli import admin, audit, decisions, procedures, render, service  # noqa: F401
 from cli.common import app
+from cli.render import stdout_gone
 from procedures import DecideError
 
 __all__ = ["app", "entry", "main"]
@@ -47,7 +48,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _fail(as_json: bool, doc: dict[str, Any], text: str, code: int) -> None:
     if as_json:
-        sys.stdout.write(render.dump(doc) + "\n")
+        try:
+            sys.stdout.write(render.dump(doc) + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            stdout_gone()
     else:
         from rich.markup import escape
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli import render
+from cli import tables
 from cli.common import Actor, Json, app, commands, show, who
 from procedures import InputError
 
@@ -39,7 +39,7 @@ def procedures_show(procedure: str, as_json: Json = False) -> None:
     from procedures import load_procedure
 
     proc = load_procedure(procedure)
-    show(as_json, proc.model_dump(mode="json"), render.procedure_table(proc))
+    show(as_json, proc.model_dump(mode="json"), tables.procedure_table(proc))
 
 
 @procedures_app.command("migrate")

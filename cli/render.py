@@ -1,40 +1,33 @@
-"""What people see: Rich tables with Chinese labels and the English ids beside them; and the
-``--json`` documents (English ids, dates as YYYY-MM-DD) built from the same data."""
+"""What people see: Chinese labels with the English ids beside them, the line saying what a
+command did, and the ``--json`` documents (English ids, dates as YYYY-MM-DD) built from the same
+data.  The tables are in ``cli.tables``."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import os
+import sys
 from datetime import date
 from typing import Any
 
-from rich.console import Console
+import rich.console
 from rich.markup import escape
 
 __all__ = [
     "Console",
     "alert_text",
+    "change_line",
     "console",
     "decision_json",
     "dump",
     "escape",
-    "list_table",
     "outcome_label",
-    "procedure_table",
-    "status_table",
+    "stdout_gone",
     "step_json",
 ]
-from rich.table import Table
 
 from procedures import Procedure
-from procedures.planner import (
-    ALERT_LABELS,
-    DECISION_STATUS_LABELS,
-    DUE_BASIS_LABELS,
-    STATUS_LABELS,
-    Plan,
-    StepView,
-)
+from procedures.planner import ALERT_LABELS, Plan, StepView
 from procedures.state import Decision
 
 ALERT_STYLE = {
@@ -43,21 +36,32 @@ ALERT_STYLE = {
     "overdue": "red",
     "escalated": "bold white on red",
 }
-STATUS_STYLE = {
-    "done": "green",
-    "open": "cyan",
-    "ready": "bold",
-    "paused": "magenta",
-    "skipped": "dim",
-    "waiting": "dim",
-}
+
+
+class Console(rich.console.Console):
+    """Rich's console, except that a reader going away (``| head -1``) ends only the output:
+    Rich would exit 1, and a script takes that for a failed write and does it again."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        stdout_gone()
+
+
+def stdout_gone() -> None:
+    """Point stdout at the null device, so that what is still buffered (and Python's flush at
+    exit) goes nowhere instead of failing with a second BrokenPipeError."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
 
 
 def console() -> Console:
     """A console for tables: when output is not a terminal (a pipe, a file, CI), use a width
     that fits the status table instead of Rich's 80-column default."""
     con = Console(highlight=False, soft_wrap=False)
-    if not con.is_terminal and "COLUMNS" not in __import__("os").environ:
+    if not con.is_terminal and "COLUMNS" not in os.environ:
         con = Console(highlight=False, soft_wrap=False, width=160)
     return con
 
@@ -126,128 +130,45 @@ def decision_json(d: Decision, view: Plan) -> dict[str, Any]:
     }
 
 
-def status_table(d: Decision, view: Plan, proc: Procedure) -> Table:
-    """The decision's steps; ``proc`` is the definition pinned to it (``Commands.procedure_of``)."""
-    title = (
-        f"{d.id} {escape(d.title)}\n{proc.zh} ({d.procedure_id}) · 承办单位 {escape(d.sponsor)} · "
-        f"{DECISION_STATUS_LABELS[view.status]} {view.status} · 截至 as of {view.as_of}"
-    )
-    if d.target_on:
-        title += f" · 目标日期 target {d.target_on} {alert_text(view.target_alert)}"
-    table = Table(title=title, title_justify="left")
-    table.add_column("步骤 step", overflow="fold")
-    table.add_column("状态 status", overflow="fold")
-    table.add_column("次 #", justify="right")
-    for col in ("开始 opened", "最早结束 earliest", "到期 due", "完成 closed"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("结果 outcome", overflow="fold")
-    table.add_column("提醒 alert", overflow="fold")
-    for s in view.steps:
-        status = f"[{STATUS_STYLE[s.status]}]{STATUS_LABELS[s.status]} {s.status}[/]"
-        due = str(s.due_on or "")
-        if s.due_on and s.due_basis:
-            due += f"\n[dim]{DUE_BASIS_LABELS[s.due_basis]}[/]"
-        if s.provisional and s.due_on:
-            due += " [yellow]暂定 provisional[/]"
-        earliest = str(s.earliest_close_on or "")
-        if s.shortened:
-            earliest = "[yellow]已缩短 shortened[/]"
-        late = f" +{s.overdue_working_days}wd" if s.overdue_working_days else ""
-        number = str(s.attempt) if (s.attempt and s.reason is None) or s.opened_on else ""
-        table.add_row(
-            f"{s.zh} {s.step}",
-            status,
-            number,
-            str(s.opened_on or ""),
-            earliest,
-            due,
-            str(s.closed_on or ""),
-            outcome_label(proc, s.step, s.outcome),
-            alert_text(s.alert) + late,
+def change_line(action: str, d: Decision, view: Plan, proc: Procedure, step_id: str) -> str:
+    """What a changing command did, in words: started, resubmitted, completed, returned to a
+    step (with the new attempt), paused, deferred to a date, ended, skipped, extended to a date."""
+    s = view.step(step_id)
+    att = next((a for a in reversed(d.attempts) if a.step == step_id), None)
+    head = f"{d.id} · {s.zh} {step_id}"
+    if action == "start":
+        if att is not None and att.pauses:
+            return f"已重新提交材料，恢复计时 resubmitted, the clock runs again: {head}" + _due(s)
+        return f"已开始 started {head} (第{s.attempt}次 attempt {s.attempt})" + _due(s)
+    if action == "skip":
+        return f"已跳过 skipped {head}"
+    if action == "extend":
+        return f"已延长至 {s.due_on} extended to {s.due_on}: {head}"
+    return _completed(d, view, proc, step_id, head)
+
+
+def _due(s: StepView) -> str:
+    return f" · 到期 due {s.due_on}" if s.due_on else ""
+
+
+def _completed(d: Decision, view: Plan, proc: Procedure, step_id: str, head: str) -> str:
+    att = next((a for a in reversed(d.attempts) if a.step == step_id), None)
+    if att is not None and att.status == "paused":
+        return f"退回补充，暂停计时 paused (materials returned; the clock stops): {head}"
+    if att is not None and att.status == "open" and att.deferrals:
+        day = att.deferrals[-1].next_meeting_on
+        return f"暂缓至 {day} deferred to {day}: {head}" + _due(view.step(step_id))
+    step = proc.step(step_id)
+    outcome = step.outcome(att.outcome) if step and att and att.outcome else None
+    if outcome is None:
+        return f"已完成 completed {head}"
+    result = f"{head}: {outcome.zh} {outcome.id}"
+    if outcome.effect == "return" and outcome.return_to:
+        back = view.step(outcome.return_to)
+        return (
+            f"返回{back.zh} returned to {back.step} (第{back.attempt}次 attempt {back.attempt}) "
+            f"· {result}"
         )
-    return table
-
-
-def procedure_table(proc: Procedure) -> Table:
-    table = Table(
-        title=f"{proc.zh} — {proc.id} v{proc.version}\n" + "\n".join(proc.sources),
-        title_justify="left",
-    )
-    for col in (
-        "#",
-        "步骤 step",
-        "办理角色 role",
-        "前序 after",
-        "何时需要 required",
-        "最短期限 minimum",
-        "办理期限 due",
-        "结果 outcomes",
-    ):
-        table.add_column(col, overflow="fold")
-    for i, step in enumerate(proc.steps, 1):
-        role = proc.role(step.role)
-        required = (
-            "必经 always"
-            if step.required.kind == "always"
-            else (
-                f"{'标记' if step.required.kind == 'when' else '未标记'} {step.required.flag} 时"
-                f" {step.required.kind} {step.required.flag}"
-            )
-        )
-        if step.hard_gate:
-            required += "\n[bold]不得跳过 hard gate[/]"
-        if step.skippable:
-            required += "\n可说明理由跳过 skippable with reason"
-        after = ", ".join(
-            p.step + (":" + "|".join(p.outcomes) if p.outcomes else "") for p in step.after
-        )
-        table.add_row(
-            str(i),
-            f"{step.zh}\n{step.id}\n{step.article}",
-            f"{role.zh if role else ''}\n{step.role}",
-            after,
-            required,
-            _period(step.minimum),
-            _period(step.due),
-            "\n".join(f"{o.zh} {o.id}" for o in step.outcomes),
-        )
-    return table
-
-
-def _period(period: Any) -> str:
-    if period is None:
-        return "—"
-    text = f"{period.label}\n{period.basis.label}"
-    if period.anchor != "opened":
-        text += f"\n自 from {period.anchor}"
-    if period.shortenable:
-        text += "\n可说明理由缩短 shortenable with reason"
-    if period.extension:
-        text += f"\n可延长 +{period.extension.amount} ({period.extension.unit}) ×{period.extension.max_times}"
-    return text
-
-
-def list_table(rows: Sequence[tuple[Decision, Plan]], total: int, *, closed_too: bool) -> Table:
-    which = "" if closed_too else " 件未归档 open (--all: archived too)"
-    shown = "" if len(rows) == total else f"; showing the first {len(rows)} (--limit N)"
-    table = Table(title=f"重大行政决策 decisions: {total:,}{which}{shown}", title_justify="left")
-    for col in (
-        "编号 id",
-        "名称 title",
-        "程序 procedure",
-        "状态 status",
-        "当前步骤 current",
-        "最高提醒 worst alert",
-    ):
-        table.add_column(col, overflow="fold")
-    for d, view in rows:
-        current = ", ".join(f"{s.zh} {s.step} ({s.status})" for s in view.current)
-        table.add_row(
-            d.id,
-            escape(d.title),
-            d.procedure_id,
-            f"{DECISION_STATUS_LABELS[view.status]} {view.status}",
-            current,
-            alert_text(view.worst_alert),
-        )
-    return table
+    if outcome.effect == "end":
+        return f"决策终止 ended · {result}"
+    return f"已完成 completed {result}"

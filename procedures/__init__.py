@@ -15,6 +15,7 @@ from procedures.errors import (
 )
 from procedures.loader import load_procedure, parse_procedure, preset_ids
 from procedures.model import Procedure, Step
+from procedures.names import resolve, resolve_action
 from procedures.planner import Plan, StepView, check_flags, plan
 from procedures.state import Attempt, Complete, Extend, MeetingRecord, Skip, Start
 from procedures.transitions import apply, check, register
@@ -50,4 +51,6 @@ __all__ = [
     "plan",
     "preset_ids",
     "register",
+    "resolve",
+    "resolve_action",
 ]

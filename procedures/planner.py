@@ -83,7 +83,7 @@ def check_flags(proc: Procedure, flags: Iterable[str]) -> frozenset[str]:
     if unknown:
         known = ", ".join(f"{f.id} ({f.zh})" for f in proc.flags)
         raise InputError(
-            f"unknown flag {unknown[0]!r} for procedure {proc.id}; known flags: {known}"
+            f"未知标记 unknown flag {unknown[0]!r} for procedure {proc.id}; 可选 known flags: {known}"
         )
     return result
 

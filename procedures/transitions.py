@@ -21,6 +21,7 @@ from datetime import date
 from procedures.calendar import WorkCalendar
 from procedures.errors import InputError, RuleViolation
 from procedures.model import Outcome, Procedure, Step
+from procedures.names import MEETING_TYPES, resolve_meeting_type, resolve_outcome, resolve_step
 from procedures.planner import Situation, current_attempt, situation, step_dates
 from procedures.state import (
     Action,
@@ -36,7 +37,6 @@ from procedures.state import (
 
 __all__ = ["MEETING_TYPES", "apply", "check", "register"]
 
-MEETING_TYPES = {"executive": "常务会议", "plenary": "全体会议"}
 ART_30 = "Decree 713 Art. 30"
 
 
@@ -73,10 +73,8 @@ def apply(
     action: Action,
     cal: WorkCalendar,
 ) -> tuple[Attempt, ...]:
-    step = proc.step(action.step)
-    if step is None:
-        names = ", ".join(s.id for s in proc.steps)
-        raise InputError(f"unknown step {action.step!r} in {proc.id}; steps: {names}")
+    step = proc.step(resolve_step(proc, action.step))
+    assert step is not None
     where = situation(proc, flags, attempts)
     sit = where[step.id]
     _check_history(proc, step, action.on, attempts)
@@ -271,14 +269,15 @@ def _min_article(step: Step) -> str:
 
 
 def _resolve_outcome(step: Step, outcome_id: str | None) -> Outcome:
-    ids = ", ".join(f"{o.id} ({o.zh})" for o in step.outcomes)
     if outcome_id is None:
         if len(step.outcomes) == 1:
             return step.outcomes[0]
-        raise InputError(f"{step.label} has several outcomes; give one of: {ids}")
-    outcome = step.outcome(outcome_id)
-    if outcome is None:
-        raise InputError(f"unknown outcome {outcome_id!r} for {step.label}; outcomes: {ids}")
+        ids = ", ".join(f"{o.id} ({o.zh})" for o in step.outcomes)
+        raise InputError(
+            f"{step.label} 有多种结果，须写明 --outcome has several outcomes; give one of: {ids}"
+        )
+    outcome = step.outcome(resolve_outcome(step, outcome_id))
+    assert outcome is not None
     return outcome
 
 
@@ -359,8 +358,9 @@ def _effect(
     if outcome.effect == "stay_open":
         if action.next_meeting_on is None or action.next_meeting_on <= action.on:
             raise InputError(
-                f"outcome {outcome.id} keeps {step.label} open: give the next meeting "
-                f"date, after {action.on}"
+                f"结果「{outcome.zh}」须写明下次会议日期（晚于 {action.on}）outcome {outcome.id} "
+                f"keeps {step.label} open: give the next meeting date (--next-meeting), "
+                f"after {action.on}"
             )
         deferral = Deferral(on=action.on, next_meeting_on=action.next_meeting_on)
         new = att.model_copy(update={"documents": docs, "deferrals": (*att.deferrals, deferral)})
@@ -387,7 +387,7 @@ def _check_meeting(step: Step, outcome: Outcome, record: MeetingRecord | None) -
             article=ART_30,
             remedy="give the meeting type, attendees, the chair and each member's position",
         )
-    if record.meeting_type not in MEETING_TYPES:
+    if resolve_meeting_type(record.meeting_type) not in MEETING_TYPES:
         raise RuleViolation(
             "meeting.type",
             f"会议类型 {record.meeting_type!r} 不可：须经常务会议或者全体会议讨论，"
@@ -398,17 +398,22 @@ def _check_meeting(step: Step, outcome: Outcome, record: MeetingRecord | None) -
         )
     attendees = [a.strip() for a in record.attendees]
     if not attendees or any(not a for a in attendees) or len(set(attendees)) != len(attendees):
-        raise InputError("attendees must be a non-empty list of distinct names")
+        raise InputError(
+            "出席人员须为互不相同的姓名 attendees must be a non-empty list of distinct names"
+        )
     if record.chair not in attendees:
-        raise InputError(f"the chair {record.chair!r} must be among the attendees")
+        raise InputError(f"主持人 {record.chair!r} 须在出席人员之中 must be among the attendees")
     allowed = {o.id for o in step.outcomes} | {"abstain"}
     for name, position in record.positions.items():
         if name not in attendees:
-            raise InputError(f"position given for {name!r}, who is not among the attendees")
+            raise InputError(
+                f"{name!r} 不在出席人员之中 position given for {name!r}, who is not among the "
+                "attendees"
+            )
         if position not in allowed:
             raise InputError(
-                f"unknown position {position!r} for {name!r}; "
-                f"positions: {', '.join(sorted(allowed))}"
+                f"未知表态 unknown position {position!r} for {name!r}; "
+                f"可选 positions: {', '.join(sorted(allowed))}"
             )
     members = [a for a in attendees if a != record.chair]
     if not members:
@@ -430,10 +435,16 @@ def _check_meeting(step: Step, outcome: Outcome, record: MeetingRecord | None) -
         )
     chair_position = record.positions.get(record.chair)
     if chair_position is not None and chair_position != outcome.id:
-        raise InputError(f"the chair decided {outcome.id!r} but is recorded as {chair_position!r}")
+        raise InputError(
+            f"主持人的决定「{outcome.zh}」与其表态不一致 the chair decided {outcome.id!r} but is "
+            f"recorded as {chair_position!r}"
+        )
     for name in record.dissent:
         if name not in attendees:
-            raise InputError(f"dissent given for {name!r}, who is not among the attendees")
+            raise InputError(
+                f"{name!r} 不在出席人员之中 dissent given for {name!r}, who is not among the "
+                "attendees"
+            )
     majority = majority_position(record)
     if majority is not None and majority != outcome.id and not record.head_reason:
         raise RuleViolation(

@@ -297,7 +297,7 @@ class DecisionRepository:
     def get(self, decision_id: str) -> Decision:
         row = _GET.run(self.link, {"id": decision_id}).fetchone()
         if row is None:
-            raise NotFound(f"no decision {decision_id!r}")
+            raise NotFound(f"未找到决策 no decision {decision_id!r}")
         attempts = tuple(_attempt(r) for r in _ATTEMPTS_OF.rows(self.link, {"id": decision_id}))
         return _decision(row, attempts)
 

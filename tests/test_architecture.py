@@ -97,6 +97,8 @@ def test_procedures_public_surface_is_pinned():
             "plan",
             "preset_ids",
             "register",
+            "resolve",
+            "resolve_action",
         ]
     )
     for name in procedures.__all__:
