@@ -697,7 +697,7 @@ class Commands:
             d, view = self.extend(
                 request.decision, request.step, actor=actor, reason=request.reason, on=request.on
             )
-        step = resolve_step(self.procedure(d.procedure_id), request.step)
+        step = resolve_step(self.procedure_of(d), request.step)
         return Changed(decision=d, plan=view, step=step)
 
     # -- reading ------------------------------------------------------------------------------

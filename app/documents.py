@@ -30,7 +30,7 @@ def documents_of(cmds: Commands, decision_id: str) -> DecisionDocuments:
     with cmds.unit(write=False) as uow:
         decision = uow.decisions.get(decision_id)
         docs = uow.documents.of(decision_id)
-    proc = cmds.procedure(decision.procedure_id)
+        proc = cmds.procedure_of(decision, uow)
     return DecisionDocuments(
         decision=decision,
         documents=docs,

@@ -424,7 +424,10 @@ def test_a_decision_registered_from_an_office_file_outlives_the_file(cli: CLI, t
         if step == "drafting":
             assert cli("complete", d, step, "--on", "2025-03-10").code == 0
     assert cli("complete", d, "public_participation", "--on", "2025-04-14").code == 0
-    assert cli("status", d).code == 0
+    for reading in (("status", d), ("status", d, "--as-of", "2025-03-20"), ("documents", d),
+                    ("list",), ("overdue", "--as-of", "2025-06-01"), ("audit", d)):  # fmt: skip
+        done = cli(*reading)
+        assert done.code == 0, (reading, done.err)
     longer = tmp_path / "longer.toml"
     longer.write_text(OFFICE % 40, encoding="utf-8")
     refused = cli.json("procedures", "migrate", d, "--to", str(longer), "--reason", "延长")
