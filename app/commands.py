@@ -535,7 +535,8 @@ class Commands:
         files = [(self._kind(proc, action.step, kind), s, p) for kind, s, p in files]
         if isinstance(action, Complete) and files:  # the attempt lists the kinds as resolved
             action = action.model_copy(update={"documents": tuple(k for k, _, _ in files)})
-        attempts = apply(proc, before.flags, before.attempts, action, cal)
+        old = situation(proc, before.flags, before.attempts)  # for apply and the messages
+        attempts = apply(proc, before.flags, before.attempts, action, cal, where=old)
         view = plan(proc, before.flags, attempts, action.on, cal, target_on=before.target_on)
         for _, stored, path in files:
             self.documents().put(path, stored)
@@ -572,7 +573,7 @@ class Commands:
                 recorded_at=self.clock(),
                 payload=payload,
             )
-            self._notify(uow, before.id, proc, situation(proc, before.flags, before.attempts), view)
+            self._notify(uow, before.id, proc, old, view)
             uow.commit()
         after = before.model_copy(
             update={"attempts": attempts, "version": version, "status": view.status}

@@ -113,10 +113,16 @@ def situation(
     proc: Procedure, flags: frozenset[str], attempts: Sequence[Attempt]
 ) -> dict[str, Situation]:
     """Each step's status, in the procedure's (topological) order."""
+    counts: dict[str, int] = {}
+    latest: dict[str, Attempt] = {}  # each step's latest attempt no return has superseded
+    for a in attempts:  # one pass: a command plans on every change
+        counts[a.step] = counts.get(a.step, 0) + 1
+        if not a.superseded:
+            latest[a.step] = a
     out: dict[str, Situation] = {}
     for step in proc.steps:
-        count = sum(1 for a in attempts if a.step == step.id)
-        cur = current_attempt(attempts, step.id)
+        count = counts.get(step.id, 0)
+        cur = latest.get(step.id)
         if not step.required.holds(flags):
             out[step.id] = Situation("skipped", None, count, _not_required(proc, step), True)
         elif cur is not None:

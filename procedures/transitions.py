@@ -72,10 +72,15 @@ def apply(
     attempts: Sequence[Attempt],
     action: Action,
     cal: WorkCalendar,
+    *,
+    where: dict[str, Situation] | None = None,
 ) -> tuple[Attempt, ...]:
+    """The attempts after ``action``, or a refusal.  ``where``: ``situation`` of these
+    attempts, when the caller has it already (a command plans once)."""
     step = proc.step(resolve_step(proc, action.step))
     assert step is not None
-    where = situation(proc, flags, attempts)
+    if where is None:
+        where = situation(proc, flags, attempts)
     sit = where[step.id]
     _check_history(proc, step, action.on, attempts)
     if sit.not_applicable:
