@@ -62,7 +62,7 @@ def remove_person(cmds: Commands, name: str, role: str | None, actor: str) -> li
     assert name_text is not None
     roles = known_roles()
     if role is not None and role not in roles:
-        raise InputError(f"unknown role {role!r}; roles: {', '.join(sorted(roles))}")
+        raise InputError(f"未知角色 unknown role {role!r}; roles: {', '.join(sorted(roles))}")
     with cmds.unit() as uow:
         removed = sorted(uow.people.remove(name_text, role))
         if not removed:
@@ -246,7 +246,7 @@ def audit_verify(
     documents, and (``replay``) every decision's state against its audit events."""
     if export is not None:
         if not export.is_file():
-            raise InputError(f"file not found: {export}")
+            raise InputError(f"文件不存在 file not found: {export}")
         return verify_export(export, public_keys=_known_keys(cmds))
     if jobs is not None and jobs < 1:
         raise InputError(f"--jobs 至少为 1 --jobs must be at least 1 (got {jobs})")
@@ -276,9 +276,9 @@ def audit_export(cmds: Commands, out: Path, decision_id: str | None, *, force: b
         with cmds.unit(write=False) as uow:
             uow.decisions.get(decision_id)  # NotFound for an unknown id
     if out.is_dir():
-        raise InputError(f"--out {out} is a directory; give a file name")
+        raise InputError(f"--out {out} 是目录 is a directory; give a file name")
     if out.parent and not out.parent.exists():
-        raise InputError(f"directory does not exist: {out.parent}")
+        raise InputError(f"目录不存在 directory does not exist: {out.parent}")
     _refuse_store_file(cmds, out)
     exists = f"文件已存在 file exists: {out} (give --force to replace it)"
     if os.path.lexists(out) and not force:

@@ -102,10 +102,12 @@ def _resolve(ref: str, base: Path | None) -> Path:
             return candidate.resolve()
     if base is None:
         raise NotFound(
-            f"no procedure file or preset named {ref!r} (presets: {', '.join(preset_ids())})"
+            f"未找到程序定义 no procedure file or preset named {ref!r} "
+            f"(presets: {', '.join(preset_ids())})"
         )
     raise InvalidDefinition(
-        f"no procedure file or preset named {ref!r} (presets: {', '.join(preset_ids())})",
+        f"未找到程序定义 no procedure file or preset named {ref!r} "
+        f"(presets: {', '.join(preset_ids())})",
         source=str(base.name if base else ref),
     )
 

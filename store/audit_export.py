@@ -216,7 +216,7 @@ def _decision_problems(
 def verify_export(path: Path, *, public_keys: Iterable[bytes] | None = None) -> VerifyReport:
     """Check an export file offline; problems name the first bad event first."""
     if not path.is_file():
-        raise InputError(f"export file not found: {path}")
+        raise InputError(f"导出文件不存在 export file not found: {path}")
     trusted = None if public_keys is None else {bytes(k) for k in public_keys}
     problems: list[Problem] = []
     header: dict[str, Any] = {}
