@@ -25,6 +25,9 @@ def serve(
 ) -> None:
     """后台服务 run the outbox (notifications, packages, archives) and the deadline scan."""
     cmds = commands()
+    from notify.config import load_notify_settings
+
+    load_notify_settings(cmds.home)  # a mistake in notify.toml stops us before Prefect starts
     from flows.prefect_env import configure, local_server
 
     configure(cmds.home)

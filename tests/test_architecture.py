@@ -26,7 +26,7 @@ ALLOWED = {
     },
     "app": {"procedures", "store", "pydantic"},
     "notify": {"procedures", "httpx", "rich"},
-    "cli": {"app", "procedures", "typer", "click", "rich", "flows"},
+    "cli": {"app", "procedures", "typer", "click", "rich", "flows", "notify"},
     "flows": {"app", "notify", "procedures", "prefect", "apscheduler", "pydantic", "rich"},
 }
 CLOCK_CALLS = {"today", "now", "utcnow", "time", "monotonic", "perf_counter"}
