@@ -277,10 +277,15 @@ def _audit(decision: str, events: Sequence[Any], wide: bool) -> Table:
     table.add_column("生效日期\neffective", no_wrap=True)
     if wide:
         table.add_column("记录时间 recorded (UTC)", no_wrap=True)
-    table.add_column("操作 action", no_wrap=True)
-    table.add_column("人员 actor", ratio=1, overflow="fold")
+    table.add_column("操作 action" if wide else "操作\naction", no_wrap=True)
+    table.add_column(
+        "人员 actor" if wide else "人员\nactor",
+        ratio=1,
+        overflow="fold",
+        max_width=None if wide else 12,  # names fold; the data column keeps ids whole
+    )
     table.add_column("内容 data", ratio=2, min_width=22, overflow="fold")
-    table.add_column("哈希 hash", no_wrap=True)
+    table.add_column("哈希 hash" if wide else "哈希\nhash", no_wrap=True)
     for e in events:
         data = json.loads(e.payload)
         summary = "\n".join(f"{k}: {v}" for k, v in data.items() if k in AUDIT_KEYS)
