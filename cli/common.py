@@ -69,7 +69,10 @@ def who(actor: str | None) -> str:
 
 def show(as_json: bool, doc: Any, *renderables: Any) -> None:
     """Print the command's answer.  A reader that went away (``decide register … | head -1``)
-    does not undo what was done: the command still ends normally, with its exit code."""
+    does not undo what was done: the command still ends normally, with its exit code — also
+    when stdout is closed (``>&-``) or cannot be written (a full disk, ``>/dev/full``)."""
+    if sys.stdout is None:  # started with stdout closed: nothing can be shown
+        return
     try:
         if as_json:
             sys.stdout.write(render.dump(doc) + "\n")
@@ -78,7 +81,7 @@ def show(as_json: bool, doc: Any, *renderables: Any) -> None:
             for r in renderables:
                 con.print(r)
         sys.stdout.flush()
-    except BrokenPipeError:
+    except OSError:  # a broken pipe, a full disk, a closed descriptor
         stdout_gone()
 
 

@@ -53,6 +53,8 @@ def stdout_gone() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no usable descriptor: drop what is buffered
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
     finally:
         os.close(devnull)
 

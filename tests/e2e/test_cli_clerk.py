@@ -140,7 +140,15 @@ def test_a_committed_write_exits_0_when_stdout_is_closed(cli: CLI):
             assert "BrokenPipeError" not in proc.stderr and "Exception ignored" not in proc.stderr
     finally:
         os.close(write)
-    assert cli.json("list").json()["total"] == 2  # each registered once, so no retry registers
+    command = " ".join(f"'{a}'" for a in (DECIDE, *args))
+    for redirect in (">&-", ">/dev/full"):  # stdout closed; stdout on a full disk
+        proc = subprocess.run(
+            ["bash", "-c", f"{command} {redirect}"], env=env, stderr=subprocess.PIPE,
+            text=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 0, (redirect, proc.stderr)
+        assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
+    assert cli.json("list").json()["total"] == 4  # each registered once, so no retry registers
 
 
 def _lines(text: str) -> list[str]:
