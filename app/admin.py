@@ -111,9 +111,11 @@ def import_schedule(cmds: Commands, path: Path, actor: str) -> tuple[Schedule, l
         uow.decisions.forget_alert_dates()
         changes: list[Recomputed] = []
         decisions = uow.decisions.many(uow.decisions.ids(status=OPEN_STATUSES))
-        procs = cmds.pinned(uow, decisions)
+        procs = cmds.pinned(uow, decisions, plannable_only=True)
         for decision in decisions:
-            proc = procs[decision.procedure_sha256 or ""]
+            proc = procs.get(decision.procedure_sha256 or "")
+            if proc is None:
+                continue  # unpinned: nothing to plan until it is migrated
             old = plan_of(proc, decision, today, old_cal)
             new = plan_of(proc, decision, today, new_cal)
             diff = [

@@ -182,7 +182,7 @@ def scan(cmds: Commands, as_of: date) -> list[Alert]:
         revision = uow.calendar_revision()
         cal = uow.calendar()
         decisions = uow.decisions.many(uow.decisions.alert_candidates(as_of, as_of + HORIZON))
-        procs = cmds.pinned(uow, decisions)
+        procs = cmds.pinned(uow, decisions, plannable_only=True)
     planned_now = plan_all(decisions, as_of, cal, procs)
     candidates: list[Alert] = []
     marks: list[tuple[str, int, date]] = []

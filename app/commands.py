@@ -215,10 +215,25 @@ class Commands:
 
         return as_of(decision, events, day, cal, resolve)
 
-    def pinned(self, uow: UnitOfWork, decisions: Iterable[Decision]) -> dict[str, Procedure]:
+    def pinned(
+        self, uow: UnitOfWork, decisions: Iterable[Decision], *, plannable_only: bool = False
+    ) -> dict[str, Procedure]:
         """The pinned definitions of ``decisions`` by SHA-256 (each checked against its hash
-        once per process)."""
+        once per process).  ``plannable_only``: leave out a decision with no definition (one
+        registered from a file before revision 0005 and not found then) instead of refusing the
+        whole batch — lists, the scan and imports go on with the others, the decision's own
+        commands say to migrate it, and ``audit verify`` names it."""
         decisions = list(decisions)
+        if plannable_only:
+            decisions = [d for d in decisions if d.procedure_sha256]
+            shas = sorted({d.procedure_sha256 or "" for d in decisions} - self._pinned.keys())
+            for sha, stored in uow.definitions.many(shas).items():
+                self._pinned[sha] = unpin(stored)
+            return {
+                d.procedure_sha256 or "": self._pinned[d.procedure_sha256 or ""]
+                for d in decisions
+                if (d.procedure_sha256 or "") in self._pinned
+            }
         for d in decisions:
             if d.procedure_sha256 is None:
                 raise NotFound(

@@ -61,7 +61,7 @@ def decisions_with_plans(
         ids = uow.decisions.ids(status=OPEN_STATUSES if open_only else None, sponsor=sponsor)
         decisions = uow.decisions.many(ids if limit is None else ids[:limit])
         cal = uow.calendar()
-        procs = cmds.pinned(uow, decisions)
+        procs = cmds.pinned(uow, decisions, plannable_only=True)
     return len(ids), plan_all(decisions, as_of, cal, procs)
 
 
@@ -79,7 +79,11 @@ def plan_all(
 ) -> list[tuple[Decision, Plan]]:
     """Each decision with its plan as of a date, under its pinned definition (``procs``, by
     SHA-256: ``Commands.pinned``)."""
-    return [(d, plan_of(procs[d.procedure_sha256 or ""], d, as_of, cal)) for d in decisions]
+    return [
+        (d, plan_of(procs[d.procedure_sha256 or ""], d, as_of, cal))
+        for d in decisions
+        if (d.procedure_sha256 or "") in procs  # an unpinned one cannot be planned
+    ]
 
 
 @dataclass(frozen=True)
@@ -168,7 +172,9 @@ def overdue(
             position += len(batch)
             batch_ids = [i for i, _ in batch]
             many = uow.decisions.many(batch_ids)
-            for decision, view in plan_all(many, as_of, cal, cmds.pinned(uow, many)):
+            for decision, view in plan_all(
+                many, as_of, cal, cmds.pinned(uow, many, plannable_only=True)
+            ):
                 found = _items(decision, view)
                 items.extend(found)
                 if found and decision.id in undated:

@@ -14,9 +14,10 @@ from alembic import command
 from alembic.config import Config
 
 from app.admin import audit_verify, import_schedule
+from app.alerts import scan
 from app.commands import Commands
 from app.migrate import migrate
-from app.queries import overdue
+from app.queries import decisions_with_plans, overdue
 from app.work import build_archive, build_package
 from procedures import MeetingRecord, NotFound, RuleViolation
 from store.db import MIGRATIONS, make_engine
@@ -243,6 +244,16 @@ def test_an_upgrade_pins_presets_as_on_disk_and_leaves_lost_files_to_migrate(tmp
     assert drafting_due(cmds, "2025-0001") == date(2025, 5, 6)  # national: 60 days → 劳动节
     with pytest.raises(NotFound, match="procedures migrate 2025-0002"):
         cmds.status("2025-0002")
+    # the unpinned decision does not stop the others: the list, the overdue board and the scan
+    # go on, and verification names it (review finding)
+    total, rows = decisions_with_plans(cmds, date(2025, 6, 1))
+    assert total == 2 and [d.id for d, _ in rows] == ["2025-0001"]
+    assert {i.decision for i in overdue(cmds, date(2025, 6, 1)).items} == {"2025-0001"}
+    assert {a.decision for a in scan(cmds, date(2025, 6, 1))} == {"2025-0001"}
+    unpinned = audit_verify(cmds)
+    assert not unpinned.ok and any(
+        p.kind == "definition" and "2025-0002" in p.message for p in unpinned.problems
+    )
     path = office_file(tmp_path / "office.toml")
     migrate(cmds, ["2025-0002"], all_open=False, to=str(path), reason="补固定", actor="管理员")
     assert drafting_due(cmds, "2025-0002") == date(2025, 4, 2)
