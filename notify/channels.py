@@ -229,7 +229,11 @@ class WebhookNotifier:
         if timeout <= 0:
             raise InputError(f"webhook timeout: expected seconds > 0, got {timeout}")
         self.style, self.secret, self.timeout, self.max_answer = style, secret, timeout, max_answer
-        self.name = f"webhook:{style}:{urlsplit(url).hostname}"  # no token: names appear in logs
+        # a stable identity for the delivery records, whatever the order in notify.toml (two
+        # WeCom robots share a host): a digest of the URL, never the token itself (names are
+        # logged)
+        digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:10]
+        self.name = f"webhook:{style}:{urlsplit(url).hostname}:{digest}"
         self._now = now
 
     def close(self) -> None:

@@ -31,12 +31,14 @@ class Hook:
     def __init__(self) -> None:
         self.statuses: list[int] = []
         self.bodies: list[dict] = []
+        self.paths: list[str] = []
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 hook.bodies.append(json.loads(body))
+                hook.paths.append(self.path)
                 status = hook.statuses.pop(0) if hook.statuses else 200
                 self.send_response(status)
                 if status == 429:
@@ -116,12 +118,28 @@ def test_a_retry_sends_only_to_the_channels_that_did_not_deliver(cmds, hook, tmp
     assert first.outcome == "failed" and first.delivered == (f"jsonl:{jsonl}",)
     (again,) = [r for r in claim_all(cmds) if r.id == row.id]
     second = outbox.deliver(cmds, again, channels(multi), worker=WORKER)
-    assert second.outcome == "delivered" and second.delivered == ("webhook:generic:127.0.0.1",)
+    assert second.outcome == "delivered" and second.delivered == (multi.names[1],)
     assert len(lines(jsonl)) == 1  # the file had it: not written twice
     assert len(hook.bodies) == 2  # one failed attempt, one delivery
     state = outbox.item(cmds, row.id)
     assert state is not None and state.done and state.outcome == "delivered"
-    assert state.channels == {f"jsonl:{jsonl}", "webhook:generic:127.0.0.1"}
+    assert state.channels == {f"jsonl:{jsonl}", multi.names[1]}
+
+
+def test_a_channel_keeps_its_delivery_record_when_notify_toml_is_reordered(cmds, hook):
+    """Two robots on one host (as every WeCom robot is): each keeps its identity whatever the
+    order of the configuration, so a retry after reordering sends only to the one that failed."""
+    drafting_open(cmds)
+    first, second = f"{hook.url}?key=AAA", f"{hook.url}?key=BBB"
+    hook.statuses = [200, 500]  # the first robot delivers, the second fails
+    (row,) = [r for r in claim_all(cmds) if r.payload["event"] == "step_open"]
+    before = MultiNotifier([WebhookNotifier(first), WebhookNotifier(second)])
+    assert outbox.deliver(cmds, row, channels(before), worker=WORKER).outcome == "failed"
+    after = MultiNotifier([WebhookNotifier(second), WebhookNotifier(first)])  # edited file
+    (again,) = [r for r in claim_all(cmds) if r.id == row.id]
+    assert outbox.deliver(cmds, again, channels(after), worker=WORKER).outcome == "delivered"
+    assert [p.rsplit("=", 1)[-1] for p in hook.paths] == ["AAA", "BBB", "BBB"]
+    assert "AAA" not in " ".join(after.names) and "BBB" not in " ".join(after.names)
 
 
 def test_a_step_message_whose_state_no_longer_holds_is_superseded_not_sent(cmds, tmp_path):
