@@ -71,6 +71,11 @@ class History:
     attempts: tuple[Attempt, ...]
     changes: int
     sha256: str | None = None
+    # what the register event (and, for the procedure, each migration) records of the rest
+    procedure: tuple[str | None, str | None] = (None, None)  # id, version
+    sponsor: str | None = None
+    catalogue_year: int | None = None
+    registered_on: date | None = None
 
 
 class Refused(Exception):
@@ -132,6 +137,15 @@ def _step(proc: Procedure, now: History, event: AppendedEvent, cal: WorkCalendar
                 attempts=register(proc, event.effective_on),
                 changes=now.changes + 1,
                 sha256=now.sha256,
+                # before revision 0005 the upgrade re-pinned the preset as then on disk (its
+                # version may be newer): only the id is recorded for sure
+                procedure=(
+                    data.get("procedure"),
+                    data.get("procedure_version") if data.get("procedure_sha256") else None,
+                ),
+                sponsor=data.get("sponsor"),
+                catalogue_year=data.get("catalogue_year"),
+                registered_on=event.effective_on,
             )
         if event.action == "amend":
             flags = now.flags
@@ -210,7 +224,12 @@ def fold(
     done: list[AppendedEvent] = []
     migrations = 0
     for event in events:
-        if upto is not None and event.effective_on > upto:
+        # ``upto`` filters the facts, never the migrations: a migration replayed the whole
+        # history under its definition, and facts recorded after it (backdated ones too) were
+        # accepted under that one — so the decision as of a date is its facts of then, under
+        # the definition it is pinned to now (review finding: a backdated fact made an earlier
+        # date impossible to show)
+        if upto is not None and event.effective_on > upto and event.action != MIGRATE:
             continue
         if event.action == MIGRATE:
             data = json.loads(event.payload)
@@ -225,7 +244,12 @@ def fold(
             proc = resolve(sha, event.seq)
             migrations += 1
             rebuilt = rebuild(proc, done, cal)
-            now = replace(rebuilt, changes=rebuilt.changes + migrations, sha256=sha)
+            now = replace(
+                rebuilt,
+                changes=rebuilt.changes + migrations,
+                sha256=sha,
+                procedure=(data.get("to_procedure"), data.get("to_version")),
+            )
             continue
         done.append(event)
         if proc is not None:
@@ -241,7 +265,7 @@ def as_of(
     resolve: Resolver,
 ) -> tuple[Decision, Plan]:
     """The decision as the facts effective on or before ``day`` made it, planned as of ``day``
-    under the definition it was then under (a date before the registration is refused: the
+    under the definition it is pinned to (a date before the registration is refused: the
     decision did not exist yet)."""
     if day < decision.registered_on:
         raise InputError(

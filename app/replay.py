@@ -161,6 +161,36 @@ def _replay_one(
             "the engine",
         )
         return
+    recorded_id, recorded_version = history.procedure
+    stored = {
+        "procedure": (
+            decision.procedure_id,
+            decision.procedure_version if recorded_version is not None else None,
+        ),
+        "sponsor": decision.sponsor,
+        "catalogue_year": decision.catalogue_year,
+        "registered_on": decision.registered_on,
+    }
+    events_say = {
+        "procedure": history.procedure,
+        "sponsor": history.sponsor,
+        "catalogue_year": history.catalogue_year,
+        "registered_on": history.registered_on,
+    }
+    differ = sorted(k for k in stored if stored[k] != events_say[k])
+    if proc is not None and (
+        proc.id != recorded_id or recorded_version not in (None, proc.version)
+    ):
+        differ.append("definition")  # pinned at upgrade to another procedure than registered
+    if differ:
+        yield Problem(
+            first,
+            "state",
+            f"decision {decision.id}: the stored {', '.join(differ)} differ from what its "
+            "register and migration events record: the decisions table was edited outside the "
+            "engine",
+        )
+        return
     attempts, changes = history.attempts, history.changes
     if attempts != decision.attempts:
         where = next(

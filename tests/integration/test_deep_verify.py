@@ -162,3 +162,23 @@ def test_an_amended_decision_replays_and_an_edited_flag_is_caught(cmds):
     report = audit_verify(cmds)
     assert not report.ok
     assert any(p.kind == "state" and "flags" in p.message for p in report.problems)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "named"),
+    [
+        ("registered_on", date(2025, 1, 1), "registered_on"),
+        ("sponsor", "区教育局", "sponsor"),
+        ("catalogue_year", 2031, "catalogue_year"),
+        ("procedure_id", "tianjin-2020", "procedure"),
+    ],
+)
+def test_an_edited_registration_column_is_caught(cmds, column, value, named):
+    """What the register event records (procedure, sponsor, catalogue year, the registration
+    date) is compared with the decisions table, like the title and flags (review finding)."""
+    with UnitOfWork(cmds.db) as uow:
+        SQL(f"UPDATE decisions SET {column} = :v").run(uow.link, {"v": value})
+        uow.commit()
+    report = audit_verify(cmds)
+    assert not report.ok
+    assert any(p.kind == "state" and named in p.message for p in report.problems), report.problems

@@ -117,9 +117,10 @@ def test_editing_the_file_leaves_open_decisions_dates_unchanged_until_migrate(cm
     )
     assert [m.changed for m in done] == [True] and done[0].from_sha256 != done[0].to_sha256
     assert drafting_due(fresh, d) == date(2025, 4, 17)  # 45 days from 03-03
-    # as it stood before the migration (recorded today), the old definition's date holds
+    # as of an earlier date: the facts of then, under the definition pinned now (a migration
+    # replays the whole history under its definition)
     as_then = fresh.status(d, date(2025, 3, 5))[1].step("drafting").due_on
-    assert as_then == date(2025, 4, 2)
+    assert as_then == date(2025, 4, 17)
     event = fresh_events(fresh, d)[-1]
     assert event.action == "procedure_migrate"
     assert '"reason":"区政府通知调整期限"' in event.payload
@@ -198,13 +199,15 @@ def _at_revision_0004(url: str) -> None:
     engine.dispose()
 
 
-def _old_decision(uow: UnitOfWork, decision_id: str, procedure_id: str) -> None:
+def _old_decision(
+    uow: UnitOfWork, decision_id: str, procedure_id: str, version: str = "2019.1"
+) -> None:
     """A decision as revision 0004 recorded it: registered, drafting opened."""
     SQL(
         "INSERT INTO decisions (id, title, procedure_id, procedure_version, flags, sponsor, "
-        "registered_on, status, version) VALUES (:id, '旧决策', :p, '1', '[]', '甲', "
+        "registered_on, status, version) VALUES (:id, '旧决策', :p, :v, '[]', '甲', "
         "'2025-03-03', 'in_progress', 2)"
-    ).run(uow.link, {"id": decision_id, "p": procedure_id})
+    ).run(uow.link, {"id": decision_id, "p": procedure_id, "v": version})
     SQL(
         "INSERT INTO step_attempts (decision_id, position, step, number, status, opened_on, "
         "closed_on, outcome, pauses, extensions, deferrals, documents, superseded, provisional) "
@@ -215,7 +218,14 @@ def _old_decision(uow: UnitOfWork, decision_id: str, procedure_id: str) -> None:
     for action, payload in (
         (
             "register",
-            {"title": "旧决策", "procedure": procedure_id, "flags": [], "status": "in_progress"},
+            {
+                "title": "旧决策",
+                "procedure": procedure_id,
+                "procedure_version": version,
+                "sponsor": "甲",
+                "flags": [],
+                "status": "in_progress",
+            },
         ),
         ("start", {"step": "drafting", "attempt": 1, "version": 2, "status": "in_progress"}),
     ):
@@ -260,3 +270,21 @@ def test_an_upgrade_pins_presets_as_on_disk_and_leaves_lost_files_to_migrate(tmp
     report = audit_verify(cmds)
     assert report.ok, report.problems
     db.close()
+
+
+def test_as_of_a_date_before_a_backdated_fact_recorded_after_a_migration(cmds, tmp_path):
+    """A fact recorded after a migration, dated before it, was accepted under the new
+    definition: the decision as of any date shows it under that one (review finding: an
+    earlier date could not be shown at all)."""
+    path = office_file(tmp_path / "office.toml", comment_days=40)
+    d = registered(cmds, str(path))
+    cmds.start(d, "drafting", actor="a", on=date(2025, 3, 3))
+    cmds.complete(d, "drafting", actor="a", on=date(2025, 3, 10))
+    cmds.start(d, "public_participation", actor="a", on=date(2025, 3, 11))
+    office_file(path, comment_days=30)
+    migrate(cmds, [d], all_open=False, to=str(path), reason="调整", actor="管理员")
+    cmds.complete(d, "public_participation", actor="a", on=date(2025, 4, 14))  # 34 days
+    seen, view = cmds.status(d, date(2025, 4, 20))
+    assert view.step("public_participation").status == "done"
+    assert seen.procedure_sha256 == cmds.status(d)[0].procedure_sha256
+    assert audit_verify(cmds).ok
