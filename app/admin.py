@@ -289,6 +289,10 @@ def audit_export(cmds: Commands, out: Path, decision_id: str | None, *, force: b
         return export_jsonl(cmds.engine, out, decision_id=decision_id, replace=force)
     except FileExistsError:  # created while the export was written
         raise InputError(exists) from None
+    except OSError as exc:  # not a directory, not writable, a full disk, /proc …
+        raise InputError(
+            f"无法写入 cannot write {out}: {exc.strerror or exc} — choose another file"
+        ) from None
 
 
 def _refuse_store_file(cmds: Commands, out: Path) -> None:
@@ -298,7 +302,7 @@ def _refuse_store_file(cmds: Commands, out: Path) -> None:
     db = cmds.db.file
     files = [Path(f"{db}{end}") for end in ("", "-wal", "-shm", "-journal")] if db else []
     folders = [key_path(cmds).parent, checkpoint_log(cmds).parent, cmds.home / "documents"]
-    for candidate in (out, out.with_name(out.name + ".partial")):
+    for candidate in (out,):
         target = candidate.resolve()
         hit = next((f for f in files if target == f.resolve() or _same(candidate, f)), None)
         hit = hit or next((d for d in folders if target.is_relative_to(d.resolve())), None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -47,9 +48,9 @@ def _payload(stored: object) -> object:
         return str(stored)  # a damaged payload is exported as it is: its hash will not match
 
 
-def _write(engine: Engine, path: Path, decision_id: str | None) -> int:
+def _write(engine: Engine, fd: int, decision_id: str | None) -> int:
     written = 0
-    with snapshot(engine) as conn, path.open("w", encoding="utf-8", newline="\n") as f:
+    with snapshot(engine) as conn, os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
         count = select(func.count()).select_from(AuditEventRow)
         header: dict[str, object] = {"format": FORMAT, "version": VERSION}
         checkpoints: list[Any] = []
@@ -90,10 +91,14 @@ def export_jsonl(
     engine: Engine, out: Path, *, decision_id: str | None = None, replace: bool = True
 ) -> int:
     """Write the export to ``out`` (atomically: a partial file never takes its name);
-    ``replace=False``: ``FileExistsError`` if ``out`` exists by then (nothing is replaced)."""
-    partial = out.with_name(out.name + ".partial")
+    ``replace=False``: ``FileExistsError`` if ``out`` exists by then (nothing is replaced).
+
+    The partial file is a new one of an unpredictable name (``O_EXCL``): a file or symlink a
+    user left beside ``out`` is never written through or removed."""
+    fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
+    partial = Path(name)
     try:
-        written = _write(engine, partial, decision_id)
+        written = _write(engine, fd, decision_id)
         if replace:
             os.replace(partial, out)
         else:

@@ -261,6 +261,27 @@ def test_export_refuses_an_existing_file_unless_forced(cli: CLI, tmp_path: Path)
     assert out.read_text(encoding="utf-8").startswith("{")
 
 
+def test_export_leaves_files_beside_it_alone_and_names_an_unwritable_place(
+    cli: CLI, tmp_path: Path
+):
+    """The partial file has a fresh name: a user's OUT.partial (or a symlink planted there) is
+    neither written through nor removed; a place that cannot be written is a clear error."""
+    register(cli)
+    mine = tmp_path / "x.jsonl.partial"
+    mine.write_text("important", encoding="utf-8")
+    victim = tmp_path / "victim"
+    victim.write_text("victim", encoding="utf-8")
+    (tmp_path / "y.jsonl.partial").symlink_to(victim)
+    assert cli("audit", "export", "--all", "--out", str(tmp_path / "x.jsonl")).code == 0
+    assert cli("audit", "export", "--all", "--out", str(tmp_path / "y.jsonl")).code == 0
+    assert mine.read_text(encoding="utf-8") == "important"
+    assert victim.read_text(encoding="utf-8") == "victim"
+    assert not (tmp_path / "y.jsonl").is_symlink()
+    for bad in ("/etc/passwd/x.jsonl", "/proc/x.jsonl"):
+        r = cli("audit", "export", "--all", "--out", bad)
+        assert r.code == 2 and "Traceback" not in r.err and "cannot write" in r.err, r.err
+
+
 def test_export_never_writes_over_the_stores_own_files_even_forced(cli: CLI, tmp_path: Path):
     d, _ = drafted(cli, tmp_path)
     assert cli("audit", "checkpoint").code == 0
