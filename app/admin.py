@@ -216,24 +216,53 @@ def _log_problems(cmds: Commands) -> list[Problem]:
     if not path.exists():
         return []
     problems = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        return [Problem(None, "checkpoint_log", f"{path.name} cannot be read: {exc}")]
     with cmds.unit(write=False) as uow:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            entry = json.loads(line)
-            found = uow.audit.hash_at(entry["seq"])
-            if found != entry["hash"]:
+        for number, line in enumerate(lines, 1):
+            entry = _log_entry(line)
+            if entry is None:
+                problems.append(
+                    Problem(
+                        None,
+                        "checkpoint_log",
+                        f"{path.name} line {number} is not a checkpoint entry (seq, hash, "
+                        "signed_at): the log beside the key was edited or damaged",
+                    )
+                )
+                continue
+            seq, digest, signed_at = entry
+            found = uow.audit.hash_at(seq)
+            if found != digest:
                 what = "is missing (the tail was cut off)" if found is None else "has another hash"
                 problems.append(
                     Problem(
-                        entry["seq"],
+                        seq,
                         "checkpoint_log",
                         (
-                            f"the checkpoint signed {entry['signed_at']} for event {entry['seq']} (kept in "
-                            f"{path.name} beside the key) no longer matches: event {entry['seq']} {what} "
+                            f"the checkpoint signed {signed_at} for event {seq} (kept in "
+                            f"{path.name} beside the key) no longer matches: event {seq} {what} "
                             "— the chain was rewritten or cut"
                         ),
                     )
                 )
     return problems
+
+
+def _log_entry(line: str) -> tuple[int, str, str] | None:
+    """A line of the checkpoint log as (seq, hash, signed_at), or None when it is not one."""
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(entry, dict):
+        return None
+    seq, digest, signed_at = entry.get("seq"), entry.get("hash"), entry.get("signed_at")
+    if type(seq) is not int or not isinstance(digest, str) or not isinstance(signed_at, str):
+        return None
+    return seq, digest, signed_at
 
 
 def _known_keys(cmds: Commands) -> list[bytes] | None:

@@ -182,3 +182,15 @@ def test_an_edited_registration_column_is_caught(cmds, column, value, named):
     report = audit_verify(cmds)
     assert not report.ok
     assert any(p.kind == "state" and named in p.message for p in report.problems), report.problems
+
+
+@pytest.mark.parametrize("garbage", ["{}", "garbage", "[]", '{"seq": "x", "hash": 1}'])
+def test_a_damaged_checkpoint_log_line_is_reported_not_a_crash(cmds, garbage):
+    audit_checkpoint(cmds)
+    log = cmds.home / "keys" / "checkpoints.jsonl"
+    with log.open("a", encoding="utf-8") as f:
+        f.write(garbage + "\n")
+    report = audit_verify(cmds)
+    assert not report.ok
+    assert [p.kind for p in report.problems] == ["checkpoint_log"]
+    assert "line 2" in report.problems[0].message
