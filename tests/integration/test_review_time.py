@@ -127,3 +127,32 @@ def test_spec_3_a_close_on_a_provisional_minimum_end_is_recorded_and_replays(db,
     assert json.loads(events(c, d)[-1].payload)["provisional"] is True
     report = audit_verify(c)
     assert report.ok, report.problems
+
+
+def test_spec_3_a_provisional_close_stands_when_the_official_schedule_moves_its_end(db, tmp_path):
+    """The close was lawful on what was known: once a schedule making 2027-03-31 a day off is
+    imported (the minimum now ends 04-01), the replay reads the recorded flag and the close
+    stands, flagged provisional — deep verification stays clean."""
+    from app.admin import import_schedule
+
+    c = commands(db, tmp_path, datetime(2027, 6, 1, tzinfo=UTC))
+    d = c.register(
+        title="暂定日期",
+        procedure_id="national-2019",
+        sponsor="区",
+        actor="甲",
+        on=date(2027, 1, 4),
+    ).id
+    c.start(d, "drafting", actor="甲", on=date(2027, 1, 4))
+    c.complete(d, "drafting", actor="甲", on=date(2027, 2, 26))
+    c.start(d, "public_participation", actor="甲", on=date(2027, 3, 1))
+    c.complete(d, "public_participation", actor="甲", on=date(2027, 3, 31))
+    schedule = tmp_path / "2027.toml"
+    schedule.write_text(
+        'year = 2027\nkind = "official"\nsource = "test"\nholidays = ["2027-03-31"]\n',
+        encoding="utf-8",
+    )
+    import_schedule(c, schedule, "甲")
+    report = audit_verify(c)
+    assert report.ok, report.problems
+    assert c.status(d)[1].step("public_participation").close_provisional
