@@ -47,7 +47,7 @@ from procedures.amend import check_amend
 from procedures.definition import pin, unpin
 from procedures.names import resolve_action, resolve_document, resolve_flags, resolve_step
 from procedures.planner import Plan, Situation, decision_status, situation
-from procedures.state import Action, Decision
+from procedures.state import Action, Attempt, Decision
 from store.dbapi import Database
 from store.documents import DEFAULT_MAX_BYTES, DocumentStore, StoredFile
 from store.uow import UnitOfWork
@@ -140,6 +140,21 @@ def _meeting(record: MeetingIn | None) -> MeetingRecord | None:
         dissent={k.strip(): v.strip() for k, v in record.dissent.items()},
         head_reason=record.head_reason,
     )
+
+
+def _flagged(action: Action, attempt: Attempt, view: Plan) -> dict[str, Any]:
+    """What the audit event flags beside the action: a submission's guaranteed review time and
+    whether it was shortened (Decree 713 Art. 26); a close on a provisional minimum end (SPEC §3,
+    read back by the replay)."""
+    step = view.step(action.step)
+    flags: dict[str, Any] = {}
+    if isinstance(action, Start) and step.guaranteed_until is not None:
+        flags["guaranteed_until"] = step.guaranteed_until.isoformat()
+        if step.shortened:
+            flags["shortened"] = True
+    if isinstance(action, Complete) and attempt.close_provisional:
+        flags["provisional"] = True
+    return flags
 
 
 @dataclass(frozen=True)
@@ -402,11 +417,15 @@ class Commands:
         actor: str,
         on: date | None = None,
         shorten_reason: str | None = None,
+        respond_by: date | None = None,
     ) -> tuple[Decision, Plan]:
+        """Open a step, or resubmit returned materials; ``respond_by``: the response date asked
+        of the reviewer (checked against the review time Decree 713 Art. 26 guarantees)."""
         reason = clean_text(shorten_reason, "shorten reason")
-        return self._change(
-            decision_id, Start(step=step, on=self.effective(on), shorten_reason=reason), actor
+        action = Start(
+            step=step, on=self.effective(on), shorten_reason=reason, respond_by=respond_by
         )
+        return self._change(decision_id, action, actor)
 
     def complete(
         self,
@@ -570,9 +589,10 @@ class Commands:
                     stored_at=self.clock(),
                 )
             payload: dict[str, Any] = action.model_dump(
-                mode="json", exclude_none=True, exclude={"kind", "documents", "on"}
+                mode="json", exclude_none=True, exclude={"kind", "documents", "on", "provisional"}
             )
             payload.update(attempt=current.number, version=version, status=view.status)
+            payload.update(_flagged(action, current, view))
             if note:
                 payload["note"] = note
             if files:
@@ -679,6 +699,7 @@ class Commands:
                 actor=actor,
                 on=request.on,
                 shorten_reason=request.shorten_reason,
+                respond_by=request.respond_by,
             )
         elif isinstance(request, CompleteRequest):
             d, view = self.complete(

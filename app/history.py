@@ -103,7 +103,12 @@ class Broken(Exception):
 def _action(kind: str, on: date, data: dict[str, Any]) -> Action:
     step = data["step"]
     if kind == "start":
-        return Start(step=step, on=on, shorten_reason=data.get("shorten_reason"))
+        return Start(
+            step=step,
+            on=on,
+            shorten_reason=data.get("shorten_reason"),
+            respond_by=_day(data.get("respond_by")),
+        )
     if kind == "skip":
         return Skip(step=step, on=on, reason=data.get("reason"))
     if kind == "extend":
@@ -117,6 +122,7 @@ def _action(kind: str, on: date, data: dict[str, Any]) -> Action:
         documents=tuple(d["kind"] for d in data.get("documents", ())),
         meeting=MeetingRecord.model_validate(meeting) if meeting else None,
         next_meeting_on=date.fromisoformat(next_on) if next_on else None,
+        provisional=bool(data.get("provisional")),
     )
 
 

@@ -54,6 +54,7 @@ class _StepRequest(_In):
 class StartRequest(_StepRequest):
     kind: Literal["start"] = "start"
     shorten_reason: str | None = None
+    respond_by: date | None = None  # the response date asked of the reviewer (Decree 713 Art. 26)
 
 
 class AttachmentIn(_In):

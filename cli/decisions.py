@@ -84,7 +84,16 @@ def start(
         str | None,
         typer.Option(
             "--shorten-reason",
-            help="reason to shorten a statutory minimum (stated when the step opens)",
+            help="reason to shorten a statutory period (stated when the step opens, or when "
+            "the materials are submitted for review)",
+        ),
+    ] = None,
+    respond_by: Annotated[
+        str | None,
+        typer.Option(
+            "--respond-by",
+            help="请求答复日期 the response date asked of the reviewer (default: the end of the "
+            "guaranteed review time, Decree 713 Art. 26)",
         ),
     ] = None,
     actor: Actor = None,
@@ -92,7 +101,11 @@ def start(
 ) -> None:
     """开始步骤 open a step (or resubmit returned materials)."""
     request = StartRequest(
-        decision=decision, step=step, on=parse_date(on, "--on"), shorten_reason=shorten_reason
+        decision=decision,
+        step=step,
+        on=parse_date(on, "--on"),
+        shorten_reason=shorten_reason,
+        respond_by=parse_date(respond_by, "--respond-by"),
     )
     cmds = commands()
     done = cmds.execute(request, actor=who(actor))

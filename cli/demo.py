@@ -281,13 +281,25 @@ class Story:
                 )
             ],
         )
-        self.act("start", "legality_review", "2025-12-04", JUSTICE, "再次送审")
+        # Art. 26 binds the submitter: 7 working days after receipt (12-04) end on 12-15
+        self.refused(
+            "start",
+            "legality_review",
+            "2025-12-04",
+            SPONSOR,
+            "再次送审，要求 12-10 前答复 (asking for the opinion within 4 working days)",
+            respond_by=D("2025-12-10"),
+        )
+        self.act(
+            "start", "legality_review", "2025-12-04", SPONSOR, "再次送审（保证审查时间至 12-15）"
+        )
         self.act(
             "complete",
             "legality_review",
-            "2025-12-15",
+            "2025-12-11",
             JUSTICE,
-            "审查意见：合法 lawful",
+            "审查意见：合法 lawful — 第5个工作日出具，早于保证审查时间届满 (the reviewer may "
+            "answer before the guaranteed time ends)",
             outcome="lawful",
             attachments=[
                 Attachment("legality_opinion", self.doc("合法性审查意见书.txt", "经审查，合法"))

@@ -180,12 +180,21 @@ def _status_row(s: StepView, proc: Procedure, year: int, wide: bool) -> list[str
     if s.provisional and s.due_on:
         due += "\n[yellow]暂定[/]"
     earliest = _day(s.earliest_close_on, year, wide)
+    if s.guaranteed_until:  # binds the submitter (Art. 26): the reviewer may close sooner
+        earliest = f"保证审查至\n{_day(s.guaranteed_until, year, wide)}"
+        if wide:
+            earliest = f"保证审查时间至\nguaranteed until\n{_day(s.guaranteed_until, year, wide)}"
     if s.shortened:
         earliest = "[yellow]已缩短\nshortened[/]"
+        if s.respond_by and s.guaranteed_until:
+            earliest += f"\n答复 respond {_day(s.respond_by, year, wide)}"
+    closed = _day(s.closed_on, year, wide)
+    if s.close_provisional:
+        closed += "\n[yellow]暂定 provisional[/]"
     step = _two(f"{s.zh} #{number}" if number > 1 else s.zh, s.step)
     row = [step, status] + ([_day(s.opened_on, year, wide)] if wide else [])
     outcome = outcome_label(proc, s.step, s.outcome).replace(" ", "\n", 1)
-    return [*row, earliest, due, _day(s.closed_on, year, wide), outcome]
+    return [*row, earliest, due, closed, outcome]
 
 
 # -- list and alerts -------------------------------------------------------------------------
@@ -263,7 +272,20 @@ def _overdue(title: str, items: Sequence[Any], wide: bool) -> Table:
 
 
 # -- audit -----------------------------------------------------------------------------------
-AUDIT_KEYS = ("step", "outcome", "title", "reason", "shorten_reason", "note", "status", "attempt")
+AUDIT_KEYS = (
+    "step",
+    "outcome",
+    "title",
+    "reason",
+    "shorten_reason",
+    "respond_by",
+    "guaranteed_until",
+    "shortened",
+    "provisional",
+    "note",
+    "status",
+    "attempt",
+)
 
 
 def audit_table(decision: str, events: Sequence[Any]) -> RenderableType:
@@ -352,7 +374,12 @@ def _required(step: Any) -> str:
 
 
 def _periods(step: Any) -> Iterator[str]:
-    for name, period in (("最短 minimum", step.minimum), ("办理 due", step.due)):
+    periods = (
+        ("最短 minimum", step.minimum),
+        ("保证审查时间 review time (binds the submitter)", step.review_time),
+        ("办理 due", step.due),
+    )
+    for name, period in periods:
         if period is None:
             continue
         text = f"{name}: {period.label} {period.basis.label}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import functools
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ def _check_statutory(proc: Procedure, parent: Procedure, source: str) -> None:
         base = parent.step(step.id)
         if base is None:
             continue
-        for name in ("minimum", "due"):
+        for name in ("minimum", "review_time", "due"):
             period: Period | None = getattr(step, name)
             floor: Period | None = getattr(base, name)
             if period is None or floor is None or period.basis.kind != "statute":
@@ -268,6 +268,8 @@ def _check_step(proc: Procedure, step: Step, by_id: dict[str, Step], source: str
         raise fail("only a minimum period may be shortenable")
     if step.minimum is not None and step.minimum.extension is not None:
         raise fail("only a due period may be extended")
+    if step.review_time is not None:
+        _check_review_time(step.review_time, fail)
     if not step.outcomes:
         raise fail("the step has no outcomes, so it can never finish")
     if not any(o.effect in ("done", "end") for o in step.outcomes):
@@ -289,6 +291,20 @@ def _check_step(proc: Procedure, step: Step, by_id: dict[str, Step], source: str
             b_step, _, b_out = pair.partition(":")
             if b_step not in by_id or by_id[b_step].outcome(b_out) is None:
                 raise fail(f"outcome {out.id!r} blocks an unknown step:outcome {pair!r}")
+
+
+def _check_review_time(period: Period, fail: Callable[[str], InvalidDefinition]) -> None:
+    """A guaranteed review time runs from each receipt of the materials (Decree 713 Art. 26),
+    and is not a deadline: it is never extended."""
+    if period.extension is not None:
+        raise fail(
+            "review_time 保证审查时间不可延长 a review time is not extended (only a due period)"
+        )
+    if period.anchor != "opened":
+        raise fail(
+            "review_time 保证审查时间自收到材料起算 a review time counts from the receipt of the "
+            f'materials (anchor "opened"), not from {period.anchor!r} (Decree 713 Art. 26)'
+        )
 
 
 def _topological(steps: tuple[Step, ...], source: str) -> tuple[Step, ...]:

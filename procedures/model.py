@@ -2,7 +2,8 @@
 
 A procedure (a preset such as ``national-2019``) is data: a list of steps, each with the role that
 acts, the steps it comes after, when the law requires it, its statutory minimum period and its
-office-policy due period (each with its basis), its outcomes and what each outcome does.  The
+office-policy due period (each with its basis), the review time it guarantees the party that acts
+(Art. 26: a period that binds the submitter, not the reviewer), its outcomes and what each outcome does.  The
 models here only describe; ``procedures.loader`` parses files into them and rejects broken ones,
 ``procedures.planner`` interprets them.  Legal basis: Decree 713 (国务院令第713号) Arts. 10-33.
 """
@@ -173,6 +174,10 @@ class Step(_Frozen):
     decides: bool = False
     requires_meeting_record: bool = False
     minimum: Period | None = None
+    # the time the law guarantees the party that acts on the step (Art. 26's review time): it
+    # binds whoever hands the materials over — a requested response date may not be earlier
+    # (unless shortened with a reason) — and never the acting party, who may close sooner
+    review_time: Period | None = None
     due: Period | None = None
     outcomes: tuple[Outcome, ...]
     documents: tuple[str, ...] = ()

@@ -178,6 +178,10 @@ class StepView(BaseModel):
     attempt: int
     opened_on: date | None = None
     earliest_close_on: date | None = None
+    # the end of the review time guaranteed from the latest receipt (Decree 713 Art. 26), and
+    # the response date the submitter asked for (that end, unless it asked otherwise)
+    guaranteed_until: date | None = None
+    respond_by: date | None = None
     due_on: date | None = None
     # where the due date comes from: statute / local_rule / office_policy, or meeting (the next
     # meeting date set by a deferral) — office-policy dates are never shown as statutory
@@ -185,6 +189,7 @@ class StepView(BaseModel):
     closed_on: date | None = None
     outcome: str | None = None
     provisional: bool = False
+    close_provisional: bool = False  # closed on a provisional minimum end (SPEC §3)
     alert: AlertLevel | None = None
     overdue_working_days: int = 0
     shortened: bool = False
@@ -251,6 +256,8 @@ class Dates:
     minimum_end: Dated | None  # unshortened: the statutory minimum as computed
     earliest_close: date | None  # None when no minimum, or shortened with a reason
     due: Dated | None
+    # the end of the review time guaranteed from the latest receipt (Art. 26), when the step has one
+    review_end: Dated | None = None
 
 
 def step_dates(
@@ -263,6 +270,7 @@ def step_dates(
     """Minimum end and due date of a step's attempt (or of a ready step anchored elsewhere)."""
     start = attempt.clock_start if attempt is not None else None
     minimum = period_end(cal, start, step.minimum) if step.minimum and start else None
+    review = period_end(cal, start, step.review_time) if step.review_time and start else None
     shortened = attempt is not None and attempt.shorten_reason is not None
     earliest = minimum.on if minimum and not shortened else None
     due: Dated | None = None
@@ -288,7 +296,7 @@ def step_dates(
                 due = Dated(attempt.deferrals[-1].next_meeting_on, False)
             if minimum is not None and step.due.anchor == "minimum_end":
                 due = Dated(due.on, due.provisional or minimum.provisional)
-    return Dates(minimum, earliest, due)
+    return Dates(minimum, earliest, due, review)
 
 
 def _due_basis(step: Step, attempt: Attempt | None) -> str | None:
@@ -330,7 +338,11 @@ def plan(
         late = 0
         if sit.status in ("open", "ready") and dates.due is not None:
             alert, late = alert_level(cal, dates.due.on, as_of)
-        provisional = any(d is not None and d.provisional for d in (dates.minimum_end, dates.due))
+        provisional = any(
+            d is not None and d.provisional
+            for d in (dates.minimum_end, dates.due, dates.review_end)
+        )
+        guaranteed = dates.review_end.on if dates.review_end else None
         views.append(
             StepView(
                 step=step.id,
@@ -341,11 +353,14 @@ def plan(
                 attempt=sit.number,
                 opened_on=att.opened_on if att else None,
                 earliest_close_on=dates.earliest_close,
+                guaranteed_until=guaranteed,
+                respond_by=(att.respond_by if att else None) or guaranteed,
                 due_on=dates.due.on if dates.due else None,
                 due_basis=_due_basis(step, att) if dates.due else None,
                 closed_on=att.closed_on if att else None,
                 outcome=att.outcome if att else None,
                 provisional=provisional,
+                close_provisional=bool(att and att.close_provisional),
                 alert=alert,
                 overdue_working_days=late,
                 shortened=bool(att and att.shorten_reason),

@@ -50,6 +50,9 @@ class Attempt(_Frozen):
     status: AttemptStatus
     opened_on: date | None = None
     shorten_reason: str | None = None
+    # the response date the submitter asked for (Art. 26), for the latest submission; None: the
+    # end of the guaranteed review time
+    respond_by: date | None = None
     closed_on: date | None = None
     outcome: str | None = None
     skip_reason: str | None = None
@@ -58,6 +61,9 @@ class Attempt(_Frozen):
     deferrals: tuple[Deferral, ...] = ()
     documents: tuple[str, ...] = ()
     superseded: bool = False
+    # closed on or after a minimum end computed in a year without the official schedule (SPEC
+    # §3): accepted, and recorded as provisional
+    close_provisional: bool = False
 
     @property
     def clock_start(self) -> date | None:
@@ -98,6 +104,7 @@ class Start(_Frozen):
     step: str
     on: date
     shorten_reason: str | None = None
+    respond_by: date | None = None  # the response date requested of the reviewer (Art. 26)
 
     _strip = field_validator("shorten_reason")(_text)
 
@@ -110,6 +117,9 @@ class Complete(_Frozen):
     documents: tuple[str, ...] = ()
     meeting: MeetingRecord | None = None
     next_meeting_on: date | None = None
+    # set only by the replay, from the audit payload: the completion was accepted on a
+    # provisional minimum end, and stands even if an official schedule loaded since moved it
+    provisional: bool = False
 
 
 class Skip(_Frozen):

@@ -7,8 +7,10 @@
 1. no step starts before the steps it comes after are done or lawfully skipped;
 2. no collective discussion without a passing legality review of the current draft (Art. 25);
 3. no approval while the latest risk finding is uncontrollable (Art. 24);
-4. no closing before a statutory minimum has run, unless the law allows shortening and a reason
-   was recorded when the step opened (Art. 15, Art. 26);
+4. a statutory period binds the party the law binds: no closing before a minimum has run
+   (Art. 15), no response date requested sooner than the guaranteed review time after receipt
+   (Art. 26) — each shortened only where the law allows, with a reason recorded when the step
+   opens (for the review time: at each submission); the reviewer may answer sooner;
 5. only a conditional step may be skipped, with a reason; hard gates never (Art. 25, Art. 30);
 6. every refusal names the rule and its article, and changes nothing.
 """
@@ -22,7 +24,7 @@ from procedures.calendar import WorkCalendar
 from procedures.errors import InputError, RuleViolation
 from procedures.model import Outcome, Procedure, Step
 from procedures.names import MEETING_TYPES, resolve_meeting_type, resolve_outcome, resolve_step
-from procedures.planner import Situation, current_attempt, situation, step_dates
+from procedures.planner import Situation, current_attempt, period_end, situation, step_dates
 from procedures.state import (
     Action,
     Attempt,
@@ -91,7 +93,7 @@ def apply(
             remedy="nothing remains to do on this step",
         )
     if isinstance(action, Start):
-        return _start(proc, step, sit, where, list(attempts), action)
+        return _start(proc, step, sit, where, list(attempts), action, cal)
     if isinstance(action, Complete):
         return _complete(proc, step, sit, list(attempts), action, cal)
     if isinstance(action, Skip):
@@ -224,10 +226,11 @@ def _start(
     where: dict[str, Situation],
     attempts: list[Attempt],
     action: Start,
+    cal: WorkCalendar,
 ) -> tuple[Attempt, ...]:
     att = sit.attempt
     if sit.status == "paused" and att is not None:  # resubmission after "materials incomplete"
-        if action.shorten_reason:
+        if action.shorten_reason and step.review_time is None:
             raise RuleViolation(
                 "minimum.shorten_at_opening",
                 f"{step.label}: 缩短期限须在开始时说明理由 a shorter "
@@ -238,13 +241,23 @@ def _start(
         _check_not_before(
             step, action.on, att.pauses[-1].returned_on, "the return of the materials"
         )
+        # a resubmission is a new receipt: the guaranteed review time runs again from it (Art. 26)
+        respond_by, reason = _review_request(step, action, cal)
         pauses = (*att.pauses[:-1], att.pauses[-1].model_copy(update={"resubmitted_on": action.on}))
-        return _replace(attempts, att, att.model_copy(update={"status": "open", "pauses": pauses}))
+        update: dict[str, object] = {"status": "open", "pauses": pauses}
+        if step.review_time is not None:
+            update |= {"respond_by": respond_by, "shorten_reason": reason}
+        return _replace(attempts, att, att.model_copy(update=update))
     if sit.status == "waiting":
         raise _refuse_order(proc, step, sit)
     if sit.status != "ready":
         raise _refuse_state(step, sit, "start")
-    if action.shorten_reason and not (step.minimum and step.minimum.shortenable):
+    respond_by, _ = _review_request(step, action, cal)
+    if (
+        step.review_time is None
+        and action.shorten_reason
+        and not (step.minimum and step.minimum.shortenable)
+    ):
         raise RuleViolation(
             "minimum.not_shortenable",
             f"{step.label} 没有可以缩短的法定期限 has no minimum period the law allows to shorten",
@@ -263,8 +276,57 @@ def _start(
         status="open",
         opened_on=action.on,
         shorten_reason=action.shorten_reason,
+        respond_by=respond_by,
     )
     return (*attempts, new)
+
+
+def _review_request(step: Step, action: Start, cal: WorkCalendar) -> tuple[date | None, str | None]:
+    """The response date a submission asks for and its shortening reason, checked against the
+    review time the law guarantees the reviewer (Decree 713 Art. 26: it binds the submitter)."""
+    period = step.review_time
+    if period is None:
+        if action.respond_by is not None:
+            raise RuleViolation(
+                "review_time.none",
+                f"{step.label} 没有保证审查时间，不适用请求答复日期 has no guaranteed review time: "
+                "--respond-by does not apply",
+                article=step.article,
+                remedy=f"start {step.id} without --respond-by",
+            )
+        return None, action.shorten_reason
+    article = period.basis.article or step.article
+    respond = action.respond_by
+    if respond is not None and respond < action.on:
+        raise InputError(
+            f"请求答复日期 {respond} 早于收到材料之日 {action.on} --respond-by is before the "
+            "materials are received (--on)"
+        )
+    end = period_end(cal, action.on, period).on
+    early = respond is not None and respond < end
+    counted = (
+        f"{period.label}, 自收到材料次日起算 counted from the day after receipt on {action.on} "
+        "(参照民法典第201、203条 by analogy with Civil Code Arts. 201 and 203)"
+    )
+    if early and not (period.shortenable and action.shorten_reason):
+        allowed = "; or state the reason with --shorten-reason" if period.shortenable else ""
+        raise RuleViolation(
+            f"review_time.{step.id}",
+            f"{step.label}: 请求答复日期 {respond} 早于保证审查时间届满日 {end}，应当保证必要的审查时间 "
+            f"the requested response date is before the end of the review time the law "
+            f"guarantees the reviewer ({counted})",
+            article=article,
+            remedy=f"ask for a response on or after {end} (--respond-by {end}){allowed}",
+        )
+    if action.shorten_reason and not early:
+        raise RuleViolation(
+            "review_time.not_shortened",
+            f"{step.label}: 未请求早于 {end} 的答复日期，无需缩短理由 --shorten-reason applies only "
+            f"to a response date requested before the end of the guaranteed review time ({end})",
+            article=article,
+            remedy=f"give --respond-by before {end}, or leave out --shorten-reason",
+        )
+    return respond, action.shorten_reason
 
 
 def _min_article(step: Step) -> str:
@@ -306,6 +368,7 @@ def _complete(
         dates.earliest_close is not None
         and action.on < dates.earliest_close
         and not outcome.ignores_minimum
+        and not action.provisional  # accepted once on a provisional end: it stands on replay
     ):
         assert step.minimum is not None
         allowed = (
@@ -334,7 +397,11 @@ def _complete(
     if step.requires_meeting_record:
         _check_meeting(step, outcome, action.meeting)
     _check_blocks(proc, step, outcome, attempts)
-    return _effect(proc, step, outcome, att, attempts, action)
+    # a close that relies on a minimum end computed without the official schedule (SPEC §3)
+    provisional = action.provisional or bool(
+        dates.earliest_close is not None and dates.minimum_end and dates.minimum_end.provisional
+    )
+    return _effect(proc, step, outcome, att, attempts, action, provisional)
 
 
 def _doc_zh(proc: Procedure, doc: str) -> str:
@@ -349,6 +416,7 @@ def _effect(
     att: Attempt,
     attempts: list[Attempt],
     action: Complete,
+    provisional: bool = False,
 ) -> tuple[Attempt, ...]:
     docs = tuple(dict.fromkeys((*att.documents, *action.documents)))
     if outcome.effect == "pause":
@@ -370,9 +438,15 @@ def _effect(
         deferral = Deferral(on=action.on, next_meeting_on=action.next_meeting_on)
         new = att.model_copy(update={"documents": docs, "deferrals": (*att.deferrals, deferral)})
         return _replace(attempts, att, new)
-    closed = att.model_copy(
-        update={"status": "done", "closed_on": action.on, "outcome": outcome.id, "documents": docs}
-    )
+    update: dict[str, object] = {
+        "status": "done",
+        "closed_on": action.on,
+        "outcome": outcome.id,
+        "documents": docs,
+    }
+    if provisional:
+        update["close_provisional"] = True
+    closed = att.model_copy(update=update)
     result = _replace(attempts, att, closed)
     if outcome.effect == "return":
         assert outcome.return_to is not None

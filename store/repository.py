@@ -59,11 +59,13 @@ _ATTEMPT_COLUMNS = (
     "deferrals",
     "documents",
     "superseded",
+    "respond_by",
+    "close_provisional",
     "due_on",
     "earliest_close_on",
     "provisional",
 )
-_ATTEMPT_READ = ("decision_id", *_ATTEMPT_COLUMNS[:13])
+_ATTEMPT_READ = ("decision_id", *_ATTEMPT_COLUMNS[:15])
 
 _GET = SQL(f"SELECT {', '.join(_DECISION_COLUMNS)} FROM decisions WHERE id = :id")
 _ATTEMPTS_OF = SQL(
@@ -189,6 +191,8 @@ def _attempt(row: Sequence[Any]) -> Attempt:
         deferrals,
         documents,
         superseded,
+        respond_by,
+        close_provisional,
     ) = row
     return Attempt(
         step=step,
@@ -204,6 +208,8 @@ def _attempt(row: Sequence[Any]) -> Attempt:
         deferrals=tuple(Deferral.model_validate(d) for d in _json_list(deferrals)),
         documents=tuple(_json_list(documents)),
         superseded=bool(superseded),
+        respond_by=as_date(respond_by),
+        close_provisional=bool(close_provisional),
     )
 
 
@@ -222,6 +228,8 @@ def _attempt_columns(attempt: Attempt) -> dict[str, Any]:
         "deferrals": _dump([d.model_dump(mode="json") for d in attempt.deferrals]),
         "documents": _dump(list(attempt.documents)),
         "superseded": attempt.superseded,
+        "respond_by": attempt.respond_by,
+        "close_provisional": attempt.close_provisional,
     }
 
 

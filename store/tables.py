@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Index, Text, UniqueConstraint
+from sqlalchemy import Index, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -102,6 +102,8 @@ class AttemptRow(SQLModel, table=True):
     deferrals: str = Field(default="[]", sa_type=Text)
     documents: str = Field(default="[]", sa_type=Text)
     superseded: bool = False
+    respond_by: date | None = None  # the response date asked of the reviewer (Art. 26)
+    close_provisional: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     earliest_close_on: date | None = None
     due_on: date | None = None
     provisional: bool = False

@@ -41,8 +41,16 @@ class Run:
         self.cal = cal or WorkCalendar.official()
         self.attempts: tuple[Attempt, ...] = register(proc, on)
 
-    def start(self, step: str, on: date, shorten_reason: str | None = None) -> Run:
-        return self._do(Start(step=step, on=on, shorten_reason=shorten_reason))
+    def start(
+        self,
+        step: str,
+        on: date,
+        shorten_reason: str | None = None,
+        respond_by: date | None = None,
+    ) -> Run:
+        return self._do(
+            Start(step=step, on=on, shorten_reason=shorten_reason, respond_by=respond_by)
+        )
 
     def complete(self, step: str, on: date, outcome: str | None = None, **kw: object) -> Run:
         return self._do(Complete(step=step, on=on, outcome=outcome, **kw))  # type: ignore[arg-type]
@@ -70,8 +78,9 @@ class Run:
     def status(self, step: str, as_of: date = date(2030, 1, 1)) -> str:
         return self.plan(as_of).step(step).status
 
-    def to_legality_review(self, on: date = date(2025, 3, 3)) -> Run:
-        """Draft, run every required parallel step to the end, open the legality review."""
+    def to_legality_review(self, on: date = date(2025, 3, 3), review: bool = True) -> Run:
+        """Draft, run every required parallel step to the end, open the legality review (on
+        2025-04-15, unless ``review`` is false)."""
         self.start("drafting", on).complete("drafting", date(2025, 3, 10))
         for step in ("public_participation", "expert_review", "risk_assessment"):
             if self.status(step) == "ready":
@@ -81,7 +90,8 @@ class Run:
                 self.complete(step, date(2025, 4, 14))
         if self.status("risk_assessment") == "open":
             self.complete("risk_assessment", date(2025, 4, 14), "controllable")
-        self.start("legality_review", date(2025, 4, 15))
+        if review:
+            self.start("legality_review", date(2025, 4, 15))
         return self
 
     def to_discussion(self) -> Run:

@@ -29,18 +29,24 @@ def test_unlawful_returns_to_drafting_and_every_later_step_runs_again(national):
 
 def test_incomplete_materials_stop_the_clock_and_resubmission_restarts_it(national):
     run = Run(national).to_legality_review()  # opened 2025-04-15
-    run.complete("legality_review", D(2025, 4, 17), "incomplete")  # before the minimum: allowed
+    """Decree 713 Art. 26: returned or supplement requested, the clock stops; the guaranteed
+    review time and the due date run again from the resubmission."""
+    run.complete("legality_review", D(2025, 4, 17), "incomplete")  # any day: the reviewer's call
     paused = run.plan(D(2025, 6, 30)).step("legality_review")
     assert paused.status == "paused" and paused.alert is None and paused.due_on is None
     refusal = run.refused(Complete(step="legality_review", on=D(2025, 4, 30), outcome="lawful"))
     assert refusal.rule == "step.paused"
+    # a response date counted from the first receipt is too early for the new one
+    early = run.refused(Start(step="legality_review", on=D(2025, 5, 6), respond_by=D(2025, 5, 14)))
+    assert early.rule == "review_time.legality_review" and "2025-05-15" in early.remedy
     run.start("legality_review", D(2025, 5, 6))  # resubmitted on Tue 2025-05-06
     view = run.plan(D(2025, 5, 7)).step("legality_review")
     assert view.status == "open" and view.attempt == 1
-    assert view.earliest_close_on == D(2025, 5, 15)  # 7 working days after 05-06
+    assert view.guaranteed_until == D(2025, 5, 15)  # 7 working days after 05-06
+    assert view.respond_by == D(2025, 5, 15) and not view.shortened
+    assert view.earliest_close_on is None  # binds the submitter, not the reviewer
     assert view.due_on == D(2025, 5, 27)  # 15 working days after 05-06
-    run.refused(Complete(step="legality_review", on=D(2025, 5, 14), outcome="lawful"))
-    run.complete("legality_review", D(2025, 5, 15), "lawful")
+    run.complete("legality_review", D(2025, 5, 14), "lawful")
 
 
 def test_resubmission_cannot_predate_the_return(national):

@@ -278,12 +278,18 @@ def test_a_shortening_reason_is_refused_where_the_law_gives_no_shortenable_minim
     assert refusal.rule == "minimum.not_shortenable"
 
 
-def test_the_legality_reviewer_gets_seven_working_days(national):
-    run = Run(national).to_legality_review()  # opened 2025-04-15 (Tue)
-    assert run.plan(D(2025, 4, 16)).step("legality_review").earliest_close_on == D(2025, 4, 24)
-    refusal = run.refused(Complete(step="legality_review", on=D(2025, 4, 23), outcome="lawful"))
-    assert refusal.article == "Decree 713 Art. 26"
-    run.complete("legality_review", D(2025, 4, 24), "lawful")
+def test_the_submitter_must_leave_the_legality_reviewer_seven_working_days(national):
+    """Decree 713 Art. 26 guarantees the reviewer 7 working days after receipt: it binds the
+    submitter's requested response date, and the reviewer may answer sooner."""
+    run = Run(national).to_legality_review(review=False)
+    on = D(2025, 4, 15)  # Tue: the guaranteed time ends on 04-24 (the start day not counted)
+    refusal = run.refused(Start(step="legality_review", on=on, respond_by=D(2025, 4, 23)))
+    assert (refusal.rule, refusal.article) == ("review_time.legality_review", "Decree 713 Art. 26")
+    assert "2025-04-24" in refusal.remedy
+    run.start("legality_review", on, respond_by=D(2025, 4, 24))
+    view = run.plan(D(2025, 4, 16)).step("legality_review")
+    assert (view.guaranteed_until, view.earliest_close_on) == (D(2025, 4, 24), None)
+    run.complete("legality_review", D(2025, 4, 23), "lawful")
 
 
 # Gate 5 — skipping -----------------------------------------------------------------------------

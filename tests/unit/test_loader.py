@@ -76,12 +76,14 @@ def test_national_statutory_periods_carry_their_articles():
         "statute",
         "Decree 713 Art. 15",
     )
-    review = proc.step("legality_review").minimum
+    # Art. 26's 7 working days guarantee the reviewer time: a review time, not a minimum
+    review = proc.step("legality_review").review_time
     assert (review.amount, review.unit, review.basis.article) == (
         7,
         "working_days",
         "Decree 713 Art. 26",
     )
+    assert proc.step("legality_review").minimum is None
     assert proc.step("drafting").due.basis.kind == "office_policy"
     assert "office policy" in proc.step("drafting").due.basis.label
 

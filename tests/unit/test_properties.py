@@ -31,7 +31,9 @@ STEPS = [s.id for s in PROC.steps]
 def build(kind, step, outcome, on, flag):
     out = None if outcome == "none" else outcome
     if kind == "start":
-        return Start(step=step, on=on, shorten_reason="紧急" if flag else None)
+        # a response date five days on asks the legality reviewer for less than Art. 26's time
+        soon = on + timedelta(days=5) if step == "legality_review" and out is None else None
+        return Start(step=step, on=on, shorten_reason="紧急" if flag else None, respond_by=soon)
     if kind == "skip":
         return Skip(step=step, on=on, reason="已评估" if flag else None)
     if kind == "extend":
@@ -96,13 +98,14 @@ def check_invariants(flags, before, after, act):
         findings = [a.outcome for a in after if a.step == "risk_assessment" and a.outcome]
         assert not findings or findings[-1] != "uncontrollable"
         assert majority_position(act.meeting) in (None, "approved") or act.meeting.head_reason
+    # gate 4: a response date sooner than Art. 26's review time only with a reason
+    for a in after:
+        if a.step == "legality_review" and a.respond_by is not None and a.status != "skipped":
+            end = CAL.add_working_days(a.clock_start, 7).on
+            assert a.respond_by >= end or a.shorten_reason
     # gate 4: a step closed before its minimum only if shortened at opening (or paused)
     for a in after:
-        if (
-            a.status != "done"
-            or a.shorten_reason
-            or a.step not in ("public_participation", "legality_review")
-        ):
+        if a.status != "done" or a.shorten_reason or a.step != "public_participation":
             continue
         minimum = PROC.step(a.step).minimum
         start = a.clock_start
