@@ -72,10 +72,21 @@ def resolve(kind: str, value: str, choices: Sequence[Named], *, where: str = "")
     """The id of the choice ``value`` names (its id, Chinese or English name), or an
     ``InputError`` naming near misses and every valid value."""
     key = _key(value)
+    found = []
     for c in choices:
         en = getattr(c, "en", "")
-        if key in (_key(c.id), _key(c.zh)) or (en and key == _key(en)):
-            return c.id
+        if key == _key(c.id):
+            return c.id  # an id is never ambiguous
+        if key == _key(c.zh) or (en and key == _key(en)):
+            found.append(c)
+    ids = list(dict.fromkeys(c.id for c in found))
+    if len(ids) == 1:
+        return ids[0]
+    if ids:  # one name for several (区司法局 is both legal_office and archivist in Tianjin)
+        zh, en = KINDS[kind]
+        raise InputError(
+            f"{zh}名称不明确 ambiguous {en} {value!r}: it names {', '.join(ids)} — give the id"
+        )
     raise InputError(_unknown(kind, value, choices, where))
 
 

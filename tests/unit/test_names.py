@@ -67,3 +67,18 @@ def test_an_action_is_resolved_whole_meeting_positions_included():
 
 def test_an_unknown_meeting_type_is_left_for_the_art_30_refusal():
     assert resolve_meeting_type("传阅") == "传阅"
+
+
+def test_a_name_two_roles_share_is_refused_naming_both():
+    """In tianjin-district-2020 区司法局 names both the legality review office and the archivist:
+    the name alone may not silently pick one (review finding)."""
+    from procedures import InputError, load_procedure, resolve
+
+    proc = load_procedure("tianjin-district-2020")
+    shared = [r for r in proc.roles if r.zh == "区司法局"]
+    if len(shared) < 2:
+        pytest.skip("the preset no longer gives two roles one name")
+    with pytest.raises(InputError, match="ambiguous") as info:
+        resolve("role", "区司法局", proc.roles)
+    assert all(r.id in str(info.value) for r in shared)
+    assert resolve("role", shared[0].id, proc.roles) == shared[0].id
