@@ -399,16 +399,21 @@ def _documents_view(found: Any) -> list[Any]:
 
     d = found.decision
     table = Table(title=f"决策材料 documents {d.id} ({len(found.documents)})", title_justify="left")
-    for col in ("步骤 step", "#", "类型 kind", "文件 file", "大小 size", "SHA-256"):
-        table.add_column(col, overflow="fold")
+    # ids never split: the step and kind columns keep their width, the file name folds
+    table.add_column("步骤 step", no_wrap=True)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("类型 kind", no_wrap=True)
+    table.add_column("文件 file", overflow="fold", ratio=1)
+    table.add_column("大小\nsize", justify="right", no_wrap=True)
+    table.add_column("SHA-256", no_wrap=True)
     for doc in found.documents:
         table.add_row(
             doc.step,
             str(doc.attempt),
-            f"{found.kinds.get(doc.kind, doc.kind)} {doc.kind}",
+            f"{found.kinds.get(doc.kind, doc.kind)}\n{doc.kind}",
             render.escape(doc.filename),
             f"{doc.size:,}",
-            f"{doc.sha256[:12]}…",
+            f"{doc.sha256[:8]}…",
         )
     package = found.package
     state = "齐全 complete" if package.complete else "不齐全 incomplete"

@@ -172,6 +172,7 @@ def test_tables_at_80_columns_never_split_an_id(cli: CLI):
         (("list", "--as-of", "2025-09-30"), (d, "public_participation", "expert_review")),
         (("overdue", "--as-of", "2025-09-30"), (d, "public_participation", "expert_review")),
         (("audit", d), ("drafting", "public_participation", "in_progress")),
+        (("documents", d), ("opinion_adoption_report", "expert_adoption_report")),
         (("procedures", "show", "national-2019"), (*STEPS, "exploratory_with_risk_notice")),
     ):
         out = small(*args).out
