@@ -299,4 +299,23 @@ def _load(home: Path, env: Mapping[str, str]) -> NotifySettings:
             if env.get(var):
                 raise InputError(f"{var}: set, but DECIDE_WEBHOOK_URL is not")
     smtp = _smtp(smtp_table, f"{where}: smtp", env)
+    if jsonl is not None:
+        _not_a_store_file(home, jsonl)
     return NotifySettings(console=console, jsonl=jsonl, webhooks=tuple(webhooks), smtp=smtp)
+
+
+_STORE_SUFFIXES = (".db", ".db-wal", ".db-shm", ".db-journal", ".pem")
+
+
+def _not_a_store_file(home: Path, path: Path) -> None:
+    """The JSON Lines channel appends to its file: never to the store's own (the database and
+    its journals, the keys and checkpoint log, the documents) — review finding."""
+    target = path.resolve()
+    inside = [home / "keys", home / "documents"]
+    if target.name.endswith(_STORE_SUFFIXES) or any(
+        target.is_relative_to(d.resolve()) for d in inside
+    ):
+        raise InputError(
+            f"jsonl: 不能写入数据存储自身的文件 refusing to append notifications to the store's "
+            f"own file {path} (the database, keys, checkpoint log and documents); choose another"
+        )

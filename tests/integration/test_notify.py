@@ -596,6 +596,17 @@ def test_an_unknown_key_is_named_with_the_closest_known_one_in_chinese_and_engli
     assert "是否应为 did you mean 'console'?" in text
 
 
+@pytest.mark.parametrize(
+    "target", ["keys/checkpoints.jsonl", "keys/audit-signing.pem", "decide.db", "documents/x"]
+)
+def test_the_jsonl_channel_never_appends_to_the_stores_own_files(tmp_path, target):
+    (tmp_path / "notify.toml").write_text(f'jsonl = "{target}"\n', encoding="utf-8")
+    with pytest.raises(InputError, match="store's own file"):
+        load_notify_settings(tmp_path, {})
+    with pytest.raises(InputError, match="store's own file"):
+        load_notify_settings(tmp_path, {"DECIDE_NOTIFY_JSONL": str(tmp_path / target)})
+
+
 # ---------------------------------------------------------------- bounded HTTP
 
 
