@@ -413,7 +413,7 @@ def _documents_view(found: Any) -> list[Any]:
             f"{found.kinds.get(doc.kind, doc.kind)}\n{doc.kind}",
             render.escape(doc.filename),
             f"{doc.size:,}",
-            f"{doc.sha256[:8]}…",
+            f"{doc.sha256[:12]}…",
         )
     package = found.package
     state = "齐全 complete" if package.complete else "不齐全 incomplete"
