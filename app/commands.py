@@ -239,17 +239,12 @@ class Commands:
         whole batch — lists, the scan and imports go on with the others, the decision's own
         commands say to migrate it, and ``audit verify`` names it."""
         decisions = list(decisions)
-        if plannable_only:
-            decisions = [d for d in decisions if d.procedure_sha256]
-            shas = sorted({d.procedure_sha256 or "" for d in decisions} - self._pinned.keys())
-            for sha, stored in uow.definitions.many(shas).items():
-                self._pinned[sha] = unpin(stored)
-            return {
-                d.procedure_sha256 or "": self._pinned[d.procedure_sha256 or ""]
-                for d in decisions
-                if (d.procedure_sha256 or "") in self._pinned
-            }
-        for d in decisions:
+        wanted = {d.procedure_sha256 for d in decisions if d.procedure_sha256}
+        for sha, stored in uow.definitions.many(sorted(wanted - self._pinned.keys())).items():
+            self._pinned[sha] = unpin(stored)
+        usable = [d for d in decisions if (d.procedure_sha256 or "") in self._pinned]
+        if not plannable_only and len(usable) < len(decisions):
+            d = next(d for d in decisions if d not in usable)
             if d.procedure_sha256 is None:
                 raise NotFound(
                     f"决策 {d.id} 没有固定的程序定义 no procedure definition is pinned to decision "
@@ -257,15 +252,11 @@ class Commands:
                     "found then): pin one with decide procedures migrate "
                     f"{d.id} --to PRESET_OR_FILE --reason TEXT"
                 )
-        missing = {d.procedure_sha256 for d in decisions} - self._pinned.keys()
-        found = uow.definitions.many(sorted(s for s in missing if s))
-        for sha in sorted(s for s in missing if s):
-            if sha not in found:
-                raise NotFound(
-                    f"no stored procedure definition {sha[:12]}… (procedure_definitions)"
-                )
-            self._pinned[sha] = unpin(found[sha])
-        return {d.procedure_sha256 or "": self._pinned[d.procedure_sha256 or ""] for d in decisions}
+            raise NotFound(
+                f"未找到程序定义 no stored procedure definition {d.procedure_sha256[:12]}… "
+                "(procedure_definitions)"
+            )
+        return {d.procedure_sha256 or "": self._pinned[d.procedure_sha256 or ""] for d in usable}
 
     def today(self) -> date:
         return today_shanghai(self.clock())
