@@ -18,11 +18,14 @@ from typing import Any
 from app.clock import today_shanghai, utc_now
 from app.requests import (
     AmendRequest,
+    AttachRequest,
     Changed,
     CompleteRequest,
+    HearingIn,
     MeetingIn,
     RegisterRequest,
     Request,
+    ReuseRequest,
     SkipRequest,
     StartRequest,
 )
@@ -47,7 +50,7 @@ from procedures.amend import check_amend
 from procedures.definition import pin, unpin
 from procedures.names import resolve_action, resolve_document, resolve_flags, resolve_step
 from procedures.planner import Plan, Situation, decision_status, situation
-from procedures.state import Action, Attempt, Decision
+from procedures.state import Action, Attach, Attempt, Decision, Hearing, Reuse
 from store.dbapi import Database
 from store.documents import DEFAULT_MAX_BYTES, DocumentStore, StoredFile
 from store.uow import UnitOfWork
@@ -142,6 +145,26 @@ def _meeting(record: MeetingIn | None) -> MeetingRecord | None:
     )
 
 
+def _hearing(record: HearingIn | None) -> Hearing | None:
+    if record is None:
+        return None
+    return Hearing(notice_on=record.notice_on, materials_on=record.materials_on, held_on=record.on)
+
+
+def _co_sponsors(units: Iterable[str], lead: str) -> tuple[str, ...]:
+    """The co-sponsor units as given (cleaned, each once), never the lead sponsor itself."""
+    out: list[str] = []
+    for unit in units:
+        text = clean_text(unit, "co-sponsor (--co-sponsor)", required=True, limit=200) or ""
+        if text == lead:
+            raise InputError(
+                f"协办单位 {text} 即牵头承办单位 the co-sponsor {text!r} is the lead sponsor itself"
+            )
+        if text not in out:
+            out.append(text)
+    return tuple(out)
+
+
 def _flagged(action: Action, attempt: Attempt, view: Plan) -> dict[str, Any]:
     """What the audit event flags beside the action: a submission's guaranteed review time and
     whether it was shortened (Decree 713 Art. 26); a close on a provisional minimum end (SPEC §3,
@@ -150,6 +173,16 @@ def _flagged(action: Action, attempt: Attempt, view: Plan) -> dict[str, Any]:
     flags: dict[str, Any] = {}
     if isinstance(action, Start) and step.guaranteed_until is not None:
         flags["guaranteed_until"] = step.guaranteed_until.isoformat()
+        if step.shortened:
+            flags["shortened"] = True
+    if isinstance(action, Start) and attempt.methods and not action.methods:
+        flags["methods"] = list(attempt.methods)  # the default, as recorded
+    if isinstance(action, Start) and attempt.comment_until is not None:
+        # the deadline the notice publishes (the earliest lawful one when none was given), and
+        # the day the window runs to (Decree 713 Art. 15; Civil Code Art. 203 by analogy)
+        flags["comment_until"] = attempt.comment_until.isoformat()
+        if step.window_until is not None:
+            flags["window_until"] = step.window_until.isoformat()
         if step.shortened:
             flags["shortened"] = True
     if isinstance(action, Complete) and attempt.close_provisional:
@@ -312,6 +345,7 @@ class Commands:
         target_on: date | None = None,
         catalogue_year: int | None = None,
         on: date | None = None,
+        co_sponsors: Iterable[str] = (),
     ) -> Decision:
         """Register a decision (决策启动 is done at registration); the registered decision."""
         return self.registered(
@@ -323,6 +357,7 @@ class Commands:
             target_on=target_on,
             catalogue_year=catalogue_year,
             on=on,
+            co_sponsors=co_sponsors,
         )[0]
 
     def registered(
@@ -336,13 +371,17 @@ class Commands:
         target_on: date | None = None,
         catalogue_year: int | None = None,
         on: date | None = None,
+        co_sponsors: Iterable[str] = (),
     ) -> tuple[Decision, Plan]:
-        """Register a decision; the decision and its plan as of the registration date."""
+        """Register a decision; the decision and its plan as of the registration date.
+        ``sponsor`` is the lead sponsor, ``co_sponsors`` the units taking part with it
+        (Decree 713 Art. 11)."""
         proc = self.procedure(procedure_id)
         on = self.effective(on)
         title_text = clean_text(title, "title", required=True, limit=MAX_TITLE)
         sponsor_text = clean_text(sponsor, "sponsor", required=True, limit=200)
         actor = self._actor(actor)
+        partners = _co_sponsors(co_sponsors, sponsor_text or "")
         flagset = check_flags(proc, resolve_flags(proc, flags))
         if catalogue_year is not None and not 2000 <= catalogue_year <= 2100:
             raise InputError(
@@ -371,6 +410,7 @@ class Commands:
                 catalogue_year=catalogue_year,
                 registered_on=on,
                 attempts=attempts,
+                co_sponsors=partners,
             )
             view = plan(proc, flagset, attempts, on, cal, target_on=target_on)
             decision = decision.model_copy(update={"status": view.status})
@@ -390,6 +430,7 @@ class Commands:
                     "procedure_sha256": definition.sha256,  # binds the definition into the chain
                     "flags": sorted(flagset),
                     "sponsor": decision.sponsor,
+                    **({"co_sponsors": list(partners)} if partners else {}),
                     "target_on": target_on,
                     "catalogue_year": catalogue_year,
                     "status": view.status,
@@ -409,12 +450,21 @@ class Commands:
         on: date | None = None,
         shorten_reason: str | None = None,
         respond_by: date | None = None,
+        methods: Sequence[str] = (),
+        comment_until: date | None = None,
     ) -> tuple[Decision, Plan]:
         """Open a step, or resubmit returned materials; ``respond_by``: the response date asked
-        of the reviewer (checked against the review time Decree 713 Art. 26 guarantees)."""
+        of the reviewer (checked against the review time Decree 713 Art. 26 guarantees);
+        ``methods`` and ``comment_until``: how the public is heard and the deadline the comment
+        notice publishes (Arts. 14-15; a future deadline is the point of a notice)."""
         reason = clean_text(shorten_reason, "shorten reason")
         action = Start(
-            step=step, on=self.effective(on), shorten_reason=reason, respond_by=respond_by
+            step=step,
+            on=self.effective(on),
+            shorten_reason=reason,
+            respond_by=respond_by,
+            methods=tuple(methods),
+            comment_until=comment_until,
         )
         return self._change(decision_id, action, actor)
 
@@ -430,6 +480,7 @@ class Commands:
         attachments: Sequence[Attachment] = (),
         meeting: MeetingRecord | None = None,
         next_meeting_on: date | None = None,
+        hearing: Hearing | None = None,
     ) -> tuple[Decision, Plan]:
         limit = self.max_attachment_bytes
         stored = [
@@ -441,7 +492,42 @@ class Commands:
             outcome=outcome,
             meeting=meeting,
             next_meeting_on=next_meeting_on,
+            hearing=hearing,
         )
+        if hearing is not None:
+            self.effective(max(hearing.notice_on, hearing.materials_on, hearing.held_on))
+        return self._change(decision_id, action, actor, note=clean_text(note, "note"), files=stored)
+
+    def reuse(
+        self, decision_id: str, step: str, *, actor: str, reason: str | None, on: date | None = None
+    ) -> tuple[Decision, Plan]:
+        """Keep a step's earlier result after a return (沿用前次结果), with the reason it still
+        stands for the revised draft."""
+        return self._change(
+            decision_id,
+            Reuse(step=step, on=self.effective(on), reason=clean_text(reason, "reason")),
+            actor,
+        )
+
+    def attach(
+        self,
+        decision_id: str,
+        step: str,
+        *,
+        actor: str,
+        attachments: Sequence[Attachment],
+        note: str | None = None,
+        on: date | None = None,
+    ) -> tuple[Decision, Plan]:
+        """File documents on a step's current attempt after the fact (they count for the Art.
+        29 package like those attached when the step closed)."""
+        limit = self.max_attachment_bytes
+        stored = [
+            (a.kind, DocumentStore.digest(a.path, max_bytes=limit), a.path) for a in attachments
+        ]
+        if not stored:
+            raise InputError("没有要附加的文件 nothing to attach: give --attach KIND=FILE")
+        action = Attach(step=step, on=self.effective(on))
         return self._change(decision_id, action, actor, note=clean_text(note, "note"), files=stored)
 
     def skip(
@@ -548,8 +634,12 @@ class Commands:
                 # the step's own role acts on it (the article naming who does it); the sponsor
                 # also opens steps, because opening is handing the materials over (for comment,
                 # to the experts, to the reviewer) — the system's role rule, not the decree's
-                opening = isinstance(action, Start)
+                # a reuse is the sponsor's judgment; the sponsor files documents for the package
+                # it assembles (Decree 713 Art. 29)
+                opening = isinstance(action, Start | Attach)
                 roles = {step.role, "sponsor"} if opening else {step.role}
+                if isinstance(action, Reuse):
+                    roles = {"sponsor"}
                 basis = f"{step.article}; {ROLE_RULE}" if opening else step.article
                 self._check_role(uow, actor, (proc, roles), step.label, basis)
         if action.on < before.registered_on:
@@ -558,7 +648,7 @@ class Commands:
                 f"({before.registered_on})"
             )
         files = [(self._kind(proc, action.step, kind), s, p) for kind, s, p in files]
-        if isinstance(action, Complete) and files:  # the attempt lists the kinds as resolved
+        if isinstance(action, Complete | Attach) and files:  # the attempt lists them resolved
             action = action.model_copy(update={"documents": tuple(k for k, _, _ in files)})
         old = situation(proc, before.flags, before.attempts)  # for apply and the messages
         attempts = apply(proc, before.flags, before.attempts, action, cal, where=old)
@@ -580,7 +670,10 @@ class Commands:
                     stored_at=self.clock(),
                 )
             payload: dict[str, Any] = action.model_dump(
-                mode="json", exclude_none=True, exclude={"kind", "documents", "on", "provisional"}
+                mode="json",
+                exclude_none=True,
+                exclude_defaults=True,
+                exclude={"kind", "documents", "on", "provisional"},
             )
             payload.update(attempt=current.number, version=version, status=view.status)
             payload.update(_flagged(action, current, view))
@@ -681,6 +774,7 @@ class Commands:
                 target_on=request.target,
                 catalogue_year=request.catalogue_year,
                 on=request.on,
+                co_sponsors=request.co_sponsor,
             )
             return Changed(decision=d, plan=view)
         if isinstance(request, StartRequest):
@@ -691,6 +785,8 @@ class Commands:
                 on=request.on,
                 shorten_reason=request.shorten_reason,
                 respond_by=request.respond_by,
+                methods=request.method,
+                comment_until=request.comment_until,
             )
         elif isinstance(request, CompleteRequest):
             d, view = self.complete(
@@ -703,6 +799,20 @@ class Commands:
                 attachments=[Attachment(a.kind, a.path) for a in request.attach],
                 meeting=_meeting(request.meeting),
                 next_meeting_on=request.next_meeting,
+                hearing=_hearing(request.hearing),
+            )
+        elif isinstance(request, ReuseRequest):
+            d, view = self.reuse(
+                request.decision, request.step, actor=actor, reason=request.reason, on=request.on
+            )
+        elif isinstance(request, AttachRequest):
+            d, view = self.attach(
+                request.decision,
+                request.step,
+                actor=actor,
+                attachments=[Attachment(a.kind, a.path) for a in request.attach],
+                note=request.note,
+                on=request.on,
             )
         elif isinstance(request, SkipRequest):
             d, view = self.skip(

@@ -36,7 +36,7 @@ from procedures import (
 )
 from procedures.amend import check_amend
 from procedures.planner import Plan
-from procedures.state import Action, Attempt, Decision
+from procedures.state import Action, Attach, Attempt, Decision, Hearing, Reuse
 from store.audit import AppendedEvent
 
 __all__ = [
@@ -51,7 +51,7 @@ __all__ = [
     "rebuild",
 ]
 
-ACTIONS = {"start", "complete", "skip", "extend"}
+ACTIONS = {"start", "complete", "skip", "extend", "reuse", "attach"}
 MIGRATE = "procedure_migrate"
 CHANGES = ("amend", "register", MIGRATE, *sorted(ACTIONS))
 
@@ -74,6 +74,7 @@ class History:
     # what the register event (and, for the procedure, each migration) records of the rest
     procedure: tuple[str | None, str | None] = (None, None)  # id, version
     sponsor: str | None = None
+    co_sponsors: tuple[str, ...] = ()
     catalogue_year: int | None = None
     registered_on: date | None = None
 
@@ -108,7 +109,13 @@ def _action(kind: str, on: date, data: dict[str, Any]) -> Action:
             on=on,
             shorten_reason=data.get("shorten_reason"),
             respond_by=_day(data.get("respond_by")),
+            methods=tuple(data.get("methods", ())),
+            comment_until=_day(data.get("comment_until")),
         )
+    if kind == "reuse":
+        return Reuse(step=step, on=on, reason=data.get("reason"))
+    if kind == "attach":
+        return Attach(step=step, on=on, documents=tuple(d["kind"] for d in data["documents"]))
     if kind == "skip":
         return Skip(step=step, on=on, reason=data.get("reason"))
     if kind == "extend":
@@ -123,6 +130,7 @@ def _action(kind: str, on: date, data: dict[str, Any]) -> Action:
         meeting=MeetingRecord.model_validate(meeting) if meeting else None,
         next_meeting_on=date.fromisoformat(next_on) if next_on else None,
         provisional=bool(data.get("provisional")),
+        hearing=Hearing.model_validate(data["hearing"]) if data.get("hearing") else None,
     )
 
 
@@ -150,6 +158,7 @@ def _step(proc: Procedure, now: History, event: AppendedEvent, cal: WorkCalendar
                     data.get("procedure_version") if data.get("procedure_sha256") else None,
                 ),
                 sponsor=data.get("sponsor"),
+                co_sponsors=tuple(data.get("co_sponsors", ())),
                 catalogue_year=data.get("catalogue_year"),
                 registered_on=event.effective_on,
             )

@@ -168,12 +168,14 @@ def _replay_one(
             decision.procedure_version if recorded_version is not None else None,
         ),
         "sponsor": decision.sponsor,
+        "co_sponsors": decision.co_sponsors,
         "catalogue_year": decision.catalogue_year,
         "registered_on": decision.registered_on,
     }
     events_say = {
         "procedure": history.procedure,
         "sponsor": history.sponsor,
+        "co_sponsors": history.co_sponsors,
         "catalogue_year": history.catalogue_year,
         "registered_on": history.registered_on,
     }

@@ -18,13 +18,16 @@ from procedures.state import Decision
 
 __all__ = [
     "AmendRequest",
+    "AttachRequest",
     "AttachmentIn",
     "Changed",
     "CompleteRequest",
     "ExtendRequest",
+    "HearingIn",
     "MeetingIn",
     "RegisterRequest",
     "Request",
+    "ReuseRequest",
     "SkipRequest",
     "StartRequest",
 ]
@@ -43,6 +46,7 @@ class RegisterRequest(_In):
     target: date | None = None
     catalogue_year: int | None = None
     on: date | None = None
+    co_sponsor: tuple[str, ...] = ()  # units taking part with the lead sponsor (Decree 713 Art. 11)
 
 
 class _StepRequest(_In):
@@ -55,6 +59,8 @@ class StartRequest(_StepRequest):
     kind: Literal["start"] = "start"
     shorten_reason: str | None = None
     respond_by: date | None = None  # the response date asked of the reviewer (Decree 713 Art. 26)
+    method: tuple[str, ...] = ()  # participation methods (Art. 14); none: the step's default
+    comment_until: date | None = None  # the deadline the comment notice publishes (Art. 15)
 
 
 class AttachmentIn(_In):
@@ -72,6 +78,14 @@ class MeetingIn(_In):
     head_reason: str | None = None
 
 
+class HearingIn(_In):
+    """A hearing held during public participation (Decree 713 Arts. 16-17)."""
+
+    notice_on: date  # the notice (draft, time, place) published
+    materials_on: date  # the materials reached the participants
+    on: date  # the hearing held
+
+
 class CompleteRequest(_StepRequest):
     kind: Literal["complete"] = "complete"
     outcome: str | None = None
@@ -79,6 +93,22 @@ class CompleteRequest(_StepRequest):
     attach: tuple[AttachmentIn, ...] = ()
     meeting: MeetingIn | None = None
     next_meeting: date | None = None
+    hearing: HearingIn | None = None
+
+
+class ReuseRequest(_StepRequest):
+    """Keep a step's earlier result after a return (沿用前次结果), with the reason."""
+
+    kind: Literal["reuse"] = "reuse"
+    reason: str | None = None
+
+
+class AttachRequest(_StepRequest):
+    """File documents on a step's current attempt."""
+
+    kind: Literal["attach"] = "attach"
+    attach: tuple[AttachmentIn, ...] = ()
+    note: str | None = None
 
 
 class SkipRequest(_StepRequest):
@@ -106,7 +136,14 @@ class AmendRequest(_In):
 
 
 Request = (
-    RegisterRequest | StartRequest | CompleteRequest | SkipRequest | ExtendRequest | AmendRequest
+    RegisterRequest
+    | StartRequest
+    | CompleteRequest
+    | SkipRequest
+    | ExtendRequest
+    | AmendRequest
+    | ReuseRequest
+    | AttachRequest
 )
 
 

@@ -10,11 +10,14 @@ import typer
 from app.requests import (
     AmendRequest,
     AttachmentIn,
+    AttachRequest,
     Changed,
     CompleteRequest,
     ExtendRequest,
+    HearingIn,
     MeetingIn,
     RegisterRequest,
+    ReuseRequest,
     SkipRequest,
     StartRequest,
 )
@@ -31,9 +34,13 @@ if TYPE_CHECKING:
 def register(
     title: Annotated[str, typer.Option("--title", help="决策事项名称")],
     procedure: Annotated[str, typer.Option("--procedure", help="preset id or procedure file")],
-    sponsor: Annotated[str, typer.Option("--sponsor", help="决策承办单位")],
+    sponsor: Annotated[str, typer.Option("--sponsor", help="决策承办单位（牵头）the lead sponsor")],
     flag: Annotated[
         list[str] | None, typer.Option("--flag", help="technical / stability_risk / undisclosable")
+    ] = None,
+    co_sponsor: Annotated[
+        list[str] | None,
+        typer.Option("--co-sponsor", help="协办单位 a unit taking part with the lead sponsor"),
     ] = None,
     target: Annotated[
         str | None, typer.Option("--target", help="target date from the catalogue")
@@ -52,6 +59,7 @@ def register(
         target=parse_date(target, "--target"),
         catalogue_year=catalogue_year,
         on=parse_date(on, "--on"),
+        co_sponsor=tuple(co_sponsor or ()),
     )
     cmds = commands()
     done = cmds.execute(request, actor=who(actor))
@@ -75,7 +83,7 @@ def _changed(as_json: bool, action: str, done: Changed, cmds: Commands) -> None:
     )
 
 
-@app.command(cls=valid_ids("steps"))
+@app.command(cls=valid_ids("steps", "methods"))
 def start(
     decision: str,
     step: str,
@@ -96,6 +104,22 @@ def start(
             "guaranteed review time, Decree 713 Art. 26)",
         ),
     ] = None,
+    method: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--method",
+            help="公众参与方式 a participation method, repeatable (default public_comment; "
+            "Decree 713 Art. 14)",
+        ),
+    ] = None,
+    comment_until: Annotated[
+        str | None,
+        typer.Option(
+            "--comment-until",
+            help="征求意见截止日期 the deadline the comment notice publishes (default: the "
+            "earliest lawful one, 30 days after --on; Art. 15)",
+        ),
+    ] = None,
     actor: Actor = None,
     as_json: Json = False,
 ) -> None:
@@ -106,6 +130,8 @@ def start(
         on=parse_date(on, "--on"),
         shorten_reason=shorten_reason,
         respond_by=parse_date(respond_by, "--respond-by"),
+        method=tuple(method or ()),
+        comment_until=parse_date(comment_until, "--comment-until"),
     )
     cmds = commands()
     done = cmds.execute(request, actor=who(actor))
@@ -144,16 +170,39 @@ def complete(
     next_meeting: Annotated[
         str | None, typer.Option("--next-meeting", help="for deferred: the new meeting date")
     ] = None,
+    hearing_notice_on: Annotated[
+        str | None,
+        typer.Option("--hearing-notice-on", help="听证公告日期 the day the hearing was announced"),
+    ] = None,
+    hearing_materials_on: Annotated[
+        str | None,
+        typer.Option(
+            "--hearing-materials-on",
+            help="听证材料送达日期 the day the materials reached the participants (≥ 7 days "
+            "before the hearing, Art. 16)",
+        ),
+    ] = None,
+    hearing_on: Annotated[
+        str | None, typer.Option("--hearing-on", help="听证会举行日期 the day of the hearing")
+    ] = None,
     actor: Actor = None,
     as_json: Json = False,
 ) -> None:
     """完成步骤 record that a step finished, with its outcome."""
-    attachments = []
-    for item in attach or ():
-        kind, sep, path = item.partition("=")
-        if not sep:
-            kind, path = "", item
-        attachments.append(AttachmentIn(kind=kind.strip(), path=Path(path)))
+    attachments = _attachments(attach)
+    hearing = None
+    dates = (hearing_notice_on, hearing_materials_on, hearing_on)
+    if any(dates):
+        if not all(dates):
+            raise typer.BadParameter(
+                "听证会须同时写明三个日期 a hearing needs --hearing-notice-on, "
+                "--hearing-materials-on and --hearing-on together"
+            )
+        hearing = HearingIn(
+            notice_on=parse_date(hearing_notice_on, "--hearing-notice-on"),
+            materials_on=parse_date(hearing_materials_on, "--hearing-materials-on"),
+            on=parse_date(hearing_on, "--hearing-on"),
+        )
     meeting = None
     if meeting_type or chair or position:
         meeting = MeetingIn(
@@ -172,10 +221,68 @@ def complete(
         attach=tuple(attachments),
         meeting=meeting,
         next_meeting=parse_date(next_meeting, "--next-meeting"),
+        hearing=hearing,
     )
     cmds = commands()
     done = cmds.execute(request, actor=who(actor))
     _changed(as_json, "complete", done, cmds)
+
+
+def _attachments(items: list[str] | None) -> tuple[AttachmentIn, ...]:
+    attachments = []
+    for item in items or ():
+        kind, sep, path = item.partition("=")
+        if not sep:
+            kind, path = "", item
+        attachments.append(AttachmentIn(kind=kind.strip(), path=Path(path)))
+    return tuple(attachments)
+
+
+@app.command(cls=valid_ids("reusable"))
+def reuse(
+    decision: str,
+    step: str,
+    reason: Annotated[
+        str, typer.Option("--reason", help="why the earlier result still stands for the draft")
+    ],
+    on: On = None,
+    actor: Actor = None,
+    as_json: Json = False,
+) -> None:
+    """沿用前次结果 keep a step's earlier result after a return, with the reason (public
+    participation, expert review, risk assessment; never the legality review or the collective
+    discussion of a changed draft)."""
+    request = ReuseRequest(decision=decision, step=step, reason=reason, on=parse_date(on, "--on"))
+    cmds = commands()
+    done = cmds.execute(request, actor=who(actor))
+    _changed(as_json, "reuse", done, cmds)
+
+
+@app.command(cls=valid_ids("documents"))
+def attach(
+    decision: str,
+    step: str,
+    attach: Annotated[
+        list[str],
+        typer.Option("--attach", help="KIND=FILE, or FILE where the step takes one kind only"),
+    ],
+    note: Annotated[str | None, typer.Option("--note")] = None,
+    on: On = None,
+    actor: Actor = None,
+    as_json: Json = False,
+) -> None:
+    """附加材料 file documents on a step's current attempt (they count for the Art. 29
+    package like those attached when the step closed)."""
+    request = AttachRequest(
+        decision=decision,
+        step=step,
+        attach=_attachments(attach),
+        note=note,
+        on=parse_date(on, "--on"),
+    )
+    cmds = commands()
+    done = cmds.execute(request, actor=who(actor))
+    _changed(as_json, "attach", done, cmds)
 
 
 @app.command(cls=valid_ids("skippable"))

@@ -39,6 +39,19 @@ def _outcomes(proc: Procedure) -> Section:
     yield "文件类型 --attach KIND", [f"{d.id} {d.zh}" for d in proc.documents]
 
 
+def _methods(proc: Procedure) -> Section:
+    yield "公众参与方式 --method", [f"{m.id} {m.zh}" for m in proc.methods]
+
+
+def _reusable(proc: Procedure) -> Section:
+    yield "可沿用 reusable", [f"{s.id} {s.zh}" for s in proc.steps if s.reusable]
+
+
+def _documents(proc: Procedure) -> Section:
+    yield "步骤 steps", [f"{s.id} {s.zh}" for s in proc.steps if s.documents]
+    yield "文件类型 --attach KIND", [f"{d.id} {d.zh}" for d in proc.documents]
+
+
 def _flags(proc: Procedure) -> Section:
     yield "标记 --flag", [f"{f.id} {f.zh}" for f in proc.flags]
     from procedures import preset_ids
@@ -69,6 +82,9 @@ SECTIONS = {
     "outcomes": _outcomes,
     "flags": _flags,
     "roles": _roles,
+    "methods": _methods,
+    "reusable": _reusable,
+    "documents": _documents,
 }
 
 

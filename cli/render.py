@@ -113,6 +113,10 @@ def step_json(s: StepView) -> dict[str, Any]:
         "overdue_working_days": s.overdue_working_days,
         "shortened": s.shortened,
         "reason": s.reason,
+        "methods": list(s.methods),
+        "comment_until": s.comment_until,
+        "window_until": s.window_until,
+        "reused_from": s.reused_from,
     }
 
 
@@ -124,6 +128,7 @@ def decision_json(d: Decision, view: Plan) -> dict[str, Any]:
         "procedure_version": d.procedure_version,
         "flags": sorted(d.flags),
         "sponsor": d.sponsor,
+        "co_sponsors": list(d.co_sponsors),
         "target_on": d.target_on,
         "catalogue_year": d.catalogue_year,
         "registered_on": d.registered_on,
@@ -144,12 +149,32 @@ def change_line(action: str, d: Decision, view: Plan, proc: Procedure, step_id: 
     if action == "start":
         if att is not None and att.pauses:
             return f"已重新提交材料，恢复计时 resubmitted, the clock runs again: {head}" + _due(s)
-        return f"已开始 started {head} (第{s.attempt}次 attempt {s.attempt})" + _due(s)
+        return f"已开始 started {head} (第{s.attempt}次 attempt {s.attempt})" + _window(s) + _due(s)
     if action == "skip":
         return f"已跳过 skipped {head}"
+    if action == "reuse":
+        return f"已沿用第{s.reused_from}次结果 kept the result of attempt {s.reused_from}: {head}"
+    if action == "attach":
+        return f"已附加材料 documents filed: {head} (第{s.attempt}次 attempt {s.attempt})"
     if action == "extend":
         return f"已延长至 {s.due_on} extended to {s.due_on}: {head}"
     return _completed(d, view, proc, step_id, head)
+
+
+def _window(s: StepView) -> str:
+    """The comment window as published, and the day it runs to (Decree 713 Art. 15)."""
+    if s.comment_until is None:
+        return ""
+    runs = (
+        f", runs to {s.window_until}"
+        if s.window_until and s.window_until != s.comment_until
+        else ""
+    )
+    return (
+        f" · 征求意见截止 comments until {s.comment_until}{runs}"
+        f" · 最早结束 earliest close {s.earliest_close_on}"
+        " (参照民法典第201、203条 Civil Code Arts. 201, 203 by analogy)"
+    )
 
 
 def _due(s: StepView) -> str:

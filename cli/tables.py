@@ -135,8 +135,11 @@ def status_table(d: Decision, view: Plan, proc: Procedure) -> RenderableType:
 
 
 def _status_title(d: Decision, view: Plan, proc: Procedure) -> str:
+    sponsors = escape(d.sponsor) + (
+        f"（协办 {escape('、'.join(d.co_sponsors))}）" if d.co_sponsors else ""
+    )
     title = (
-        f"{d.id} {escape(d.title)}\n{proc.zh} ({d.procedure_id}) · 承办单位 {escape(d.sponsor)} · "
+        f"{d.id} {escape(d.title)}\n{proc.zh} ({d.procedure_id}) · 承办单位 {sponsors} · "
         f"{DECISION_STATUS_LABELS[view.status]} {view.status} · 截至 as of {view.as_of}"
     )
     if d.target_on:
@@ -188,6 +191,12 @@ def _status_row(s: StepView, proc: Procedure, year: int, wide: bool) -> list[str
         earliest = "[yellow]已缩短\nshortened[/]"
         if s.respond_by and s.guaranteed_until:
             earliest += f"\n答复 respond {_day(s.respond_by, year, wide)}"
+        elif s.earliest_close_on:  # a shortened comment window still runs its course
+            earliest += f"\n{_day(s.earliest_close_on, year, wide)}"
+    if s.comment_until and s.status == "open":  # the deadline the notice published (Art. 15)
+        earliest = f"征求意见至\n{_day(s.comment_until, year, wide)}\n{earliest}"
+    if s.reused_from:
+        earliest = f"沿用#{s.reused_from}\nreused"
     closed = _day(s.closed_on, year, wide)
     if s.close_provisional:
         closed += "\n[yellow]暂定 provisional[/]"

@@ -24,7 +24,7 @@ from procedures.model import Period, Prerequisite, Procedure, Requirement, Step
 __all__ = ["PRESETS_DIR", "load_procedure", "parse_procedure", "preset_ids"]
 
 PRESETS_DIR = Path(__file__).with_name("presets")
-_TABLES = ("roles", "flags", "documents")
+_TABLES = ("roles", "flags", "documents", "methods")
 
 
 def preset_ids() -> list[str]:
@@ -230,17 +230,55 @@ def _validated(proc: Procedure, source: str) -> Procedure:
     _check_reachable(proc, source)
     for step in proc.steps:
         _check_anchors(proc, step, source)
-    for doc in proc.package:
+    for rule in proc.package:
+        doc = rule.kind
         if proc.document(doc) is None or not any(doc in s.documents for s in proc.steps):
             raise InvalidDefinition(f"package names {doc!r}, which no step produces", source=source)
+        _check_rule_flags(proc, rule.when, f"package entry {doc!r}", source, None)
+    for method in proc.methods:
+        for doc in method.requires_documents:
+            if proc.document(doc) is None:
+                raise InvalidDefinition(
+                    f"method {method.id!r} requires an unknown document kind {doc!r}", source=source
+                )
     if sum(s.decides for s in proc.steps) > 1:
         raise InvalidDefinition("more than one step is marked 'decides'", source=source)
     return proc
 
 
+def _check_rule_flags(
+    proc: Procedure, flags: tuple[str, ...], what: str, source: str, step: str | None
+) -> None:
+    for flag in flags:
+        if proc.flag(flag) is None:
+            raise InvalidDefinition(
+                f"{what} names an unknown flag {flag!r}", source=source, step=step
+            )
+
+
 def _check_step(proc: Procedure, step: Step, by_id: dict[str, Step], source: str) -> None:
     def fail(message: str) -> InvalidDefinition:
         return InvalidDefinition(message, source=source, step=step.id)
+
+    for method in step.methods:
+        if proc.method(method) is None:
+            raise fail(f"unknown participation method {method!r}")
+    if step.minimum is not None and step.minimum.method is not None:
+        if step.minimum.method not in step.methods:
+            raise fail(
+                f"minimum binds the method {step.minimum.method!r}, which is not among the "
+                "step's methods"
+            )
+        if step.minimum.unit != "calendar_days":
+            raise fail("a comment window's minimum is counted in calendar days (Art. 15: 30日)")
+    if step.reusable and step.hard_gate:
+        raise fail(
+            "a hard gate always runs again on a changed draft: it may not be reusable (Art. 25)"
+        )
+    for rule in step.requires_documents:
+        if proc.document(rule.kind) is None:
+            raise fail(f"requires an unknown document kind {rule.kind!r}")
+        _check_rule_flags(proc, rule.when, f"required document {rule.kind!r}", source, step.id)
 
     if proc.role(step.role) is None:
         raise fail(f"unknown role {step.role!r}")

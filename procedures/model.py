@@ -10,17 +10,20 @@ models here only describe; ``procedures.loader`` parses files into them and reje
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "BASIS_LABELS",
+    "COUNTING",
     "UNIT_LABELS",
     "Basis",
     "DocumentKind",
+    "DocumentRule",
     "Extension",
     "Flag",
+    "Method",
     "Outcome",
     "Period",
     "Prerequisite",
@@ -31,7 +34,7 @@ __all__ = [
 ]
 
 Unit = Literal["calendar_days", "working_days"]
-BasisKind = Literal["statute", "local_rule", "office_policy"]
+BasisKind = Literal["statute", "local_rule", "office_policy", "analogy"]
 Effect = Literal["done", "return", "pause", "stay_open", "end"]
 
 UNIT_LABELS: dict[str, tuple[str, str]] = {
@@ -42,7 +45,14 @@ BASIS_LABELS: dict[str, tuple[str, str]] = {
     "statute": ("法定", "statute"),
     "local_rule": ("地方规定", "local rule"),
     "office_policy": ("办公室政策（非法定）", "office policy, not statute"),
+    "analogy": ("参照适用", "by analogy"),
 }
+# Decree 713 has no counting rule of its own: periods are counted as the Civil Code counts them
+COUNTING = (
+    "参照民法典第201、203条：自次日起算，最后一日为法定休假日的以其次日为最后一日，截止时间为二十四时 "
+    "counted as Civil Code Arts. 201 and 203 count, by analogy: from the next day; a last day "
+    "that is not a working day moves to the next working day; the period runs to 24:00"
+)
 
 
 class _Frozen(BaseModel):
@@ -86,6 +96,10 @@ class Period(_Frozen):
     anchor: str = "opened"
     shortenable: bool = False
     extension: Extension | None = None
+    # a minimum that binds one participation method only (Decree 713 Art. 15: the public comment
+    # window): it applies when that method is used, and runs to the deadline the notice
+    # publishes (at least ``amount`` after publication), rolled to the next working day
+    method: str | None = None
 
     @property
     def label(self) -> str:
@@ -112,6 +126,35 @@ class DocumentKind(_Frozen):
     id: str
     zh: str
     en: str
+
+
+class Method(_Frozen):
+    """A way of hearing the public (Decree 713 Art. 14): 公开征求意见, 座谈会, 听证会, …
+
+    ``materials_days``: the materials must reach the participants at least this many days
+    before the event (a hearing: "听证会材料应当于召开听证会7日前送达听证参加人", Art. 16);
+    ``requires_documents``: what the step must hold when this method was used (the hearing's
+    record, signed by the participants, Art. 17)."""
+
+    id: str
+    zh: str
+    en: str
+    article: str | None = None
+    materials_days: int | None = Field(default=None, gt=0)
+    materials_article: str | None = None
+    requires_documents: tuple[str, ...] = ()
+
+
+class DocumentRule(_Frozen):
+    """A document kind required when any of ``when``'s flags is set (always when empty): an
+    entry of the Art. 29 package, or a document a step must hold to pass (Art. 32)."""
+
+    kind: str
+    when: tuple[str, ...] = ()
+    article: str | None = None
+
+    def holds(self, flags: frozenset[str]) -> bool:
+        return not self.when or bool(flags & set(self.when))
 
 
 class Outcome(_Frozen):
@@ -181,6 +224,16 @@ class Step(_Frozen):
     due: Period | None = None
     outcomes: tuple[Outcome, ...]
     documents: tuple[str, ...] = ()
+    # the participation methods the step may use (Decree 713 Art. 14); the first is the default
+    methods: tuple[str, ...] = ()
+    # after a return, the earlier result may be kept with a reason instead of running again
+    # (沿用前次结果: Arts. 24, 28 ask for the necessary adjustments only)
+    reusable: bool = False
+    # the step may not start before the submission package is complete (Decree 713 Art. 29)
+    requires_package: bool = False
+    # documents a passing outcome needs, some only when a flag is set (Art. 32's explanation of
+    # how opinions were adopted, and its 宣传解读, for matters of wide concern or technical ones)
+    requires_documents: tuple[DocumentRule, ...] = ()
 
     def outcome(self, outcome_id: str) -> Outcome | None:
         return next((o for o in self.outcomes if o.id == outcome_id), None)
@@ -200,10 +253,19 @@ class Procedure(_Frozen):
     roles: tuple[Role, ...]
     flags: tuple[Flag, ...] = ()
     documents: tuple[DocumentKind, ...] = ()
+    methods: tuple[Method, ...] = ()
     # The submission package for the collective discussion (Decree 713 Art. 29): each document
-    # kind is required when the step that produces it ran (done, not skipped).
-    package: tuple[str, ...] = ()
+    # kind is required when the step that produces it ran (done or reused, not skipped) and its
+    # flags hold.  A plain kind (as definitions before 2026-12 wrote it) is one with no condition.
+    package: tuple[DocumentRule, ...] = ()
     steps: tuple[Step, ...]  # in a topological order (what the loader guarantees)
+
+    @field_validator("package", mode="before")
+    @classmethod
+    def _plain_kinds(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return [{"kind": v} if isinstance(v, str) else v for v in value]
+        return value
 
     def step(self, step_id: str) -> Step | None:
         return next((s for s in self.steps if s.id == step_id), None)
@@ -223,6 +285,9 @@ class Procedure(_Frozen):
 
     def document(self, doc_id: str) -> DocumentKind | None:
         return next((d for d in self.documents if d.id == doc_id), None)
+
+    def method(self, method_id: str) -> Method | None:
+        return next((m for m in self.methods if m.id == method_id), None)
 
     def successors(self, step_id: str) -> frozenset[str]:
         """Every step that comes (transitively) after ``step_id``."""

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from procedures.errors import InputError
 from procedures.model import Procedure, Step
-from procedures.state import Action, Complete, MeetingRecord
+from procedures.state import Action, Attach, Complete, MeetingRecord, Start
 
 __all__ = [
     "ABSTAIN",
@@ -27,6 +27,7 @@ __all__ = [
     "resolve_document",
     "resolve_flags",
     "resolve_meeting_type",
+    "resolve_method",
     "resolve_outcome",
     "resolve_role",
     "resolve_step",
@@ -39,6 +40,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "role": ("角色", "role"),
     "flag": ("标记", "flag"),
     "document": ("文件类型", "document kind"),
+    "method": ("公众参与方式", "participation method"),
     "meeting_type": ("会议类型", "meeting type"),
     "position": ("表态", "position"),
 }
@@ -126,6 +128,12 @@ def resolve_document(proc: Procedure, value: str) -> str:
     return resolve("document", value, proc.documents, where=proc.id)
 
 
+def resolve_method(proc: Procedure, step: Step, value: str) -> str:
+    """A participation method the step may use (Decree 713 Art. 14), by id or Chinese name."""
+    choices = [m for m in proc.methods if m.id in step.methods] or list(proc.methods)
+    return resolve("method", value, choices, where=step.label)
+
+
 def resolve_meeting_type(value: str) -> str:
     """``executive``/``plenary`` or 常务会议/全体会议 as the id; any other text is returned as
     given, so the procedure refuses it under Art. 30 (circulation, countersigning)."""
@@ -147,6 +155,12 @@ def resolve_action(proc: Procedure, action: Action) -> Action:
     step = proc.step(resolve_step(proc, action.step))
     assert step is not None
     update: dict[str, object] = {"step": step.id}
+    if isinstance(action, Start) and action.methods:
+        update["methods"] = tuple(
+            dict.fromkeys(resolve_method(proc, step, m) for m in action.methods)
+        )
+    if isinstance(action, Attach):
+        update["documents"] = tuple(resolve_document(proc, d) for d in action.documents)
     if isinstance(action, Complete):
         if action.outcome is not None:
             update["outcome"] = _lenient(step, action.outcome)

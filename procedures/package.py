@@ -10,7 +10,7 @@ done without it), or pending (the step has still to run).  The package builder a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -18,7 +18,7 @@ from procedures.model import Procedure
 from procedures.planner import current_attempt, situation
 from procedures.state import Attempt
 
-__all__ = ["Filed", "PackageEntry", "PackageState", "package_state"]
+__all__ = ["Filed", "PackageEntry", "PackageState", "package_gaps", "package_state"]
 
 
 class Filed(Protocol):
@@ -42,6 +42,8 @@ class PackageEntry(Generic[D]):
     kind: str
     zh: str
     document: D | None = None  # the attached document, when present
+    article: str | None = None  # the package rule's article (Decree 713 Art. 29(1)-(5), Art. 28)
+    reused_from: int | None = None  # the attempt whose document stands (沿用前次结果)
 
 
 @dataclass(frozen=True)
@@ -59,28 +61,85 @@ class PackageState(Generic[D]):
 def package_state(
     proc: Procedure, flags: frozenset[str], attempts: Sequence[Attempt], documents: Sequence[D]
 ) -> PackageState[D]:
-    """What the Art. 29 package holds and lacks for the decision's current attempts."""
+    """What the Art. 29 package holds and lacks for the decision's current attempts, with the
+    documents the store keeps."""
+
+    def found(step: str, numbers: tuple[int, ...], kind: str) -> D | None:
+        hits = [d for d in documents if d.step == step and d.attempt in numbers and d.kind == kind]
+        return hits[-1] if hits else None
+
+    return _state(proc, flags, attempts, found)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A document kind an attempt records (what the pure gate sees; no file)."""
+
+    step: str
+    attempt: int
+    kind: str
+
+
+def package_gaps(
+    proc: Procedure, flags: frozenset[str], attempts: Sequence[Attempt]
+) -> tuple[PackageEntry[Recorded], ...]:
+    """What the package lacks, from the document kinds the attempts record (the pure gate of
+    Decree 713 Art. 29: the collective discussion may not start while this is not empty)."""
+
+    def found(step: str, numbers: tuple[int, ...], kind: str) -> Recorded | None:
+        for a in attempts:
+            if a.step == step and a.number in numbers and kind in a.documents:
+                return Recorded(step, a.number, kind)
+        return None
+
+    state: PackageState[Recorded] = _state(proc, flags, attempts, found)
+    return (*state.missing, *state.pending)
+
+
+def _state(
+    proc: Procedure,
+    flags: frozenset[str],
+    attempts: Sequence[Attempt],
+    found: Callable[[str, tuple[int, ...], str], D | None],
+) -> PackageState[D]:
     present: list[PackageEntry[D]] = []
     missing: list[PackageEntry[D]] = []
     pending: list[PackageEntry[D]] = []
     where = situation(proc, flags, attempts)
 
-    def file(step: str, number: int, kind: str) -> None:
-        found = [d for d in documents if (d.step, d.attempt, d.kind) == (step, number, kind)]
+    def file(att: Attempt, kind: str, article: str | None) -> None:
+        numbers = (att.number,) + ((att.reused_from,) if att.reused_from else ())
+        doc = found(att.step, numbers, kind)
         label = proc.document(kind)
         entry = PackageEntry(
-            step, number, kind, label.zh if label else kind, found[-1] if found else None
+            att.step,
+            att.number,
+            kind,
+            label.zh if label else kind,
+            doc,
+            article,
+            att.reused_from,
         )
-        (present if found else missing).append(entry)
+        (present if doc is not None else missing).append(entry)
 
-    for kind in proc.package:
-        producer = next(s for s in proc.steps if kind in s.documents)
+    for rule in proc.package:
+        if not rule.holds(flags):
+            continue
+        producer = next(s for s in proc.steps if rule.kind in s.documents)
         sit = where[producer.id]
-        if sit.status == "done":
-            file(producer.id, sit.number, kind)
+        if sit.status == "done" and sit.attempt is not None:
+            file(sit.attempt, rule.kind, rule.article)
         elif sit.status != "skipped":  # a skipped step needs no document
-            label = proc.document(kind)
-            pending.append(PackageEntry(producer.id, sit.number, kind, label.zh if label else kind))
+            label = proc.document(rule.kind)
+            pending.append(
+                PackageEntry(
+                    producer.id,
+                    sit.number,
+                    rule.kind,
+                    label.zh if label else rule.kind,
+                    article=rule.article,
+                )
+            )
     deciding = next((s for s in proc.steps if s.decides), None)
     review = None
     for pre in deciding.after if deciding else ():
@@ -91,5 +150,5 @@ def package_state(
         review = attempt
         outcome = gate.outcome(attempt.outcome or "")
         for kind in outcome.requires_documents if outcome else ():
-            file(gate.id, attempt.number, kind)
+            file(attempt, kind, outcome.article if outcome else None)
     return PackageState(review, tuple(present), tuple(missing), tuple(pending))

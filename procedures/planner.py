@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -120,17 +120,49 @@ def situation(
         if not a.superseded:
             latest[a.step] = a
     out: dict[str, Situation] = {}
+    ended = _ended(proc, latest)
     for step in proc.steps:
         count = counts.get(step.id, 0)
         cur = latest.get(step.id)
         if not step.required.holds(flags):
             out[step.id] = Situation("skipped", None, count, _not_required(proc, step), True)
+        elif (
+            ended is not None
+            and (cur is None or cur.status in ("open", "paused"))
+            and not _follows(step, ended)
+        ):
+            # the decision will not go on (e.g. rejected): only what follows that outcome remains
+            out[step.id] = Situation(
+                "skipped",
+                cur,
+                cur.number if cur else count + 1,
+                f"不适用 not applicable: {ended[0]} → {ended[1]}",
+                not_applicable=True,
+            )
         elif cur is not None:
             reason = cur.skip_reason if cur.status == "skipped" else None
             out[step.id] = Situation(cur.status, cur, cur.number, reason, cur.status == "skipped")
         else:
             out[step.id] = _unstarted(proc, step, out, count + 1)
     return out
+
+
+def _ended(proc: Procedure, latest: dict[str, Attempt]) -> tuple[str, str] | None:
+    """The step and outcome that ended the decision (an ``end`` effect, e.g. rejected), if any."""
+    for step in proc.steps:
+        att = latest.get(step.id)
+        if att is not None and att.status == "done" and att.outcome:
+            outcome = step.outcome(att.outcome)
+            if outcome is not None and outcome.effect == "end":
+                return step.id, outcome.id
+    return None
+
+
+def _follows(step: Step, ended: tuple[str, str]) -> bool:
+    """Whether ``step`` comes explicitly after the ending outcome (archiving after rejected)."""
+    return step.id == ended[0] or any(
+        p.step == ended[0] and p.outcomes is not None and ended[1] in p.outcomes for p in step.after
+    )
 
 
 def _not_required(proc: Procedure, step: Step) -> str:
@@ -195,6 +227,13 @@ class StepView(BaseModel):
     shortened: bool = False
     reason: str | None = None
     blocked_by: tuple[str, ...] = ()
+    # public participation (Decree 713 Arts. 14-15): the methods used, the deadline the comment
+    # notice published, and the day the window runs to (rolled to a working day, Civil Code
+    # Art. 203 by analogy)
+    methods: tuple[str, ...] = ()
+    comment_until: date | None = None
+    window_until: date | None = None
+    reused_from: int | None = None  # kept from this earlier attempt (沿用前次结果)
 
 
 class Plan(BaseModel):
@@ -269,17 +308,24 @@ def step_dates(
 ) -> Dates:
     """Minimum end and due date of a step's attempt (or of a ready step anchored elsewhere)."""
     start = attempt.clock_start if attempt is not None else None
-    minimum = period_end(cal, start, step.minimum) if step.minimum and start else None
+    if attempt is not None and attempt.reused_from is not None:
+        return Dates(None, None, None)  # an earlier result kept: no period of its own ran
+    window = step.minimum is not None and step.minimum.method is not None
     review = period_end(cal, start, step.review_time) if step.review_time and start else None
-    shortened = attempt is not None and attempt.shorten_reason is not None
-    earliest = minimum.on if minimum and not shortened else None
+    if window:
+        minimum, earliest = _window(cal, step, attempt)
+    else:
+        minimum = period_end(cal, start, step.minimum) if step.minimum and start else None
+        shortened = attempt is not None and attempt.shorten_reason is not None
+        earliest = minimum.on if minimum and not shortened else None
     due: Dated | None = None
     if step.due is not None:
         anchor: date | None
         if step.due.anchor == "opened":
             anchor = start
         elif step.due.anchor == "minimum_end":
-            anchor = minimum.on if minimum else None
+            # a step whose methods include no comment window counts from its opening
+            anchor = minimum.on if minimum else (start if window else None)
         else:
             other = current_attempt(attempts, step.due.anchor)
             anchor = other.closed_on if other else None
@@ -297,6 +343,26 @@ def step_dates(
             if minimum is not None and step.due.anchor == "minimum_end":
                 due = Dated(due.on, due.provisional or minimum.provisional)
     return Dates(minimum, earliest, due, review)
+
+
+def _window(
+    cal: WorkCalendar, step: Step, attempt: Attempt | None
+) -> tuple[Dated | None, date | None]:
+    """The public comment window (Decree 713 Art. 15) of an attempt that used it: the day it
+    runs to — the published deadline, moved to the next working day when it is not one — and
+    the first day the step may close, the day after (the last day runs to 24:00; Civil Code
+    Arts. 201, 203 by analogy).  Shortened or not, a published window runs its course."""
+    assert step.minimum is not None
+    if (
+        attempt is None
+        or attempt.opened_on is None
+        or attempt.comment_until is None
+        or step.minimum.method not in attempt.methods
+    ):
+        return None, None
+    opened = attempt.opened_on
+    end = cal.add_calendar_days(opened, (attempt.comment_until - opened).days)
+    return end, end.on + timedelta(days=1)
 
 
 def _due_basis(step: Step, attempt: Attempt | None) -> str | None:
@@ -364,8 +430,16 @@ def plan(
                 alert=alert,
                 overdue_working_days=late,
                 shortened=bool(att and att.shorten_reason),
-                reason=sit.reason or (att.shorten_reason if att else None),
+                reason=sit.reason
+                or (att.reuse_reason if att and att.reused_from else None)
+                or (att.shorten_reason if att else None),
                 blocked_by=sit.blocked_by,
+                methods=att.methods if att else (),
+                comment_until=att.comment_until if att else None,
+                window_until=dates.minimum_end.on
+                if dates.minimum_end and step.minimum and step.minimum.method
+                else None,
+                reused_from=att.reused_from if att else None,
             )
         )
     status = decision_status(proc, where)

@@ -14,13 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "Action",
+    "Attach",
     "Attempt",
     "Complete",
     "Decision",
     "Deferral",
     "Extend",
+    "Hearing",
     "MeetingRecord",
     "Pause",
+    "Reuse",
     "Skip",
     "Start",
 ]
@@ -44,6 +47,16 @@ class Deferral(_Frozen):
     next_meeting_on: date
 
 
+class Hearing(_Frozen):
+    """A hearing held during public participation (Decree 713 Arts. 16-17): the day its notice
+    (the draft, time and place) was published, the day its materials reached the participants,
+    and the day it was held."""
+
+    notice_on: date
+    materials_on: date
+    held_on: date
+
+
 class Attempt(_Frozen):
     step: str
     number: int = Field(ge=1)
@@ -64,6 +77,15 @@ class Attempt(_Frozen):
     # closed on or after a minimum end computed in a year without the official schedule (SPEC
     # §3): accepted, and recorded as provisional
     close_provisional: bool = False
+    # public participation (Decree 713 Arts. 14-18): the methods used, the deadline the comment
+    # notice published (Art. 15), the hearing held (Arts. 16-17)
+    methods: tuple[str, ...] = ()
+    comment_until: date | None = None
+    hearing: Hearing | None = None
+    # kept after a return instead of running again (沿用前次结果): the attempt whose result
+    # stands, and the sponsor's reason
+    reused_from: int | None = None
+    reuse_reason: str | None = None
 
     @property
     def clock_start(self) -> date | None:
@@ -105,6 +127,8 @@ class Start(_Frozen):
     on: date
     shorten_reason: str | None = None
     respond_by: date | None = None  # the response date requested of the reviewer (Art. 26)
+    methods: tuple[str, ...] = ()  # participation methods (Art. 14); none: the step's default
+    comment_until: date | None = None  # the comment notice's deadline (Art. 15)
 
     _strip = field_validator("shorten_reason")(_text)
 
@@ -117,6 +141,7 @@ class Complete(_Frozen):
     documents: tuple[str, ...] = ()
     meeting: MeetingRecord | None = None
     next_meeting_on: date | None = None
+    hearing: Hearing | None = None
     # set only by the replay, from the audit payload: the completion was accepted on a
     # provisional minimum end, and stands even if an official schedule loaded since moved it
     provisional: bool = False
@@ -140,7 +165,29 @@ class Extend(_Frozen):
     _strip = field_validator("reason")(_text)
 
 
-Action = Start | Complete | Skip | Extend
+class Reuse(_Frozen):
+    """Keep a step's earlier result after a return (沿用前次结果), with the reason it still
+    stands for the revised draft."""
+
+    kind: Literal["reuse"] = "reuse"
+    step: str
+    on: date
+    reason: str | None = None
+
+    _strip = field_validator("reason")(_text)
+
+
+class Attach(_Frozen):
+    """Documents added to a step's current attempt after the fact (a draft filed late still
+    counts for the Art. 29 package)."""
+
+    kind: Literal["attach"] = "attach"
+    step: str
+    on: date
+    documents: tuple[str, ...] = ()
+
+
+Action = Start | Complete | Skip | Extend | Reuse | Attach
 
 
 class Decision(_Frozen):
@@ -158,6 +205,8 @@ class Decision(_Frozen):
     target_on: date | None = None
     catalogue_year: int | None = None
     registered_on: date
+    # the units that take part with the lead sponsor (Decree 713 Art. 11: 牵头承办单位)
+    co_sponsors: tuple[str, ...] = ()
     status: str = "in_progress"
     version: int = 1
     attempts: tuple[Attempt, ...] = ()

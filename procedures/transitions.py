@@ -18,21 +18,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 
 from procedures.calendar import WorkCalendar
 from procedures.errors import InputError, RuleViolation
-from procedures.model import Outcome, Procedure, Step
+from procedures.model import COUNTING, Method, Outcome, Procedure, Step
 from procedures.names import MEETING_TYPES, resolve_meeting_type, resolve_outcome, resolve_step
+from procedures.package import package_gaps
 from procedures.planner import Situation, current_attempt, period_end, situation, step_dates
 from procedures.state import (
     Action,
+    Attach,
     Attempt,
     Complete,
     Deferral,
     Extend,
     MeetingRecord,
     Pause,
+    Reuse,
     Skip,
     Start,
 )
@@ -93,11 +96,15 @@ def apply(
             remedy="nothing remains to do on this step",
         )
     if isinstance(action, Start):
-        return _start(proc, step, sit, where, list(attempts), action, cal)
+        return _start(proc, flags, step, sit, where, list(attempts), action, cal)
     if isinstance(action, Complete):
-        return _complete(proc, step, sit, list(attempts), action, cal)
+        return _complete(proc, flags, step, sit, list(attempts), action, cal)
     if isinstance(action, Skip):
         return _skip(proc, step, sit, where, list(attempts), action)
+    if isinstance(action, Reuse):
+        return _reuse(proc, step, sit, list(attempts), action)
+    if isinstance(action, Attach):
+        return _attach(step, sit, list(attempts), action)
     return _extend(step, sit, list(attempts), action)
 
 
@@ -221,6 +228,7 @@ def _check_not_before(step: Step, on: date, earliest: date | None, what: str) ->
 
 def _start(
     proc: Procedure,
+    flags: frozenset[str],
     step: Step,
     sit: Situation,
     where: dict[str, Situation],
@@ -230,6 +238,11 @@ def _start(
 ) -> tuple[Attempt, ...]:
     att = sit.attempt
     if sit.status == "paused" and att is not None:  # resubmission after "materials incomplete"
+        if action.methods or action.comment_until:
+            raise InputError(
+                f"{step.label}: 重新提交材料时不适用 --method/--comment-until (they are given when "
+                "the step opens)"
+            )
         if action.shorten_reason and step.review_time is None:
             raise RuleViolation(
                 "minimum.shorten_at_opening",
@@ -253,6 +266,9 @@ def _start(
     if sit.status != "ready":
         raise _refuse_state(step, sit, "start")
     respond_by, _ = _review_request(step, action, cal)
+    methods, comment_until = _participation(proc, step, action)
+    if step.requires_package:
+        _check_package(proc, flags, step, attempts)
     if (
         step.review_time is None
         and action.shorten_reason
@@ -277,8 +293,110 @@ def _start(
         opened_on=action.on,
         shorten_reason=action.shorten_reason,
         respond_by=respond_by,
+        methods=methods,
+        comment_until=comment_until,
     )
     return (*attempts, new)
+
+
+def _participation(
+    proc: Procedure, step: Step, action: Start
+) -> tuple[tuple[str, ...], date | None]:
+    """The methods a participation step uses (Decree 713 Art. 14; the step's first by default)
+    and, when one is the public comment window, the deadline its notice publishes: at least the
+    statutory minimum after publication, the publication day not counted (Art. 15; Civil Code
+    Arts. 201, 203 by analogy), shorter only with the urgency stated at publication."""
+    if not step.methods:
+        if action.methods or action.comment_until:
+            raise RuleViolation(
+                "method.not_participation",
+                f"{step.label} 不是公众参与步骤 is not a public participation step: --method and "
+                "--comment-until do not apply",
+                article=step.article,
+                remedy=f"start {step.id} without --method and --comment-until",
+            )
+        return (), None
+    methods = tuple(dict.fromkeys(action.methods)) or (step.methods[0],)
+    for m in methods:
+        if m not in step.methods:
+            listed = ", ".join(step.methods)
+            raise InputError(f"{step.label} 不采用 does not use method {m!r}; 可选 valid: {listed}")
+    window = step.minimum if step.minimum is not None and step.minimum.method else None
+    if window is None or window.method not in methods:
+        what = proc.method(window.method) if window and window.method else None
+        name = f"{what.zh} ({what.id})" if what else "a comment window"
+        if action.comment_until is not None:
+            raise RuleViolation(
+                "method.no_window",
+                f"{step.label}: --comment-until 是{name}的截止日期 is the deadline of {name}, "
+                f"which the methods given ({', '.join(methods)}) do not include",
+                article=(window.basis.article if window else None) or step.article,
+                remedy=f"add --method {window.method if window else ''} or leave out "
+                "--comment-until",
+            )
+        if action.shorten_reason:
+            raise RuleViolation(
+                "minimum.not_shortenable",
+                f"{step.label}: 所用方式没有法定最短期限 the methods given ({', '.join(methods)}) "
+                "have no minimum period to shorten",
+                article=window.basis.article if window and window.basis.article else step.article,
+                remedy="start without --shorten-reason",
+            )
+        return methods, None
+    article = window.basis.article or step.article
+    earliest = action.on + timedelta(days=window.amount)
+    until = action.comment_until or earliest
+    if until <= action.on:
+        raise InputError(
+            f"征求意见截止日期 {until} 须晚于公布之日 {action.on} --comment-until must be after the "
+            "day the notice is published (--on)"
+        )
+    days = (until - action.on).days
+    short = days < window.amount
+    counted = f"{days}日 ({days} days) from {action.on + timedelta(days=1)} to {until}"
+    if short and not (window.shortenable and action.shorten_reason):
+        allowed = (
+            "; or state the urgency in the notice with --shorten-reason"
+            if window.shortenable
+            else ""
+        )
+        raise RuleViolation(
+            f"minimum.{step.id}",
+            f"{step.label}: 公开征求意见期限 {counted} 少于 {window.label}，一般不少于30日 the "
+            f"published comment window is shorter than the statutory minimum ({COUNTING})",
+            article=article,
+            remedy=f"publish a deadline on or after {earliest} (--comment-until {earliest})"
+            f"{allowed}",
+        )
+    if action.shorten_reason and not short:
+        raise RuleViolation(
+            "minimum.not_shortened",
+            f"{step.label}: 征求意见期限 {counted} 未缩短，无需缩短理由 --shorten-reason applies "
+            f"only to a window shorter than {window.label} (a deadline before {earliest})",
+            article=article,
+            remedy=f"give --comment-until before {earliest}, or leave out --shorten-reason",
+        )
+    return methods, until
+
+
+def _check_package(
+    proc: Procedure, flags: frozenset[str], step: Step, attempts: Sequence[Attempt]
+) -> None:
+    """The submission package must be complete before the step starts (Decree 713 Art. 29)."""
+    gaps = package_gaps(proc, flags, attempts)
+    if not gaps:
+        return
+    names = "；".join(
+        f"{g.zh} ({g.kind}, {g.step}{' · ' + g.article if g.article else ''})" for g in gaps
+    )
+    first = gaps[0]
+    raise RuleViolation(
+        "package.incomplete",
+        f"{step.label}: 提请讨论的材料不齐全，缺少 the submission package lacks: {names}",
+        article="Decree 713 Art. 29",
+        remedy=f"attach each document to its step, e.g. decide attach DECISION {first.step} "
+        f"{first.kind}=FILE",
+    )
 
 
 def _review_request(step: Step, action: Start, cal: WorkCalendar) -> tuple[date | None, str | None]:
@@ -350,6 +468,7 @@ def _resolve_outcome(step: Step, outcome_id: str | None) -> Outcome:
 
 def _complete(
     proc: Procedure,
+    flags: frozenset[str],
     step: Step,
     sit: Situation,
     attempts: list[Attempt],
@@ -371,6 +490,16 @@ def _complete(
         and not action.provisional  # accepted once on a provisional end: it stands on replay
     ):
         assert step.minimum is not None
+        if step.minimum.method is not None and dates.minimum_end is not None:
+            raise RuleViolation(
+                f"minimum.{step.id}",
+                f"{step.label}: 公开征求意见公告的期限至 {att.comment_until} 截止，期间持续至 "
+                f"{dates.minimum_end.on} 二十四时，期满前不得结束 the published comment window "
+                f"runs to the end of {dates.minimum_end.on}: the step may not close before it "
+                f"has run ({COUNTING})",
+                article=_min_article(step),
+                remedy=f"complete on or after {dates.earliest_close}",
+            )
         allowed = (
             "; the law allows a shorter period only with a reason stated when the step opens"
             if step.minimum.shortenable
@@ -394,6 +523,9 @@ def _complete(
             article=outcome.article or step.article,
             remedy=f"attach {', '.join(missing)}",
         )
+    held = att.documents + action.documents
+    if outcome.passing:
+        _check_documents(proc, flags, step, att, held, action)
     if step.requires_meeting_record:
         _check_meeting(step, outcome, action.meeting)
     _check_blocks(proc, step, outcome, attempts)
@@ -402,6 +534,77 @@ def _complete(
         dates.earliest_close is not None and dates.minimum_end and dates.minimum_end.provisional
     )
     return _effect(proc, step, outcome, att, attempts, action, provisional)
+
+
+def _check_documents(
+    proc: Procedure,
+    flags: frozenset[str],
+    step: Step,
+    att: Attempt,
+    held: tuple[str, ...],
+    action: Complete,
+) -> None:
+    """What a passing close needs: the step's documents for the decision's flags (Art. 32), and
+    what each participation method used needs — a hearing's dates and record (Arts. 16-17)."""
+    needed: list[tuple[str, str]] = [
+        (r.kind, r.article or step.article) for r in step.requires_documents if r.holds(flags)
+    ]
+    for method_id in att.methods:
+        method = proc.method(method_id)
+        if method is None:
+            continue
+        needed += [(k, method.article or step.article) for k in method.requires_documents]
+        if method.materials_days:
+            _check_hearing(step, method, method.materials_days, att, action)
+    missing = [(k, a) for k, a in dict.fromkeys(needed) if k not in held]
+    if missing:
+        names = "、".join(f"{_doc_zh(proc, k)} ({k}, {a})" for k, a in missing)
+        raise RuleViolation(
+            "documents.required",
+            f"{step.label} 须附 {names} needs {', '.join(k for k, _ in missing)}",
+            article=missing[0][1],
+            remedy="attach " + ", ".join(f"--attach {k}=FILE" for k, _ in missing),
+        )
+
+
+def _check_hearing(step: Step, method: Method, days: int, att: Attempt, action: Complete) -> None:
+    method_id = method.id
+    article = method.article or step.article
+    materials_article = method.materials_article or article
+    hearing = action.hearing or att.hearing
+    if hearing is None:
+        raise RuleViolation(
+            "hearing.record_required",
+            f"{step.label} 采用了听证会 used a hearing ({method_id}): 须记录听证公告日期、材料送达"
+            "日期和听证会举行日期 record the day the notice was published, the day the materials "
+            "reached the participants and the day it was held",
+            article=article,
+            remedy="give --hearing-notice-on DATE --hearing-materials-on DATE --hearing-on DATE",
+        )
+    opened = att.opened_on or hearing.notice_on
+    if not opened <= hearing.notice_on <= hearing.held_on <= action.on:
+        raise InputError(
+            f"听证日期顺序不对 the hearing's dates must run: step opened ({opened}) ≤ notice "
+            f"published ({hearing.notice_on}) ≤ hearing held ({hearing.held_on}) ≤ step closed "
+            f"({action.on})"
+        )
+    if hearing.materials_on > hearing.held_on:
+        raise InputError(
+            f"材料送达日期 {hearing.materials_on} 晚于听证会 {hearing.held_on} the materials cannot "
+            "reach the participants after the hearing"
+        )
+    latest = hearing.held_on - timedelta(days=days)
+    if hearing.materials_on > latest:
+        gap = (hearing.held_on - hearing.materials_on).days
+        raise RuleViolation(
+            "hearing.materials",
+            f"听证会材料应当于召开听证会{days}日前送达听证参加人：材料 {hearing.materials_on} 送达，"
+            f"听证会 {hearing.held_on} 召开，仅提前 {gap} 日 the hearing materials must reach the "
+            f"participants at least {days} days before the hearing (they did {gap} days before)",
+            article=materials_article,
+            remedy=f"a hearing on {hearing.materials_on + timedelta(days=days)} or later, or the "
+            f"materials delivered by {latest}",
+        )
 
 
 def _doc_zh(proc: Procedure, doc: str) -> str:
@@ -444,6 +647,8 @@ def _effect(
         "outcome": outcome.id,
         "documents": docs,
     }
+    if action.hearing is not None:
+        update["hearing"] = action.hearing
     if provisional:
         update["close_provisional"] = True
     closed = att.model_copy(update=update)
@@ -633,6 +838,113 @@ def _skip(
             skip_reason=action.reason,
         ),
     )
+
+
+def _reuse(
+    proc: Procedure, step: Step, sit: Situation, attempts: list[Attempt], action: Reuse
+) -> tuple[Attempt, ...]:
+    """Keep the step's earlier result after a return instead of running it again (沿用前次
+    结果): the sponsor's judgment that it still stands for the revised draft, with the reason
+    (Arts. 24, 28 ask for the necessary adjustments only).  Never a hard gate (the legality
+    review and the collective discussion of a changed draft always run again, Arts. 25, 30),
+    never a finding that forbids the decision (an uncontrollable risk, Art. 24)."""
+    if not step.reusable:
+        if step.hard_gate:
+            why = (
+                "审查的是提交的草案，草案修改后须重新审查 reviews the draft submitted: a changed "
+                "draft is reviewed again"
+                if not step.decides
+                else "修改后的草案须重新讨论决定 a changed draft is discussed and decided again"
+            )
+        else:
+            why = "不可沿用前次结果 may not keep an earlier result"
+        raise RuleViolation(
+            "reuse.not_allowed",
+            f"{step.label} {why}",
+            article=step.article,
+            remedy=f"run {step.id} again (decide start … {step.id})",
+        )
+    if sit.status == "waiting":
+        raise _refuse_order(proc, step, sit)
+    if sit.status != "ready":
+        raise _refuse_state(step, sit, "reuse")
+    earlier = next((a for a in reversed(attempts) if a.step == step.id and a.superseded), None)
+    if earlier is None:
+        raise RuleViolation(
+            "reuse.nothing",
+            f"{step.label} 没有可沿用的前次结果 has no earlier result to keep (it has not run "
+            "before a return)",
+            article=step.article,
+            remedy=f"start {step.id}",
+        )
+    finding = step.outcome(earlier.outcome or "") if earlier.status == "done" else None
+    if finding is None or not finding.passing:
+        raise RuleViolation(
+            "reuse.not_done",
+            f"{step.label} 第{earlier.number}次未以可沿用的结果完成 attempt {earlier.number} "
+            f"ended {earlier.outcome or earlier.status}: there is no result that stands",
+            article=step.article,
+            remedy=f"start {step.id}"
+            + (" (or skip it again)" if earlier.status == "skipped" else ""),
+        )
+    blocking = next(
+        (
+            a
+            for a in reversed(attempts)
+            if a.step == step.id and a.outcome and (o := step.outcome(a.outcome)) and o.blocks
+        ),
+        None,
+    )
+    if blocking is not None and blocking.number >= earlier.number:
+        bad = step.outcome(blocking.outcome or "")
+        assert bad is not None
+        raise RuleViolation(
+            f"gate.{step.id}",
+            f"最近一次{step.zh}结论为「{bad.zh}」，不得沿用 the latest {step.en} found "
+            f"{bad.id}: a new {step.id} must follow",
+            article=bad.article or step.article,
+            remedy=f"start {step.id}",
+        )
+    if not action.reason:
+        raise RuleViolation(
+            "reuse.reason_required",
+            f"沿用 {step.label} 前次结果须说明理由 keeping the earlier result needs the reason it "
+            "still stands for the revised draft",
+            article=step.article,
+            remedy="give --reason",
+        )
+    _check_not_before(
+        step,
+        action.on,
+        _prerequisites_closed(proc, step, attempts),
+        "the close of the steps it comes after",
+    )
+    origin = earlier.reused_from or earlier.number
+    new = Attempt(
+        step=step.id,
+        number=sit.number,
+        status="done",
+        opened_on=action.on,
+        closed_on=action.on,
+        outcome=earlier.outcome,
+        reused_from=origin,
+        reuse_reason=action.reason,
+    )
+    return (*attempts, new)
+
+
+def _attach(
+    step: Step, sit: Situation, attempts: list[Attempt], action: Attach
+) -> tuple[Attempt, ...]:
+    """Documents filed on the step's current attempt after the fact (open, paused or done)."""
+    att = sit.attempt
+    if att is None or sit.status not in ("open", "paused", "done"):
+        raise _refuse_state(step, sit, "attach to")
+    if not action.documents:
+        raise InputError("没有要附加的文件 nothing to attach: give KIND=FILE")
+    _check_not_before(step, action.on, att.opened_on, "the day the step opened")
+    docs = tuple(dict.fromkeys((*att.documents, *action.documents)))
+    return _replace(attempts, att, att.model_copy(update={"documents": docs}))
 
 
 def _extend(

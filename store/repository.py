@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from procedures.definition import Definition
 from procedures.errors import Conflict, NotFound
 from procedures.planner import Plan
-from procedures.state import Attempt, Decision, Deferral, Pause
+from procedures.state import Attempt, Decision, Deferral, Hearing, Pause
 from store.dbapi import Link
 from store.fastsql import SQL, as_date
 
@@ -44,6 +44,7 @@ _DECISION_COLUMNS = (
     "registered_on",
     "status",
     "version",
+    "co_sponsors",
 )
 _ATTEMPT_COLUMNS = (
     "step",
@@ -61,11 +62,12 @@ _ATTEMPT_COLUMNS = (
     "superseded",
     "respond_by",
     "close_provisional",
+    "details",
     "due_on",
     "earliest_close_on",
     "provisional",
 )
-_ATTEMPT_READ = ("decision_id", *_ATTEMPT_COLUMNS[:15])
+_ATTEMPT_READ = ("decision_id", *_ATTEMPT_COLUMNS[:16])
 
 _GET = SQL(f"SELECT {', '.join(_DECISION_COLUMNS)} FROM decisions WHERE id = :id")
 _ATTEMPTS_OF = SQL(
@@ -193,7 +195,9 @@ def _attempt(row: Sequence[Any]) -> Attempt:
         superseded,
         respond_by,
         close_provisional,
+        details,
     ) = row
+    extra = {} if details in ("{}", None) else json.loads(details)
     return Attempt(
         step=step,
         number=number,
@@ -210,7 +214,31 @@ def _attempt(row: Sequence[Any]) -> Attempt:
         superseded=bool(superseded),
         respond_by=as_date(respond_by),
         close_provisional=bool(close_provisional),
+        **_details_in(extra),
     )
+
+
+_DETAILS = ("methods", "comment_until", "hearing", "reused_from", "reuse_reason")
+
+
+def _details_in(extra: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "methods" in extra:
+        out["methods"] = tuple(extra["methods"])
+    if "comment_until" in extra:
+        out["comment_until"] = as_date(extra["comment_until"])
+    if "hearing" in extra:
+        out["hearing"] = Hearing.model_validate(extra["hearing"])
+    if "reused_from" in extra:
+        out["reused_from"] = int(extra["reused_from"])
+    if "reuse_reason" in extra:
+        out["reuse_reason"] = extra["reuse_reason"]
+    return out
+
+
+def _details_out(attempt: Attempt) -> str:
+    data = attempt.model_dump(mode="json", include=set(_DETAILS), exclude_defaults=True)
+    return _dump(data) if data else "{}"
 
 
 def _attempt_columns(attempt: Attempt) -> dict[str, Any]:
@@ -230,6 +258,7 @@ def _attempt_columns(attempt: Attempt) -> dict[str, Any]:
         "superseded": attempt.superseded,
         "respond_by": attempt.respond_by,
         "close_provisional": attempt.close_provisional,
+        "details": _details_out(attempt),
     }
 
 
@@ -247,6 +276,7 @@ def _decision(row: Sequence[Any], attempts: tuple[Attempt, ...]) -> Decision:
         registered,
         status,
         version,
+        co_sponsors,
     ) = row
     return Decision(
         id=id_,
@@ -262,6 +292,7 @@ def _decision(row: Sequence[Any], attempts: tuple[Attempt, ...]) -> Decision:
         status=status,
         version=version,
         attempts=attempts,
+        co_sponsors=tuple(_json_list(co_sponsors or "[]")),
     )
 
 
@@ -297,6 +328,7 @@ class DecisionRepository:
                 "registered_on": decision.registered_on,
                 "status": decision.status,
                 "version": decision.version,
+                "co_sponsors": _dump(list(decision.co_sponsors)),
                 **_dates(decision, plan),
             },
         )

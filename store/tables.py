@@ -46,6 +46,8 @@ class DecisionRow(SQLModel, table=True):
     procedure_sha256: str | None = Field(default=None, max_length=64)
     flags: str = Field(default="[]", sa_type=Text)  # JSON list of flag ids
     sponsor: str = Field(sa_type=Text)
+    # the units that take part with the lead sponsor (Decree 713 Art. 11), JSON list
+    co_sponsors: str = Field(default="[]", sa_type=Text, sa_column_kwargs={"server_default": "[]"})
     target_on: date | None = None
     catalogue_year: int | None = None
     registered_on: date
@@ -104,6 +106,8 @@ class AttemptRow(SQLModel, table=True):
     superseded: bool = False
     respond_by: date | None = None  # the response date asked of the reviewer (Art. 26)
     close_provisional: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # what only some attempts have (methods, comment deadline, hearing, reuse), JSON object
+    details: str = Field(default="{}", sa_type=Text, sa_column_kwargs={"server_default": "{}"})
     earliest_close_on: date | None = None
     due_on: date | None = None
     provisional: bool = False
