@@ -24,6 +24,7 @@ from procedures import (
     register,
 )
 from procedures.planner import Plan
+from procedures.state import Action, Reuse
 
 
 class Run:
@@ -47,12 +48,17 @@ class Run:
         on: date,
         shorten_reason: str | None = None,
         respond_by: date | None = None,
+        **kw: object,
     ) -> Run:
         return self._do(
-            Start(step=step, on=on, shorten_reason=shorten_reason, respond_by=respond_by)
+            Start(step=step, on=on, shorten_reason=shorten_reason, respond_by=respond_by, **kw)  # type: ignore[arg-type]
         )
 
     def complete(self, step: str, on: date, outcome: str | None = None, **kw: object) -> Run:
+        """Complete ``step``; unless ``documents`` is given, with the Art. 29 package documents
+        the step produces (as an office files them), so that the package gate is met."""
+        if "documents" not in kw:
+            kw["documents"] = filed(self.proc, step)
         return self._do(Complete(step=step, on=on, outcome=outcome, **kw))  # type: ignore[arg-type]
 
     def skip(self, step: str, on: date, reason: str | None = None) -> Run:
@@ -61,14 +67,17 @@ class Run:
     def extend(self, step: str, on: date, reason: str | None = None) -> Run:
         return self._do(Extend(step=step, on=on, reason=reason))
 
-    def refused(self, action: Start | Complete | Skip | Extend) -> RuleViolation:
+    def reuse(self, step: str, on: date, reason: str | None = None) -> Run:
+        return self._do(Reuse(step=step, on=on, reason=reason))
+
+    def refused(self, action: Action) -> RuleViolation:
         before = self.attempts
         with pytest.raises(RuleViolation) as info:
             self._do(action)
         assert self.attempts is before
         return info.value
 
-    def _do(self, action: Start | Complete | Skip | Extend) -> Run:
+    def _do(self, action: Action) -> Run:
         self.attempts = apply(self.proc, self.flags, self.attempts, action, self.cal)
         return self
 
@@ -99,6 +108,13 @@ class Run:
         self.complete("legality_review", date(2025, 4, 30), "lawful")
         self.start("collective_discussion", date(2025, 5, 6))
         return self
+
+
+def filed(proc: Procedure, step: str) -> tuple[str, ...]:
+    """The package document kinds (Decree 713 Art. 29) that ``step`` produces."""
+    made = proc.step(step)
+    kinds = {rule.kind for rule in proc.package}
+    return tuple(k for k in (made.documents if made else ()) if k in kinds)
 
 
 def meeting(outcome: str, **overrides: object) -> MeetingRecord:
