@@ -24,7 +24,8 @@ def test_unlawful_returns_to_drafting_and_every_later_step_runs_again(national):
     # the second round runs through in full, with its own periods
     run.start("drafting", D(2025, 5, 6)).complete("drafting", D(2025, 5, 20))
     run.start("public_participation", D(2025, 5, 21))
-    assert run.plan(D(2025, 5, 22)).step("public_participation").earliest_close_on == D(2025, 6, 20)
+    # the notice's window runs to 2025-06-20 (Art. 15); the step closes from the day after
+    assert run.plan(D(2025, 5, 22)).step("public_participation").earliest_close_on == D(2025, 6, 21)
 
 
 def test_incomplete_materials_stop_the_clock_and_resubmission_restarts_it(national):
@@ -268,7 +269,7 @@ def test_tianjin_needs_the_sponsors_own_legality_review_first():
     run = Run(proc)
     run.start("drafting", D(2025, 3, 3)).complete("drafting", D(2025, 3, 10))
     run.start("public_participation", D(2025, 3, 11)).complete(
-        "public_participation", D(2025, 4, 10)
+        "public_participation", D(2025, 4, 11)
     )
     refusal = run.refused(Start(step="legality_review", on=D(2025, 4, 11)))
     assert refusal.rule == "gate.internal_legality_review"
@@ -283,7 +284,7 @@ def test_tianjin_needs_the_sponsors_own_legality_review_first():
     [
         ("national-2019", 30, "office_policy"),
         ("tianjin-2020", 30, "local_rule"),
-        ("tianjin-district-2020", 10, "local_rule"),
+        ("tianjin-district-2020", 30, "office_policy"),
     ],
 )
 def test_archive_hand_over_period_per_preset(preset, days, kind):
@@ -294,3 +295,19 @@ def test_archive_hand_over_period_per_preset(preset, days, kind):
         kind,
         "collective_discussion",
     )
+
+
+def test_tianjin_district_sends_the_dossier_to_the_justice_bureau_for_review_not_archiving():
+    """北辰区、津南区 2022 catalogue notices: 决策作出后十日内报送区司法局审核 — a review step of the
+    district justice bureau, 10 days from the decision (local rule), before the archiving."""
+    proc = load_procedure("tianjin-district-2020")
+    review = proc.step("dossier_review")
+    assert review.role == "legal_office" and proc.role("legal_office").zh == "区司法局"
+    assert (review.due.amount, review.due.unit, review.due.basis.kind, review.due.anchor) == (
+        10,
+        "calendar_days",
+        "local_rule",
+        "collective_discussion",
+    )
+    assert "dossier_review" in [p.step for p in proc.step("archiving").after]
+    assert proc.role("archivist").zh != "区司法局"

@@ -49,7 +49,7 @@ def test_parallel_steps_may_run_in_any_order_and_a_lawful_skip_counts_as_finishe
         "已按《重大固定资产投资项目社会稳定风险评估暂行办法》评估",
     )
     run.start("public_participation", D(2025, 3, 11)).complete(
-        "public_participation", D(2025, 4, 10)
+        "public_participation", D(2025, 4, 11)
     )
     assert run.status("legality_review") == "ready"
     run.start("legality_review", D(2025, 4, 11))
@@ -162,7 +162,7 @@ def test_approval_is_refused_while_the_latest_risk_finding_is_uncontrollable(nat
     run.start("risk_assessment", D(2025, 3, 11))
     run.complete("risk_assessment", D(2025, 4, 1), "uncontrollable")
     run.start("public_participation", D(2025, 3, 11)).complete(
-        "public_participation", D(2025, 4, 10)
+        "public_participation", D(2025, 4, 11)
     )
     run.start("legality_review", D(2025, 4, 11)).complete(
         "legality_review", D(2025, 4, 22), "lawful"
@@ -228,10 +228,11 @@ def test_a_new_controllable_finding_allows_approval(national):
     run.start("risk_assessment", D(2025, 4, 11)).complete(
         "risk_assessment", D(2025, 4, 25), "controllable"
     )
+    # the window to 2025-05-11 (a Sunday) runs to Monday 05-12: the step closes from 05-13
     run.start("public_participation", D(2025, 4, 11)).complete(
-        "public_participation", D(2025, 5, 12)
+        "public_participation", D(2025, 5, 13)
     )
-    run.start("legality_review", D(2025, 5, 13)).complete(
+    run.start("legality_review", D(2025, 5, 14)).complete(
         "legality_review", D(2025, 5, 23), "lawful"
     )
     run.start("collective_discussion", D(2025, 5, 26))
@@ -248,7 +249,7 @@ def test_public_comment_may_not_close_before_thirty_days(national):
     assert refusal.rule == "minimum.public_participation"
     assert refusal.article == "Decree 713 Art. 15"
     assert "2025-04-10" in refusal.message
-    run.complete("public_participation", D(2025, 4, 10))
+    run.complete("public_participation", D(2025, 4, 11))
     assert run.status("public_participation") == "done"
 
 
@@ -256,17 +257,29 @@ def test_a_comment_period_ending_in_national_day_runs_to_the_next_working_day(na
     run = Run(national)
     run.start("drafting", D(2025, 8, 1)).complete("drafting", D(2025, 8, 29))
     run.start("public_participation", D(2025, 9, 1))  # +30 days = 2025-10-01, a holiday
-    assert run.plan(D(2025, 9, 2)).step("public_participation").earliest_close_on == D(2025, 10, 9)
-    run.refused(Complete(step="public_participation", on=D(2025, 10, 8)))
-    run.complete("public_participation", D(2025, 10, 9))
+    view = run.plan(D(2025, 9, 2)).step("public_participation")
+    # Civil Code Art. 203 by analogy: the window runs to 10-09, the first working day after the
+    # holiday, until 24:00 — the step closes from 10-10
+    assert (view.comment_until, view.window_until) == (D(2025, 10, 1), D(2025, 10, 9))
+    assert view.earliest_close_on == D(2025, 10, 10)
+    run.refused(Complete(step="public_participation", on=D(2025, 10, 9)))
+    run.complete("public_participation", D(2025, 10, 10))
 
 
 def test_a_comment_period_shortened_with_a_reason_stated_at_opening(national):
     run = Run(national)
     run.start("drafting", D(2025, 3, 3)).complete("drafting", D(2025, 3, 10))
-    run.start("public_participation", D(2025, 3, 11), shorten_reason="防汛工程情况紧急")
+    run.start(
+        "public_participation",
+        D(2025, 3, 11),
+        shorten_reason="防汛工程情况紧急",
+        comment_until=D(2025, 3, 21),
+    )
     view = run.plan(D(2025, 3, 12)).step("public_participation")
-    assert view.shortened and view.earliest_close_on is None
+    # Art. 15: shortened with the urgency stated in the notice — and the shorter window it
+    # published still runs its course
+    assert view.shortened and view.earliest_close_on == D(2025, 3, 22)
+    run.refused(Complete(step="public_participation", on=D(2025, 3, 21)))
     run.complete("public_participation", D(2025, 3, 25))
     assert run.status("public_participation") == "done"
 

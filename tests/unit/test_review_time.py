@@ -136,8 +136,9 @@ def test_spec_3_a_close_on_a_provisional_minimum_end_is_accepted_and_recorded(na
     run.start("drafting", D(2027, 1, 4)).complete("drafting", D(2027, 2, 26))
     run.start("public_participation", D(2027, 3, 1))
     open_ = run.plan(D(2027, 3, 2)).step("public_participation")
-    assert open_.provisional and open_.earliest_close_on == D(2027, 3, 31)
-    run.complete("public_participation", D(2027, 3, 31))
+    assert open_.provisional and open_.window_until == D(2027, 3, 31)
+    assert open_.earliest_close_on == D(2027, 4, 1)
+    run.complete("public_participation", D(2027, 4, 1))
     done = run.plan(D(2027, 4, 1)).step("public_participation")
     assert done.status == "done" and done.close_provisional
     attempt = next(a for a in run.attempts if a.step == "public_participation")
