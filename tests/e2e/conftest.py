@@ -53,3 +53,15 @@ def cli(database_url: str, tmp_path: Path) -> Iterator[CLI]:  # noqa: F811
     env = {k: v for k, v in os.environ.items() if not k.startswith("DECIDE_")}
     env.update(DECIDE_HOME=str(tmp_path / "home"), DECIDE_DATABASE_URL=database_url, COLUMNS="200")
     yield CLI(env)
+
+
+def papers(folder: Path, *kinds: str) -> list[str]:
+    """``--attach KIND=FILE`` arguments for small files of these kinds (the documents an office
+    files with a step: the Art. 29 package needs them before the collective discussion)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    args: list[str] = []
+    for kind in kinds:
+        path = folder / f"{kind}.pdf"
+        path.write_bytes(f"%PDF {kind}".encode())
+        args += ["--attach", f"{kind}={path}"]
+    return args

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.e2e.conftest import CLI
+from tests.e2e.conftest import CLI, papers
 
 TITLE = "某区2025年老旧小区改造计划"
 
@@ -46,7 +46,9 @@ def test_a_short_session_end_to_end(cli: CLI, tmp_path: Path):
     status = cli.json("status", d, "--as-of", "2025-09-30").json()
     assert set(status) >= {"id", "title", "procedure", "status", "steps"}
     pp = next(s for s in status["steps"] if s["step"] == "public_participation")
-    assert pp["earliest_close_on"] == "2025-10-09"  # 30 days → 10-01 (国庆) → 10-09
+    # the notice's deadline 30 days on is 10-01 (国庆): the window runs to 10-09, until 24:00
+    assert (pp["comment_until"], pp["window_until"]) == ("2025-10-01", "2025-10-09")
+    assert pp["earliest_close_on"] == "2025-10-10" and pp["methods"] == ["public_comment"]
     assert pp["due_basis"] == "office_policy"  # never shown as if it were statute
     assert set(pp) >= {
         "step",
@@ -221,14 +223,21 @@ def test_odd_unicode_is_kept_exactly(cli: CLI):
     assert cli.json("audit", "verify").json()["ok"]
 
 
-def test_the_collective_discussion_meeting_record_on_the_command_line(cli: CLI):
+def test_the_collective_discussion_meeting_record_on_the_command_line(cli: CLI, tmp_path: Path):
     d = register(cli, "--flag", "stability_risk")
     for args in (
         ("start", d, "drafting", "--on", "2025-07-02"),
-        ("complete", d, "drafting", "--on", "2025-07-10"),
+        ("complete", d, "drafting", "--on", "2025-07-10", *papers(tmp_path, "draft")),
         ("start", d, "public_participation", "--on", "2025-07-11"),
         ("start", d, "expert_review", "--on", "2025-07-11"),
-        ("complete", d, "expert_review", "--on", "2025-08-01"),
+        (
+            "complete",
+            d,
+            "expert_review",
+            "--on",
+            "2025-08-01",
+            *papers(tmp_path, "expert_adoption_report"),
+        ),
         (
             "skip",
             d,
@@ -238,9 +247,25 @@ def test_the_collective_discussion_meeting_record_on_the_command_line(cli: CLI):
             "--on",
             "2025-07-11",
         ),
-        ("complete", d, "public_participation", "--on", "2025-08-11"),
-        ("start", d, "legality_review", "--on", "2025-08-12"),
-        ("complete", d, "legality_review", "--outcome", "lawful", "--on", "2025-08-25"),
+        (
+            "complete",
+            d,
+            "public_participation",
+            "--on",
+            "2025-08-12",
+            *papers(tmp_path, "opinion_adoption_report"),
+        ),
+        ("start", d, "legality_review", "--on", "2025-08-13"),
+        (
+            "complete",
+            d,
+            "legality_review",
+            "--outcome",
+            "lawful",
+            "--on",
+            "2025-08-25",
+            *papers(tmp_path, "legality_opinion", "legal_advisers_opinion"),
+        ),
         ("start", d, "collective_discussion", "--on", "2025-08-26"),
     ):
         r = cli(*args)

@@ -20,12 +20,12 @@ def steps(result) -> dict[str, dict]:
 
 
 def drafted(cli: CLI, tmp_path: Path) -> tuple[str, Path]:
-    """A technical decision whose draft was attached on 2025-08-29 (the step's only kind)."""
+    """A technical decision whose draft was attached on 2025-08-29."""
     d = register(cli)
     assert cli("start", d, "drafting", "--on", "2025-07-02").code == 0
     draft = tmp_path / "草案.docx"
     draft.write_bytes("某区老旧小区改造计划（草案）".encode())
-    r = cli("complete", d, "drafting", "--on", "2025-08-29", "--attach", str(draft))
+    r = cli("complete", d, "drafting", "--on", "2025-08-29", "--attach", f"draft={draft}")
     assert r.code == 0, r.err
     return d, draft
 
@@ -86,6 +86,7 @@ def test_documents_lists_kinds_and_hashes_and_the_package_state(cli: CLI, tmp_pa
         "opinion_adoption_report",
         "expert_adoption_report",
         "legality_opinion",
+        "legal_advisers_opinion",  # Decree 713 Art. 28
     }  # risk assessment is not required: its report is not awaited
     human = cli("documents", d)
     assert human.code == 0
@@ -103,8 +104,24 @@ def test_a_step_done_without_its_document_shows_it_missing(cli: CLI, tmp_path: P
 
 
 def test_an_attachment_without_a_kind_is_filed_under_the_steps_only_kind(cli: CLI, tmp_path):
-    d, _ = drafted(cli, tmp_path)
-    assert [x["kind"] for x in cli.json("documents", d).json()["documents"]] == ["draft"]
+    d, draft = drafted(cli, tmp_path)
+    # risk_assessment takes risk_report only (the decision needs the flag for it)
+    cli("amend", d, "--flag", "stability_risk", "--reason", "涉及征收", "--on", "2025-08-30")
+    assert cli("start", d, "risk_assessment", "--on", "2025-09-01").code == 0
+    r = cli(
+        "complete",
+        d,
+        "risk_assessment",
+        "--outcome",
+        "controllable",
+        "--on",
+        "2025-09-20",
+        "--attach",
+        str(draft),
+    )
+    assert r.code == 0, r.err
+    kinds = [x["kind"] for x in cli.json("documents", d).json()["documents"]]
+    assert kinds == ["draft", "risk_report"]
     verified = cli.json("audit", "verify").json()  # the attempt lists the kind as filed
     assert verified["ok"] is True, verified["problems"]
 
@@ -130,7 +147,7 @@ def test_an_attachment_must_be_a_regular_file_and_is_refused_at_once(cli: CLI, t
     os.mkfifo(fifo)
     for path in (fifo, Path("/dev/zero"), tmp_path):
         started = time.monotonic()
-        r = cli("complete", d, "drafting", "--on", "2025-08-29", "--attach", str(path))
+        r = cli("complete", d, "drafting", "--on", "2025-08-29", "--attach", f"draft={path}")
         assert r.code == 2 and "not a regular file" in r.err and "不是普通文件" in r.err, r.err
         assert time.monotonic() - started < 20  # refused, not read (a FIFO would block)
     assert steps(cli.json("status", d))["drafting"]["status"] == "open"
@@ -142,10 +159,12 @@ def test_an_attachment_over_the_size_limit_is_refused_naming_the_limit(cli: CLI,
     big = tmp_path / "big.pdf"
     big.write_bytes(b"x" * (2 << 20))
     cli.env["DECIDE_MAX_ATTACHMENT_MB"] = "1"
-    r = cli("complete", d, "drafting", "--on", "2025-08-29", "--attach", str(big))
+    r = cli("complete", d, "drafting", "--on", "2025-08-29", "--attach", f"draft={big}")
     assert r.code == 2 and "文件过大" in r.err and "1 MiB" in r.err, r.err
     cli.env["DECIDE_MAX_ATTACHMENT_MB"] = "3"
-    assert cli("complete", d, "drafting", "--on", "2025-08-29", "--attach", str(big)).code == 0
+    assert (
+        cli("complete", d, "drafting", "--on", "2025-08-29", "--attach", f"draft={big}").code == 0
+    )
 
 
 # -- people ------------------------------------------------------------------------------------
