@@ -513,7 +513,8 @@ def _complete(
             article=_min_article(step),
             remedy=f"complete on or after {dates.earliest_close}",
         )
-    missing = [d for d in outcome.requires_documents if d not in action.documents]
+    held = att.documents + action.documents  # filed earlier (decide attach) or now
+    missing = [d for d in outcome.requires_documents if d not in held]
     if missing:
         names = "、".join(f"{_doc_zh(proc, d)} ({d})" for d in missing)
         raise RuleViolation(
@@ -523,7 +524,6 @@ def _complete(
             article=outcome.article or step.article,
             remedy=f"attach {', '.join(missing)}",
         )
-    held = att.documents + action.documents
     if outcome.passing:
         _check_documents(proc, flags, step, att, held, action)
     if step.requires_meeting_record:
@@ -877,6 +877,16 @@ def _reuse(
             article=step.article,
             remedy=f"start {step.id}",
         )
+    latest = next((a for a in reversed(attempts) if a.step == step.id and a.outcome), None)
+    bad = step.outcome(latest.outcome or "") if latest is not None else None
+    if bad is not None and bad.blocks:  # the latest finding forbids the decision (Art. 24)
+        raise RuleViolation(
+            f"gate.{step.id}",
+            f"最近一次{step.zh}结论为「{bad.zh}」，不得沿用 the latest {step.en} found "
+            f"{bad.id}: a new {step.id} must follow",
+            article=bad.article or step.article,
+            remedy=f"start {step.id}",
+        )
     finding = step.outcome(earlier.outcome or "") if earlier.status == "done" else None
     if finding is None or not finding.passing:
         raise RuleViolation(
@@ -886,24 +896,6 @@ def _reuse(
             article=step.article,
             remedy=f"start {step.id}"
             + (" (or skip it again)" if earlier.status == "skipped" else ""),
-        )
-    blocking = next(
-        (
-            a
-            for a in reversed(attempts)
-            if a.step == step.id and a.outcome and (o := step.outcome(a.outcome)) and o.blocks
-        ),
-        None,
-    )
-    if blocking is not None and blocking.number >= earlier.number:
-        bad = step.outcome(blocking.outcome or "")
-        assert bad is not None
-        raise RuleViolation(
-            f"gate.{step.id}",
-            f"最近一次{step.zh}结论为「{bad.zh}」，不得沿用 the latest {step.en} found "
-            f"{bad.id}: a new {step.id} must follow",
-            article=bad.article or step.article,
-            remedy=f"start {step.id}",
         )
     if not action.reason:
         raise RuleViolation(

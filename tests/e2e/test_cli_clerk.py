@@ -9,7 +9,7 @@ import subprocess
 
 from rich.cells import cell_len
 
-from tests.e2e.conftest import CLI, DECIDE
+from tests.e2e.conftest import CLI, DECIDE, papers
 
 STEPS = (
     "initiation",
@@ -45,23 +45,78 @@ def ok(cli: CLI, *args: str) -> str:
     return " ".join(r.out.split())
 
 
-def test_chinese_names_work_wherever_an_id_does_and_a_chair_may_vote(cli: CLI):
+def test_chinese_names_work_wherever_an_id_does_and_a_chair_may_vote(cli: CLI, tmp_path):
     d = register(cli, "专业性、技术性较强", "实施后可能对社会稳定、公共安全等方面造成不利影响")
     assert set(cli.json("status", d).json()["flags"]) == {"technical", "stability_risk"}
+    draft = tmp_path / "草案.pdf"
+    draft.write_bytes(b"%PDF draft")
     for args in (
-        ("start", d, "拟定决策草案", "--on", "2025-07-02"),
-        ("complete", d, "拟定决策草案", "--on", "2025-07-10"),
-        ("start", d, "公众参与", "--on", "2025-07-11"),
+        ("start", d, "拟订决策草案", "--on", "2025-07-02"),
+        (
+            "complete",
+            d,
+            "拟订决策草案",
+            "--on",
+            "2025-07-10",
+            "--attach",
+            f"决策草案及其说明={draft}",
+        ),
+        (
+            "start",
+            d,
+            "公众参与",
+            "--on",
+            "2025-07-11",
+            "--method",
+            "座谈会",
+            "--method",
+            "公开征求意见",
+        ),
         ("start", d, "专家论证", "--on", "2025-07-11"),
-        ("complete", d, "专家论证", "--on", "2025-08-01"),
+        (
+            "complete",
+            d,
+            "专家论证",
+            "--on",
+            "2025-08-01",
+            *papers(tmp_path, "expert_adoption_report"),
+        ),
         ("start", d, "风险评估", "--on", "2025-07-11"),
-        ("complete", d, "风险评估", "--outcome", "风险可控", "--on", "2025-08-01"),
-        ("complete", d, "公众参与", "--on", "2025-08-11"),
-        ("start", d, "合法性审查", "--on", "2025-08-12"),
-        ("complete", d, "合法性审查", "--outcome", "合法", "--on", "2025-08-25"),
+        (
+            "complete",
+            d,
+            "风险评估",
+            "--outcome",
+            "风险可控",
+            "--on",
+            "2025-08-01",
+            "--attach",
+            str(draft),
+        ),
+        (
+            "complete",
+            d,
+            "公众参与",
+            "--on",
+            "2025-08-12",
+            *papers(tmp_path, "opinion_adoption_report"),
+        ),
+        ("start", d, "合法性审查", "--on", "2025-08-13"),
+        (
+            "complete",
+            d,
+            "合法性审查",
+            "--outcome",
+            "合法",
+            "--on",
+            "2025-08-25",
+            *papers(tmp_path, "legality_opinion", "legal_advisers_opinion"),
+        ),
         ("start", d, "集体讨论决定", "--on", "2025-08-26"),
     ):
         ok(cli, *args)
+    methods = cli.json("status", d).json()["steps"][2]["methods"]
+    assert methods == ["symposium", "public_comment"]  # 座谈会, 公开征求意见 as ids
     # the chair states a position too: not a duplicate attendee; 常务会议 is the executive meeting
     r = cli.json(
         "complete", d, "集体讨论决定", "--outcome", "通过", "--on", "2025-08-28",
@@ -79,9 +134,9 @@ def test_chinese_names_work_wherever_an_id_does_and_a_chair_may_vote(cli: CLI):
 def test_a_near_miss_is_refused_with_did_you_mean_and_nothing_written(cli: CLI):
     d = register(cli)
     before = len(cli.json("audit", d).json()["events"])
-    r = cli("start", d, "拟订决策草案", "--on", "2025-07-02")  # 订 for 定
+    r = cli("start", d, "拟定决策草案", "--on", "2025-07-02")  # 定 for 订 (Arts. 11-12: 拟订)
     assert r.code == 2
-    assert "did you mean: drafting (拟定决策草案)" in " ".join(r.err.split())
+    assert "did you mean: drafting (拟订决策草案)" in " ".join(r.err.split())
     j = cli.json("start", d, "drafting", "--on", "2025-07-02", "--actor", "x")
     assert j.code == 0
     r = cli("complete", d, "drafting", "--on", "2025-07-03", "--outcome", "草案拟定")
@@ -89,10 +144,10 @@ def test_a_near_miss_is_refused_with_did_you_mean_and_nothing_written(cli: CLI):
     assert len(cli.json("audit", d).json()["events"]) == before + 1
 
 
-def test_success_lines_say_what_happened(cli: CLI):
+def test_success_lines_say_what_happened(cli: CLI, tmp_path):
     d = register(cli, "undisclosable")  # no public participation: straight to legality review
     ok(cli, "start", d, "drafting", "--on", "2025-07-02")
-    ok(cli, "complete", d, "drafting", "--on", "2025-07-10")
+    ok(cli, "complete", d, "drafting", "--on", "2025-07-10", *papers(tmp_path, "draft"))
     assert "已开始 started" in ok(cli, "start", d, "legality_review", "--on", "2025-07-11")
     paused = ok(
         cli, "complete", d, "legality_review", "--outcome", "incomplete", "--on", "2025-07-14"
@@ -104,12 +159,15 @@ def test_success_lines_say_what_happened(cli: CLI):
     due = cli.json("status", d, "--as-of", "2025-07-17").json()["steps"][5]["due_on"]
     assert f"已延长至 {due} extended to {due}" in extended
     back = ok(cli, "complete", d, "legality_review", "--outcome", "unlawful", "--on", "2025-07-28")
-    assert "返回拟定决策草案 returned to drafting (第2次 attempt 2)" in back
+    assert "返回拟订决策草案 returned to drafting (第2次 attempt 2)" in back
     assert "completed" not in back
     ok(cli, "start", d, "drafting", "--on", "2025-07-29")
-    ok(cli, "complete", d, "drafting", "--on", "2025-07-30")
+    ok(cli, "complete", d, "drafting", "--on", "2025-07-30", *papers(tmp_path / "2", "draft"))
     ok(cli, "start", d, "legality_review", "--on", "2025-07-31")
-    ok(cli, "complete", d, "legality_review", "--outcome", "lawful", "--on", "2025-08-11")
+    ok(
+        cli, "complete", d, "legality_review", "--outcome", "lawful", "--on", "2025-08-11",
+        *papers(tmp_path / "2", "legality_opinion", "legal_advisers_opinion"),
+    )  # fmt: skip
     ok(cli, "start", d, "collective_discussion", "--on", "2025-08-12")
     meeting = ("--meeting-type", "plenary", "--chair", "张区长", "--position", "王=deferred")
     deferred = ok(
