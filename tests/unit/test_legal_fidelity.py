@@ -453,12 +453,6 @@ def test_decree_713_art_24_an_uncontrollable_risk_finding_is_never_reused(nation
     assert nothing.rule == "reuse.nothing"  # it never ran before the return
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: reusing an uncontrollable risk finding is refused as reuse.not_done citing "
-    "'Decree 713 Art. 22-24', never as gate.risk_assessment citing Art. 24: _reuse checks "
-    "finding.passing before the blocks check, which is unreachable",
-)
 def test_decree_713_art_24_uncontrollable_reuse_refusal_names_the_risk_gate(national):
     """Decree 713 Art. 24 (SPEC gate 3): the refusal names rule gate.risk_assessment."""
     run = uncontrollable(national)
@@ -619,12 +613,6 @@ def test_decree_713_art_29_attach_is_checked(national):
     assert waiting.rule == "step.not_open"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a revised_draft attached (Attach) to the open legality review does not count "
-    "for outcome lawful_with_changes: _complete checks outcome.requires_documents against "
-    "action.documents only, not the attempt's documents",
-)
 def test_decree_713_art_28_an_attached_revised_draft_counts_for_lawful_with_changes(national):
     """Decree 713 Art. 28 (lawful_with_changes needs the revised draft): filed with Attach on
     the open review before the opinion is given, it is held by the attempt."""
