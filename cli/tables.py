@@ -20,6 +20,7 @@ from rich.table import Table
 
 from cli.render import ALERT_STYLE, alert_text, outcome_label
 from procedures import Procedure
+from procedures.model import COUNTING
 from procedures.planner import (
     ALERT_LABELS,
     DECISION_STATUS_LABELS,
@@ -341,12 +342,17 @@ def _procedure(proc: Procedure, wide: bool) -> Table:
         title=f"{proc.zh} — {proc.id} v{proc.version}\n" + "\n".join(proc.sources),
         title_justify="left",
         show_lines=True,
+        caption=_package_caption(proc),
+        caption_justify="left",
     )
-    table.add_column("步骤 step\n办理角色 role · 前序 after", no_wrap=True)
+    table.add_column(
+        "步骤 step\n办理角色 role · 前序 after" + ("" if wide else "\n结果 outcomes"), no_wrap=True
+    )
     if wide:
         table.add_column("何时需要 required", ratio=1, overflow="fold")
     table.add_column("期限 periods", ratio=1, overflow="fold")
-    table.add_column("结果 outcomes", no_wrap=True)
+    if wide:
+        table.add_column("结果 outcomes", no_wrap=True)
     for i, step in enumerate(proc.steps, 1):
         role = proc.role(step.role)
         after = "".join(
@@ -354,19 +360,43 @@ def _procedure(proc: Procedure, wide: bool) -> Table:
             for p in step.after
         )
         cell = (
-            f"{i} {step.zh}\n{step.id}\n[dim]{step.article}[/]\n"
-            f"[dim]role[/] {role.zh if role else ''}\n  {step.role}"
+            f"{i} {_fold(step.zh)}\n{step.id}\n[dim]{_fold(step.article, 22)}[/]\n"
+            f"[dim]role[/] {_fold(role.zh if role else '', 10)}\n  {step.role}"
             + (f"\n[dim]after[/]{after}" if after else "")
         )
-        periods = "\n".join(_periods(step))
-        outcomes = "\n".join(f"{o.zh}\n[dim]·[/] {o.id}" for o in step.outcomes)
-        cells = [cell]
+        periods = "\n".join(_periods(proc, step))
+        outcomes = "\n".join(f"{_fold(o.zh, 10)}\n[dim]·[/] {o.id}" for o in step.outcomes)
         if wide:
-            cells.append(_required(step))
-        else:
+            table.add_row(cell, _required(step), periods, outcomes)
+        else:  # 80 columns: the outcomes under the step, the periods beside them
             periods = _required(step) + ("\n" + periods if periods else "")
-        table.add_row(*cells, periods, outcomes)
+            table.add_row(f"{cell}\n[dim]结果 outcomes[/]\n{outcomes}", periods)
     return table
+
+
+def _fold(text: str, width: int = 12) -> str:
+    """Long Chinese text in lines of at most ``width`` characters (a role such as
+    决策承办单位或者负责风险评估工作的其他单位 would take the whole screen)."""
+    if len(text) <= width:
+        return text
+    return "\n".join(text[i : i + width] for i in range(0, len(text), width))
+
+
+def _package_caption(proc: Procedure) -> str:
+    """The Art. 29 package and how periods are counted, under the steps."""
+    lines = []
+    if proc.package:
+        lines.append(
+            "提请集体讨论的材料 the submission package (Decree 713 Art. 29), each when its step ran:"
+        )
+        for rule in proc.package:
+            kind = proc.document(rule.kind)
+            when = f" — 标记 when {' / '.join(rule.when)}" if rule.when else ""
+            lines.append(
+                f"  {kind.zh if kind else rule.kind} {rule.kind} ({rule.article or '—'}){when}"
+            )
+    lines.append(f"期间计算 counting: {COUNTING}")
+    return "\n".join(lines)
 
 
 def _required(step: Any) -> str:
@@ -379,10 +409,26 @@ def _required(step: Any) -> str:
         text += "\n[bold]不得跳过 hard gate[/]"
     if step.skippable:
         text += "\n可说明理由跳过 skippable with reason"
+    if step.reusable:
+        text += "\n退回后可说明理由沿用前次结果 reusable after a return, with a reason"
+    if step.requires_package:
+        text += "\n[bold]材料齐全方可开始 needs the Art. 29 package[/]"
     return text
 
 
-def _periods(step: Any) -> Iterator[str]:
+def _periods(proc: Procedure, step: Any) -> Iterator[str]:
+    if step.methods:
+        names = "、".join(
+            f"{m.zh} {m.id}" for mid in step.methods if (m := proc.method(mid)) is not None
+        )
+        yield f"方式 methods (Art. 14; default {step.methods[0]}): {names}"
+        for mid in step.methods:
+            m = proc.method(mid)
+            if m is not None and m.materials_days:
+                yield (
+                    f"{m.zh} {m.id}: 材料于{m.materials_days}日前送达 materials ≥ "
+                    f"{m.materials_days} days before ({m.materials_article or m.article})"
+                )
     periods = (
         ("最短 minimum", step.minimum),
         ("保证审查时间 review time (binds the submitter)", step.review_time),
@@ -391,7 +437,12 @@ def _periods(step: Any) -> Iterator[str]:
     for name, period in periods:
         if period is None:
             continue
+        if period.method:
+            m = proc.method(period.method)
+            name = f"{m.zh if m else period.method}期限 window of {period.method}"
         text = f"{name}: {period.label} {period.basis.label}"
+        if period.method:
+            text += "; 至公告的截止日期，自公布次日起算 to the deadline the notice publishes, from the next day"
         if period.anchor != "opened":
             text += f"; 自 from {period.anchor}"
         if period.shortenable:
@@ -400,3 +451,7 @@ def _periods(step: Any) -> Iterator[str]:
             ext = period.extension
             text += f"; 可延长 +{ext.amount} ({ext.unit}) ×{ext.max_times}"
         yield text
+    for rule in step.requires_documents:
+        kind = proc.document(rule.kind)
+        when = f" 标记 when {' / '.join(rule.when)}" if rule.when else ""
+        yield f"须附 needs {kind.zh if kind else rule.kind} {rule.kind}{when} ({rule.article or step.article})"
