@@ -50,6 +50,10 @@ def _entry(entry: PackageEntry[StoredDocument]) -> dict[str, Any]:
         "kind": entry.kind,
         "zh": entry.zh,
     }
+    if entry.article:
+        item["article"] = entry.article
+    if entry.reused_from is not None:  # the earlier attempt whose document stands (沿用)
+        item["reused_from"] = entry.reused_from
     if entry.document is not None:
         doc = entry.document
         item.update(filename=doc.filename, sha256=doc.sha256, size=doc.size)

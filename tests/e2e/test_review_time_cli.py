@@ -17,7 +17,7 @@ def to_review(cli: CLI) -> str:
         ("start", d, "public_participation", "--on", "2025-07-11"),
         ("start", d, "expert_review", "--on", "2025-07-11"),
         ("complete", d, "expert_review", "--on", "2025-07-25"),
-        ("complete", d, "public_participation", "--on", "2025-08-11"),
+        ("complete", d, "public_participation", "--on", "2025-08-12"),
     ):
         assert cli(*args).code == 0, (args, cli.json(*args).out)
     return d

@@ -53,6 +53,7 @@ def reviewed(cmds: Commands, tmp_path, *, with_report: bool) -> str:
     cmds.start(d, "public_participation", actor="a", on=date(2025, 3, 11))
     cmds.start(d, "expert_review", actor="a", on=date(2025, 3, 11))
     cmds.complete(d, "expert_review", actor="a", on=date(2025, 3, 20))
+    counsel = Attachment("legal_advisers_opinion", doc(tmp_path, "法律顾问意见.txt"))
     reports = (
         [Attachment("opinion_adoption_report", doc(tmp_path, "采纳情况.txt"))]
         if with_report
@@ -66,7 +67,7 @@ def reviewed(cmds: Commands, tmp_path, *, with_report: bool) -> str:
         actor="a",
         on=date(2025, 4, 30),
         outcome="lawful",
-        attachments=[Attachment("legality_opinion", doc(tmp_path, "审查意见.txt"))],
+        attachments=[Attachment("legality_opinion", doc(tmp_path, "审查意见.txt")), counsel],
     )
     return d
 
@@ -77,7 +78,13 @@ def test_the_package_lists_every_required_document_with_its_hash(cmds, tmp_path)
     manifest = json.loads(out.path.read_text(encoding="utf-8"))
     assert manifest["article"] == "Decree 713 Art. 29"
     kinds = {i["kind"]: i for i in manifest["items"]}
-    assert set(kinds) == {"draft", "opinion_adoption_report", "legality_opinion"}
+    assert set(kinds) == {
+        "draft",
+        "opinion_adoption_report",
+        "legality_opinion",
+        "legal_advisers_opinion",
+    }
+    assert kinds["legal_advisers_opinion"]["article"] == "Decree 713 Art. 28"
     assert (
         kinds["draft"]["sha256"] == hashlib.sha256((tmp_path / "草案.txt").read_bytes()).hexdigest()
     )
@@ -88,6 +95,7 @@ def test_the_package_lists_every_required_document_with_its_hash(cmds, tmp_path)
             "attempt": 1,
             "kind": "expert_adoption_report",
             "zh": "专家意见采纳情况说明",
+            "article": "Decree 713 Art. 29(3)",
         }
     ]
     assert manifest["complete"] is False
@@ -101,6 +109,9 @@ def test_a_skipped_or_unrequired_step_needs_no_document(cmds, tmp_path):
 
 def test_the_archive_zip_verifies_on_its_own(cmds, tmp_path):
     d = reviewed(cmds, tmp_path, with_report=True)
+    # the expert adoption report filed late (Art. 29 needs it before the discussion starts)
+    late = [Attachment("expert_adoption_report", doc(tmp_path, "专家采纳.txt"))]
+    cmds.attach(d, "expert_review", actor="a", attachments=late, on=date(2025, 5, 5))
     cmds.start(d, "collective_discussion", actor="a", on=date(2025, 5, 6))
     meeting = MeetingRecord(
         meeting_type="executive",
@@ -173,6 +184,7 @@ def test_the_package_carries_the_revised_draft_and_flags_a_shortened_period(cmds
         actor="a",
         on=date(2025, 3, 11),
         shorten_reason="防汛工程情况紧急",
+        comment_until=date(2025, 3, 21),
     )
     cmds.complete(
         d,
@@ -190,6 +202,7 @@ def test_the_package_carries_the_revised_draft_and_flags_a_shortened_period(cmds
         outcome="lawful_with_changes",
         attachments=[
             Attachment("legality_opinion", doc(tmp_path, "意见.txt")),
+            Attachment("legal_advisers_opinion", doc(tmp_path, "法律顾问.txt")),
             Attachment("revised_draft", doc(tmp_path, "修改稿.txt")),
         ],
     )

@@ -177,7 +177,7 @@ def test_an_extension_does_not_raise_the_same_level_twice_for_one_attempt(cmds):
     cmds.start(d, "drafting", actor="a", on=date(2025, 3, 3))
     cmds.complete(d, "drafting", actor="a", on=date(2025, 3, 10))
     cmds.start(d, "public_participation", actor="a", on=date(2025, 3, 11))
-    cmds.complete(d, "public_participation", actor="a", on=date(2025, 4, 10))
+    cmds.complete(d, "public_participation", actor="a", on=date(2025, 4, 11))
     cmds.start(d, "legality_review", actor="a", on=date(2025, 4, 11))  # due 15 working days later
     first = scan(cmds, date(2025, 5, 9))
     assert {a.level for a in first if a.step == "legality_review"} >= {"due_soon", "due_today"}

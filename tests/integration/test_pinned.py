@@ -15,7 +15,7 @@ from alembic.config import Config
 
 from app.admin import audit_verify, import_schedule
 from app.alerts import scan
-from app.commands import Commands
+from app.commands import Attachment, Commands
 from app.migrate import migrate
 from app.queries import decisions_with_plans, overdue
 from app.work import build_archive, build_package
@@ -59,6 +59,16 @@ def registered(cmds: Commands, procedure: str, **kw: object) -> str:
     ).id
 
 
+def papers(folder: Path, *kinds: str) -> list[Attachment]:
+    """Small files of these kinds (what the Art. 29 package needs)."""
+    out = []
+    for kind in kinds:
+        path = folder / f"{kind}.txt"
+        path.write_text(kind, encoding="utf-8")
+        out.append(Attachment(kind, path))
+    return out
+
+
 def drafting_due(cmds: Commands, d: str) -> date | None:
     """The open drafting step's due date (as the decision stands today)."""
     return cmds.status(d)[1].step("drafting").due_on
@@ -78,11 +88,19 @@ def test_an_office_file_works_from_registration_to_archiving_after_it_is_deleted
     cmds = Commands(cmds.db, cmds.home, clock=lambda: CLOCK)  # a new process: nothing cached
     cmds.start(d, "drafting", actor="a", on=date(2025, 3, 3))
     assert drafting_due(cmds, d) == date(2025, 4, 2)  # the file's 30 days, not the preset's 60
-    cmds.complete(d, "drafting", actor="a", on=date(2025, 3, 10))
+    cmds.complete(
+        d, "drafting", actor="a", on=date(2025, 3, 10), attachments=papers(tmp_path, "draft")
+    )
     cmds.start(d, "public_participation", actor="a", on=date(2025, 3, 11))
-    cmds.complete(d, "public_participation", actor="a", on=date(2025, 4, 14))
+    cmds.complete(
+        d, "public_participation", actor="a", on=date(2025, 4, 14),
+        attachments=papers(tmp_path, "opinion_adoption_report"),
+    )  # fmt: skip
     cmds.start(d, "legality_review", actor="a", on=date(2025, 4, 15))
-    cmds.complete(d, "legality_review", actor="a", on=date(2025, 4, 30), outcome="lawful")
+    cmds.complete(
+        d, "legality_review", actor="a", on=date(2025, 4, 30), outcome="lawful",
+        attachments=papers(tmp_path, "legality_opinion", "legal_advisers_opinion"),
+    )  # fmt: skip
     assert build_package(cmds, d).detail["procedure"] == "office-2025"
     cmds.start(d, "collective_discussion", actor="a", on=date(2025, 5, 6))
     meeting = MeetingRecord(

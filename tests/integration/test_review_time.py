@@ -108,7 +108,7 @@ def test_art_26_replay_rebuilds_the_response_date_from_the_payload(cmds):
 
 def test_spec_3_a_close_on_a_provisional_minimum_end_is_recorded_and_replays(db, tmp_path):
     """2027 has no official holiday schedule: the Art. 15 comment minimum ends provisionally;
-    the close is accepted, and the attempt, the status and the audit payload say provisional."""
+    the close (the day after the window's last day) is accepted, and the attempt, the status and the audit payload say provisional."""
     c = commands(db, tmp_path, datetime(2027, 6, 1, tzinfo=UTC))
     d = c.register(
         title="暂定日期",
@@ -120,7 +120,7 @@ def test_spec_3_a_close_on_a_provisional_minimum_end_is_recorded_and_replays(db,
     c.start(d, "drafting", actor="甲", on=date(2027, 1, 4))
     c.complete(d, "drafting", actor="甲", on=date(2027, 2, 26))
     c.start(d, "public_participation", actor="甲", on=date(2027, 3, 1))
-    c.complete(d, "public_participation", actor="甲", on=date(2027, 3, 31))
+    c.complete(d, "public_participation", actor="甲", on=date(2027, 4, 1))
     decision, view = c.status(d)
     assert view.step("public_participation").close_provisional
     assert next(a for a in decision.attempts if a.step == "public_participation").close_provisional
@@ -131,7 +131,7 @@ def test_spec_3_a_close_on_a_provisional_minimum_end_is_recorded_and_replays(db,
 
 def test_spec_3_a_provisional_close_stands_when_the_official_schedule_moves_its_end(db, tmp_path):
     """The close was lawful on what was known: once a schedule making 2027-03-31 a day off is
-    imported (the minimum now ends 04-01), the replay reads the recorded flag and the close
+    imported (the window now runs to 04-01, the step closes from 04-02), the replay reads the recorded flag and the close
     stands, flagged provisional — deep verification stays clean."""
     from app.admin import import_schedule
 
@@ -146,7 +146,7 @@ def test_spec_3_a_provisional_close_stands_when_the_official_schedule_moves_its_
     c.start(d, "drafting", actor="甲", on=date(2027, 1, 4))
     c.complete(d, "drafting", actor="甲", on=date(2027, 2, 26))
     c.start(d, "public_participation", actor="甲", on=date(2027, 3, 1))
-    c.complete(d, "public_participation", actor="甲", on=date(2027, 3, 31))
+    c.complete(d, "public_participation", actor="甲", on=date(2027, 4, 1))
     schedule = tmp_path / "2027.toml"
     schedule.write_text(
         'year = 2027\nkind = "official"\nsource = "test"\nholidays = ["2027-03-31"]\n',
