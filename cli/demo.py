@@ -45,7 +45,7 @@ PEOPLE = [
     (OFFICE, "decision_body", "区人民政府办公室"),
     (SPONSOR, "sponsor", "区住房和城乡建设委员会"),
     (JUSTICE, "legal_office", "区司法局"),
-    (EXPERTS, "expert", "区重大行政决策咨询论证专家库"),
+    (EXPERTS, "expert", "区重大行政决策咨询论证专家库"),  # the sponsor records their opinions
     (RISK, "risk_assessor", "区委政法委"),
     (ARCHIVE, "archivist", "区档案馆"),
 ]
@@ -154,40 +154,48 @@ class Story:
             on=D("2025-03-03"),
         )
         self.id = d.id
-        self.act("start", "drafting", "2025-03-03", SPONSOR, "开始拟定决策草案 (due in 60 days)")
+        self.act("start", "drafting", "2025-03-03", SPONSOR, "开始拟订决策草案 (due in 60 days)")
         drain()
         scan(D("2025-05-14"))  # the draft is late: due 2025-05-06
         drain()
         draft = self.doc("草案.txt", "某区2025年老旧小区改造计划（草案）及起草说明")
+        consulted = self.doc("部门意见.txt", "区财政局、区城管委意见及协商情况（Art. 13）")
         self.act(
             "complete",
             "drafting",
             "2025-08-29",
             SPONSOR,
-            "草案拟定完成（附草案）",
-            attachments=[Attachment("draft", draft)],
+            "草案拟订完成（附草案，及与区财政局、区城管委协商的情况）",
+            attachments=[Attachment("draft", draft), Attachment("consultation_record", consulted)],
         )
+        # Art. 14-15: a public comment notice published with its deadline (30 days from the day
+        # after publication: 10-01, in the National Day holiday, so the window runs to 10-09),
+        # and a symposium with residents
         self.act(
             "start",
             "public_participation",
             "2025-09-01",
             SPONSOR,
-            "在区政府网站公开征求意见（30日，跨国庆假期）",
+            "区政府网站发布征求意见公告，截止 2025-10-01（顺延至 10-09），另召开居民座谈会",
+            methods=("public_comment", "symposium"),
+            comment_until=D("2025-10-01"),
         )
-        self.act("start", "expert_review", "2025-09-01", EXPERTS, "专家论证会")
+        self.say("2025-09-01", SPONSOR, self._window("public_participation"))
+        self.act("start", "expert_review", "2025-09-01", SPONSOR, "组织专家论证会（Art. 19）")
         self.act("start", "risk_assessment", "2025-09-01", RISK, "社会稳定风险评估")
         drain()  # notifications as they fall due, in date order (a stale one is superseded)
         self.act(
             "complete",
             "expert_review",
             "2025-09-19",
-            EXPERTS,
-            "专家论证意见（签名盖章）",
+            SPONSOR,
+            "专家论证意见（专家签名盖章）及采纳情况",
             attachments=[
+                Attachment("expert_opinions", self.doc("专家论证意见.txt", "陈教授等5位专家")),
                 Attachment(
                     "expert_adoption_report",
                     self.doc("专家意见采纳情况.txt", "专家意见采纳情况说明"),
-                )
+                ),
             ],
         )
         self.act(
@@ -202,16 +210,16 @@ class Story:
         self.refused(
             "complete",
             "public_participation",
-            "2025-09-30",
+            "2025-10-09",
             SPONSOR,
-            "试图提前结束征求意见 (closing the comment period early)",
+            "试图在期间最后一日结束征求意见 (closing on the window's last day)",
         )
         self.act(
             "complete",
             "public_participation",
-            "2025-10-09",
+            "2025-10-10",
             SPONSOR,
-            "征求意见期满（10-01 至 10-08 为国庆假期，顺延至 10-09），意见采纳情况已整理",
+            "征求意见期满（截止日 10-01 为国庆假期，顺延至 10-09 二十四时），意见采纳情况已整理",
             attachments=[
                 Attachment(
                     "opinion_adoption_report",
@@ -219,7 +227,7 @@ class Story:
                 )
             ],
         )
-        self.act("start", "legality_review", "2025-10-10", JUSTICE, "区司法局收到合法性审查材料")
+        self.act("start", "legality_review", "2025-10-13", SPONSOR, "送区司法局合法性审查")
         drain()
         self.act(
             "complete",
@@ -228,34 +236,50 @@ class Story:
             JUSTICE,
             "审查意见：征收补偿条款缺乏上位法依据 — 不合法 unlawful",
             outcome="unlawful",
+            attachments=[
+                Attachment("legality_opinion", self.doc("审查意见1.txt", "征收补偿条款不合法"))
+            ],
         )
         drain()
-        self.act("start", "drafting", "2025-10-23", SPONSOR, "退回重新拟定草案 (attempt 2)")
+        self.act("start", "drafting", "2025-10-23", SPONSOR, "退回重新拟订草案 (attempt 2)")
         self.act(
             "complete",
             "drafting",
             "2025-10-31",
             SPONSOR,
-            "修改后的草案",
+            "修改后的草案（删除征收补偿条款）",
             attachments=[
                 Attachment("draft", self.doc("草案（修改稿）.txt", "修改稿：删除征收补偿条款"))
             ],
         )
-        self.act("start", "public_participation", "2025-11-03", SPONSOR, "修改稿再次公开征求意见")
-        self.act("start", "expert_review", "2025-11-03", EXPERTS, "修改稿专家论证")
-        self.act("start", "risk_assessment", "2025-11-03", RISK, "修改稿风险评估")
+        # Arts. 24, 28: only the necessary adjustments — the earlier results that still stand
+        # are kept with a reason; the legality review of the changed draft runs again (Art. 25)
         self.act(
-            "complete",
+            "reuse",
             "expert_review",
-            "2025-11-14",
-            EXPERTS,
-            "专家论证意见",
-            attachments=[
-                Attachment(
-                    "expert_adoption_report",
-                    self.doc("专家意见采纳情况2.txt", "第二轮专家意见采纳"),
-                )
-            ],
+            "2025-11-03",
+            SPONSOR,
+            "沿用第1次专家论证：删除的条款不涉及技术方案",
+            reason="修改仅删除征收补偿条款，不涉及改造技术方案，专家论证意见仍然适用",
+        )
+        self.act(
+            "reuse",
+            "public_participation",
+            "2025-11-03",
+            SPONSOR,
+            "沿用第1次公众参与：删除条款回应了公众意见，未增加新的内容",
+            reason="删除征收补偿条款系采纳公众意见的结果，草案未增加涉及公众利益的新内容",
+        )
+        self.refused(
+            "reuse",
+            "legality_review",
+            "2025-11-03",
+            SPONSOR,
+            "试图沿用合法性审查 (keeping the legality review of the old draft)",
+            reason="只删了条款",
+        )
+        self.act(
+            "start", "risk_assessment", "2025-11-03", RISK, "修改稿重新评估风险（补偿方式改变）"
         )
         self.act(
             "complete",
@@ -268,37 +292,24 @@ class Story:
                 Attachment("risk_report", self.doc("风险评估报告2.txt", "第二轮：风险可控"))
             ],
         )
-        self.act(
-            "complete",
-            "public_participation",
-            "2025-12-03",
-            SPONSOR,
-            "征求意见期满",
-            attachments=[
-                Attachment(
-                    "opinion_adoption_report",
-                    self.doc("公众意见采纳情况2.txt", "第二轮收到意见57条"),
-                )
-            ],
-        )
-        # Art. 26 binds the submitter: 7 working days after receipt (12-04) end on 12-15
+        # Art. 26 binds the submitter: 7 working days after receipt (11-24) end on 12-03
         self.refused(
             "start",
             "legality_review",
-            "2025-12-04",
+            "2025-11-24",
             SPONSOR,
-            "再次送审，要求 12-10 前答复 (asking for the opinion within 4 working days)",
-            respond_by=D("2025-12-10"),
+            "再次送审，要求 11-28 前答复 (asking for the opinion within 4 working days)",
+            respond_by=D("2025-11-28"),
         )
         self.act(
-            "start", "legality_review", "2025-12-04", SPONSOR, "再次送审（保证审查时间至 12-15）"
+            "start", "legality_review", "2025-11-24", SPONSOR, "再次送审（保证审查时间至 12-03）"
         )
         self.act(
             "complete",
             "legality_review",
-            "2025-12-11",
+            "2025-11-28",
             JUSTICE,
-            "审查意见：合法 lawful — 第5个工作日出具，早于保证审查时间届满 (the reviewer may "
+            "审查意见：合法 lawful — 第4个工作日出具，早于保证审查时间届满 (the reviewer may "
             "answer before the guaranteed time ends)",
             outcome="lawful",
             attachments=[
@@ -306,7 +317,29 @@ class Story:
             ],
         )
         drain()  # the Art. 29 package is assembled
-        self.act("start", "collective_discussion", "2025-12-18", OFFICE, "提请区政府常务会议")
+        # Art. 31: the request to the district Party committee, before the decision is issued
+        self.act("start", "party_committee_report", "2025-12-01", OFFICE, "向区委请示报告")
+        self.act("complete", "party_committee_report", "2025-12-05", OFFICE, "区委同意提交审议")
+        self.refused(
+            "start",
+            "collective_discussion",
+            "2025-12-15",
+            OFFICE,
+            "提请区政府常务会议 (the package lacks the legal advisers' opinion, Art. 28)",
+        )
+        self.act(
+            "attach",
+            "legality_review",
+            "2025-12-15",
+            JUSTICE,
+            "补交法律顾问、公职律师法律意见（Art. 28）",
+            attachments=[
+                Attachment(
+                    "legal_advisers_opinion", self.doc("法律顾问意见.txt", "法律顾问：无异议")
+                )
+            ],
+        )
+        self.act("start", "collective_discussion", "2025-12-15", OFFICE, "提请区政府常务会议")
         members = {
             "王副区长": "approved",
             "李副区长": "approved",
@@ -330,13 +363,35 @@ class Story:
             meeting=meeting,
         )
         drain()
-        self.act("start", "party_committee_report", "2025-12-22", OFFICE, "报请区委")
-        self.act("complete", "party_committee_report", "2025-12-26", OFFICE, "区委同意")
-        self.act("start", "publication", "2025-12-29", OFFICE, "区政府网站、区政府公报")
-        self.act("complete", "publication", "2025-12-31", OFFICE, "已公布")
+        # 政府信息公开条例 Art. 26: 20 working days from the decision; Art. 32: a technical
+        # matter's publication explains how opinions were adopted, with its interpretation
+        self.act("start", "publication", "2025-12-22", OFFICE, "区政府网站、区政府公报")
+        self.act(
+            "complete",
+            "publication",
+            "2025-12-31",
+            OFFICE,
+            "已公布，附意见采纳情况说明和政策解读",
+            attachments=[
+                Attachment("publication_notice", self.doc("公布.txt", "区政府公报2025年第12期")),
+                Attachment(
+                    "adoption_explanation", self.doc("采纳说明.txt", "公众意见、专家意见采纳情况")
+                ),
+                Attachment("policy_interpretation", self.doc("政策解读.txt", "一图读懂改造计划")),
+            ],
+        )
         self.act("start", "archiving", "2026-01-05", ARCHIVE, "整理决策过程材料")
         self.act("complete", "archiving", "2026-01-09", ARCHIVE, "归档完成")
         drain()  # the archive ZIP is built
+
+    def _window(self, step: str) -> str:
+        _, view = self.cmds.status(self.id, D("2025-09-01"))
+        s = view.step(step)
+        return (
+            f"征求意见截止 {s.comment_until}，期间至 {s.window_until}，{s.earliest_close_on} 起方可结束"
+            f" (comments until {s.comment_until}, the window runs to {s.window_until}; "
+            "Civil Code Arts. 201, 203 by analogy)"
+        )
 
     def report(self) -> None:
         c, con = self.cmds, self.console

@@ -87,6 +87,8 @@ ACTION_LABELS = {
     "complete": "完成 complete",
     "skip": "跳过 skip",
     "extend": "延期 extend",
+    "reuse": "沿用 reuse",
+    "attach": "附加材料 attach",
     "recompute_dates": "重算日期 recompute_dates",
     "amend": "修改 amend",
     "procedure_migrate": "迁移程序 procedure_migrate",

@@ -72,8 +72,8 @@ def _recorded(conn: Connection) -> dict[_Key, list[tuple[int, str]]] | None:
     try:
         rows = conn.execute(
             text(
-                "SELECT seq, decision_id, payload FROM audit_events WHERE action = 'complete' "
-                "AND payload LIKE :p ORDER BY seq"
+                "SELECT seq, decision_id, payload FROM audit_events "
+                "WHERE action IN ('complete', 'attach') AND payload LIKE :p ORDER BY seq"
             ),
             {"p": '%"documents":[%'},
         ).fetchall()
