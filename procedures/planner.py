@@ -256,8 +256,8 @@ class Plan(BaseModel):
 
     @property
     def falling_due(self) -> tuple[StepView, ...]:
-        """The steps whose due date can carry an alert: open or ready, and dated."""
-        return tuple(s for s in self.steps if s.status in ("open", "ready") and s.due_on)
+        """The steps whose due date can carry an alert: open, ready or waiting, and dated."""
+        return tuple(s for s in self.steps if s.status in ("open", "ready", "waiting") and s.due_on)
 
     @property
     def target_due(self) -> date | None:
@@ -398,11 +398,15 @@ def plan(
         sit = where[step.id]
         att = sit.attempt
         dates = Dates(None, None, None)
-        if sit.status in ("open", "done", "ready"):
-            dates = step_dates(proc, step, att if sit.status != "ready" else None, attempts, cal)
+        if sit.status in ("open", "done", "ready", "waiting"):
+            # a waiting step has a due date only when it counts from an earlier step's close:
+            # publication's 20 working days run from the decision even while the report to the
+            # Party committee is awaited (政府信息公开条例 Art. 26)
+            unopened = sit.status in ("ready", "waiting")
+            dates = step_dates(proc, step, None if unopened else att, attempts, cal)
         alert: AlertLevel | None = None
         late = 0
-        if sit.status in ("open", "ready") and dates.due is not None:
+        if sit.status in ("open", "ready", "waiting") and dates.due is not None:
             alert, late = alert_level(cal, dates.due.on, as_of)
         provisional = any(
             d is not None and d.provisional

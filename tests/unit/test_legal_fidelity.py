@@ -760,3 +760,23 @@ def test_tianjin_district_dossier_review_by_the_district_justice_bureau():
     assert dossier.due_on == D(2025, 5, 30) and dossier.due_basis == "local_rule"
     assert view.step("archiving").status == "waiting"
     assert view.step("archiving").blocked_by == ("dossier_review",)
+
+
+def test_ogi_regulation_art_26_publication_is_due_and_alerted_while_the_party_report_waits(
+    national,
+):
+    """政府信息公开条例 Art. 26: the 20 working days run from the decision whatever else is
+    awaited — a publication still waiting for the report to the Party committee (Art. 31) shows
+    its statutory due date and falls overdue (review finding: it showed no date and no alert)."""
+    run = Run(national).to_discussion()
+    run.complete("collective_discussion", D(2025, 5, 20), "approved", meeting=meeting("approved"))
+    view = run.plan(D(2025, 6, 19))
+    publication = view.step("publication")
+    assert publication.status == "waiting" and publication.blocked_by == (
+        "party_committee_report",
+    )
+    assert publication.due_on == D(2025, 6, 18) and publication.due_basis == "statute"
+    assert publication.alert == "overdue" and publication in view.falling_due
+    # a step counted from its own opening has no due date while it waits
+    fresh = Run(national).plan(D(2025, 3, 4)).step("legality_review")
+    assert fresh.status == "waiting" and fresh.due_on is None
