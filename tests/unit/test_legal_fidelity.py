@@ -772,9 +772,7 @@ def test_ogi_regulation_art_26_publication_is_due_and_alerted_while_the_party_re
     run.complete("collective_discussion", D(2025, 5, 20), "approved", meeting=meeting("approved"))
     view = run.plan(D(2025, 6, 19))
     publication = view.step("publication")
-    assert publication.status == "waiting" and publication.blocked_by == (
-        "party_committee_report",
-    )
+    assert publication.status == "waiting" and publication.blocked_by == ("party_committee_report",)
     assert publication.due_on == D(2025, 6, 18) and publication.due_basis == "statute"
     assert publication.alert == "overdue" and publication in view.falling_due
     # a step counted from its own opening has no due date while it waits
