@@ -674,10 +674,11 @@ def _check_meeting(step: Step, outcome: Outcome, record: MeetingRecord | None) -
     if resolve_meeting_type(record.meeting_type) not in MEETING_TYPES:
         raise RuleViolation(
             "meeting.type",
-            f"会议类型 {record.meeting_type!r} 不可：须经常务会议或者全体会议讨论，"
-            "不得以传阅、会签代替 only an executive or plenary meeting may decide, never "
-            "circulation or countersigning",
-            article=ART_30,
+            f"会议类型 {record.meeting_type!r} 不可：决策草案应当经决策机关常务会议或者全体会议讨论 "
+            "(Decree 713 Art. 30)；不得以传阅、会签代替 (地方规定 local rules, not the decree's "
+            "text) only an executive or plenary meeting may decide, never circulation or "
+            "countersigning",
+            article=f"{ART_30}; 不得以传阅、会签代替: local rules",
             remedy="meeting type executive (常务会议) or plenary (全体会议)",
         )
     attendees = [a.strip() for a in record.attendees]

@@ -165,6 +165,9 @@ def test_circulation_or_countersigning_never_replaces_the_meeting(national, kind
         )
     )
     assert refusal.rule == "meeting.type"
+    # "不得以传阅、会签代替" is a local rule, not the text of Decree 713 Art. 30: cited as such
+    assert refusal.article == "Decree 713 Art. 30; 不得以传阅、会签代替: local rules"
+    assert "地方规定 local rules" in refusal.message
 
 
 def test_the_head_departing_from_the_majority_must_give_reasons(national):
