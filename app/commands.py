@@ -692,7 +692,7 @@ class Commands:
                 recorded_at=self.clock(),
                 payload=payload,
             )
-            self._notify(uow, before.id, proc, old, view)
+            self._notify(uow, before.id, proc, old, view, refiled=isinstance(action, Attach))
             uow.commit()
         after = before.model_copy(
             update={"attempts": attempts, "version": version, "status": view.status}
@@ -721,11 +721,14 @@ class Commands:
         proc: Procedure,
         old: dict[str, Situation] | None,
         new: Plan,
+        *,
+        refiled: bool = False,
     ) -> None:
         """Outbox rows for what changed: a step became ready or opened; a package; an archive.
 
         ``old``: where each step stood before the change (no dates needed: the planner's
-        date arithmetic runs once per command, for ``new``)."""
+        date arithmetic runs once per command, for ``new``); ``refiled``: documents were filed
+        after the fact, so a package already assembled is assembled again with them."""
         now = self.clock()
         before = {k: (v.status, v.number) for k, v in old.items()} if old else {}
         deciding = next((st for st in proc.steps if st.decides), None)
@@ -748,7 +751,13 @@ class Commands:
                     },
                 )
             # the Art. 29 package, once the steps the deciding step comes after have passed
-            if changed and prior is not None and s.status == "done" and s.step in gate_steps:
+            # (again when documents are filed later, while the discussion has not started)
+            again = refiled and new.step(deciding.id).status == "ready" if deciding else False
+            if (
+                ((changed and prior is not None) or again)
+                and s.status == "done"
+                and s.step in gate_steps
+            ):
                 step = proc.step(s.step)
                 outcome = step.outcome(s.outcome or "") if step else None
                 if outcome is not None and outcome.passing:

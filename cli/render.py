@@ -117,6 +117,7 @@ def step_json(s: StepView) -> dict[str, Any]:
         "comment_until": s.comment_until,
         "window_until": s.window_until,
         "reused_from": s.reused_from,
+        "minimum_basis": s.minimum_basis,
     }
 
 

@@ -70,6 +70,7 @@ SHORT_BASIS = {
     "office_policy": "政策",
     "meeting": "会议",
     "target": "目标",
+    "analogy": "参照",
 }
 # what the short basis labels stand for (a policy figure must never pass for a statutory one)
 LEGEND = (
@@ -198,6 +199,8 @@ def _status_row(s: StepView, proc: Procedure, year: int, wide: bool) -> list[str
             earliest += f"\n{_day(s.earliest_close_on, year, wide)}"
     if s.comment_until and s.status == "open":  # the deadline the notice published (Art. 15)
         earliest = f"征求意见至\n{_day(s.comment_until, year, wide)}\n{earliest}"
+    if s.minimum_basis and (s.earliest_close_on or s.guaranteed_until) and not s.reused_from:
+        earliest += f"\n[dim]{SHORT_BASIS[s.minimum_basis]}[/]"
     if s.reused_from:
         earliest = f"沿用#{s.reused_from}\nreused"
     closed = _day(s.closed_on, year, wide)

@@ -65,6 +65,7 @@ DUE_BASIS_LABELS: dict[str, str] = {
     "statute": "法定 statute",
     "local_rule": "地方规定 local rule",
     "office_policy": "办公室政策 office policy",
+    "analogy": "参照适用 by analogy",
     "meeting": "会议确定 set by the meeting",
     "target": "目录目标 catalogue target",
 }
@@ -234,6 +235,8 @@ class StepView(BaseModel):
     comment_until: date | None = None
     window_until: date | None = None
     reused_from: int | None = None  # kept from this earlier attempt (沿用前次结果)
+    # the basis of the earliest close or the guaranteed review time shown (statute, local rule…)
+    minimum_basis: str | None = None
 
 
 class Plan(BaseModel):
@@ -365,6 +368,14 @@ def _window(
     return end, end.on + timedelta(days=1)
 
 
+def _minimum_basis(step: Step, dates: Dates) -> str | None:
+    if dates.review_end is not None and step.review_time is not None:
+        return step.review_time.basis.kind
+    if dates.minimum_end is not None and step.minimum is not None:
+        return step.minimum.basis.kind
+    return None
+
+
 def _due_basis(step: Step, attempt: Attempt | None) -> str | None:
     if attempt is not None and attempt.deferrals:
         return "meeting"
@@ -444,6 +455,7 @@ def plan(
                 if dates.minimum_end and step.minimum and step.minimum.method
                 else None,
                 reused_from=att.reused_from if att else None,
+                minimum_basis=_minimum_basis(step, dates),
             )
         )
     status = decision_status(proc, where)

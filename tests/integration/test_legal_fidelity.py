@@ -36,6 +36,12 @@ def events(c: Commands, d: str) -> list[dict]:
     return [{"action": e.action, **json.loads(e.payload)} for e in found]
 
 
+def packages_queued(c: Commands, d: str) -> int:
+    with c.unit(write=False) as uow:
+        rows = SQL("SELECT kind FROM outbox WHERE decision_id = :d").rows(uow.link, {"d": d})
+    return sum(r[0] == "build_package" for r in rows)
+
+
 @pytest.fixture
 def cmds(db, tmp_path) -> Commands:
     return Commands(db, tmp_path / "home", clock=lambda: CLOCK)
@@ -182,6 +188,8 @@ def test_art_29_a_document_filed_late_opens_the_collective_discussion(cmds, tmp_
     )  # fmt: skip
     attach = events(cmds, d)[-1]
     assert attach["action"] == "attach" and attach["attempt"] == 2
+    # the package already assembled when the review passed is assembled again with it
+    assert packages_queued(cmds, d) == 2
     assert [x["kind"] for x in attach["documents"]] == ["legal_advisers_opinion"]
     cmds.start(d, "collective_discussion", actor="办公室", on=date(2025, 5, 19))
     report = audit_verify(cmds)
