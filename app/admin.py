@@ -9,14 +9,16 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from app.commands import Commands, clean_text
+from app.commands import Actor, Commands, clean_text
+from app.permissions import as_admin
 from app.queries import OPEN_STATUSES, plan_of
-from procedures import InputError, NotFound, load_procedure, preset_ids, resolve
+from procedures import AccessDenied, InputError, NotFound, load_procedure, preset_ids, resolve
 from procedures.calendar import Schedule
 from store.audit import Problem, VerifyReport, export_jsonl, verify, verify_export
 from store.settings import Settings
 from store.signing import load_or_create_key, public_key_bytes, sign_head
 from store.tables import CheckpointRow
+from store.uow import UnitOfWork
 
 __all__ = [
     "Recomputed",
@@ -35,6 +37,16 @@ def known_roles() -> set[str]:
     return {r.id for p in preset_ids() for r in load_procedure(p).roles}
 
 
+def _no_accounts(uow: UnitOfWork) -> None:
+    if uow.accounts.any():
+        raise AccessDenied(
+            "本系统已启用账户，人员名册不再使用 this home has accounts: roles are granted to "
+            "accounts now",
+            rule="permission.accounts",
+            remedy="decide accounts add LOGIN … / decide accounts change LOGIN --grant ROLE",
+        )
+
+
 def add_person(cmds: Commands, name: str, role: str, unit: str | None, actor: str) -> bool:
     name_text = clean_text(name, "name", required=True, limit=128)
     # a role by its id or by the Chinese name any preset gives it (区司法局 in Tianjin)
@@ -42,6 +54,7 @@ def add_person(cmds: Commands, name: str, role: str, unit: str | None, actor: st
     role = resolve("role", role, sorted(roles, key=lambda r: r.id))
     assert name_text is not None
     with cmds.unit() as uow:
+        _no_accounts(uow)
         added = uow.people.add(name_text, role, clean_text(unit, "unit", limit=200))
         if added:
             uow.audit.append(
@@ -64,6 +77,7 @@ def remove_person(cmds: Commands, name: str, role: str | None, actor: str) -> li
     if role is not None and role not in roles:
         raise InputError(f"未知角色 unknown role {role!r}; roles: {', '.join(sorted(roles))}")
     with cmds.unit() as uow:
+        _no_accounts(uow)
         removed = sorted(uow.people.remove(name_text, role))
         if not removed:
             held = sorted(uow.people.roles(name_text))
@@ -95,7 +109,7 @@ class Recomputed:
     provisional_after: bool
 
 
-def import_schedule(cmds: Commands, path: Path, actor: str) -> tuple[Schedule, list[Recomputed]]:
+def import_schedule(cmds: Commands, path: Path, actor: Actor) -> tuple[Schedule, list[Recomputed]]:
     """Import a year's schedule; recompute (and audit) every date it changes."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -104,7 +118,9 @@ def import_schedule(cmds: Commands, path: Path, actor: str) -> tuple[Schedule, l
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"无法读取文件 cannot read {path}: {exc}") from None
     today = cmds.today()
+    who = cmds.who_of(actor)
     with cmds.unit() as uow:
+        as_admin(uow, who, "导入日历 calendar import")
         old_cal = uow.calendar()
         schedule = uow.add_schedule(text, source_name=path.name, now=cmds.clock())
         new_cal = uow.calendar()
@@ -129,7 +145,7 @@ def import_schedule(cmds: Commands, path: Path, actor: str) -> tuple[Schedule, l
                 uow.audit.append(
                     decision_id=decision.id,
                     action="recompute_dates",
-                    actor=actor,
+                    actor=who.name,
                     effective_on=today,
                     recorded_at=cmds.clock(),
                     payload={
@@ -154,7 +170,7 @@ def import_schedule(cmds: Commands, path: Path, actor: str) -> tuple[Schedule, l
         uow.audit.append(
             decision_id=None,
             action="calendar_import",
-            actor=actor,
+            actor=who.name,
             effective_on=today,
             recorded_at=cmds.clock(),
             payload={
@@ -290,10 +306,22 @@ def audit_verify(
     extra = _log_problems(cmds)
     notes = list(report.notes)
     if replay:
+        from app.accounts import account_problems
         from app.replay import replay_problems
 
         extra += list(replay_problems(cmds, jobs))
         notes.append("every decision's state was replayed from its audit events")
+        with cmds.unit(write=False) as uow:
+            extra += list(account_problems(uow))
+            anonymous = uow.audit.count_unauthenticated()
+            accounts = uow.accounts.any()
+        notes.append("accounts and tokens were replayed from their audit events")
+        if anonymous:
+            notes.append(
+                f"{anonymous} 项未经认证 acts recorded without authentication (a single-user "
+                "home, or before the first account): their actor is a typed name"
+                + ("" if not accounts else "; every act since the first account is a token's")
+            )
     if not extra:
         return dataclasses.replace(report, notes=tuple(notes))
     problems = sorted((*report.problems, *extra), key=lambda p: (p.seq is None, p.seq or 0))

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from app.accounts import Identity, authenticate
 from app.clock import today_shanghai, utc_now
 from app.requests import (
     AmendRequest,
@@ -30,6 +31,7 @@ from app.requests import (
     StartRequest,
 )
 from procedures import (
+    AccessDenied,
     Complete,
     Extend,
     InputError,
@@ -197,6 +199,7 @@ class Attachment:
 
 
 UnitOfWorkFactory = Callable[..., UnitOfWork]
+Actor = str | Identity  # a typed name (a home without accounts) or an authenticated account
 
 
 @dataclass
@@ -309,6 +312,81 @@ class Commands:
     def documents(self) -> DocumentStore:
         return DocumentStore(self.home / "documents", max_bytes=self.max_attachment_bytes)
 
+    def identify(self, *, token: str | None = None, actor: str | None = None) -> Identity:
+        """Who is calling: with accounts, the account ``token`` proves (free-text ``actor`` is
+        refused); without, the name typed, recorded as unauthenticated."""
+        with self.unit(write=False) as uow:
+            if uow.accounts.any():
+                if actor is not None and actor.strip() and not token:
+                    raise AccessDenied(
+                        "本系统已启用账户，不接受 --actor/DECIDE_ACTOR accounts exist: a typed name "
+                        "proves nothing — act with your token",
+                        rule="auth.required",
+                        remedy="decide tokens create LOGIN --password-stdin, then set "
+                        "DECIDE_TOKEN (and unset DECIDE_ACTOR)",
+                        authenticated=False,
+                    )
+                if not token:
+                    raise AccessDenied(
+                        "须登录 not authenticated: this home has accounts",
+                        rule="auth.required",
+                        remedy="decide tokens create LOGIN --password-stdin, then set DECIDE_TOKEN",
+                        authenticated=False,
+                    )
+                return authenticate(uow, token, self.clock())
+        if token:
+            raise AccessDenied(
+                "本系统尚无账户 this home has no accounts: DECIDE_TOKEN proves nothing here",
+                rule="auth.no_accounts",
+                remedy="unset DECIDE_TOKEN and give --actor, or add the first account",
+                authenticated=False,
+            )
+        return Identity(name=self._actor_text(actor))
+
+    def who_of(self, actor: Actor) -> Identity:
+        return actor if isinstance(actor, Identity) else Identity(name=self._actor_text(actor))
+
+    def _authorize(
+        self,
+        uow: UnitOfWork,
+        who: Identity,
+        need: tuple[Procedure, set[str]],
+        what: str,
+        article: str,
+        *,
+        decision: Decision | None = None,
+        step: Any = None,
+        action: Action | None = None,
+    ) -> None:
+        """Refuse a caller who may not act: with accounts, an unauthenticated one (exit 6) and
+        one the permissions refuse (``app.permissions``); without, a typed name without one of
+        the roles once people are registered (the single-user home as before)."""
+        from app import permissions
+
+        if not who.authenticated:
+            if uow.accounts.any():
+                raise AccessDenied(
+                    "须登录 not authenticated: this home has accounts",
+                    rule="auth.required",
+                    remedy="decide tokens create LOGIN --password-stdin, then set DECIDE_TOKEN",
+                    authenticated=False,
+                )
+            self._check_role(uow, who.name, need, what, article)
+            return
+        if decision is not None and step is not None and action is not None:
+            permissions.check_act(who, need[0], decision, step, action)
+            return
+        permissions.require(who, roles=frozenset(need[1]), what=what)
+        office = bool(who.roles & {"decision_body"})
+        outside = decision is not None and who.unit not in (decision.sponsor, *decision.co_sponsors)
+        if decision is not None and "sponsor" in need[1] and not office and outside:
+            raise AccessDenied(
+                f"{who.name}（{who.unit}）不是决策 {decision.id} 的承办单位 its unit is not the "
+                "decision's sponsor or a co-sponsor",
+                rule="permission.unit",
+                remedy="an account of the sponsor unit, or the office, does it",
+            )
+
     def _check_role(
         self,
         uow: UnitOfWork,
@@ -317,7 +395,8 @@ class Commands:
         what: str,
         article: str,
     ) -> None:
-        """Refuse an actor without one of the roles (once people are registered)."""
+        """Refuse an actor without one of the roles (once people are registered; a home
+        without accounts only)."""
         if not uow.people.any():
             return
         proc, allowed = need
@@ -340,7 +419,7 @@ class Commands:
         title: str,
         procedure_id: str,
         sponsor: str,
-        actor: str,
+        actor: Actor,
         flags: Iterable[str] = (),
         target_on: date | None = None,
         catalogue_year: int | None = None,
@@ -366,7 +445,7 @@ class Commands:
         title: str,
         procedure_id: str,
         sponsor: str,
-        actor: str,
+        actor: Actor,
         flags: Iterable[str] = (),
         target_on: date | None = None,
         catalogue_year: int | None = None,
@@ -380,7 +459,7 @@ class Commands:
         on = self.effective(on)
         title_text = clean_text(title, "title", required=True, limit=MAX_TITLE)
         sponsor_text = clean_text(sponsor, "sponsor", required=True, limit=200)
-        actor = self._actor(actor)
+        who = self.who_of(actor)
         partners = _co_sponsors(co_sponsors, sponsor_text or "")
         flagset = check_flags(proc, resolve_flags(proc, flags))
         if catalogue_year is not None and not 2000 <= catalogue_year <= 2100:
@@ -396,7 +475,7 @@ class Commands:
         with self.unit() as uow:
             first = next((st for st in proc.steps if st.at_registration), None)
             basis = first.article if first else ROLE_RULE
-            self._check_role(uow, actor, (proc, {"decision_body"}), "决策启动 (register)", basis)
+            self._authorize(uow, who, (proc, {"decision_body"}), "决策启动 (register)", basis)
             cal = uow.calendar()
             decision = Decision(
                 id=uow.decisions.next_id(on.year),
@@ -420,10 +499,11 @@ class Commands:
             uow.audit.append(
                 decision_id=decision.id,
                 action="register",
-                actor=actor,
+                actor=who.name,
                 effective_on=on,
                 recorded_at=self.clock(),
-                payload={
+                payload=who.stamp()
+                | {
                     "title": decision.title,
                     "procedure": proc.id,
                     "procedure_version": proc.version,
@@ -446,7 +526,7 @@ class Commands:
         decision_id: str,
         step: str,
         *,
-        actor: str,
+        actor: Actor,
         on: date | None = None,
         shorten_reason: str | None = None,
         respond_by: date | None = None,
@@ -473,7 +553,7 @@ class Commands:
         decision_id: str,
         step: str,
         *,
-        actor: str,
+        actor: Actor,
         on: date | None = None,
         outcome: str | None = None,
         note: str | None = None,
@@ -499,7 +579,13 @@ class Commands:
         return self._change(decision_id, action, actor, note=clean_text(note, "note"), files=stored)
 
     def reuse(
-        self, decision_id: str, step: str, *, actor: str, reason: str | None, on: date | None = None
+        self,
+        decision_id: str,
+        step: str,
+        *,
+        actor: Actor,
+        reason: str | None,
+        on: date | None = None,
     ) -> tuple[Decision, Plan]:
         """Keep a step's earlier result after a return (沿用前次结果), with the reason it still
         stands for the revised draft."""
@@ -514,7 +600,7 @@ class Commands:
         decision_id: str,
         step: str,
         *,
-        actor: str,
+        actor: Actor,
         attachments: Sequence[Attachment],
         note: str | None = None,
         on: date | None = None,
@@ -531,7 +617,13 @@ class Commands:
         return self._change(decision_id, action, actor, note=clean_text(note, "note"), files=stored)
 
     def skip(
-        self, decision_id: str, step: str, *, actor: str, reason: str | None, on: date | None = None
+        self,
+        decision_id: str,
+        step: str,
+        *,
+        actor: Actor,
+        reason: str | None,
+        on: date | None = None,
     ) -> tuple[Decision, Plan]:
         return self._change(
             decision_id,
@@ -540,7 +632,13 @@ class Commands:
         )
 
     def extend(
-        self, decision_id: str, step: str, *, actor: str, reason: str | None, on: date | None = None
+        self,
+        decision_id: str,
+        step: str,
+        *,
+        actor: Actor,
+        reason: str | None,
+        on: date | None = None,
     ) -> tuple[Decision, Plan]:
         return self._change(
             decision_id,
@@ -552,7 +650,7 @@ class Commands:
         self,
         decision_id: str,
         *,
-        actor: str,
+        actor: Actor,
         reason: str | None,
         title: str | None = None,
         add_flags: Iterable[str] = (),
@@ -564,14 +662,19 @@ class Commands:
         """Correct the title, flags or target date (audited from/to with the reason; planned
         again, so a flag that makes a step required makes it ready, and the index follows)."""
         why = clean_text(reason, "reason (--reason)", required=True)
-        actor = self._actor(actor)
+        who = self.who_of(actor)
         day = self.effective(on)
         with self.unit(write=False) as uow:
             before = uow.decisions.get(decision_id)
             cal = uow.calendar()
             proc = self.procedure_of(before, uow)
-            self._check_role(
-                uow, actor, (proc, {"decision_body", "sponsor"}), "修改决策 (amend)", ROLE_RULE
+            self._authorize(
+                uow,
+                who,
+                (proc, {"decision_body", "sponsor"}),
+                "修改决策 (amend)",
+                ROLE_RULE,
+                decision=before,
             )
         changes = _amendments(before, proc, title, add_flags, remove_flags, target_on, no_target)
         if day < before.registered_on:
@@ -598,16 +701,22 @@ class Commands:
             uow.audit.append(
                 decision_id=before.id,
                 action="amend",
-                actor=actor,
+                actor=who.name,
                 effective_on=day,
                 recorded_at=self.clock(),
-                payload={**changes, "reason": why, "version": version, "status": view.status},
+                payload={
+                    **who.stamp(),
+                    **changes,
+                    "reason": why,
+                    "version": version,
+                    "status": view.status,
+                },
             )
             self._notify(uow, before.id, proc, situation(proc, before.flags, before.attempts), view)
             uow.commit()
         return after.model_copy(update={"version": version, "status": view.status}), view
 
-    def _actor(self, actor: str | None) -> str:
+    def _actor_text(self, actor: str | None) -> str:
         text = clean_text(actor, "actor (--actor or DECIDE_ACTOR)", required=True, limit=128)
         assert text is not None
         return text
@@ -616,14 +725,14 @@ class Commands:
         self,
         decision_id: str,
         action: Action,
-        actor: str,
+        actor: Actor,
         *,
         note: str | None = None,
         files: Sequence[tuple[str, StoredFile, Path]] = (),
     ) -> tuple[Decision, Plan]:
         """Load, check (``procedures.apply``), plan once, persist with its audit event and
         outbox rows in one unit of work that fails if the decision changed meanwhile."""
-        actor = self._actor(actor)
+        who = self.who_of(actor)
         with self.unit(write=False) as uow:
             before = uow.decisions.get(decision_id)
             cal = uow.calendar()
@@ -641,7 +750,16 @@ class Commands:
                 if isinstance(action, Reuse):
                     roles = {"sponsor"}
                 basis = f"{step.article}; {ROLE_RULE}" if opening else step.article
-                self._check_role(uow, actor, (proc, roles), step.label, basis)
+                self._authorize(
+                    uow,
+                    who,
+                    (proc, roles),
+                    step.label,
+                    basis,
+                    decision=before,
+                    step=step,
+                    action=action,
+                )
         if action.on < before.registered_on:
             raise InputError(
                 f"--on {action.on} 早于决策登记日期 is before the decision was registered "
@@ -677,6 +795,7 @@ class Commands:
             )
             payload.update(attempt=current.number, version=version, status=view.status)
             payload.update(_flagged(action, current, view))
+            payload.update(who.stamp())
             if note:
                 payload["note"] = note
             if files:
@@ -687,7 +806,7 @@ class Commands:
             uow.audit.append(
                 decision_id=before.id,
                 action=action.kind,
-                actor=actor,
+                actor=who.name,
                 effective_on=action.on,
                 recorded_at=self.clock(),
                 payload=payload,
@@ -771,7 +890,7 @@ class Commands:
         if new.status == "closed" and (old is None or decision_status(proc, old) != "closed"):
             uow.outbox.add(kind="build_archive", decision_id=decision_id, now=now, payload={})
 
-    def execute(self, request: Request, *, actor: str) -> Changed:
+    def execute(self, request: Request, *, actor: Actor) -> Changed:
         """Run a typed request (what the CLI, and next the API and the console, send)."""
         if isinstance(request, RegisterRequest):
             d, view = self.registered(

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.commands import Commands, clean_text
+from app.commands import Actor, Commands, clean_text
 from app.history import CHANGES, MIGRATE, Refused, rebuild
+from app.permissions import as_admin
 from app.queries import OPEN_STATUSES, plan_of
 from procedures import InputError, RuleViolation
 from procedures.definition import Definition, pin
@@ -40,7 +41,7 @@ def migrate(
     all_open: bool,
     to: str,
     reason: str,
-    actor: str,
+    actor: Actor,
 ) -> list[Migrated]:
     """Migrate the named decisions (or every open one) to the definition ``to`` resolves to."""
     if bool(decision_ids) == all_open:
@@ -48,12 +49,14 @@ def migrate(
             "请指定决策或 --all-open name the decisions to migrate, or give --all-open (not both)"
         )
     why = clean_text(reason, "--reason", required=True)
-    actor_text = clean_text(actor, "actor (--actor or DECIDE_ACTOR)", required=True, limit=128)
+    who = cmds.who_of(actor)
+    actor_text = who.name
     proc = cmds.procedure(to)
     definition = pin(proc)
     on = cmds.today()
     done: list[Migrated] = []
     with cmds.unit() as uow:
+        as_admin(uow, who, "迁移程序定义 procedure migration")
         ids = uow.decisions.ids(status=OPEN_STATUSES) if all_open else decision_ids
         decisions = [uow.decisions.get(i) for i in dict.fromkeys(ids)]
         events = uow.audit.events_of([d.id for d in decisions], CHANGES)

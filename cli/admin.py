@@ -47,7 +47,8 @@ def calendar_import(file: Path, actor: Actor = None, as_json: Json = False) -> N
     """Import a year's official schedule (or local days off); recompute affected dates."""
     from app.admin import import_schedule
 
-    schedule, changes = import_schedule(commands(), file, who(actor))
+    cmds = commands()
+    schedule, changes = import_schedule(cmds, file, who(actor, cmds))
     doc = {
         "year": schedule.year,
         "kind": schedule.kind,
@@ -86,7 +87,8 @@ def people_add(
     """Register a person with a role; from then on commands check the acting person's role."""
     from app.admin import add_person
 
-    added = add_person(commands(), name, role, unit, who(actor or name))
+    cmds = commands()
+    added = add_person(cmds, name, role, unit, who(actor or name, cmds).name)
     show(
         as_json,
         {"name": name, "role": role, "unit": unit, "added": added},
@@ -118,7 +120,8 @@ def people_remove(
     """Remove a person's role (or every role they hold); audited."""
     from app.admin import remove_person
 
-    removed = remove_person(commands(), name, role, who(actor))
+    cmds = commands()
+    removed = remove_person(cmds, name, role, who(actor, cmds).name)
     show(
         as_json,
         {"name": name, "removed": removed},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import date
 from typing import Annotated, Any
@@ -18,6 +19,7 @@ __all__ = [
     "Json",
     "On",
     "app",
+    "caller",
     "commands",
     "pairs",
     "parse_date",
@@ -40,7 +42,12 @@ On = Annotated[
 ]
 AsOf = Annotated[str | None, typer.Option("--as-of", help="date YYYY-MM-DD (may be in the future)")]
 Actor = Annotated[
-    str | None, typer.Option("--actor", envvar="DECIDE_ACTOR", help="who acts (or DECIDE_ACTOR)")
+    str | None,
+    typer.Option(
+        "--actor",
+        help="who acts, in a home without accounts (or DECIDE_ACTOR); with accounts the token "
+        "in DECIDE_TOKEN says who acts",
+    ),
 ]
 
 
@@ -61,10 +68,25 @@ def commands() -> Any:
     return bootstrap()
 
 
-def who(actor: str | None) -> str:
-    if actor is None or not actor.strip():
-        raise InputError("须写明办理人 who is acting? give --actor NAME or set DECIDE_ACTOR")
-    return actor
+def who(actor: str | None, cmds: Any = None) -> Any:
+    """Who is calling: the account ``DECIDE_TOKEN`` proves (then a typed ``--actor`` is
+    refused), or in a home without accounts the name given (``--actor`` or DECIDE_ACTOR)."""
+    token = os.environ.get("DECIDE_TOKEN") or None
+    typed = actor if actor is not None else os.environ.get("DECIDE_ACTOR")
+    cmds = cmds if cmds is not None else commands()
+    if token is None and (typed is None or not typed.strip()):
+        with cmds.unit(write=False) as uow:
+            accounts = uow.accounts.any()
+        if not accounts:
+            raise InputError("须写明办理人 who is acting? give --actor NAME or set DECIDE_ACTOR")
+    return cmds.identify(token=token, actor=actor if token else typed)
+
+
+def caller(cmds: Any) -> Any:
+    """The account ``DECIDE_TOKEN`` proves, or None (commands that need none: the first
+    account, logging in)."""
+    token = os.environ.get("DECIDE_TOKEN") or None
+    return cmds.identify(token=token) if token else None
 
 
 def show(as_json: bool, doc: Any, *renderables: Any) -> None:

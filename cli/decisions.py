@@ -62,7 +62,7 @@ def register(
         co_sponsor=tuple(co_sponsor or ()),
     )
     cmds = commands()
-    done = cmds.execute(request, actor=who(actor))
+    done = cmds.execute(request, actor=who(actor, cmds))
     d, view = done.decision, done.plan
     show(
         as_json,
@@ -134,7 +134,7 @@ def start(
         comment_until=parse_date(comment_until, "--comment-until"),
     )
     cmds = commands()
-    done = cmds.execute(request, actor=who(actor))
+    done = cmds.execute(request, actor=who(actor, cmds))
     _changed(as_json, "start", done, cmds)
 
 
@@ -224,7 +224,7 @@ def complete(
         hearing=hearing,
     )
     cmds = commands()
-    done = cmds.execute(request, actor=who(actor))
+    done = cmds.execute(request, actor=who(actor, cmds))
     _changed(as_json, "complete", done, cmds)
 
 
@@ -254,7 +254,7 @@ def reuse(
     discussion of a changed draft)."""
     request = ReuseRequest(decision=decision, step=step, reason=reason, on=parse_date(on, "--on"))
     cmds = commands()
-    done = cmds.execute(request, actor=who(actor))
+    done = cmds.execute(request, actor=who(actor, cmds))
     _changed(as_json, "reuse", done, cmds)
 
 
@@ -281,7 +281,7 @@ def attach(
         on=parse_date(on, "--on"),
     )
     cmds = commands()
-    done = cmds.execute(request, actor=who(actor))
+    done = cmds.execute(request, actor=who(actor, cmds))
     _changed(as_json, "attach", done, cmds)
 
 
@@ -297,7 +297,7 @@ def skip(
     """跳过步骤 skip a conditional step, with the reason (only where the procedure allows)."""
     request = SkipRequest(decision=decision, step=step, reason=reason, on=parse_date(on, "--on"))
     cmds = commands()
-    done = cmds.execute(request, actor=who(actor))
+    done = cmds.execute(request, actor=who(actor, cmds))
     _changed(as_json, "skip", done, cmds)
 
 
@@ -313,7 +313,7 @@ def extend(
     """延长办理期限 extend a step's due date (where the procedure allows, with a reason)."""
     request = ExtendRequest(decision=decision, step=step, reason=reason, on=parse_date(on, "--on"))
     cmds = commands()
-    done = cmds.execute(request, actor=who(actor))
+    done = cmds.execute(request, actor=who(actor, cmds))
     _changed(as_json, "extend", done, cmds)
 
 
@@ -451,7 +451,7 @@ def amend(
         on=parse_date(on, "--on"),
     )
     cmds = commands()
-    done = cmds.execute(request, actor=who(actor))
+    done = cmds.execute(request, actor=who(actor, cmds))
     d, view = done.decision, done.plan
     show(
         as_json,

@@ -1,7 +1,7 @@
 """The ``decide`` command line (Typer + Rich).  Thin: parse, call a command, render, map errors.
 
 Exit codes: 0 done; 2 bad usage or input; 3 refused by a rule of the procedure; 4 not found;
-5 the decision changed meanwhile; 1 anything else.  Every command takes ``--json`` and then
+5 the decision changed meanwhile; 6 not authenticated or not permitted; 1 anything else.  Every command takes ``--json`` and then
 prints exactly one JSON document on stdout, errors included.  Never imports Prefect: the
 interactive path must answer at once (``decide serve`` and ``decide demo`` import it lazily).
 """
@@ -15,7 +15,7 @@ from typing import Any
 import typer
 
 # each module adds its commands to the app, in the order ``decide --help`` lists them
-from cli import admin, audit, decisions, procedures, render, service  # noqa: F401
+from cli import accounts, admin, audit, decisions, procedures, render, service  # noqa: F401
 from cli.common import app
 from cli.render import stdout_gone
 from procedures import DecideError

@@ -59,8 +59,9 @@ def procedures_migrate(
 
     if not to.strip():
         raise InputError("--to PRESET_OR_FILE is required (the definition to migrate to)")
+    cmds = commands()
     done = migrate(
-        commands(), list(decisions or ()), all_open=all_open, to=to, reason=reason, actor=who(actor)
+        cmds, list(decisions or ()), all_open=all_open, to=to, reason=reason, actor=who(actor, cmds)
     )
     doc = {
         "migrated": [

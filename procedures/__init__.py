@@ -5,6 +5,7 @@ Pure: no database, no Prefect, no scheduler, no CLI, no clock.  Time comes in as
 
 from procedures.calendar import Dated, Schedule, WorkCalendar, load_schedule, parse_schedule
 from procedures.errors import (
+    AccessDenied,
     CalendarError,
     Conflict,
     DecideError,
@@ -21,6 +22,7 @@ from procedures.state import Attempt, Complete, Extend, MeetingRecord, Skip, Sta
 from procedures.transitions import apply, check, register
 
 __all__ = [
+    "AccessDenied",
     "Attempt",
     "CalendarError",
     "Complete",

@@ -7,6 +7,7 @@
     ├── NotFound                an unknown decision, procedure or document
     ├── RuleViolation           the procedure refuses the action (names the rule and its article)
     ├── Conflict                the decision changed meanwhile (optimistic concurrency)
+    ├── AccessDenied            not authenticated, or not permitted (exit 6)
     └── Unavailable             the database cannot be opened or reached
 
 Each class has an ``exit_code`` the CLI uses and a stable ``code`` for ``--json`` output.
@@ -15,6 +16,7 @@ Each class has an ``exit_code`` the CLI uses and a stable ``code`` for ``--json`
 from __future__ import annotations
 
 __all__ = [
+    "AccessDenied",
     "CalendarError",
     "Conflict",
     "DecideError",
@@ -102,6 +104,27 @@ class RuleViolation(DecideError):
             "message": self.message,
             "remedy": self.remedy,
         }
+
+
+class AccessDenied(DecideError):
+    """Not authenticated (no credential, or a wrong, expired or revoked one: ``code``
+    ``not_authenticated``) or not permitted (``not_permitted``, with the permission ``rule``
+    that refuses and what would allow it)."""
+
+    code = "not_permitted"
+    exit_code = 6
+
+    def __init__(
+        self, message: str, *, rule: str = "permission", remedy: str = "", authenticated: bool = True
+    ) -> None:
+        self.rule = rule
+        self.remedy = remedy
+        self.message = message
+        self.code = "not_permitted" if authenticated else "not_authenticated"
+        super().__init__(f"{message} [{rule}]" + (f" — {remedy}" if remedy else ""))
+
+    def to_dict(self) -> dict[str, object]:
+        return {"error": self.code, "rule": self.rule, "message": self.message, "remedy": self.remedy}
 
 
 class Unavailable(DecideError):

@@ -207,6 +207,8 @@ class Decision(_Frozen):
     registered_on: date
     # the units that take part with the lead sponsor (Decree 713 Art. 11: 牵头承办单位)
     co_sponsors: tuple[str, ...] = ()
+    # the units assigned to a role on this decision (the risk assessor, the experts)
+    assignments: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     status: str = "in_progress"
     version: int = 1
     attempts: tuple[Attempt, ...] = ()

@@ -101,6 +101,9 @@ def event_text(
     )
 
 
+_UNAUTHENTICATED = SQL("SELECT COUNT(*) FROM audit_events WHERE payload LIKE :p")
+
+
 def utc_iso(moment: datetime) -> str:
     """A timezone-aware time as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC, microseconds always)."""
     if moment.tzinfo is None or moment.utcoffset() is None:
@@ -258,6 +261,22 @@ class AuditLog:
         else:
             rows = _EVENTS_OF.rows(self._conn(), {"d": decision_id})
         return [_appended(row) for row in rows]
+
+    def count_unauthenticated(self) -> int:
+        """How many events record an act without authentication (a single-user home)."""
+        row = _UNAUTHENTICATED.run(self._conn(), {"p": '%"unauthenticated":true%'}).fetchone()
+        return int(row[0]) if row else 0
+
+    def events_with(self, actions: Sequence[str]) -> list[AppendedEvent]:
+        """Every event with one of ``actions`` (those of no decision too), ordered by seq."""
+        if not actions:
+            return []
+        params = {f"a{i}": a for i, a in enumerate(actions)}
+        query = SQL(
+            f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE action IN "
+            f"({', '.join(f':a{i}' for i in range(len(actions)))}) ORDER BY seq"
+        )
+        return [_appended(row) for row in query.rows(self._conn(), params)]
 
     def events_of(
         self, decision_ids: Sequence[str], actions: Sequence[str]

@@ -21,6 +21,8 @@ from store.dbapi import Link
 from store.fastsql import SQL, as_date
 
 __all__ = [
+    "AccountRecord",
+    "AccountRepository",
     "AlertRepository",
     "DecisionRepository",
     "DefinitionRepository",
@@ -29,6 +31,7 @@ __all__ = [
     "Person",
     "RaisedAlert",
     "StoredDocument",
+    "TokenRecord",
 ]
 
 _DECISION_COLUMNS = (
@@ -45,6 +48,7 @@ _DECISION_COLUMNS = (
     "status",
     "version",
     "co_sponsors",
+    "assignments",
 )
 _ATTEMPT_COLUMNS = (
     "step",
@@ -277,6 +281,7 @@ def _decision(row: Sequence[Any], attempts: tuple[Attempt, ...]) -> Decision:
         status,
         version,
         co_sponsors,
+        assignments,
     ) = row
     return Decision(
         id=id_,
@@ -293,6 +298,7 @@ def _decision(row: Sequence[Any], attempts: tuple[Attempt, ...]) -> Decision:
         version=version,
         attempts=attempts,
         co_sponsors=tuple(_json_list(co_sponsors or "[]")),
+        assignments={k: tuple(v) for k, v in json.loads(assignments or "{}").items()},
     )
 
 
@@ -329,6 +335,7 @@ class DecisionRepository:
                 "status": decision.status,
                 "version": decision.version,
                 "co_sponsors": _dump(list(decision.co_sponsors)),
+                "assignments": _dump({k: list(v) for k, v in decision.assignments.items()}),
                 **_dates(decision, plan),
             },
         )
@@ -724,3 +731,117 @@ class AlertRepository:
             },
         )
         return bool(cursor.rowcount == 1)
+
+
+class AccountRecord(NamedTuple):
+    login: str
+    name: str
+    unit: str
+    roles: tuple[str, ...]
+    admin: bool
+    password_hash: str
+    active: bool
+    failures: int
+    locked_until: str | None
+
+
+_ACCOUNT_COLUMNS = "login, name, unit, roles, admin, password_hash, active, failures, locked_until"
+_ACCOUNT = SQL(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE login = :login")
+_ACCOUNTS = SQL(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY login")
+_ANY_ACCOUNT = SQL("SELECT 1 FROM accounts LIMIT 1")
+_ACCOUNT_ADD = SQL(
+    "INSERT INTO accounts (login, name, unit, roles, admin, password_hash, active, failures) "
+    "VALUES (:login, :name, :unit, :roles, :admin, :password_hash, :active, 0)"
+)
+_ACCOUNT_SET = SQL(
+    "UPDATE accounts SET name = :name, unit = :unit, roles = :roles, admin = :admin, "
+    "password_hash = :password_hash, active = :active WHERE login = :login"
+)
+_ACCOUNT_THROTTLE = SQL(
+    "UPDATE accounts SET failures = :failures, locked_until = :locked_until WHERE login = :login"
+)
+_TOKEN_ADD = SQL(
+    "INSERT INTO tokens (sha256, login, created_at, expires_at) "
+    "VALUES (:sha256, :login, :created_at, :expires_at)"
+)
+_TOKEN = SQL(
+    "SELECT sha256, login, created_at, expires_at, revoked_at FROM tokens WHERE sha256 = :s"
+)
+_TOKENS = SQL(
+    "SELECT sha256, login, created_at, expires_at, revoked_at FROM tokens ORDER BY sha256"
+)
+_TOKENS_REVOKE = SQL(
+    "UPDATE tokens SET revoked_at = :now WHERE login = :login AND revoked_at IS NULL"
+)
+
+
+def _account(row: Sequence[Any]) -> AccountRecord:
+    login, name, unit, roles, admin, password_hash, active, failures, locked = row
+    return AccountRecord(
+        login, name, unit, tuple(json.loads(roles)), bool(admin), password_hash, bool(active),
+        int(failures or 0), locked,
+    )  # fmt: skip
+
+
+class TokenRecord(NamedTuple):
+    sha256: str
+    login: str
+    created_at: str
+    expires_at: str
+    revoked_at: str | None
+
+
+class AccountRepository:
+    """Accounts and their API tokens (the audit events that change them are the record)."""
+
+    def __init__(self, link: Link) -> None:
+        self.link = link
+
+    def any(self) -> bool:
+        return _ANY_ACCOUNT.run(self.link).fetchone() is not None
+
+    def get(self, login: str) -> AccountRecord | None:
+        row = _ACCOUNT.run(self.link, {"login": login}).fetchone()
+        return _account(row) if row is not None else None
+
+    def all(self) -> list[AccountRecord]:
+        return [_account(r) for r in _ACCOUNTS.rows(self.link)]
+
+    def add(self, account: AccountRecord) -> None:
+        _ACCOUNT_ADD.run(self.link, self._values(account))
+
+    def save(self, account: AccountRecord) -> None:
+        _ACCOUNT_SET.run(self.link, self._values(account))
+
+    @staticmethod
+    def _values(a: AccountRecord) -> dict[str, Any]:
+        return {
+            "login": a.login,
+            "name": a.name,
+            "unit": a.unit,
+            "roles": _dump(sorted(a.roles)),
+            "admin": a.admin,
+            "password_hash": a.password_hash,
+            "active": a.active,
+        }
+
+    def throttle(self, login: str, failures: int, locked_until: str | None) -> None:
+        _ACCOUNT_THROTTLE.run(
+            self.link, {"login": login, "failures": failures, "locked_until": locked_until}
+        )
+
+    def add_token(self, sha256: str, login: str, created_at: str, expires_at: str) -> None:
+        _TOKEN_ADD.run(
+            self.link,
+            {"sha256": sha256, "login": login, "created_at": created_at, "expires_at": expires_at},
+        )
+
+    def token(self, sha256: str) -> TokenRecord | None:
+        row = _TOKEN.run(self.link, {"s": sha256}).fetchone()
+        return TokenRecord(*row) if row is not None else None
+
+    def tokens(self) -> list[TokenRecord]:
+        return [TokenRecord(*r) for r in _TOKENS.rows(self.link)]
+
+    def revoke_tokens(self, login: str, now: str) -> None:
+        _TOKENS_REVOKE.run(self.link, {"login": login, "now": now})

@@ -13,6 +13,7 @@ from sqlalchemy import Index, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "AccountRow",
     "AlertRow",
     "AttemptRow",
     "AuditEventRow",
@@ -26,6 +27,7 @@ __all__ = [
     "PersonRow",
     "ProcedureDefinitionRow",
     "ScheduleRow",
+    "TokenRow",
 ]
 
 
@@ -48,6 +50,8 @@ class DecisionRow(SQLModel, table=True):
     sponsor: str = Field(sa_type=Text)
     # the units that take part with the lead sponsor (Decree 713 Art. 11), JSON list
     co_sponsors: str = Field(default="[]", sa_type=Text, sa_column_kwargs={"server_default": "[]"})
+    # the units assigned to a role on this decision (risk assessor, experts), JSON object
+    assignments: str = Field(default="{}", sa_type=Text, sa_column_kwargs={"server_default": "{}"})
     target_on: date | None = None
     catalogue_year: int | None = None
     registered_on: date
@@ -233,3 +237,31 @@ class PersonRow(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=128)
     role: str = Field(primary_key=True, max_length=64)
     unit: str | None = Field(default=None, sa_type=Text)
+
+
+class AccountRow(SQLModel, table=True):
+    """An account: login, the name the audit shows, its unit, its roles; the password hashed
+    with Argon2id.  Every change is an audit event the verification replays (the failure
+    counter and the lock are throttling state, not replayed)."""
+
+    __tablename__ = "accounts"
+    login: str = Field(primary_key=True, max_length=64)
+    name: str = Field(sa_type=Text)
+    unit: str = Field(sa_type=Text)
+    roles: str = Field(default="[]", sa_type=Text)  # JSON list: procedure roles, auditor
+    admin: bool = False
+    password_hash: str = Field(sa_type=Text)
+    active: bool = True
+    failures: int = 0
+    locked_until: str | None = Field(default=None, max_length=40)  # ISO 8601 UTC
+
+
+class TokenRow(SQLModel, table=True):
+    """An API token, kept only as its SHA-256, with its expiry (revoked: all of an account's)."""
+
+    __tablename__ = "tokens"
+    sha256: str = Field(primary_key=True, max_length=64)
+    login: str = Field(max_length=64, index=True)
+    created_at: str = Field(max_length=40)  # ISO 8601 UTC, as the audit log writes times
+    expires_at: str = Field(max_length=40)
+    revoked_at: str | None = Field(default=None, max_length=40)

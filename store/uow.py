@@ -17,6 +17,7 @@ from store.dbapi import Database
 from store.fastsql import commit
 from store.outbox import Outbox
 from store.repository import (
+    AccountRepository,
     AlertRepository,
     DecisionRepository,
     DefinitionRepository,
@@ -45,6 +46,7 @@ class UnitOfWork:
         self.link.pending = [] if self.write else None
         self.decisions = DecisionRepository(self.link)
         self.people = PeopleRepository(self.link)
+        self.accounts = AccountRepository(self.link)
         self.documents = DocumentRepository(self.link)
         self.audit = AuditLog(self.link)
         self.outbox = Outbox(self.link)
