@@ -189,6 +189,8 @@ def _flagged(action: Action, attempt: Attempt, view: Plan) -> dict[str, Any]:
             flags["shortened"] = True
     if isinstance(action, Complete) and attempt.close_provisional:
         flags["provisional"] = True
+    if isinstance(action, Reuse) and attempt.reused_from is not None:
+        flags["reused_from"] = attempt.reused_from  # the attempt whose result stands
     return flags
 
 
@@ -743,9 +745,9 @@ class Commands:
                 # the step's own role acts on it (the article naming who does it); the sponsor
                 # also opens steps, because opening is handing the materials over (for comment,
                 # to the experts, to the reviewer) — the system's role rule, not the decree's
-                # a reuse is the sponsor's judgment; the sponsor files documents for the package
-                # it assembles (Decree 713 Art. 29)
-                opening = isinstance(action, Start | Attach)
+                # a reuse is the sponsor's judgment; a document is filed by the step's own role
+                # (the review office files the legal advisers' opinion, Art. 28)
+                opening = isinstance(action, Start)
                 roles = {step.role, "sponsor"} if opening else {step.role}
                 if isinstance(action, Reuse):
                     roles = {"sponsor"}

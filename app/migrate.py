@@ -123,6 +123,6 @@ def _refusal(decision: Decision, proc_id: str, version: str, refused: Refused) -
         f"under {proc_id} v{version}: event {event.seq} ({what}, effective {event.effective_on}) "
         f"is refused: {getattr(error, 'message', str(error))}",
         article=getattr(error, "article", "the procedure definition"),
-        remedy="nothing was written; correct the new definition, or migrate only the decisions "
-        "whose history it allows",
+        remedy="nothing was written; a decision keeps the definition it is pinned to and needs "
+        "no migration — migrate only those whose history the new one allows (or correct it)",
     )

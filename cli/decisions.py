@@ -474,7 +474,12 @@ def _documents_json(found: Any) -> dict[str, Any]:
     package = found.package
 
     def entry(e: Any) -> dict[str, Any]:
-        return {"step": e.step, "attempt": e.attempt, "kind": e.kind}
+        out = {"step": e.step, "attempt": e.attempt, "kind": e.kind, "article": e.article}
+        if e.reused_from is not None:  # kept from this attempt (沿用前次结果)
+            out["reused_from"] = e.reused_from
+        if e.document is not None:  # the attempt the file is stored under
+            out["filed_attempt"] = e.document.attempt
+        return out
 
     return {
         "decision": found.decision.id,
@@ -532,5 +537,10 @@ def _documents_view(found: Any) -> list[Any]:
         ("待办 pending", package.pending),
     ):
         for e in entries:
-            lines.append(f"  {label}: {e.zh} {e.kind} ({e.step} #{e.attempt})")
+            kept = (
+                f" 沿用#{e.document.attempt if e.document else e.reused_from}"
+                if e.reused_from
+                else ""
+            )
+            lines.append(f"  {label}: {e.zh} {e.kind} ({e.step} #{e.attempt}{kept})")
     return lines

@@ -118,6 +118,7 @@ def step_json(s: StepView) -> dict[str, Any]:
         "window_until": s.window_until,
         "reused_from": s.reused_from,
         "minimum_basis": s.minimum_basis,
+        "package_missing": list(s.package_missing),
     }
 
 

@@ -178,6 +178,8 @@ def _status_row(s: StepView, proc: Procedure, year: int, wide: bool) -> list[str
     number = s.attempt if (s.attempt and s.reason is None) or s.opened_on else 0
     label = STATUS_LABELS[s.status] if wide else SHORT_STATUS[s.status]
     status = f"[{STATUS_STYLE[s.status]}]{_two(label, s.status)}[/]"
+    if s.package_missing:  # ready, but the Art. 29 package is not complete
+        status += f"\n[yellow]材料不齐\n缺{len(s.package_missing)}项[/]"
     if s.alert:
         late = f" +{s.overdue_working_days}wd" if s.overdue_working_days else ""
         status += f"\n[{ALERT_STYLE[s.alert]}]{SHORT_ALERT[s.alert]}{late}\n{s.alert}[/]"

@@ -65,8 +65,13 @@ def package_state(
     documents the store keeps."""
 
     def found(step: str, numbers: tuple[int, ...], kind: str) -> D | None:
-        hits = [d for d in documents if d.step == step and d.attempt in numbers and d.kind == kind]
-        return hits[-1] if hits else None
+        # the first filed of that kind on the newest attempt that has one (a package document
+        # is filed once: ``attach`` refuses a second)
+        for number in numbers:
+            hits = [d for d in documents if (d.step, d.attempt, d.kind) == (step, number, kind)]
+            if hits:
+                return hits[0]
+        return None
 
     return _state(proc, flags, attempts, found)
 
@@ -107,8 +112,18 @@ def _state(
     pending: list[PackageEntry[D]] = []
     where = situation(proc, flags, attempts)
 
+    def chain(att: Attempt) -> tuple[int, ...]:
+        """The attempt and those whose result it keeps (a reuse of a reuse …)."""
+        numbers = [att.number]
+        by_number = {a.number: a for a in attempts if a.step == att.step}
+        nxt = att.reused_from
+        while nxt is not None and nxt not in numbers:
+            numbers.append(nxt)
+            nxt = by_number[nxt].reused_from if nxt in by_number else None
+        return tuple(numbers)
+
     def file(att: Attempt, kind: str, article: str | None) -> None:
-        numbers = (att.number,) + ((att.reused_from,) if att.reused_from else ())
+        numbers = chain(att)
         doc = found(att.step, numbers, kind)
         label = proc.document(kind)
         entry = PackageEntry(

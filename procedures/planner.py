@@ -130,7 +130,7 @@ def situation(
         elif (
             ended is not None
             and (cur is None or cur.status in ("open", "paused"))
-            and not _follows(step, ended)
+            and not _follows(proc, step, ended)
         ):
             # the decision will not go on (e.g. rejected): only what follows that outcome remains
             out[step.id] = Situation(
@@ -159,11 +159,20 @@ def _ended(proc: Procedure, latest: dict[str, Attempt]) -> tuple[str, str] | Non
     return None
 
 
-def _follows(step: Step, ended: tuple[str, str]) -> bool:
-    """Whether ``step`` comes explicitly after the ending outcome (archiving after rejected)."""
-    return step.id == ended[0] or any(
-        p.step == ended[0] and p.outcomes is not None and ended[1] in p.outcomes for p in step.after
-    )
+def _follows(proc: Procedure, step: Step, ended: tuple[str, str]) -> bool:
+    """Whether ``step`` comes explicitly after the ending outcome (archiving after rejected),
+    directly or through steps that do (a district's dossier review after its sending)."""
+    if step.id == ended[0]:
+        return True
+    for pre in step.after:
+        if pre.step == ended[0]:
+            if pre.outcomes is not None and ended[1] in pre.outcomes:
+                return True
+            continue
+        before = proc.step(pre.step)
+        if before is not None and _follows(proc, before, ended):
+            return True
+    return False
 
 
 def _not_required(proc: Procedure, step: Step) -> str:
@@ -237,6 +246,8 @@ class StepView(BaseModel):
     reused_from: int | None = None  # kept from this earlier attempt (沿用前次结果)
     # the basis of the earliest close or the guaranteed review time shown (statute, local rule…)
     minimum_basis: str | None = None
+    # a ready step that needs the Art. 29 package: the document kinds it still lacks
+    package_missing: tuple[str, ...] = ()
 
 
 class Plan(BaseModel):
@@ -368,6 +379,16 @@ def _window(
     return end, end.on + timedelta(days=1)
 
 
+def _package_missing(
+    proc: Procedure, flags: frozenset[str], attempts: Sequence[Attempt], step: Step, sit: Situation
+) -> tuple[str, ...]:
+    if not step.requires_package or sit.status != "ready":
+        return ()
+    from procedures.package import package_gaps  # the package module builds on the planner
+
+    return tuple(g.kind for g in package_gaps(proc, flags, attempts))
+
+
 def _minimum_basis(step: Step, dates: Dates) -> str | None:
     if dates.review_end is not None and step.review_time is not None:
         return step.review_time.basis.kind
@@ -456,6 +477,7 @@ def plan(
                 else None,
                 reused_from=att.reused_from if att else None,
                 minimum_basis=_minimum_basis(step, dates),
+                package_missing=_package_missing(proc, flags, attempts, step, sit),
             )
         )
     status = decision_status(proc, where)

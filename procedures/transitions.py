@@ -104,7 +104,7 @@ def apply(
     if isinstance(action, Reuse):
         return _reuse(proc, step, sit, list(attempts), action)
     if isinstance(action, Attach):
-        return _attach(step, sit, list(attempts), action)
+        return _attach(proc, step, sit, where, list(attempts), action)
     return _extend(step, sit, list(attempts), action)
 
 
@@ -395,7 +395,7 @@ def _check_package(
         f"{step.label}: 提请讨论的材料不齐全，缺少 the submission package lacks: {names}",
         article="Decree 713 Art. 29",
         remedy=f"attach each document to its step, e.g. decide attach DECISION {first.step} "
-        f"{first.kind}=FILE",
+        f"--attach {first.kind}=FILE",
     )
 
 
@@ -514,6 +514,16 @@ def _complete(
             remedy=f"complete on or after {dates.earliest_close}",
         )
     held = att.documents + action.documents  # filed earlier (decide attach) or now
+    hearings = [m for m in att.methods if (x := proc.method(m)) is not None and x.materials_days]
+    if action.hearing is not None and not hearings:
+        raise RuleViolation(
+            "hearing.not_a_method",
+            f"{step.label} 未采用听证会 did not use a hearing (methods: "
+            f"{', '.join(att.methods) or 'none'}): --hearing-* do not apply",
+            article=step.article,
+            remedy="leave out --hearing-notice-on/--hearing-materials-on/--hearing-on, or open "
+            "the step with --method hearing",
+        )
     missing = [d for d in outcome.requires_documents if d not in held]
     if missing:
         names = "、".join(f"{_doc_zh(proc, d)} ({d})" for d in missing)
@@ -582,16 +592,19 @@ def _check_hearing(step: Step, method: Method, days: int, att: Attempt, action: 
             remedy="give --hearing-notice-on DATE --hearing-materials-on DATE --hearing-on DATE",
         )
     opened = att.opened_on or hearing.notice_on
-    if not opened <= hearing.notice_on <= hearing.held_on <= action.on:
-        raise InputError(
+    in_order = (
+        opened <= hearing.notice_on <= hearing.materials_on <= hearing.held_on <= action.on
+        and hearing.notice_on < hearing.held_on
+    )
+    if not in_order:
+        raise RuleViolation(
+            "hearing.order",
             f"听证日期顺序不对 the hearing's dates must run: step opened ({opened}) ≤ notice "
-            f"published ({hearing.notice_on}) ≤ hearing held ({hearing.held_on}) ≤ step closed "
-            f"({action.on})"
-        )
-    if hearing.materials_on > hearing.held_on:
-        raise InputError(
-            f"材料送达日期 {hearing.materials_on} 晚于听证会 {hearing.held_on} the materials cannot "
-            "reach the participants after the hearing"
+            f"published in advance ({hearing.notice_on}, before the hearing: 提前公布) ≤ materials "
+            f"delivered ({hearing.materials_on}) ≤ hearing held ({hearing.held_on}) ≤ step closed "
+            f"({action.on})",
+            article=article,
+            remedy="give the dates as they happened",
         )
     latest = hearing.held_on - timedelta(days=days)
     if hearing.materials_on > latest:
@@ -675,9 +688,10 @@ def _check_meeting(step: Step, outcome: Outcome, record: MeetingRecord | None) -
         raise RuleViolation(
             "meeting.type",
             f"会议类型 {record.meeting_type!r} 不可：决策草案应当经决策机关常务会议或者全体会议讨论 "
-            "(Decree 713 Art. 30)；不得以传阅、会签代替 (地方规定 local rules, not the decree's "
-            "text) only an executive or plenary meeting may decide, never circulation or "
-            "countersigning",
+            "(Decree 713 Art. 30)；不得以传阅、会签代替 (地方规定，如各地政府工作规则、常务会议议事"
+            "规则 local rules such as governments' working and executive-meeting rules, not the "
+            "decree's text) only an executive or plenary meeting may decide, never circulation "
+            "or countersigning",
             article=f"{ART_30}; 不得以传阅、会签代替: local rules",
             remedy="meeting type executive (常务会议) or plenary (全体会议)",
         )
@@ -912,7 +926,6 @@ def _reuse(
         _prerequisites_closed(proc, step, attempts),
         "the close of the steps it comes after",
     )
-    origin = earlier.reused_from or earlier.number
     new = Attempt(
         step=step.id,
         number=sit.number,
@@ -920,21 +933,62 @@ def _reuse(
         opened_on=action.on,
         closed_on=action.on,
         outcome=earlier.outcome,
-        reused_from=origin,
+        reused_from=earlier.number,  # the attempt whose result stands (itself perhaps reused)
         reuse_reason=action.reason,
     )
     return (*attempts, new)
 
 
 def _attach(
-    step: Step, sit: Situation, attempts: list[Attempt], action: Attach
+    proc: Procedure,
+    step: Step,
+    sit: Situation,
+    where: dict[str, Situation],
+    attempts: list[Attempt],
+    action: Attach,
 ) -> tuple[Attempt, ...]:
-    """Documents filed on the step's current attempt after the fact (open, paused or done)."""
+    """Documents filed on the step's current attempt after the fact (open, paused or done):
+    only kinds the step produces; a package document once, never replaced; and nothing on a
+    step before the collective discussion once it has opened — the package it was given is the
+    one it decides on (Decree 713 Arts. 25, 29)."""
     att = sit.attempt
     if att is None or sit.status not in ("open", "paused", "done"):
         raise _refuse_state(step, sit, "attach to")
     if not action.documents:
         raise InputError("没有要附加的文件 nothing to attach: give KIND=FILE")
+    takes = {*step.documents, *(r.kind for r in step.requires_documents)}
+    takes |= {k for o in step.outcomes for k in o.requires_documents}
+    takes |= {k for m in step.methods if (x := proc.method(m)) for k in x.requires_documents}
+    foreign = [d for d in action.documents if d not in takes]
+    if foreign:
+        listed = ", ".join(sorted(takes)) or "none"
+        raise InputError(
+            f"{step.label} 不产生文件类型 {foreign[0]} does not take documents of kind "
+            f"{foreign[0]!r}; 可选 it takes: {listed}"
+        )
+    deciding = next((s for s in proc.steps if s.decides), None)
+    if deciding is not None and step.id != deciding.id and deciding.id in proc.successors(step.id):
+        opened = where[deciding.id].attempt
+        if opened is not None and where[deciding.id].status in ("open", "done"):
+            raise RuleViolation(
+                "documents.submitted",
+                f"{step.label}: {deciding.label} 已于 {opened.opened_on} 开始，提请讨论的材料已报送，"
+                f"不得补充或替换 the package went to the discussion on {opened.opened_on}: "
+                "its documents are not added to or replaced afterwards",
+                article="Decree 713 Art. 29",
+                remedy="a changed draft goes back through the legality review (Art. 25): "
+                "complete the discussion with outcome revise",
+            )
+    packaged = {r.kind for r in proc.package}
+    again = [d for d in action.documents if d in packaged and d in att.documents]
+    if again:
+        raise RuleViolation(
+            "documents.filed",
+            f"{step.label} 第{att.number}次已有 {again[0]}，不得替换 attempt {att.number} already "
+            f"holds its {again[0]}: a package document is filed once and never replaced",
+            article="Decree 713 Art. 29",
+            remedy="a corrected document belongs to a new attempt of the step",
+        )
     _check_not_before(step, action.on, att.opened_on, "the day the step opened")
     docs = tuple(dict.fromkeys((*att.documents, *action.documents)))
     return _replace(attempts, att, att.model_copy(update={"documents": docs}))

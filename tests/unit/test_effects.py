@@ -167,7 +167,7 @@ def test_circulation_or_countersigning_never_replaces_the_meeting(national, kind
     assert refusal.rule == "meeting.type"
     # "不得以传阅、会签代替" is a local rule, not the text of Decree 713 Art. 30: cited as such
     assert refusal.article == "Decree 713 Art. 30; 不得以传阅、会签代替: local rules"
-    assert "地方规定 local rules" in refusal.message
+    assert "地方规定" in refusal.message and "local rules" in refusal.message
 
 
 def test_the_head_departing_from_the_majority_must_give_reasons(national):
@@ -306,11 +306,13 @@ def test_tianjin_district_sends_the_dossier_to_the_justice_bureau_for_review_not
     proc = load_procedure("tianjin-district-2020")
     review = proc.step("dossier_review")
     assert review.role == "legal_office" and proc.role("legal_office").zh == "区司法局"
-    assert (review.due.amount, review.due.unit, review.due.basis.kind, review.due.anchor) == (
+    sending = proc.step("dossier_submission")  # the 10 days bind the sponsor's sending
+    assert (sending.due.amount, sending.due.unit, sending.due.basis.kind, sending.due.anchor) == (
         10,
         "calendar_days",
         "local_rule",
         "collective_discussion",
     )
+    assert [p.step for p in review.after] == ["dossier_submission"]
     assert "dossier_review" in [p.step for p in proc.step("archiving").after]
     assert proc.role("archivist").zh != "区司法局"

@@ -381,8 +381,46 @@ def test_decree_713_art_17_a_hearing_needs_its_dates_and_its_record(national):
         Complete(step=PP, on=D(2025, 4, 2), documents=("opinion_adoption_report",), hearing=hearing)
     )
     assert no_record.rule == "documents.required" and "hearing_record" in no_record.message
-    with pytest.raises(InputError):  # held after the step closed
-        run.complete(PP, D(2025, 3, 31), documents=("hearing_record",), hearing=hearing)
+    late = run.refused(  # held after the step closed
+        Complete(step=PP, on=D(2025, 3, 31), documents=("hearing_record",), hearing=hearing)
+    )
+    assert late.rule == "hearing.order"
+    same_day = state.Hearing(  # announced on the day itself: not 提前公布 (in advance)
+        notice_on=D(2025, 4, 1), materials_on=D(2025, 4, 1), held_on=D(2025, 4, 1)
+    )
+    assert (
+        run.refused(
+            Complete(step=PP, on=D(2025, 4, 2), documents=("hearing_record",), hearing=same_day)
+        ).rule
+        == "hearing.order"
+    )
+    before_notice = state.Hearing(  # materials before the hearing was even announced
+        notice_on=D(2025, 3, 20), materials_on=D(2025, 3, 12), held_on=D(2025, 4, 1)
+    )
+    assert (
+        run.refused(
+            Complete(
+                step=PP, on=D(2025, 4, 2), documents=("hearing_record",), hearing=before_notice
+            )
+        ).rule
+        == "hearing.order"
+    )
+
+
+def test_decree_713_art_16_hearing_dates_without_a_hearing_are_refused(national):
+    """Decree 713 Art. 16 (review finding): hearing dates given for a step that used no hearing
+    would be stored unchecked — refused."""
+    run = published(national, D(2025, 3, 11))
+    run.start(PP, D(2025, 3, 11), methods=("symposium", "survey"))
+    hearing = state.Hearing(
+        notice_on=D(2025, 3, 11), materials_on=D(2025, 3, 11), held_on=D(2025, 3, 12)
+    )
+    refusal = run.refused(
+        Complete(
+            step=PP, on=D(2025, 3, 12), documents=("opinion_adoption_report",), hearing=hearing
+        )
+    )
+    assert refusal.rule == "hearing.not_a_method"
 
 
 # Returns and reuse (SPEC §2; Decree 713 Arts. 24, 28) ----------------------------------------
@@ -490,7 +528,7 @@ def test_decree_713_art_29_the_package_counts_a_reused_attempts_origin_documents
     run.complete("legality_review", D(2025, 5, 26), "unlawful")
     run.start("drafting", D(2025, 5, 27)).complete("drafting", D(2025, 5, 28))
     run.reuse(PP, D(2025, 5, 29), "仍然适用")
-    assert window(run, D(2025, 5, 29)).reused_from == 1
+    assert window(run, D(2025, 5, 29)).reused_from == 2  # which itself keeps attempt 1
     run.start("legality_review", D(2025, 5, 30)).complete(
         "legality_review", D(2025, 6, 10), "lawful"
     )
@@ -504,11 +542,11 @@ def test_decree_713_art_29_the_package_counts_a_reused_attempts_origin_documents
     full = pkg.package_state(national, run.flags, run.attempts, docs)
     assert full.complete
     entry = next(e for e in full.present if e.kind == "opinion_adoption_report")
-    assert (entry.attempt, entry.reused_from, entry.document) == (3, 1, docs[1])
+    assert (entry.attempt, entry.reused_from, entry.document) == (3, 2, docs[1])
     lacking = pkg.package_state(
         national, run.flags, run.attempts, [d for d in docs if d != docs[1]]
     )
-    assert [(e.kind, e.reused_from) for e in lacking.missing] == [("opinion_adoption_report", 1)]
+    assert [(e.kind, e.reused_from) for e in lacking.missing] == [("opinion_adoption_report", 2)]
     run.start("collective_discussion", D(2025, 6, 11))
 
 
@@ -737,14 +775,17 @@ def test_decree_713_arts_12_19_31_terms_and_roles(national):
 
 
 def test_tianjin_district_dossier_review_by_the_district_justice_bureau():
-    """北辰区、津南区2022年度目录通知 (local rule): the dossier goes to 区司法局 for review within 10
-    days of the decision — a step of its own, before and apart from archiving (Decree 713 Art. 33)."""
+    """北辰区、津南区2022年度目录通知 (local rule): the sponsor sends the dossier to 区司法局 within 10
+    days of the decision (the period binds the sending, review finding), the bureau reviews it —
+    steps of their own, before and apart from archiving (Decree 713 Art. 33)."""
     proc = load_procedure("tianjin-district-2020")
     step = proc.step("dossier_review")
     assert step is not None and step.role == "legal_office"
     assert proc.role("legal_office").zh == "区司法局"
-    assert step.due.amount == 10 and step.due.unit == "calendar_days"
-    assert step.due.basis.kind == "local_rule"
+    sending = proc.step("dossier_submission")
+    assert sending.role == "sponsor" and sending.due.amount == 10
+    assert sending.due.unit == "calendar_days" and sending.due.basis.kind == "local_rule"
+    assert step.due.basis.kind == "office_policy"
     assert "dossier_review" in {p.step for p in proc.step("archiving").after}
     run = Run(proc).to_legality_review(review=False)
     run.start("internal_legality_review", D(2025, 4, 15))
@@ -755,11 +796,14 @@ def test_tianjin_district_dossier_review_by_the_district_justice_bureau():
     run.start("collective_discussion", D(2025, 5, 9))
     run.complete("collective_discussion", D(2025, 5, 20), "rejected", meeting=meeting("rejected"))
     view = run.plan(D(2025, 5, 21))
-    dossier = view.step("dossier_review")
-    assert dossier.status == "ready" and dossier.role == "legal_office"
-    assert dossier.due_on == D(2025, 5, 30) and dossier.due_basis == "local_rule"
+    sending = view.step("dossier_submission")
+    assert sending.status == "ready" and sending.role == "sponsor"
+    assert sending.due_on == D(2025, 5, 30) and sending.due_basis == "local_rule"
+    assert view.step("dossier_review").status == "waiting"  # still applies after rejection
     assert view.step("archiving").status == "waiting"
-    assert view.step("archiving").blocked_by == ("dossier_review",)
+    run.start("dossier_submission", D(2025, 5, 26)).complete("dossier_submission", D(2025, 5, 26))
+    run.start("dossier_review", D(2025, 5, 27)).complete("dossier_review", D(2025, 6, 10))
+    assert run.plan(D(2025, 6, 10)).step("archiving").status == "ready"
 
 
 def test_ogi_regulation_art_26_publication_is_due_and_alerted_while_the_party_report_waits(
@@ -778,3 +822,79 @@ def test_ogi_regulation_art_26_publication_is_due_and_alerted_while_the_party_re
     # a step counted from its own opening has no due date while it waits
     fresh = Run(national).plan(D(2025, 3, 4)).step("legality_review")
     assert fresh.status == "waiting" and fresh.due_on is None
+
+
+# Review findings on filing documents late (Decree 713 Arts. 25, 28, 29) -----------------------
+
+
+def test_decree_713_art_29_documents_are_not_replaced_or_added_once_the_discussion_opened(
+    national,
+):
+    """Decree 713 Arts. 25, 29: the package the discussion was given is the one it decides on — a
+    second legality opinion, a late draft, or a kind the step does not produce are refused."""
+    run = Run(national).to_legality_review()
+    run.complete("legality_review", D(2025, 4, 30), "lawful", documents=("legality_opinion",))
+    swap = run.refused(
+        state.Attach(step="legality_review", on=D(2025, 5, 5), documents=("legality_opinion",))
+    )
+    assert swap.rule == "documents.filed"
+    with pytest.raises(InputError, match="does not take documents of kind"):
+        run._do(state.Attach(step="legality_review", on=D(2025, 5, 5), documents=("draft",)))
+    run._do(
+        state.Attach(
+            step="legality_review", on=D(2025, 5, 5), documents=("legal_advisers_opinion",)
+        )
+    )
+    run.start("collective_discussion", D(2025, 5, 6))
+    late = run.refused(
+        state.Attach(step="drafting", on=D(2025, 5, 7), documents=("consultation_record",))
+    )
+    assert (late.rule, late.article) == ("documents.submitted", "Decree 713 Art. 29")
+    # after the discussion, the publication's own documents may still be filed
+    run.complete("collective_discussion", D(2025, 5, 8), "approved", meeting=meeting("approved"))
+    run.start("party_committee_report", D(2025, 5, 9)).complete(
+        "party_committee_report", D(2025, 5, 9)
+    )
+    run.start("publication", D(2025, 5, 12))
+    run._do(
+        state.Attach(step="publication", on=D(2025, 5, 12), documents=("policy_interpretation",))
+    )
+
+
+def test_decree_713_art_29_a_document_filed_on_a_reused_attempt_counts_after_the_next_reuse(
+    national,
+):
+    """Review finding: attempt 3 keeps attempt 2, which keeps attempt 1 — a report filed on
+    attempt 2 (after the first reuse) still counts for the package."""
+    run = Run(national, ["technical"])
+    run.start("drafting", D(2025, 3, 3)).complete("drafting", D(2025, 3, 10))
+    run.start(PP, D(2025, 3, 11), methods=("symposium",)).complete(PP, D(2025, 3, 14))
+    run.start("expert_review", D(2025, 3, 11)).complete(
+        "expert_review", D(2025, 3, 14), documents=("expert_opinions",)
+    )
+    for n, (review_on, back_on) in enumerate(
+        [(D(2025, 3, 17), D(2025, 3, 26)), (D(2025, 4, 7), D(2025, 4, 16))]
+    ):
+        run.start("legality_review", review_on).complete("legality_review", back_on, "unlawful")
+        run.start("drafting", back_on).complete("drafting", back_on)
+        run.reuse(PP, back_on, reason="不影响").reuse("expert_review", back_on, reason="不影响")
+        if n == 0:
+            run._do(
+                state.Attach(
+                    step="expert_review", on=back_on, documents=("expert_adoption_report",)
+                )
+            )
+    run.start("legality_review", D(2025, 4, 17)).complete(
+        "legality_review", D(2025, 4, 30), "lawful"
+    )
+    assert run.plan(D(2025, 4, 30)).step("collective_discussion").package_missing == ()
+    run.start("collective_discussion", D(2025, 5, 6))
+
+
+def test_decree_713_art_29_a_ready_discussion_shows_what_the_package_lacks(national):
+    """Review finding: the collective discussion showed "ready" while its start would be
+    refused — the status names the missing documents (Art. 28's legal advisers' opinion)."""
+    run = Run(national).to_legality_review()
+    run.complete("legality_review", D(2025, 4, 30), "lawful", documents=("legality_opinion",))
+    view = run.plan(D(2025, 5, 5)).step("collective_discussion")
+    assert view.status == "ready" and view.package_missing == ("legal_advisers_opinion",)
