@@ -973,11 +973,18 @@ class Commands:
         with self.unit(write=False) as uow:
             return uow.calendar()
 
-    def status(self, decision_id: str, as_of: date | None = None) -> tuple[Decision, Plan]:
+    def status(
+        self, decision_id: str, as_of: date | None = None, *, who: Identity | None = None
+    ) -> tuple[Decision, Plan]:
         """The decision planned as of a date (today by default); a date before today shows
-        it as the facts effective by then made it (``app.history.as_of``)."""
+        it as the facts effective by then made it (``app.history.as_of``); ``who``: refused
+        unless the caller may read it (``app.permissions``)."""
+        from app import permissions
+
         with self.unit(write=False) as uow:
             decision = uow.decisions.get(decision_id)
+            if who is not None:
+                permissions.check_read(who, decision)
             cal = uow.calendar()
             if as_of is not None and as_of < self.today():
                 return self._as_of(uow, decision, as_of, cal)

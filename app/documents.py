@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app import permissions
+from app.accounts import Identity
 from app.commands import Commands
 from procedures.package import PackageState, package_state
 from procedures.state import Decision
@@ -25,10 +27,14 @@ class DecisionDocuments:
     package: PackageState[StoredDocument]
 
 
-def documents_of(cmds: Commands, decision_id: str) -> DecisionDocuments:
+def documents_of(
+    cmds: Commands, decision_id: str, who: Identity | None = None
+) -> DecisionDocuments:
     """The decision's documents and what its Art. 29 package holds, lacks and still awaits."""
     with cmds.unit(write=False) as uow:
         decision = uow.decisions.get(decision_id)
+        if who is not None:
+            permissions.check_read(who, decision)
         docs = uow.documents.of(decision_id)
         proc = cmds.procedure_of(decision, uow)
     return DecisionDocuments(

@@ -36,6 +36,8 @@ __all__ = [
     "check_act",
     "check_read",
     "may_read",
+    "reads_all",
+    "reads_undisclosable",
     "require",
     "takes_part",
 ]
@@ -57,6 +59,23 @@ def takes_part(identity: Identity, decision: Decision) -> bool:
         unit == decision.sponsor
         or unit in decision.co_sponsors
         or any(unit in units for units in decision.assignments.values())
+    )
+
+
+def reads_all(identity: Identity | None) -> bool:
+    """The caller sees every decision (bar the undisclosable ones, ``reads_undisclosable``)."""
+    return (
+        identity is None
+        or not identity.authenticated
+        or identity.admin
+        or bool(identity.roles & READ_ALL)
+    )
+
+
+def reads_undisclosable(identity: Identity | None) -> bool:
+    """The caller sees undisclosable decisions without taking part in them."""
+    return (
+        identity is None or not identity.authenticated or bool(identity.roles & READ_UNDISCLOSABLE)
     )
 
 

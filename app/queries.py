@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from app import permissions
+from app.accounts import Identity
 from app.commands import Commands
 from procedures import Procedure, WorkCalendar, plan
 from procedures.planner import ALERT_LEVELS, AlertLevel, Plan, alert_level
@@ -54,11 +56,20 @@ def decisions_with_plans(
     open_only: bool = False,
     sponsor: str | None = None,
     limit: int | None = None,
+    who: Identity | None = None,
 ) -> tuple[int, list[tuple[Decision, Plan]]]:
     """How many decisions there are, and the first ``limit`` of them (in id order) with their
-    plans as of a date; ``open_only``: not closed (archived); ``sponsor``: only that unit's."""
+    plans as of a date; ``open_only``: not closed (archived); ``sponsor``: only that unit's;
+    ``who``: only those the caller may read (``app.permissions``)."""
     with cmds.unit(write=False) as uow:
-        ids = uow.decisions.ids(status=OPEN_STATUSES if open_only else None, sponsor=sponsor)
+        ids = uow.decisions.ids(
+            status=OPEN_STATUSES if open_only else None,
+            sponsor=sponsor,
+            unit=None if permissions.reads_all(who) else (who.unit if who else None),
+            without_flag=None if permissions.reads_undisclosable(who) else "undisclosable",
+        )
+        if who is not None and not permissions.reads_all(who):  # a superset: check each
+            ids = [d.id for d in uow.decisions.many(ids) if permissions.may_read(who, d)]
         decisions = uow.decisions.many(ids if limit is None else ids[:limit])
         cal = uow.calendar()
         procs = cmds.pinned(uow, decisions, plannable_only=True)
@@ -143,7 +154,12 @@ def _urgency(item: OverdueItem) -> tuple[int, date, str, str]:
 
 
 def overdue(
-    cmds: Commands, as_of: date, *, limit: int | None = None, sponsor: str | None = None
+    cmds: Commands,
+    as_of: date,
+    *,
+    limit: int | None = None,
+    sponsor: str | None = None,
+    who: Identity | None = None,
 ) -> OverdueReport:
     """Every open step (and undecided decision past its target) with an alert level, most
     urgent first; with ``limit``, only that many.
@@ -158,7 +174,15 @@ def overdue(
     items: list[OverdueItem] = []
     with cmds.unit(write=False) as uow:  # one snapshot for the counts and the items
         cal = uow.calendar()
-        queue = uow.decisions.due_order(alert_bound(cal, as_of), sponsor=sponsor)
+        unit = None if permissions.reads_all(who) else (who.unit if who else None)
+        queue = uow.decisions.due_order(alert_bound(cal, as_of), sponsor=sponsor, unit=unit)
+        if who is not None and (unit is not None or not permissions.reads_undisclosable(who)):
+            visible = {
+                d.id
+                for d in uow.decisions.many([i for i, _ in queue])
+                if permissions.may_read(who, d)
+            }
+            queue = [(i, due) for i, due in queue if i in visible]
         for _, due in queue:
             if due is not None:
                 level = alert_level(cal, due, as_of)[0]
@@ -199,10 +223,14 @@ def overdue(
     )
 
 
-def audit_events(cmds: Commands, decision_id: str) -> list[AppendedEvent]:
+def audit_events(
+    cmds: Commands, decision_id: str, who: Identity | None = None
+) -> list[AppendedEvent]:
     """A decision's audit events in order (``NotFound`` for an unknown decision)."""
     with cmds.unit(write=False) as uow:
-        uow.decisions.get(decision_id)
+        decision = uow.decisions.get(decision_id)
+        if who is not None:
+            permissions.check_read(who, decision)
         return uow.audit.events(decision_id)
 
 

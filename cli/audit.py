@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from cli import render, tables
-from cli.common import Json, app, commands, show
+from cli.common import Json, app, commands, reader, show
 from procedures import InputError
 
 
@@ -33,7 +33,8 @@ def audit_show(decision: str, as_json: Json = False) -> None:
 
     from app.queries import audit_events
 
-    events = audit_events(commands(), decision)
+    cmds = commands()
+    events = audit_events(cmds, decision, reader(cmds))
     doc = {
         "events": [
             {
@@ -75,7 +76,9 @@ def audit_verify(
     """验证 check the hash chain, checkpoints and stored documents."""
     from app.admin import audit_verify as run
 
-    report = run(commands(), file, replay=not chain_only, jobs=jobs)
+    cmds = commands()
+    reader(cmds, auditing=True)
+    report = run(cmds, file, replay=not chain_only, jobs=jobs)
     doc = {
         "ok": report.ok,
         "events": report.events,
@@ -121,7 +124,9 @@ def audit_export(
         raise InputError(
             "须写明决策编号或 --all，以及 --out 文件 give a DECISION or --all, and --out FILE"
         )
-    n = run(commands(), out, None if all_ else decision, force=force)
+    cmds = commands()
+    reader(cmds, auditing=True)
+    n = run(cmds, out, None if all_ else decision, force=force)
     show(as_json, {"events": n, "out": str(out)}, f"已导出 exported {n} events → {out}")
 
 
@@ -130,7 +135,9 @@ def audit_checkpoint(as_json: Json = False) -> None:
     """签名检查点 sign the chain head (key kept under DECIDE_HOME/keys, outside the database)."""
     from app.admin import audit_checkpoint as run
 
-    row = run(commands())
+    cmds = commands()
+    reader(cmds, admin=True)
+    row = run(cmds)
     show(
         as_json,
         {"seq": row.seq, "hash": row.hash, "signed_at": row.signed_at},

@@ -23,6 +23,7 @@ __all__ = [
     "commands",
     "pairs",
     "parse_date",
+    "reader",
     "show",
     "stdout_gone",
     "who",
@@ -80,6 +81,34 @@ def who(actor: str | None, cmds: Any = None) -> Any:
         if not accounts:
             raise InputError("须写明办理人 who is acting? give --actor NAME or set DECIDE_ACTOR")
     return cmds.identify(token=token, actor=actor if token else typed)
+
+
+def reader(cmds: Any, *, auditing: bool = False, admin: bool = False) -> Any:
+    """Who is reading: once accounts exist a token is needed to read too (each sees what its
+    unit may, ``app.permissions``); ``auditing``: only auditors and admins (verify, export);
+    ``admin``: only admins (signing a checkpoint).  None in a home without accounts."""
+    from procedures import AccessDenied
+
+    token = os.environ.get("DECIDE_TOKEN") or None
+    if token is None:
+        with cmds.unit(write=False) as uow:
+            if uow.accounts.any():
+                raise AccessDenied(
+                    "须登录 not authenticated: this home has accounts",
+                    rule="auth.required",
+                    remedy="decide tokens create LOGIN --password-stdin, then set DECIDE_TOKEN",
+                    authenticated=False,
+                )
+        return None
+    who = cmds.identify(token=token)
+    if (auditing or admin) and not (who.admin or (auditing and "auditor" in who.roles)):
+        need = "admin" if admin else "auditor or admin"
+        raise AccessDenied(
+            f"{who.name} 无权 is not permitted (needs {need})",
+            rule="permission.audit",
+            remedy=f"use an {need}'s token",
+        )
+    return who
 
 
 def caller(cmds: Any) -> Any:

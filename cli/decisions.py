@@ -22,7 +22,7 @@ from app.requests import (
     StartRequest,
 )
 from cli import render, tables
-from cli.common import Actor, AsOf, Json, On, app, commands, pairs, parse_date, show, who
+from cli.common import Actor, AsOf, Json, On, app, commands, pairs, parse_date, reader, show, who
 from cli.help import valid_ids
 from procedures.planner import ALERT_LABELS
 
@@ -322,7 +322,7 @@ def extend(
 def status(decision: str, as_of: AsOf = None, as_json: Json = False) -> None:
     """决策状态 every step of a decision as of a date."""
     cmds = commands()
-    d, view = cmds.status(decision, parse_date(as_of, "--as-of"))
+    d, view = cmds.status(decision, parse_date(as_of, "--as-of"), who=reader(cmds))
     proc = cmds.procedure_of(d)
     show(as_json, render.decision_json(d, view), tables.status_table(d, view, proc))
 
@@ -351,6 +351,7 @@ def list_(
         open_only=not show_all,
         sponsor=sponsor,
         limit=limit,
+        who=reader(cmds),
     )
     doc = {
         "total": total,
@@ -388,7 +389,7 @@ def overdue(
 
     cmds = commands()
     day = parse_date(as_of, "--as-of") or cmds.today()
-    report = find(cmds, day, limit=None if show_all else limit, sponsor=sponsor)
+    report = find(cmds, day, limit=None if show_all else limit, sponsor=sponsor, who=reader(cmds))
     items = report.items
     doc = {
         "as_of": day,
@@ -466,7 +467,8 @@ def documents(decision: str, as_json: Json = False) -> None:
     """决策材料 a decision's documents (kinds, sizes, SHA-256) and its Art. 29 package state."""
     from app.documents import documents_of
 
-    found = documents_of(commands(), decision)
+    cmds = commands()
+    found = documents_of(cmds, decision, reader(cmds))
     show(as_json, _documents_json(found), *_documents_view(found))
 
 

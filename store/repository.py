@@ -302,6 +302,17 @@ def _decision(row: Sequence[Any], attempts: tuple[Attempt, ...]) -> Decision:
     )
 
 
+# the decisions a unit may take part in: lead sponsor, a co-sponsor, or assigned to a role (the
+# JSON lists hold the unit's name in quotes; LIKE may over-match, never under-match)
+_UNIT_CLAUSE = "(sponsor = :unit OR co_sponsors LIKE :unit_like OR assignments LIKE :unit_like)"
+
+
+def _unit_params(unit: str) -> dict[str, str]:
+    quoted = json.dumps(unit, ensure_ascii=False)
+    escaped = quoted.replace("%", "_").replace("\\", "_")  # never under-match
+    return {"unit": unit, "unit_like": f"%{escaped}%"}
+
+
 class DecisionRepository:
     def __init__(self, link: Link) -> None:
         self.link = link
@@ -448,12 +459,16 @@ class DecisionRepository:
         ]
 
     def due_order(
-        self, bound: date, *, sponsor: str | None = None
+        self, bound: date, *, sponsor: str | None = None, unit: str | None = None
     ) -> list[tuple[str, date | None]]:
         """Decisions with something due on or before ``bound``, earliest first (index on
-        next_due_on), after any open ones not yet dated (``None``: plan them to know)."""
+        next_due_on), after any open ones not yet dated (``None``: plan them to know);
+        ``unit``: only those the unit may take part in (``_unit_clause``)."""
         where = "" if sponsor is None else " AND sponsor = :sponsor"
         params: dict[str, Any] = {"bound": bound, "sponsor": sponsor}
+        if unit is not None:
+            where += f" AND {_UNIT_CLAUSE}"
+            params.update(_unit_params(unit))
         undated = SQL(
             f"SELECT id FROM decisions WHERE next_due_on IS NULL AND status <> 'closed'{where} "
             "ORDER BY id"
@@ -475,9 +490,24 @@ class DecisionRepository:
             self.link, {"id": decision_id, "version": version, "next_alert_on": day}
         )
 
-    def ids(self, *, status: Sequence[str] | None = None, sponsor: str | None = None) -> list[str]:
-        """Decision ids in order, optionally only those in ``status`` or of one sponsor."""
+    def ids(
+        self,
+        *,
+        status: Sequence[str] | None = None,
+        sponsor: str | None = None,
+        unit: str | None = None,
+        without_flag: str | None = None,
+    ) -> list[str]:
+        """Decision ids in order, optionally only those in ``status``, of one sponsor, or that
+        ``unit`` may take part in (a superset: the caller checks each, ``app.permissions``)."""
         where, params = [], {}
+        if unit is not None:
+            where.append(_UNIT_CLAUSE)
+            params.update(_unit_params(unit))
+        if without_flag is not None:
+            where.append("flags NOT LIKE :flag_like")
+            params["flag_like"] = f'%"{without_flag}"%'
+
         if status is not None:
             marks = ", ".join(f":s{i}" for i in range(len(status)))
             where.append(f"status IN ({marks})")  # index on status
