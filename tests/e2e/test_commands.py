@@ -80,7 +80,14 @@ def test_documents_lists_kinds_and_hashes_and_the_package_state(cli: CLI, tmp_pa
     package = doc["package"]
     assert package["complete"] is False and package["missing"] == []
     assert package["present"] == [
-        {"step": "drafting", "attempt": 1, "kind": "draft", "sha256": sha}
+        {
+            "step": "drafting",
+            "attempt": 1,
+            "kind": "draft",
+            "article": "Decree 713 Art. 29(1)",
+            "filed_attempt": 1,
+            "sha256": sha,
+        }
     ]
     assert {p["kind"] for p in package["pending"]} == {
         "opinion_adoption_report",
@@ -100,7 +107,9 @@ def test_a_step_done_without_its_document_shows_it_missing(cli: CLI, tmp_path: P
     cli("start", d, "drafting", "--on", "2025-07-02")
     cli("complete", d, "drafting", "--on", "2025-08-29")
     package = cli.json("documents", d).json()["package"]
-    assert package["missing"] == [{"step": "drafting", "attempt": 1, "kind": "draft"}]
+    assert package["missing"] == [
+        {"step": "drafting", "attempt": 1, "kind": "draft", "article": "Decree 713 Art. 29(1)"}
+    ]
 
 
 def test_an_attachment_without_a_kind_is_filed_under_the_steps_only_kind(cli: CLI, tmp_path):
