@@ -27,7 +27,7 @@ from typing import Any
 from app.accounts import Identity
 from procedures import AccessDenied, Procedure
 from procedures.model import Step
-from procedures.state import Action, Attach, Decision, Reuse, Start
+from procedures.state import Action, Decision, Reuse, Start
 
 __all__ = [
     "SPANNING",
@@ -98,12 +98,12 @@ def check_read(identity: Identity, decision: Decision) -> None:
 
 
 def act_roles(step: Step, action: Action) -> frozenset[str]:
-    """The roles that may take ``action`` on ``step``: its own role; the sponsor also opens it
-    (handing the materials over) and files documents for the package it assembles (Art. 29);
-    a reuse is the sponsor's judgment alone."""
+    """The roles that may take ``action`` on ``step``: its own role (which alone files its
+    documents: the review office the legal advisers' opinion, Art. 28); the sponsor also opens
+    it (handing the materials over); a reuse is the sponsor's judgment alone."""
     if isinstance(action, Reuse):
         return frozenset({"sponsor"})
-    if isinstance(action, Start | Attach):
+    if isinstance(action, Start):
         return frozenset({step.role, "sponsor"})
     return frozenset({step.role})
 
