@@ -85,7 +85,8 @@ class Identity:
     def stamp(self) -> dict[str, Any]:
         """What every audit event records of the caller beside its name."""
         if not self.authenticated:
-            return {"unauthenticated": True}
+            party = {"on_behalf_of": self.on_behalf_of} if self.on_behalf_of else {}
+            return {"unauthenticated": True, **party}
         out: dict[str, Any] = {"login": self.login, "unit": self.unit}
         if self.on_behalf_of:
             out["on_behalf_of"] = self.on_behalf_of

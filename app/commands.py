@@ -8,6 +8,7 @@ interactive path and must answer at once.
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -99,6 +100,8 @@ def _amendments(
     remove: Iterable[str],
     target_on: date | None,
     no_target: bool,
+    assign: Iterable[str] = (),
+    unassign: Iterable[str] = (),
 ) -> dict[str, Any]:
     """What an amendment changes, each field as ``{"from": old, "to": new}`` (input checked)."""
     added, removed = check_flags(proc, add), check_flags(proc, remove)
@@ -121,12 +124,49 @@ def _amendments(
     target = None if no_target else (target_on or before.target_on)
     if target != before.target_on:
         changes["target_on"] = {"from": before.target_on, "to": target}
+    now = {k: list(v) for k, v in before.assignments.items()}
+    for role, unit in _assignments(proc, unassign):
+        if unit in now.get(role, []):
+            now[role].remove(unit)
+    for role, unit in _assignments(proc, assign):
+        if unit not in now.setdefault(role, []):
+            now[role].append(unit)
+    now = {k: v for k, v in sorted(now.items()) if v}
+    if now != {k: list(v) for k, v in sorted(before.assignments.items())}:
+        changes["assignments"] = {
+            "from": {k: list(v) for k, v in sorted(before.assignments.items())},
+            "to": now,
+        }
     if not changes:
         raise InputError(
-            "没有要修改的内容 nothing to amend: give --title, --flag, --unflag, --target or "
-            "--no-target with a value that differs from the decision's"
+            "没有要修改的内容 nothing to amend: give --title, --flag, --unflag, --target, "
+            "--no-target, --assign or --unassign with a value that differs from the decision's"
         )
     return changes
+
+
+ASSIGNABLE = ("risk_assessor", "expert")  # roles a unit is assigned to on one decision
+
+
+def _assignments(proc: Procedure, items: Iterable[str]) -> list[tuple[str, str]]:
+    """``ROLE=UNIT`` items (the unit assigned to act as the risk assessor or the experts on the
+    decision, Decree 713 Arts. 19, 22), checked."""
+    from procedures.names import resolve_role
+
+    out = []
+    for item in items:
+        role_text, sep, unit_text = item.partition("=")
+        unit = clean_text(unit_text, "unit (--assign ROLE=UNIT)", limit=200)
+        if not sep or unit is None:
+            raise InputError(f"--assign 格式应为 expects ROLE=UNIT, got {item!r}")
+        role = resolve_role(proc.roles, role_text.strip())
+        if role not in ASSIGNABLE:
+            raise InputError(
+                f"只能指定 only {', '.join(ASSIGNABLE)} are assigned to a decision (got {role}); "
+                "the sponsor is --sponsor/--co-sponsor, the other roles act on every decision"
+            )
+        out.append((role, unit))
+    return out
 
 
 def _meeting(record: MeetingIn | None) -> MeetingRecord | None:
@@ -427,6 +467,7 @@ class Commands:
         catalogue_year: int | None = None,
         on: date | None = None,
         co_sponsors: Iterable[str] = (),
+        assign: Iterable[str] = (),
     ) -> Decision:
         """Register a decision (决策启动 is done at registration); the registered decision."""
         return self.registered(
@@ -439,6 +480,7 @@ class Commands:
             catalogue_year=catalogue_year,
             on=on,
             co_sponsors=co_sponsors,
+            assign=assign,
         )[0]
 
     def registered(
@@ -453,6 +495,7 @@ class Commands:
         catalogue_year: int | None = None,
         on: date | None = None,
         co_sponsors: Iterable[str] = (),
+        assign: Iterable[str] = (),
     ) -> tuple[Decision, Plan]:
         """Register a decision; the decision and its plan as of the registration date.
         ``sponsor`` is the lead sponsor, ``co_sponsors`` the units taking part with it
@@ -463,6 +506,10 @@ class Commands:
         sponsor_text = clean_text(sponsor, "sponsor", required=True, limit=200)
         who = self.who_of(actor)
         partners = _co_sponsors(co_sponsors, sponsor_text or "")
+        assigned: dict[str, list[str]] = {}
+        for role, unit in _assignments(proc, assign):
+            if unit not in assigned.setdefault(role, []):
+                assigned[role].append(unit)
         flagset = check_flags(proc, resolve_flags(proc, flags))
         if catalogue_year is not None and not 2000 <= catalogue_year <= 2100:
             raise InputError(
@@ -492,6 +539,7 @@ class Commands:
                 registered_on=on,
                 attempts=attempts,
                 co_sponsors=partners,
+                assignments={k: tuple(v) for k, v in sorted(assigned.items())},
             )
             view = plan(proc, flagset, attempts, on, cal, target_on=target_on)
             decision = decision.model_copy(update={"status": view.status})
@@ -513,6 +561,7 @@ class Commands:
                     "flags": sorted(flagset),
                     "sponsor": decision.sponsor,
                     **({"co_sponsors": list(partners)} if partners else {}),
+                    **({"assignments": dict(sorted(assigned.items()))} if assigned else {}),
                     "target_on": target_on,
                     "catalogue_year": catalogue_year,
                     "status": view.status,
@@ -660,8 +709,10 @@ class Commands:
         target_on: date | None = None,
         no_target: bool = False,
         on: date | None = None,
+        assign: Iterable[str] = (),
+        unassign: Iterable[str] = (),
     ) -> tuple[Decision, Plan]:
-        """Correct the title, flags or target date (audited from/to with the reason; planned
+        """Correct the title, flags, target date or assignments (audited from/to with the reason; planned
         again, so a flag that makes a step required makes it ready, and the index follows)."""
         why = clean_text(reason, "reason (--reason)", required=True)
         who = self.who_of(actor)
@@ -678,7 +729,9 @@ class Commands:
                 ROLE_RULE,
                 decision=before,
             )
-        changes = _amendments(before, proc, title, add_flags, remove_flags, target_on, no_target)
+        changes = _amendments(
+            before, proc, title, add_flags, remove_flags, target_on, no_target, assign, unassign
+        )
         if day < before.registered_on:
             raise InputError(
                 f"--on {day} is before the decision was registered ({before.registered_on})"
@@ -692,11 +745,20 @@ class Commands:
                 "target_on": changes["target_on"]["to"]
                 if "target_on" in changes
                 else before.target_on,
+                "assignments": {k: tuple(v) for k, v in changes["assignments"]["to"].items()}
+                if "assignments" in changes
+                else before.assignments,
             }
         )
         view = plan(proc, flags, before.attempts, day, cal, target_on=after.target_on)
         with self.unit() as uow:
-            uow.decisions.amend(before, title=after.title, flags=flags, target_on=after.target_on)
+            uow.decisions.amend(
+                before,
+                title=after.title,
+                flags=flags,
+                target_on=after.target_on,
+                assignments=after.assignments,
+            )
             # the dates are those of the amended decision (its new target date included)
             amended = before.model_copy(update={"target_on": after.target_on})
             version = uow.decisions.save(amended, before.attempts, view)
@@ -893,7 +955,18 @@ class Commands:
             uow.outbox.add(kind="build_archive", decision_id=decision_id, now=now, payload={})
 
     def execute(self, request: Request, *, actor: Actor) -> Changed:
-        """Run a typed request (what the CLI, and next the API and the console, send)."""
+        """Run a typed request (what the CLI, and next the API and the console, send).  A
+        request ``on_behalf_of`` an external party (代录: an expert panel, the Party committee)
+        is recorded under the caller with the party beside it, and a completion needs its
+        document."""
+        party = clean_text(getattr(request, "on_behalf_of", None), "--on-behalf-of", limit=200)
+        if party is not None:
+            if isinstance(request, CompleteRequest | AttachRequest) and not request.attach:
+                raise InputError(
+                    f"代录须附材料 a record on behalf of {party} needs its document (--attach "
+                    "KIND=FILE: the signed opinion, the reply)"
+                )
+            actor = dataclasses.replace(self.who_of(actor), on_behalf_of=party)
         if isinstance(request, RegisterRequest):
             d, view = self.registered(
                 title=request.title,
@@ -905,6 +978,7 @@ class Commands:
                 catalogue_year=request.catalogue_year,
                 on=request.on,
                 co_sponsors=request.co_sponsor,
+                assign=request.assign,
             )
             return Changed(decision=d, plan=view)
         if isinstance(request, StartRequest):
@@ -959,6 +1033,8 @@ class Commands:
                 target_on=request.target,
                 no_target=request.no_target,
                 on=request.on,
+                assign=request.assign,
+                unassign=request.unassign,
             )
             return Changed(decision=d, plan=view)
         else:

@@ -75,6 +75,7 @@ class History:
     procedure: tuple[str | None, str | None] = (None, None)  # id, version
     sponsor: str | None = None
     co_sponsors: tuple[str, ...] = ()
+    assignments: tuple[tuple[str, tuple[str, ...]], ...] = ()
     catalogue_year: int | None = None
     registered_on: date | None = None
 
@@ -134,6 +135,10 @@ def _action(kind: str, on: date, data: dict[str, Any]) -> Action:
     )
 
 
+def _assigned(value: dict[str, list[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple((k, tuple(v)) for k, v in sorted(value.items()) if v)
+
+
 def _day(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
@@ -159,6 +164,7 @@ def _step(proc: Procedure, now: History, event: AppendedEvent, cal: WorkCalendar
                 ),
                 sponsor=data.get("sponsor"),
                 co_sponsors=tuple(data.get("co_sponsors", ())),
+                assignments=_assigned(data.get("assignments", {})),
                 catalogue_year=data.get("catalogue_year"),
                 registered_on=event.effective_on,
             )
@@ -172,6 +178,9 @@ def _step(proc: Procedure, now: History, event: AppendedEvent, cal: WorkCalendar
                 title=data["title"]["to"] if "title" in data else now.title,
                 flags=flags,
                 target_on=_day(data["target_on"]["to"]) if "target_on" in data else now.target_on,
+                assignments=_assigned(data["assignments"]["to"])
+                if "assignments" in data
+                else now.assignments,
                 changes=now.changes + 1,
             )
         if event.action in ACTIONS:

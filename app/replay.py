@@ -169,6 +169,7 @@ def _replay_one(
         ),
         "sponsor": decision.sponsor,
         "co_sponsors": decision.co_sponsors,
+        "assignments": tuple((k, tuple(v)) for k, v in sorted(decision.assignments.items()) if v),
         "catalogue_year": decision.catalogue_year,
         "registered_on": decision.registered_on,
     }
@@ -176,6 +177,7 @@ def _replay_one(
         "procedure": history.procedure,
         "sponsor": history.sponsor,
         "co_sponsors": history.co_sponsors,
+        "assignments": history.assignments,
         "catalogue_year": history.catalogue_year,
         "registered_on": history.registered_on,
     }

@@ -47,12 +47,14 @@ class RegisterRequest(_In):
     catalogue_year: int | None = None
     on: date | None = None
     co_sponsor: tuple[str, ...] = ()  # units taking part with the lead sponsor (Decree 713 Art. 11)
+    assign: tuple[str, ...] = ()  # ROLE=UNIT: the risk assessor's or the experts' unit
 
 
 class _StepRequest(_In):
     decision: str
     step: str
     on: date | None = None
+    on_behalf_of: str | None = None  # the external party whose act is recorded (代录)
 
 
 class StartRequest(_StepRequest):
@@ -133,6 +135,8 @@ class AmendRequest(_In):
     target: date | None = None
     no_target: bool = False  # remove the target date
     on: date | None = None
+    assign: tuple[str, ...] = ()  # ROLE=UNIT to assign
+    unassign: tuple[str, ...] = ()  # ROLE=UNIT to remove
 
 
 Request = (

@@ -29,6 +29,15 @@ from procedures.planner import ALERT_LABELS
 if TYPE_CHECKING:
     from app.commands import Commands
 
+OnBehalfOf = Annotated[
+    str | None,
+    typer.Option(
+        "--on-behalf-of",
+        help="代录 the external party whose act this records (an expert panel, the Party "
+        "committee); with its document",
+    ),
+]
+
 
 @app.command(cls=valid_ids("flags"))
 def register(
@@ -41,6 +50,10 @@ def register(
     co_sponsor: Annotated[
         list[str] | None,
         typer.Option("--co-sponsor", help="协办单位 a unit taking part with the lead sponsor"),
+    ] = None,
+    assign: Annotated[
+        list[str] | None,
+        typer.Option("--assign", help="ROLE=UNIT: the unit acting as risk_assessor or expert"),
     ] = None,
     target: Annotated[
         str | None, typer.Option("--target", help="target date from the catalogue")
@@ -60,6 +73,7 @@ def register(
         catalogue_year=catalogue_year,
         on=parse_date(on, "--on"),
         co_sponsor=tuple(co_sponsor or ()),
+        assign=tuple(assign or ()),
     )
     cmds = commands()
     done = cmds.execute(request, actor=who(actor, cmds))
@@ -120,6 +134,7 @@ def start(
             "earliest lawful one, 30 days after --on; Art. 15)",
         ),
     ] = None,
+    on_behalf_of: OnBehalfOf = None,
     actor: Actor = None,
     as_json: Json = False,
 ) -> None:
@@ -132,6 +147,7 @@ def start(
         respond_by=parse_date(respond_by, "--respond-by"),
         method=tuple(method or ()),
         comment_until=parse_date(comment_until, "--comment-until"),
+        on_behalf_of=on_behalf_of,
     )
     cmds = commands()
     done = cmds.execute(request, actor=who(actor, cmds))
@@ -185,6 +201,7 @@ def complete(
     hearing_on: Annotated[
         str | None, typer.Option("--hearing-on", help="听证会举行日期 the day of the hearing")
     ] = None,
+    on_behalf_of: OnBehalfOf = None,
     actor: Actor = None,
     as_json: Json = False,
 ) -> None:
@@ -222,6 +239,7 @@ def complete(
         meeting=meeting,
         next_meeting=parse_date(next_meeting, "--next-meeting"),
         hearing=hearing,
+        on_behalf_of=on_behalf_of,
     )
     cmds = commands()
     done = cmds.execute(request, actor=who(actor, cmds))
@@ -268,6 +286,7 @@ def attach(
     ],
     note: Annotated[str | None, typer.Option("--note")] = None,
     on: On = None,
+    on_behalf_of: OnBehalfOf = None,
     actor: Actor = None,
     as_json: Json = False,
 ) -> None:
@@ -279,6 +298,7 @@ def attach(
         attach=_attachments(attach),
         note=note,
         on=parse_date(on, "--on"),
+        on_behalf_of=on_behalf_of,
     )
     cmds = commands()
     done = cmds.execute(request, actor=who(actor, cmds))
@@ -436,11 +456,16 @@ def amend(
         str | None, typer.Option("--target", help="the new target date YYYY-MM-DD")
     ] = None,
     no_target: Annotated[bool, typer.Option("--no-target", help="remove the target date")] = False,
+    assign: Annotated[
+        list[str] | None,
+        typer.Option("--assign", help="ROLE=UNIT to assign (risk_assessor, expert)"),
+    ] = None,
+    unassign: Annotated[list[str] | None, typer.Option("--unassign", help="ROLE=UNIT")] = None,
     on: On = None,
     actor: Actor = None,
     as_json: Json = False,
 ) -> None:
-    """修改决策 correct a decision's title, flags or target date (audited, with the reason)."""
+    """修改决策 correct a decision's title, flags, target date or assigned units (audited)."""
     request = AmendRequest(
         decision=decision,
         reason=reason,
@@ -450,6 +475,8 @@ def amend(
         target=parse_date(target, "--target"),
         no_target=no_target,
         on=parse_date(on, "--on"),
+        assign=tuple(assign or ()),
+        unassign=tuple(unassign or ()),
     )
     cmds = commands()
     done = cmds.execute(request, actor=who(actor, cmds))

@@ -139,8 +139,8 @@ _ALERT_CANDIDATES = SQL(
 )
 _COUNT = SQL("SELECT count(*) FROM decisions")
 _AMEND = SQL(
-    "UPDATE decisions SET title = :title, flags = :flags, target_on = :target_on "
-    "WHERE id = :id AND version = :version"
+    "UPDATE decisions SET title = :title, flags = :flags, target_on = :target_on, "
+    "assignments = :assignments WHERE id = :id AND version = :version"
 )
 
 
@@ -545,7 +545,13 @@ class DecisionRepository:
         return int(_COUNT.run(self.link).fetchone()[0])
 
     def amend(
-        self, before: Decision, *, title: str, flags: frozenset[str], target_on: date | None
+        self,
+        before: Decision,
+        *,
+        title: str,
+        flags: frozenset[str],
+        target_on: date | None,
+        assignments: dict[str, tuple[str, ...]] | None = None,
     ) -> None:
         """Write an amended title, flags and target date (``save`` then bumps the version,
         checking nobody changed the decision since ``before``)."""
@@ -557,6 +563,9 @@ class DecisionRepository:
                 "title": title,
                 "flags": _dump(sorted(flags)),
                 "target_on": target_on,
+                "assignments": _dump(
+                    {k: list(v) for k, v in (assignments or before.assignments).items()}
+                ),
             },
         )
 
