@@ -41,14 +41,18 @@ EXPERTS, RISK, PARTY, ARCHIVE = (
     "区委办公室 孙主任",
     "区档案馆 李馆员",
 )
+AUDITOR = "区审计局 钱审计"
+# the accounts of the story (login, name, unit, roles); the experts never log in: the sponsor
+# records their opinions on their behalf (代录)
 PEOPLE = [
-    (OFFICE, "decision_body", "区人民政府办公室"),
-    (SPONSOR, "sponsor", "区住房和城乡建设委员会"),
-    (JUSTICE, "legal_office", "区司法局"),
-    (EXPERTS, "expert", "区重大行政决策咨询论证专家库"),  # the sponsor records their opinions
-    (RISK, "risk_assessor", "区委政法委"),
-    (ARCHIVE, "archivist", "区档案馆"),
+    ("zhang", OFFICE, "区人民政府办公室", ("decision_body",)),
+    ("liu", SPONSOR, "区住房和城乡建设委员会", ("sponsor",)),
+    ("wang", JUSTICE, "区司法局", ("legal_office",)),
+    ("zhao", RISK, "区委政法委", ("risk_assessor",)),
+    ("li", ARCHIVE, "区档案馆", ("archivist",)),
+    ("qian", AUDITOR, "区审计局", ("auditor",)),
 ]
+DEMO_PASSWORD = "demo-password-2025"  # a demo home only: never a real one
 
 
 def main(home: Path | None = None, console: Console | None = None) -> int:
@@ -110,6 +114,7 @@ class Story:
     def __init__(self, cmds: Commands, console: Console, home: Path) -> None:
         self.cmds, self.console, self.home = cmds, console, home
         self.id = ""
+        self.accounts: dict[str, Any] = {}
 
     def doc(self, name: str, text: str) -> Path:
         path = self.home / "inputs" / name
@@ -121,12 +126,19 @@ class Story:
 
     def act(self, verb: str, step: str, day: str, who: str, what: str, **kw: Any) -> None:
         self.say(day, who, what)
-        getattr(self.cmds, verb)(self.id, step, actor=who, on=D(day), **kw)
+        getattr(self.cmds, verb)(self.id, step, actor=self.as_(who, kw), on=D(day), **kw)
+
+    def as_(self, who: str, kw: dict[str, Any]) -> Any:
+        """The account acting (with the party it records for, 代录)."""
+        import dataclasses
+
+        party = kw.pop("on_behalf_of", None)
+        return dataclasses.replace(self.accounts[who], on_behalf_of=party)
 
     def refused(self, verb: str, step: str, day: str, who: str, what: str, **kw: Any) -> None:
         self.say(day, who, what)
         try:
-            getattr(self.cmds, verb)(self.id, step, actor=who, on=D(day), **kw)
+            getattr(self.cmds, verb)(self.id, step, actor=self.as_(who, kw), on=D(day), **kw)
         except DecideError as exc:
             self.console.print(
                 f"   [red]拒绝 refused[/] (exit {exc.exit_code}): {escape(str(exc))}"
@@ -136,10 +148,18 @@ class Story:
 
     def run(self, drain: Any, scan: Any) -> None:
         c = self.cmds
-        for name, role, unit in PEOPLE:
-            from app.admin import add_person
+        from app.accounts import add_account, create_token
 
-            add_person(c, name, role, unit, OFFICE)
+        add_account(c, None, login="admin", name="系统管理员", unit="区人民政府办公室",
+                    admin=True, password=DEMO_PASSWORD)  # fmt: skip
+        admin = c.identify(token=create_token(c, "admin", DEMO_PASSWORD)[0])
+        for login, name, unit, roles in PEOPLE:
+            add_account(c, admin, login=login, name=name, unit=unit, roles=roles,
+                        password=DEMO_PASSWORD)  # fmt: skip
+            self.accounts[name] = c.identify(token=create_token(c, login, DEMO_PASSWORD)[0])
+        self.console.print(
+            f"  [dim]{len(PEOPLE) + 1} accounts (Argon2id), each act under its own token[/]"
+        )
         self.say(
             "2025-03-03", OFFICE, "登记决策事项（2025年度目录，专业性强、涉及社会稳定） register"
         )
@@ -147,7 +167,8 @@ class Story:
             title="某区2025年老旧小区改造计划",
             procedure_id="national-2019",
             sponsor="区住房和城乡建设委员会",
-            actor=OFFICE,
+            actor=self.accounts[OFFICE],
+            assign=("risk_assessor=区委政法委",),
             flags=("technical", "stability_risk"),
             target_on=D("2025-12-31"),
             catalogue_year=2025,
@@ -189,7 +210,8 @@ class Story:
             "expert_review",
             "2025-09-19",
             SPONSOR,
-            "专家论证意见（专家签名盖章）及采纳情况",
+            "代录专家组论证意见（专家签名盖章）及采纳情况 (recorded on the panel's behalf)",
+            on_behalf_of=EXPERTS,
             attachments=[
                 Attachment("expert_opinions", self.doc("专家论证意见.txt", "陈教授等5位专家")),
                 Attachment(

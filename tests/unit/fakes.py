@@ -88,6 +88,14 @@ class _People:
         return set(self.s.people.get(name, set()))
 
 
+class _NoAccounts:
+    """A single-user home: no accounts (the handlers' permission paths are tested on the real
+    stores, tests/integration/test_accounts.py)."""
+
+    def any(self) -> bool:
+        return False
+
+
 class _Appender:
     def __init__(self, rows: list[dict[str, Any]]) -> None:
         self.rows = rows
@@ -110,6 +118,7 @@ class FakeUnitOfWork:
         self.work = copy.deepcopy(self.store)
         self.decisions = _Decisions(self.work)
         self.people = _People(self.work)
+        self.accounts = _NoAccounts()
         self.audit = _Appender(self.work.events)
         self.outbox = _Appender(self.work.outbox)
         self.documents = _Appender(self.work.documents)
