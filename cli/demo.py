@@ -403,6 +403,13 @@ class Story:
             ],
         )
         self.act("start", "archiving", "2026-01-05", ARCHIVE, "整理决策过程材料")
+        self.refused(
+            "complete",
+            "archiving",
+            "2026-01-06",
+            AUDITOR,
+            "审计人员试图代为归档 (an auditor reads and verifies, and changes nothing)",
+        )
         self.act("complete", "archiving", "2026-01-09", ARCHIVE, "归档完成")
         drain()  # the archive ZIP is built
 
@@ -451,9 +458,10 @@ class Story:
         for e in events:
             data = json.loads(e.payload)
             what = " ".join(str(data[k]) for k in ("step", "outcome", "level") if data.get(k))
-            timeline.add_row(
-                str(e.seq), str(e.effective_on), e.action, escape(e.actor), what, e.hash[:12]
-            )
+            who = escape(e.actor) + (f" ({data['login']})" if data.get("login") else "")
+            if data.get("on_behalf_of"):
+                who += f"\n代录 for {escape(data['on_behalf_of'])}"
+            timeline.add_row(str(e.seq), str(e.effective_on), e.action, who, what, e.hash[:12])
         con.print(timeline)
         from app.admin import audit_checkpoint, audit_verify
 
