@@ -241,8 +241,11 @@ def test_an_account_edited_in_the_database_is_caught_by_verification(cmds, peopl
         )
         SQL(
             "INSERT INTO tokens (sha256, login, created_at, expires_at) "
-            "VALUES ('ab', 'wang', '2026-01-10T00:00:00.000000Z', '2099-01-01T00:00:00.000000Z')"
-        ).run(uow.link)
+            "VALUES ('ab', 'wang', :created, :expires)"
+        ).run(
+            uow.link,
+            {"created": "2026-01-10T00:00:00.000000Z", "expires": "2099-01-01T00:00:00.000000Z"},
+        )
         uow.commit()
     report = audit_verify(cmds)
     assert not report.ok and any(p.kind == "tokens" for p in report.problems)
