@@ -81,7 +81,9 @@ def world(store_url: str, tmp_path_factory: Any) -> Iterator[World]:
     home = tmp_path_factory.mktemp("api-home")
     cmds = bootstrap(home=home, database_url=store_url)
     login, unit, roles, _ = CALLERS["admin"]
-    add_account(cmds, None, login=login, name="系统管理员", unit=unit, admin=True, password=PASSWORD)
+    add_account(
+        cmds, None, login=login, name="系统管理员", unit=unit, admin=True, password=PASSWORD
+    )
     w = World(cmds=cmds, client=TestClient(create_app(lambda: cmds)), url=store_url, home=home)
     w.tokens["admin"] = create_token(cmds, "admin", PASSWORD)[0]
     w.who["admin"] = cmds.identify(token=w.tokens["admin"])

@@ -158,7 +158,12 @@ def test_route_answers_each_caller_as_specified(
     assert answer.status_code == want, (route, caller, answer.status_code, answer.text[:400])
     if want >= 400:
         doc = answer.json()
-        expected = {401: "not_authenticated", 403: "not_permitted", 404: "not_found", 422: "refused"}
+        expected = {
+            401: "not_authenticated",
+            403: "not_permitted",
+            404: "not_found",
+            422: "refused",
+        }
         assert doc["error"] == expected[want], doc
         assert "Traceback" not in answer.text
 
