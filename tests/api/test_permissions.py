@@ -194,6 +194,10 @@ def test_another_units_sponsor_sees_neither_the_decision_nor_its_inbox_step(worl
     ).items()
     other = world.client.get("/api/v1/inbox", headers=world.headers("other_sponsor")).json()
     assert all(i["decision"] != fresh for i in other["items"])
+    # the justice bureau and the office read the decision, but drafting is not theirs to act on
+    for caller in ("legal_office", "office", "admin", "auditor"):
+        items = world.client.get("/api/v1/inbox", headers=world.headers(caller)).json()["items"]
+        assert all(i["decision"] != fresh for i in items), caller
 
 
 def test_an_admin_acts_on_no_step_by_virtue_of_being_admin(world: World) -> None:
