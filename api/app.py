@@ -1,0 +1,431 @@
+"""The routes under ``/api/v1``: each parses its input, asks the application layer (``app``) and
+renders the CLI's ``--json`` shape.  Who is calling comes from ``Authorization: Bearer TOKEN``;
+every route but ``POST /tokens`` needs it.  Nothing is kept in the process that another process
+serving the same database would need (tokens, locks and state live in the database)."""
+
+import tempfile
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi.security import HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from api import errors
+from api.shapes import account_json, decision_json, documents_json, event_json, list_item_json
+from app.accounts import Identity
+from app.commands import Commands
+from app.requests import (
+    AttachmentIn,
+    AttachRequest,
+    CompleteRequest,
+    ExtendRequest,
+    HearingIn,
+    MeetingIn,
+    RegisterRequest,
+    ReuseRequest,
+    SkipRequest,
+    StartRequest,
+)
+from app.requests import (
+    Request as AppRequest,
+)
+from procedures import AccessDenied
+from procedures.planner import AlertLevel
+
+__all__ = ["PREFIX", "create_app"]
+
+PREFIX = "/api/v1"
+CHUNK = 1 << 16
+MULTIPART_SLACK = 1 << 16  # the form's boundaries and other fields around the file
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginBody(_Body):
+    login: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+    days: int = 30
+
+
+class StartBody(_Body):
+    on: date | None = None
+    shorten_reason: str | None = None
+    respond_by: date | None = None
+    method: tuple[str, ...] = ()
+    comment_until: date | None = None
+
+
+class CompleteBody(_Body):
+    """``decide complete``'s options; documents are uploaded on their own (``…/documents``)."""
+
+    on: date | None = None
+    outcome: str | None = None
+    note: str | None = None
+    meeting: MeetingIn | None = None
+    next_meeting: date | None = None
+    hearing: HearingIn | None = None
+
+
+class ReasonBody(_Body):
+    on: date | None = None
+    reason: str | None = None
+
+
+class RegisterBody(_Body):
+    title: str
+    procedure: str
+    sponsor: str
+    flag: tuple[str, ...] = ()
+    target: date | None = None
+    catalogue_year: int | None = None
+    on: date | None = None
+    co_sponsor: tuple[str, ...] = ()
+
+
+class AccountBody(_Body):
+    login: str
+    name: str
+    unit: str
+    role: tuple[str, ...] = ()
+    admin: bool = False
+    password: str = Field(max_length=1024)
+
+
+class AccountChange(_Body):
+    reason: str
+    name: str | None = None
+    unit: str | None = None
+    grant: tuple[str, ...] = ()
+    revoke: tuple[str, ...] = ()
+    admin: bool | None = None
+    active: bool | None = None
+
+
+_bearer = HTTPBearer(auto_error=False, description="a token from POST /api/v1/tokens")
+
+
+def create_app(cmds_factory: Callable[[], Commands]) -> FastAPI:
+    """The API over the services ``cmds_factory`` builds (once, on the first request)."""
+    made: list[Commands] = []
+
+    def services() -> Commands:
+        if not made:
+            made.append(cmds_factory())
+        return made[0]
+
+    def caller(request: Request, _: Annotated[Any, Depends(_bearer)] = None) -> Identity:
+        from app.inbox import api_caller
+
+        header = request.headers.get("authorization")
+        token: str | None = None
+        if header is not None:
+            scheme, _sep, value = header.strip().partition(" ")
+            if scheme.lower() != "bearer" or not value.strip():
+                raise AccessDenied(
+                    "Authorization 头无效 the Authorization header is not 'Bearer TOKEN'",
+                    rule="auth.token",
+                    remedy="send Authorization: Bearer TOKEN (POST /api/v1/tokens makes one)",
+                    authenticated=False,
+                )
+            token = value.strip()
+        return api_caller(services(), token)
+
+    Cmds = Annotated[Commands, Depends(services)]
+    Who = Annotated[Identity, Depends(caller)]
+
+    app = FastAPI(
+        title="decide",
+        summary="重大行政决策程序 the major administrative decision procedure — JSON API",
+        version="1",
+        openapi_url=f"{PREFIX}/openapi.json",
+        docs_url=f"{PREFIX}/docs",
+        redoc_url=None,
+    )
+    errors.install(app)
+    r = APIRouter(prefix=PREFIX)
+
+    def act(cmds: Commands, who: Identity, request: AppRequest) -> dict[str, Any]:
+        done = cmds.execute(request, actor=who)
+        return decision_json(done.decision, done.plan)
+
+    # -- identity -------------------------------------------------------------------------
+    @r.post("/tokens", status_code=201, tags=["identity"])
+    def login(body: LoginBody, cmds: Cmds) -> dict[str, Any]:
+        """Log in: a new token (shown once) and its expiry.  Wrong: 401; locked: 429."""
+        from app.accounts import create_token
+
+        token, expires = create_token(cmds, body.login, body.password, days=body.days)
+        return {"token": token, "expires_at": expires.isoformat(timespec="seconds")}
+
+    @r.get("/me", tags=["identity"])
+    def me(who: Who) -> dict[str, Any]:
+        return {
+            "login": who.login,
+            "name": who.name,
+            "unit": who.unit,
+            "roles": sorted(who.roles),
+            "admin": who.admin,
+        }
+
+    # -- reading --------------------------------------------------------------------------
+    @r.get("/inbox", tags=["decisions"])
+    def inbox(cmds: Cmds, who: Who, as_of: date | None = None) -> dict[str, Any]:
+        """The steps the caller may act on now (ready: start; open: complete), most urgent
+        first."""
+        from app.inbox import inbox as find
+
+        day = as_of or cmds.today()
+        return {
+            "as_of": day,
+            "items": [
+                {
+                    "decision": i.decision.id,
+                    "title": i.decision.title,
+                    "sponsor": i.decision.sponsor,
+                    "step": i.step.step,
+                    "status": i.step.status,
+                    "action": i.action,
+                    "attempt": i.step.attempt,
+                    "due_on": i.step.due_on,
+                    "due_basis": i.step.due_basis,
+                    "alert": i.step.alert,
+                    "provisional": i.step.provisional,
+                }
+                for i in find(cmds, who, day)
+            ],
+        }
+
+    @r.get("/decisions", tags=["decisions"])
+    def list_decisions(
+        cmds: Cmds,
+        who: Who,
+        q: str | None = None,
+        sponsor: str | None = None,
+        status: str | None = None,
+        step: str | None = None,
+        alert: AlertLevel | None = None,
+        catalogue_year: int | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+        as_of: date | None = None,
+    ) -> dict[str, Any]:
+        """The decisions the caller may read, in id order; ``next``: the cursor of the next
+        page (null on the last)."""
+        from app.inbox import find_decisions
+
+        rows, after = find_decisions(
+            cmds,
+            who,
+            as_of or cmds.today(),
+            q=q,
+            sponsor=sponsor,
+            status=status,
+            step=step,
+            alert=alert,
+            catalogue_year=catalogue_year,
+            cursor=cursor,
+            limit=limit,
+        )
+        return {"items": [list_item_json(d, v) for d, v in rows], "next": after}
+
+    @r.get("/decisions/{decision_id}", tags=["decisions"])
+    def status(decision_id: str, cmds: Cmds, who: Who, as_of: date | None = None) -> dict[str, Any]:
+        d, view = cmds.status(decision_id, as_of, who=who)
+        return decision_json(d, view)
+
+    @r.get("/decisions/{decision_id}/audit", tags=["audit"])
+    def audit(decision_id: str, cmds: Cmds, who: Who) -> dict[str, Any]:
+        from app.queries import audit_events
+
+        return {"events": [event_json(e) for e in audit_events(cmds, decision_id, who)]}
+
+    @r.get("/overdue", tags=["decisions"])
+    def overdue(
+        cmds: Cmds,
+        who: Who,
+        as_of: date | None = None,
+        limit: int | None = None,
+        sponsor: str | None = None,
+    ) -> dict[str, Any]:
+        from app.queries import overdue as find
+
+        day = as_of or cmds.today()
+        report = find(cmds, day, limit=limit, sponsor=sponsor, who=who)
+        return {
+            "as_of": day,
+            "decisions": report.decisions,
+            "decisions_by_level": report.by_level,
+            "complete": report.complete,
+            "items": [
+                {
+                    "decision": i.decision,
+                    "step": i.step,
+                    "level": i.level,
+                    "due_on": i.due_on,
+                    "overdue_working_days": i.overdue_working_days,
+                    "provisional": i.provisional,
+                    "due_basis": i.due_basis,
+                }
+                for i in report.items
+            ],
+        }
+
+    # -- changing -------------------------------------------------------------------------
+    @r.post("/decisions", status_code=201, tags=["decisions"])
+    def register(body: RegisterBody, cmds: Cmds, who: Who) -> dict[str, Any]:
+        return act(cmds, who, RegisterRequest(**body.model_dump()))
+
+    @r.post("/decisions/{decision_id}/steps/{step}/start", tags=["steps"])
+    def start(decision_id: str, step: str, body: StartBody, cmds: Cmds, who: Who) -> Any:
+        return act(cmds, who, StartRequest(decision=decision_id, step=step, **body.model_dump()))
+
+    @r.post("/decisions/{decision_id}/steps/{step}/complete", tags=["steps"])
+    def complete(decision_id: str, step: str, body: CompleteBody, cmds: Cmds, who: Who) -> Any:
+        fields = {k: getattr(body, k) for k in type(body).model_fields}
+        return act(cmds, who, CompleteRequest(decision=decision_id, step=step, **fields))
+
+    @r.post("/decisions/{decision_id}/steps/{step}/skip", tags=["steps"])
+    def skip(decision_id: str, step: str, body: ReasonBody, cmds: Cmds, who: Who) -> Any:
+        return act(cmds, who, SkipRequest(decision=decision_id, step=step, **body.model_dump()))
+
+    @r.post("/decisions/{decision_id}/steps/{step}/extend", tags=["steps"])
+    def extend(decision_id: str, step: str, body: ReasonBody, cmds: Cmds, who: Who) -> Any:
+        return act(cmds, who, ExtendRequest(decision=decision_id, step=step, **body.model_dump()))
+
+    @r.post("/decisions/{decision_id}/steps/{step}/reuse", tags=["steps"])
+    def reuse(decision_id: str, step: str, body: ReasonBody, cmds: Cmds, who: Who) -> Any:
+        return act(cmds, who, ReuseRequest(decision=decision_id, step=step, **body.model_dump()))
+
+    # -- documents ------------------------------------------------------------------------
+    @r.post("/decisions/{decision_id}/steps/{step}/documents", status_code=201, tags=["documents"])
+    def upload(
+        decision_id: str,
+        step: str,
+        request: Request,
+        cmds: Cmds,
+        who: Who,
+        file: Annotated[UploadFile, File()],
+        kind: Annotated[str, Form()] = "",
+        note: Annotated[str | None, Form()] = None,
+        on: Annotated[date | None, Form()] = None,
+    ) -> dict[str, Any]:
+        """File a document on the step's current attempt (multipart: kind, file); over the
+        attachment limit: 413, nothing stored."""
+        limit = cmds.max_attachment_bytes
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit + MULTIPART_SLACK:
+            raise errors.TooLarge(limit)
+        name = Path((file.filename or "").replace("\\", "/")).name.strip() or "upload"
+        with tempfile.TemporaryDirectory(prefix="decide-upload-") as tmp:
+            path = Path(tmp) / name
+            size = 0
+            with path.open("wb") as out:
+                while chunk := file.file.read(CHUNK):
+                    size += len(chunk)
+                    if size > limit:
+                        raise errors.TooLarge(limit)
+                    out.write(chunk)
+            request_ = AttachRequest(
+                decision=decision_id,
+                step=step,
+                on=on,
+                note=note,
+                attach=(AttachmentIn(kind=kind, path=path),),
+            )
+            return act(cmds, who, request_)
+
+    @r.get("/decisions/{decision_id}/documents", tags=["documents"])
+    def documents(decision_id: str, cmds: Cmds, who: Who) -> dict[str, Any]:
+        from app.documents import documents_of
+
+        return documents_json(documents_of(cmds, decision_id, who))
+
+    @r.get("/documents/{sha256}", tags=["documents"], response_model=None)
+    def download(sha256: str, cmds: Cmds, who: Who) -> Any:
+        """A document by its SHA-256, if the caller may read a decision holding it."""
+        from fastapi.responses import FileResponse
+
+        from app.inbox import document_for
+
+        doc, path = document_for(cmds, who, sha256)
+        return FileResponse(
+            path,
+            filename=doc.filename,
+            media_type="application/octet-stream",
+            headers={"X-Content-SHA256": doc.sha256},
+        )
+
+    # -- audit and accounts ---------------------------------------------------------------
+    @r.post("/audit/verify", tags=["audit"])
+    def verify(cmds: Cmds, who: Who, chain_only: bool = False) -> dict[str, Any]:
+        """Check the chain, checkpoints, documents and (unless chain_only) every decision's
+        state (auditors and admins)."""
+        from app.inbox import verify_for
+
+        report = verify_for(cmds, who, replay=not chain_only)
+        return {
+            "ok": report.ok,
+            "events": report.events,
+            "head_seq": report.head_seq,
+            "head_hash": report.head_hash,
+            "checkpoints": report.checkpoints,
+            "documents": report.documents,
+            "problems": [
+                {"seq": p.seq, "kind": p.kind, "message": p.message} for p in report.problems
+            ],
+        }
+
+    @r.get("/accounts", tags=["accounts"])
+    def accounts(cmds: Cmds, who: Who) -> dict[str, Any]:
+        from app.accounts import list_accounts
+
+        return {"items": [account_json(a) for a in list_accounts(cmds, who)]}
+
+    @r.post("/accounts", status_code=201, tags=["accounts"])
+    def add(body: AccountBody, cmds: Cmds, who: Who) -> dict[str, Any]:
+        from app.accounts import add_account
+
+        record = add_account(
+            cmds,
+            who,
+            login=body.login,
+            name=body.name,
+            unit=body.unit,
+            roles=body.role,
+            admin=body.admin,
+            password=body.password,
+        )
+        return account_json(record)
+
+    @r.patch("/accounts/{login}", tags=["accounts"])
+    def change(login: str, body: AccountChange, cmds: Cmds, who: Who) -> dict[str, Any]:
+        from app.accounts import change_account
+
+        record = change_account(
+            cmds,
+            who,
+            login,
+            name=body.name,
+            unit=body.unit,
+            grant=body.grant,
+            revoke=body.revoke,
+            admin=body.admin,
+            active=body.active,
+            reason=body.reason,
+        )
+        return account_json(record)
+
+    @r.delete("/accounts/{login}/tokens", tags=["accounts"])
+    def revoke(login: str, cmds: Cmds, who: Who) -> dict[str, Any]:
+        from app.accounts import revoke_tokens
+
+        revoke_tokens(cmds, who, login)
+        return {"login": login, "revoked": True}
+
+    app.include_router(r)
+    return app

@@ -1,0 +1,144 @@
+"""The JSON documents the API answers with: the CLI's ``--json`` shapes (English ids, dates as
+YYYY-MM-DD), the same fields built from the same data (a test pins them to ``cli.render``'s)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from procedures.planner import Plan, StepView
+from procedures.state import Decision
+
+__all__ = [
+    "account_json",
+    "decision_json",
+    "documents_json",
+    "event_json",
+    "list_item_json",
+    "step_json",
+]
+
+
+def step_json(s: StepView) -> dict[str, Any]:
+    return {
+        "step": s.step,
+        "status": s.status,
+        "attempt": s.attempt,
+        "opened_on": s.opened_on,
+        "earliest_close_on": s.earliest_close_on,
+        "guaranteed_until": s.guaranteed_until,
+        "respond_by": s.respond_by,
+        "due_on": s.due_on,
+        "due_basis": s.due_basis,
+        "closed_on": s.closed_on,
+        "outcome": s.outcome,
+        "provisional": s.provisional,
+        "close_provisional": s.close_provisional,
+        "alert": s.alert,
+        "overdue_working_days": s.overdue_working_days,
+        "shortened": s.shortened,
+        "reason": s.reason,
+        "methods": list(s.methods),
+        "comment_until": s.comment_until,
+        "window_until": s.window_until,
+        "reused_from": s.reused_from,
+        "minimum_basis": s.minimum_basis,
+        "package_missing": list(s.package_missing),
+    }
+
+
+def decision_json(d: Decision, view: Plan) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "title": d.title,
+        "procedure": d.procedure_id,
+        "procedure_version": d.procedure_version,
+        "flags": sorted(d.flags),
+        "sponsor": d.sponsor,
+        "co_sponsors": list(d.co_sponsors),
+        "target_on": d.target_on,
+        "catalogue_year": d.catalogue_year,
+        "registered_on": d.registered_on,
+        "status": view.status,
+        "version": d.version,
+        "as_of": view.as_of,
+        "target_alert": view.target_alert,
+        "steps": [step_json(s) for s in view.steps],
+    }
+
+
+def list_item_json(d: Decision, view: Plan) -> dict[str, Any]:
+    """One row of ``decide list --json``."""
+    return {
+        "id": d.id,
+        "title": d.title,
+        "sponsor": d.sponsor,
+        "procedure": d.procedure_id,
+        "status": view.status,
+        "current": [s.step for s in view.current],
+        "alert": view.worst_alert,
+    }
+
+
+def account_json(a: Any) -> dict[str, Any]:
+    """An account as ``decide accounts … --json`` shows it (never its password hash)."""
+    return {
+        "login": a.login,
+        "name": a.name,
+        "unit": a.unit,
+        "roles": list(a.roles),
+        "admin": a.admin,
+        "active": a.active,
+        "locked_until": a.locked_until,
+    }
+
+
+def event_json(e: Any) -> dict[str, Any]:
+    """One audit event as ``decide audit DECISION --json`` shows it."""
+    return {
+        "seq": e.seq,
+        "action": e.action,
+        "actor": e.actor,
+        "effective_on": e.effective_on,
+        "recorded_at": e.recorded_at,
+        "payload": json.loads(e.payload),
+        "prev_hash": e.prev_hash,
+        "hash": e.hash,
+    }
+
+
+def documents_json(found: Any) -> dict[str, Any]:
+    """``decide documents DECISION --json``: the documents and the Art. 29 package state."""
+    package = found.package
+
+    def entry(e: Any) -> dict[str, Any]:
+        out = {"step": e.step, "attempt": e.attempt, "kind": e.kind, "article": e.article}
+        if e.reused_from is not None:
+            out["reused_from"] = e.reused_from
+        if e.document is not None:
+            out["filed_attempt"] = e.document.attempt
+        return out
+
+    return {
+        "decision": found.decision.id,
+        "documents": [
+            {
+                "step": d.step,
+                "attempt": d.attempt,
+                "kind": d.kind,
+                "filename": d.filename,
+                "size": d.size,
+                "sha256": d.sha256,
+            }
+            for d in found.documents
+        ],
+        "package": {
+            "article": "Decree 713 Art. 29",
+            "complete": package.complete,
+            "present": [
+                {**entry(e), "sha256": e.document.sha256} for e in package.present if e.document
+            ],
+            "missing": [entry(e) for e in package.missing],
+            "pending": [entry(e) for e in package.pending],
+        },
+    }

@@ -1,0 +1,185 @@
+"""What the JSON API (and next the console) asks beside the CLI's commands: who is calling with a
+bearer token, the caller's inbox (the steps they may act on now, most urgent first), the decision
+list with its filters and cursor, a document by its hash, and the audit verification for auditors.
+
+Every answer is decided here, with ``app.permissions``: the API's routes only parse and render.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from app import permissions
+from app.accounts import Identity
+from app.admin import audit_verify
+from app.commands import Commands
+from app.queries import decisions_with_plans, plan_all
+from procedures import AccessDenied, Complete, InputError, NotFound, Start
+from procedures.planner import ALERT_LEVELS, AlertLevel, Plan, StepView
+from procedures.state import Decision
+from store.audit import VerifyReport
+from store.repository import StoredDocument
+
+__all__ = [
+    "InboxItem",
+    "api_caller",
+    "document_for",
+    "find_decisions",
+    "inbox",
+    "verify_for",
+]
+
+FIRST_ACCOUNT = "decide accounts add LOGIN --name NAME --unit UNIT --admin --password-stdin"
+MAX_PAGE = 200
+
+
+def api_caller(cmds: Commands, token: str | None) -> Identity:
+    """The account a bearer token proves.  The API always needs one: a home without accounts
+    is refused too (its acts would be anonymous), with how to create the first account."""
+    with cmds.unit(write=False) as uow:
+        accounts = uow.accounts.any()
+    if not accounts:
+        raise AccessDenied(
+            "本系统尚无账户 this home has no accounts: the API needs one",
+            rule="auth.no_accounts",
+            remedy=f"create the first account with {FIRST_ACCOUNT}, then POST /api/v1/tokens",
+            authenticated=False,
+        )
+    if not token:
+        raise AccessDenied(
+            "须登录 not authenticated: send Authorization: Bearer TOKEN",
+            rule="auth.required",
+            remedy="POST /api/v1/tokens with login and password",
+            authenticated=False,
+        )
+    return cmds.identify(token=token)
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    decision: Decision
+    step: StepView
+    action: str  # what the caller may do now: start (a ready step) or complete (an open one)
+
+
+def _urgency(item: InboxItem) -> tuple[int, date, str, str]:
+    level = item.step.alert
+    rank = ALERT_LEVELS.index(level) if level else -1
+    return (-rank, item.step.due_on or date.max, item.decision.id, item.step.step)
+
+
+def inbox(cmds: Commands, who: Identity, as_of: date) -> list[InboxItem]:
+    """The steps ``who`` may act on as of a date (ready: start; open: complete), most urgent
+    first (alert level, then due date)."""
+    _, rows = decisions_with_plans(cmds, as_of, open_only=True, who=who)
+    items: list[InboxItem] = []
+    for d, view in rows:
+        proc = cmds.procedure_of(d)
+        for s in view.steps:
+            if s.status not in ("ready", "open"):
+                continue
+            step = proc.step(s.step)
+            if step is None:
+                continue
+            action = (
+                Start(step=s.step, on=as_of)
+                if s.status == "ready"
+                else Complete(step=s.step, on=as_of)
+            )
+            try:
+                permissions.check_act(who, proc, d, step, action)
+            except AccessDenied:
+                continue
+            items.append(InboxItem(d, s, action.kind))
+    items.sort(key=_urgency)
+    return items
+
+
+def find_decisions(
+    cmds: Commands,
+    who: Identity,
+    as_of: date,
+    *,
+    q: str | None = None,
+    sponsor: str | None = None,
+    status: str | None = None,
+    step: str | None = None,
+    alert: AlertLevel | None = None,
+    catalogue_year: int | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[tuple[Decision, Plan]], str | None]:
+    """The decisions ``who`` may read, in id order after ``cursor``, matching every filter
+    given (``q``: text in the title; ``step``: a current step; ``alert``: the worst alert); at
+    most ``limit`` and the cursor of the next page (None on the last)."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InputError(f"limit 须在 1 与 {MAX_PAGE} 之间 must be 1-{MAX_PAGE} (got {limit})")
+    needle = q.strip().casefold() if q and q.strip() else None
+    found: list[tuple[Decision, Plan]] = []
+    with cmds.unit(write=False) as uow:
+        ids = uow.decisions.ids(
+            status=(status,) if status else None,
+            sponsor=sponsor,
+            unit=None if permissions.reads_all(who) else who.unit,
+            without_flag=None if permissions.reads_undisclosable(who) else "undisclosable",
+        )
+        ids = [i for i in ids if cursor is None or i > cursor]
+        cal = uow.calendar()
+        position = 0
+        while position < len(ids) and len(found) <= limit:
+            batch = uow.decisions.many(ids[position : position + 200])
+            position += 200
+            kept = [
+                d
+                for d in batch
+                if permissions.may_read(who, d)
+                and (needle is None or needle in d.title.casefold())
+                and (catalogue_year is None or d.catalogue_year == catalogue_year)
+            ]
+            procs = cmds.pinned(uow, kept, plannable_only=True)
+            for d, view in plan_all(kept, as_of, cal, procs):
+                if step is not None and step not in {s.step for s in view.current}:
+                    continue
+                if alert is not None and view.worst_alert != alert:
+                    continue
+                found.append((d, view))
+    page = found[:limit]
+    return page, (page[-1][0].id if len(found) > limit else None)
+
+
+def document_for(cmds: Commands, who: Identity, sha256: str) -> tuple[StoredDocument, Path]:
+    """A stored document by its SHA-256, if ``who`` may read a decision holding it (else, as
+    for an unknown hash, ``NotFound``: the answer does not say it exists)."""
+    sha = sha256.strip().lower()
+    missing = NotFound(f"没有此文件 no document {sha[:64]!r} that you may read")
+    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        raise InputError(f"不是 SHA-256 {sha[:64]!r} is not a SHA-256 (64 hex digits)")
+    with cmds.unit(write=False) as uow:
+        ids = uow.decisions.ids(
+            unit=None if permissions.reads_all(who) else who.unit,
+            without_flag=None if permissions.reads_undisclosable(who) else "undisclosable",
+        )
+        for start in range(0, len(ids), 500):
+            for d in uow.decisions.many(ids[start : start + 500]):
+                if not permissions.may_read(who, d):
+                    continue
+                for doc in uow.documents.of(d.id):
+                    if doc.sha256 == sha:
+                        path = cmds.documents().path_for(sha)
+                        if not path.is_file():
+                            raise missing
+                        return doc, path
+    raise missing
+
+
+def verify_for(cmds: Commands, who: Identity, *, replay: bool = True) -> VerifyReport:
+    """``audit verify`` for an auditor or an admin (everyone else is refused)."""
+    if not (who.admin or "auditor" in who.roles):
+        raise AccessDenied(
+            f"{who.name} 无权 is not permitted (needs auditor or admin)",
+            rule="permission.audit",
+            remedy="use an auditor's or an admin's token",
+        )
+    return audit_verify(cmds, replay=replay)
