@@ -115,7 +115,12 @@ class AccessDenied(DecideError):
     exit_code = 6
 
     def __init__(
-        self, message: str, *, rule: str = "permission", remedy: str = "", authenticated: bool = True
+        self,
+        message: str,
+        *,
+        rule: str = "permission",
+        remedy: str = "",
+        authenticated: bool = True,
     ) -> None:
         self.rule = rule
         self.remedy = remedy
@@ -124,7 +129,12 @@ class AccessDenied(DecideError):
         super().__init__(f"{message} [{rule}]" + (f" — {remedy}" if remedy else ""))
 
     def to_dict(self) -> dict[str, object]:
-        return {"error": self.code, "rule": self.rule, "message": self.message, "remedy": self.remedy}
+        return {
+            "error": self.code,
+            "rule": self.rule,
+            "message": self.message,
+            "remedy": self.remedy,
+        }
 
 
 class Unavailable(DecideError):
