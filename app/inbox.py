@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from app import permissions
 from app.accounts import Identity
 from app.admin import audit_verify
 from app.commands import Commands
-from app.queries import decisions_with_plans, plan_all
+from app.queries import plan_all
 from procedures import AccessDenied, Complete, InputError, NotFound, Start
 from procedures.planner import ALERT_LEVELS, AlertLevel, Plan, StepView
 from procedures.state import Decision
@@ -70,13 +71,52 @@ def _urgency(item: InboxItem) -> tuple[int, date, str, str]:
     return (-rank, item.step.due_on or date.max, item.decision.id, item.step.step)
 
 
-def inbox(cmds: Commands, who: Identity, as_of: date) -> list[InboxItem]:
+INBOX_PAGE = 100  # the most urgent items shown (a page of the to-do list)
+CHUNK = 40  # decisions planned at a time
+
+
+def inbox(
+    cmds: Commands, who: Identity, as_of: date, *, limit: int = INBOX_PAGE
+) -> list[InboxItem]:
     """The steps ``who`` may act on as of a date (ready: start; open: complete), most urgent
-    first (alert level, then due date)."""
-    _, rows = decisions_with_plans(cmds, as_of, open_only=True, who=who)
+    first (alert level, then due date), at most ``limit``.
+
+    A decision's ``next_due_on`` is the earliest due date of what it has open or ready, and the
+    alert level only rises as a due date gets older, so the decisions are planned in that order
+    (keyset pages on the index, only those the caller's unit takes part in) and planning stops
+    once ``limit`` items due no later than anything not yet planned are known: the cost follows
+    the page, not the caller's whole workload.  Decisions with nothing dated come last."""
     items: list[InboxItem] = []
-    for d, view in rows:
-        proc = cmds.procedure_of(d)
+    unit = None if permissions.reads_all(who) else who.unit
+    hidden = None if permissions.reads_undisclosable(who) else "undisclosable"
+    with cmds.unit(write=False) as uow:
+        cal = uow.calendar()
+        after: tuple[date, str] | None = None
+        while True:
+            page = uow.decisions.due_page(after, CHUNK, unit=unit, without_flag=hidden)
+            if not page:
+                break
+            items += _actionable(cmds, uow, who, [i for i, _ in page], as_of, cal)
+            after = (page[-1][1], page[-1][0])
+            bound = after[0]
+            settled = sum(1 for i in items if i.step.due_on is not None and i.step.due_on <= bound)
+            if settled >= limit:
+                break
+        if len(items) < limit:
+            rest = uow.decisions.undated_open(unit=unit, without_flag=hidden, limit=limit * 4)
+            items += _actionable(cmds, uow, who, rest, as_of, cal)
+    items.sort(key=_urgency)
+    return items[:limit]
+
+
+def _actionable(
+    cmds: Commands, uow: Any, who: Identity, ids: list[str], as_of: date, cal: Any
+) -> list[InboxItem]:
+    decisions = [d for d in uow.decisions.many(ids) if permissions.may_read(who, d)]
+    procs = cmds.pinned(uow, decisions, plannable_only=True)
+    found: list[InboxItem] = []
+    for d, view in plan_all(decisions, as_of, cal, procs):
+        proc = procs[d.procedure_sha256 or ""]
         for s in view.steps:
             if s.status not in ("ready", "open"):
                 continue
@@ -92,9 +132,8 @@ def inbox(cmds: Commands, who: Identity, as_of: date) -> list[InboxItem]:
                 permissions.check_act(who, proc, d, step, action)
             except AccessDenied:
                 continue
-            items.append(InboxItem(d, s, action.kind))
-    items.sort(key=_urgency)
-    return items
+            found.append(InboxItem(d, s, action.kind))
+    return found
 
 
 def find_decisions(
