@@ -336,6 +336,19 @@ def create_token(
     )
     with cmds.unit() as uow:
         account = uow.accounts.get(login)
+        if account is None:
+            # a login that does not exist is throttled alike, from the audited failures of the
+            # last LOCK_MINUTES: a lock must not tell an outsider which logins exist
+            since = utc_iso(now - timedelta(minutes=LOCK_MINUTES))
+            key = '"account":' + json.dumps(login, ensure_ascii=False)
+            if uow.audit.count_recent("login_failed", key, since) >= MAX_FAILURES:
+                until = utc_iso(now + timedelta(minutes=LOCK_MINUTES))
+                raise AccessDenied(
+                    f"登录已锁定至 {until} the login is locked after repeated failures",
+                    rule="auth.locked",
+                    remedy="wait, or ask an admin to unlock it",
+                    authenticated=False,
+                )
         if account is not None and account.locked_until and account.locked_until > utc_iso(now):
             raise AccessDenied(
                 f"登录已锁定至 {account.locked_until} the login is locked after repeated failures",
@@ -344,7 +357,12 @@ def create_token(
                 authenticated=False,
             )
         if account is None or not account.active or not _verified(account, password or ""):
-            failures = (account.failures if account else 0) + 1
+            if account is None:
+                since = utc_iso(now - timedelta(minutes=LOCK_MINUTES))
+                key = '"account":' + json.dumps(login, ensure_ascii=False)
+                failures = uow.audit.count_recent("login_failed", key, since) + 1
+            else:
+                failures = account.failures + 1
             locked = None
             if account is not None and failures >= MAX_FAILURES:
                 locked = utc_iso(now + timedelta(minutes=LOCK_MINUTES))
@@ -352,6 +370,8 @@ def create_token(
             elif account is not None:
                 uow.accounts.throttle(login, failures, None)
             _record_event(cmds, uow, "login_failed", None, {"account": login, "failures": failures})
+            if account is None and failures >= MAX_FAILURES:
+                locked = utc_iso(now + timedelta(minutes=LOCK_MINUTES))
             if locked:
                 _record_event(cmds, uow, "login_locked", None, {"account": login, "until": locked})
             uow.commit()

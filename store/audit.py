@@ -101,6 +101,10 @@ def event_text(
     )
 
 
+_RECENT = SQL(
+    "SELECT COUNT(*) FROM audit_events WHERE action = :a AND recorded_at >= :since "
+    "AND payload LIKE :p"
+)
 _UNAUTHENTICATED = SQL("SELECT COUNT(*) FROM audit_events WHERE payload LIKE :p")
 
 
@@ -261,6 +265,13 @@ class AuditLog:
         else:
             rows = _EVENTS_OF.rows(self._conn(), {"d": decision_id})
         return [_appended(row) for row in rows]
+
+    def count_recent(self, action: str, fragment: str, since: str) -> int:
+        """How many ``action`` events recorded at or after ``since`` (ISO UTC) whose payload
+        contains ``fragment`` (canonical JSON, e.g. ``"account":"liu"``)."""
+        pattern = "%" + fragment.replace("%", "_") + "%"
+        row = _RECENT.run(self._conn(), {"a": action, "since": since, "p": pattern}).fetchone()
+        return int(row[0]) if row else 0
 
     def count_unauthenticated(self) -> int:
         """How many events record an act without authentication (a single-user home)."""

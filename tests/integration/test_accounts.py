@@ -260,3 +260,18 @@ def test_unauthenticated_acts_of_a_single_user_home_are_marked_and_reported(cmds
     assert any(
         "acts recorded without authentication" in n and n.startswith("2") for n in report.notes
     )
+
+
+def test_an_unknown_login_locks_like_a_known_one_so_a_lock_tells_nothing(cmds, people):
+    """Review finding (account enumeration): only existing logins locked, so six wrong
+    passwords told an outsider whether a login exists.  Both now lock after MAX_FAILURES."""
+    answers = {}
+    for login_name in ("liu", "nosuchuser"):
+        rules = []
+        for _ in range(MAX_FAILURES + 1):
+            with pytest.raises(AccessDenied) as info:
+                create_token(cmds, login_name, "wrong password!!")
+            rules.append(info.value.rule)
+        answers[login_name] = rules
+    assert answers["liu"] == answers["nosuchuser"]
+    assert answers["liu"][-1] == "auth.locked"
