@@ -94,9 +94,17 @@ class Identity:
 
 
 def _hasher() -> Any:
+    """Argon2id with RFC 9106's second recommended parameters (64 MiB, 3 passes) unless
+    ``DECIDE_ARGON2_MEMORY_KIB`` / ``DECIDE_ARGON2_TIME_COST`` lower them (a small machine;
+    the test suite, which hashes hundreds of passwords).  A hash records its parameters, so
+    passwords hashed under other settings still verify."""
+    import os
+
     from argon2 import PasswordHasher
 
-    return PasswordHasher()  # Argon2id, RFC 9106's second recommended parameters
+    memory = int(os.environ.get("DECIDE_ARGON2_MEMORY_KIB") or 65536)
+    passes = int(os.environ.get("DECIDE_ARGON2_TIME_COST") or 3)
+    return PasswordHasher(time_cost=max(1, passes), memory_cost=max(8 * 4, memory))
 
 
 def _digest(text: str) -> str:
