@@ -71,8 +71,8 @@ def _urgency(item: InboxItem) -> tuple[int, date, str, str]:
     return (-rank, item.step.due_on or date.max, item.decision.id, item.step.step)
 
 
-INBOX_PAGE = 100  # the most urgent items shown (a page of the to-do list)
-CHUNK = 40  # decisions planned at a time
+INBOX_PAGE = 50  # the most urgent items shown (a page of the to-do list)
+CHUNK = 25  # decisions planned at a time
 
 
 def inbox(
