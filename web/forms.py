@@ -92,11 +92,15 @@ def _hearing(form: FormData) -> HearingIn | None:
         return None
     notice, materials = _day(form, "hearing_notice_on"), _day(form, "hearing_materials_on")
     if notice is None or materials is None:
-        raise InputError("听证会须填写公告日期和材料送达日期 a hearing needs its notice and materials dates")
+        raise InputError(
+            "听证会须填写公告日期和材料送达日期 a hearing needs its notice and materials dates"
+        )
     return HearingIn(notice_on=notice, materials_on=materials, on=held)
 
 
-def _step_request(verb: str, decision: str, step: str, form: FormData, files: tuple[AttachmentIn, ...]) -> AppRequest:
+def _step_request(
+    verb: str, decision: str, step: str, form: FormData, files: tuple[AttachmentIn, ...]
+) -> AppRequest:
     common: dict[str, Any] = {
         "decision": decision,
         "step": step,
@@ -126,8 +130,11 @@ def _step_request(verb: str, decision: str, step: str, form: FormData, files: tu
             raise InputError("请选择要上传的文件 choose a file to upload")
         return AttachRequest(**common, attach=files, note=_text(form, "note"))
     reason = _text(form, "reason")
-    kinds = {"skip": SkipRequest, "extend": ExtendRequest, "reuse": ReuseRequest}
-    return kinds[verb](**common, reason=reason)
+    if verb == "skip":
+        return SkipRequest(**common, reason=reason)
+    if verb == "extend":
+        return ExtendRequest(**common, reason=reason)
+    return ReuseRequest(**common, reason=reason)
 
 
 def _save_upload(upload: UploadFile, folder: Path, limit: int) -> Path | None:
@@ -235,22 +242,20 @@ def router(services: Services) -> APIRouter:
                 req = _step_request(verb, decision_id, step, form, files)
                 await run_in_threadpool(cmds.execute, req, actor=actor)
         except DecideError as exc:
-            return await run_in_threadpool(
-                lambda: steps.decision_page(
-                    request, cmds, who, decision_id, refusal=exc, failed=f"{step}/{verb}",
-                    status=409 if not isinstance(exc, InputError) else 400,
-                )
-            )  # fmt: skip
+            error: DecideError = exc
         except ValueError as exc:  # a field the request model refuses
-            return await run_in_threadpool(
-                lambda: steps.decision_page(
-                    request, cmds, who, decision_id, refusal=InputError(str(exc)),
-                    failed=f"{step}/{verb}", status=400,
-                )
-            )  # fmt: skip
-        return RedirectResponse(
-            f"/decisions/{decision_id}?done={verb}#step-{step}", status_code=303
-        )
+            error = InputError(str(exc))
+        else:
+            return RedirectResponse(
+                f"/decisions/{decision_id}?done={verb}#step-{step}", status_code=303
+            )
+        code = 400 if isinstance(error, InputError) else 409
+        return await run_in_threadpool(
+            lambda: steps.decision_page(
+                request, cmds, who, decision_id, refusal=error, failed=f"{step}/{verb}",
+                status=code,
+            )
+        )  # fmt: skip
 
     @r.post("/audit")
     async def verify(request: Request, cmds: Cmds) -> Response:

@@ -15,7 +15,7 @@ from app.accounts import Identity
 from app.commands import Commands
 from procedures import DecideError, preset_ids
 from procedures.planner import ALERT_LEVELS
-from web import forms, session, steps, timeline
+from web import forms, session, steps
 from web.common import BadCsrf, NeedLogin, Services, caller, error_page, level_of, page
 
 __all__ = ["install", "router"]

@@ -117,8 +117,9 @@ def svg(rows: list[Row], cal: WorkCalendar, as_of: date) -> str:
             f"<title>{escape(label)}: {r.opened} → {r.closed or '进行中 open'}"
             f"{' ' + escape(r.outcome) if r.outcome else ''}</title></rect>"
         )
-        for d, cls, name in ((r.earliest, "earliest", "最早结束"), (r.due, "due", "期限")):
-            if d is not None:
+        for mark_on, cls, name in ((r.earliest, "earliest", "最早结束"), (r.due, "due", "期限")):
+            if mark_on is not None:
+                d = mark_on
                 mark = "?" if r.provisional else ""
                 out.append(
                     f'<path class="mark {cls}" d="M{x(d):.1f} {y + 2} l5 -0 l-5 20 l-5 -20 z">'

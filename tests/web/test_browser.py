@@ -31,7 +31,9 @@ except ImportError:  # pragma: no cover
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(sync_playwright is None, reason="playwright is not installed"),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install chromium)"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install chromium)"
+    ),
 ]
 
 
@@ -236,7 +238,9 @@ def test_the_pages_fit_the_screen(browser: Browser, server: str, size: tuple[int
     page.fill("#password", PASSWORD)
     page.keyboard.press("Enter")  # the keyboard alone signs in
     page.wait_for_url(re.compile(r"/inbox"))
-    first = page.evaluate("(() => { const a = document.querySelector('.decisions a, a'); return a && a.href })()")
+    first = page.evaluate(
+        "(() => { const a = document.querySelector('.decisions a, a'); return a && a.href })()"
+    )
     assert first
     for path in ("/inbox", "/decisions", "/overdue", "/calendar", "/audit"):
         page.goto(f"{server}{path}")
