@@ -105,7 +105,7 @@ def _ok(answer: Any) -> None:
 def sign_in(base: str) -> Any:
     import httpx
 
-    client = httpx.Client(base_url=base, timeout=120)
+    client = httpx.Client(base_url=base, timeout=120, follow_redirects=True)
     page = client.get("/login").text
     token = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
     assert token
