@@ -21,8 +21,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -n auto
 
 lint: $(STAMP)
-	$(BIN)/ruff check procedures store app notify cli flows api tests bench
-	$(BIN)/ruff format --check procedures store app notify cli flows api tests bench
+	$(BIN)/ruff check procedures store app notify cli flows api web tests bench
+	$(BIN)/ruff format --check procedures store app notify cli flows api web tests bench
 	$(BIN)/mypy
 
 bench: $(STAMP)

@@ -428,4 +428,7 @@ def create_app(cmds_factory: Callable[[], Commands]) -> FastAPI:
         return {"login": login, "revoked": True}
 
     app.include_router(r)
+    from web import install
+
+    install(app, services)  # the console's pages at /, beside the API
     return app

@@ -85,9 +85,21 @@ def main(home: Path | None = None, console: Console | None = None) -> int:
             console.print(f"[red]demo stopped: {escape(str(exc))}[/]")
             return 1
     story.report()
+    _console_hint(console, home)
     console.print(f"\n[dim]demo finished in {time.perf_counter() - started:.1f} s[/]")
     cmds.db.close()
     return 0
+
+
+def _console_hint(console: Console, home: Path) -> None:
+    """How to open the web console on the demo's home, with its accounts."""
+    logins = ", ".join(f"{login} ({escape(name)})" for login, name, _, _ in PEOPLE)
+    console.print(
+        "\n[bold]网页控制台 the web console[/]: "
+        f"DECIDE_HOME={escape(str(home))} decide web --port 8000\n"
+        "  then open http://127.0.0.1:8000/ and sign in as "
+        f"admin or {logins}\n  password (demo only): {DEMO_PASSWORD}"
+    )
 
 
 def _drain(console: Console, drain: Any) -> None:

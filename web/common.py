@@ -1,0 +1,130 @@
+"""What every console route shares: the services, the caller from the session cookie, the
+templates, the CSRF check of a posted form, and how a refusal becomes a page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.datastructures import FormData
+
+from app.accounts import Identity
+from app.commands import Commands
+from procedures import AccessDenied, Conflict, DecideError, InputError, NotFound, RuleViolation
+from procedures.planner import ALERT_LABELS
+from web import session
+
+__all__ = [
+    "LEVELS",
+    "BadCsrf",
+    "NeedLogin",
+    "Services",
+    "caller",
+    "error_page",
+    "form_of",
+    "level_of",
+    "page",
+    "templates",
+]
+
+Services = Callable[[], Commands]
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+# the traffic lights: red after the due date, amber on or just before it, green otherwise
+LEVELS = {"red": ("overdue", "escalated"), "amber": ("due_soon", "due_today")}
+LIGHT_ZH = {"red": "红灯 逾期", "amber": "黄灯 临近", "green": "绿灯 正常"}
+BASIS_ZH = {
+    "statute": "法定",
+    "local_rule": "地方规定",
+    "office_policy": "办公室政策",
+    "meeting": "会议确定",
+}
+templates.env.globals.update(ALERT_LABELS=ALERT_LABELS, LIGHT_ZH=LIGHT_ZH, BASIS_ZH=BASIS_ZH)
+
+
+class NeedLogin(Exception):
+    """No valid session: the browser goes to the login page."""
+
+
+class BadCsrf(Exception):
+    """A POST without this session's CSRF value."""
+
+
+def level_of(alert: str | None) -> str:
+    for light, alerts in LEVELS.items():
+        if alert in alerts:
+            return light
+    return "green"
+
+
+templates.env.globals["level_of"] = level_of
+
+
+def caller(request: Request, cmds: Commands) -> Identity:
+    token = session.token_of(request)
+    if token is None:
+        raise NeedLogin
+    try:
+        return cmds.identify(token=token)
+    except AccessDenied as exc:
+        raise NeedLogin from exc
+
+
+async def form_of(request: Request) -> FormData:
+    form = await request.form()
+    sent = form.get("csrf")
+    if not session.valid_csrf(request, sent if isinstance(sent, str) else None):
+        raise BadCsrf
+    return form
+
+
+def page(
+    request: Request, name: str, who: Identity | None, status: int = 200, **context: Any
+) -> HTMLResponse:
+    token = session.token_of(request)
+    return templates.TemplateResponse(
+        request,
+        name,
+        {
+            "who": who,
+            "csrf": session.csrf_for(token) if token and who else "",
+            "today": context.pop("today", date.today()),
+            **context,
+        },
+        status_code=status,
+    )
+
+
+def status_of(exc: DecideError) -> int:
+    if isinstance(exc, AccessDenied):
+        return 403
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, RuleViolation | Conflict):
+        return 409
+    if isinstance(exc, InputError):
+        return 400
+    return 503
+
+
+def error_page(request: Request, exc: Exception, who: Identity | None = None) -> Response:
+    if isinstance(exc, NeedLogin):
+        target = request.url.path
+        return RedirectResponse(f"/login?next={target}", status_code=303)
+    if isinstance(exc, BadCsrf):
+        return page(
+            request,
+            "error.html",
+            who,
+            status=403,
+            title="请求被拒绝 forbidden",
+            message="表单缺少有效的 CSRF 令牌 the form lacks a valid CSRF token: reload the page",
+        )
+    assert isinstance(exc, DecideError)
+    if isinstance(exc, AccessDenied) and exc.code == "not_authenticated":
+        return RedirectResponse("/login", status_code=303)
+    return page(request, "error.html", who, status=status_of(exc), title="出错了", error=exc)

@@ -1,0 +1,302 @@
+"""The console's forms: sign-in and out, registering a decision, acting on a step (with an
+upload), verifying the audit chain, and administering accounts.  Every POST carries the CSRF
+value (``web.common.form_of``); a refusal re-renders the page with the rule, the article and
+the remedy."""
+
+import dataclasses
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData, UploadFile
+
+from app.accounts import Identity
+from app.commands import Commands
+from app.requests import (
+    AttachmentIn,
+    AttachRequest,
+    CompleteRequest,
+    ExtendRequest,
+    HearingIn,
+    MeetingIn,
+    RegisterRequest,
+    ReuseRequest,
+    SkipRequest,
+    StartRequest,
+)
+from app.requests import Request as AppRequest
+from procedures import AccessDenied, DecideError, InputError
+from web import session, steps
+from web.common import Services, caller, form_of, page
+
+__all__ = ["router"]
+
+CHUNK = 1 << 16
+VERBS = ("start", "complete", "skip", "extend", "reuse", "attach")
+
+
+def _text(form: FormData, name: str) -> str | None:
+    value = form.get(name)
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def _day(form: FormData, name: str) -> date | None:
+    value = _text(form, name)
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise InputError(f"日期无效 {name}: {value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def _all(form: FormData, name: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in form.getlist(name) if isinstance(v, str) and v.strip())
+
+
+def _pairs(text: str | None, name: str) -> dict[str, str]:
+    """``姓名=值`` lines (one member a line)."""
+    found: dict[str, str] = {}
+    for line in (text or "").splitlines():
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            key, sep, value = line.partition("＝")
+        if not sep or not key.strip() or not value.strip():
+            raise InputError(f"{name}: 每行应为 姓名=值 each line is NAME=VALUE (got {line!r})")
+        found[key.strip()] = value.strip()
+    return found
+
+
+def _meeting(form: FormData) -> MeetingIn | None:
+    kind = _text(form, "meeting_type")
+    if kind is None:
+        return None
+    return MeetingIn(
+        meeting_type=kind,
+        chair=_text(form, "chair") or "",
+        position=_pairs(_text(form, "positions"), "positions"),
+        dissent=_pairs(_text(form, "dissent"), "dissent"),
+        head_reason=_text(form, "head_reason"),
+    )
+
+
+def _hearing(form: FormData) -> HearingIn | None:
+    held = _day(form, "hearing_on")
+    if held is None:
+        return None
+    notice, materials = _day(form, "hearing_notice_on"), _day(form, "hearing_materials_on")
+    if notice is None or materials is None:
+        raise InputError(
+            "听证会须填写公告日期和材料送达日期 a hearing needs its notice and materials dates"
+        )
+    return HearingIn(notice_on=notice, materials_on=materials, on=held)
+
+
+def _step_request(
+    verb: str, decision: str, step: str, form: FormData, files: tuple[AttachmentIn, ...]
+) -> AppRequest:
+    common: dict[str, Any] = {
+        "decision": decision,
+        "step": step,
+        "on": _day(form, "on"),
+        "on_behalf_of": _text(form, "on_behalf_of"),
+    }
+    if verb == "start":
+        return StartRequest(
+            **common,
+            shorten_reason=_text(form, "shorten_reason"),
+            respond_by=_day(form, "respond_by"),
+            method=_all(form, "method"),
+            comment_until=_day(form, "comment_until"),
+        )
+    if verb == "complete":
+        return CompleteRequest(
+            **common,
+            outcome=_text(form, "outcome"),
+            note=_text(form, "note"),
+            attach=files,
+            meeting=_meeting(form),
+            next_meeting=_day(form, "next_meeting"),
+            hearing=_hearing(form),
+        )
+    if verb == "attach":
+        if not files:
+            raise InputError("请选择要上传的文件 choose a file to upload")
+        return AttachRequest(**common, attach=files, note=_text(form, "note"))
+    reason = _text(form, "reason")
+    if verb == "skip":
+        return SkipRequest(**common, reason=reason)
+    if verb == "extend":
+        return ExtendRequest(**common, reason=reason)
+    return ReuseRequest(**common, reason=reason)
+
+
+def _save_upload(upload: UploadFile, folder: Path, limit: int) -> Path | None:
+    name = Path((upload.filename or "").replace("\\", "/")).name.strip()
+    if not name:
+        return None
+    path = folder / name
+    size = 0
+    with path.open("wb") as out:
+        while chunk := upload.file.read(CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise InputError(
+                    f"文件过大 the file is larger than the limit of {limit} bytes: nothing stored"
+                )
+            out.write(chunk)
+    return path
+
+
+def router(services: Services) -> APIRouter:
+    r = APIRouter(include_in_schema=False)
+    Cmds = Annotated[Commands, Depends(services)]
+
+    @r.post("/login")
+    async def login(request: Request, cmds: Cmds) -> Response:
+        from app.accounts import create_token
+
+        form = await form_of(request)
+        target = _text(form, "next") or "/inbox"
+        if not target.startswith("/") or target.startswith("//"):
+            target = "/inbox"
+        try:
+            token, _ = await run_in_threadpool(
+                create_token, cmds, _text(form, "login") or "", _text(form, "password"), days=1
+            )
+        except DecideError as exc:
+            value = session.login_value(request)
+            answer = page(
+                request, "login.html", None, status=401 if isinstance(exc, AccessDenied) else 400,
+                error=exc, next=target, csrf_login=value, login=_text(form, "login") or "",
+            )  # fmt: skip
+            session.keep_login(request, answer, value)
+            return answer
+        response = RedirectResponse(target, status_code=303)
+        session.remember(request, response, token)
+        return response
+
+    @r.post("/logout")
+    async def logout(request: Request) -> Response:
+        await form_of(request)
+        response = RedirectResponse("/login", status_code=303)
+        session.clear(response)
+        return response
+
+    @r.post("/decisions/new")
+    async def register(request: Request, cmds: Cmds) -> Response:
+        form = await form_of(request)
+        who = await run_in_threadpool(caller, request, cmds)
+        try:
+            target = _text(form, "target")
+            year = _text(form, "catalogue_year")
+            req = RegisterRequest(
+                title=_text(form, "title") or "",
+                procedure=_text(form, "procedure") or "national-2019",
+                sponsor=_text(form, "sponsor") or "",
+                flag=_all(form, "flag"),
+                target=date.fromisoformat(target) if target else None,
+                catalogue_year=int(year) if year and year.isdigit() else None,
+                on=_day(form, "on"),
+                co_sponsor=tuple(
+                    u.strip() for u in (_text(form, "co_sponsor") or "").split(",") if u.strip()
+                ),
+            )
+            done = await run_in_threadpool(cmds.execute, req, actor=who)
+        except (DecideError, ValueError) as exc:
+            error = exc if isinstance(exc, DecideError) else InputError(str(exc))
+            proc = cmds.procedure("national-2019")
+            from procedures import preset_ids
+
+            return page(
+                request, "register.html", who, status=400, today=cmds.today(), error=error,
+                presets=preset_ids(), proc=proc, form=form,
+            )  # fmt: skip
+        return RedirectResponse(f"/decisions/{done.decision.id}?done=register", status_code=303)
+
+    @r.post("/decisions/{decision_id}/steps/{step}/{verb}")
+    async def act(request: Request, decision_id: str, step: str, verb: str, cmds: Cmds) -> Response:
+        form = await form_of(request)
+        who = await run_in_threadpool(caller, request, cmds)
+        if verb not in VERBS:
+            raise InputError(f"未知操作 unknown action {verb!r}")
+        party = _text(form, "on_behalf_of")
+        actor = dataclasses.replace(who, on_behalf_of=party) if party else who
+        upload = form.get("file")
+        kind = _text(form, "kind") or ""
+        try:
+            with tempfile.TemporaryDirectory(prefix="decide-web-") as tmp:
+                files: tuple[AttachmentIn, ...] = ()
+                if isinstance(upload, UploadFile):
+                    path = await run_in_threadpool(
+                        _save_upload, upload, Path(tmp), cmds.max_attachment_bytes
+                    )
+                    if path is not None:
+                        files = (AttachmentIn(kind=kind, path=path),)
+                req = _step_request(verb, decision_id, step, form, files)
+                await run_in_threadpool(cmds.execute, req, actor=actor)
+        except DecideError as exc:
+            error: DecideError = exc
+        except ValueError as exc:  # a field the request model refuses
+            error = InputError(str(exc))
+        else:
+            return RedirectResponse(
+                f"/decisions/{decision_id}?done={verb}#step-{step}", status_code=303
+            )
+        code = 400 if isinstance(error, InputError) else 409
+        return await run_in_threadpool(
+            lambda: steps.decision_page(
+                request, cmds, who, decision_id, refusal=error, failed=f"{step}/{verb}",
+                status=code,
+            )
+        )  # fmt: skip
+
+    @r.post("/audit")
+    async def verify(request: Request, cmds: Cmds) -> Response:
+        from app.inbox import verify_for
+
+        form = await form_of(request)
+        who = await run_in_threadpool(caller, request, cmds)
+        chain_only = _text(form, "chain_only") is not None
+        report = await run_in_threadpool(lambda: verify_for(cmds, who, replay=not chain_only))
+        return page(request, "verify.html", who, today=cmds.today(), report=report)
+
+    @r.post("/accounts")
+    async def add(request: Request, cmds: Cmds) -> Response:
+        from app.accounts import add_account
+
+        form = await form_of(request)
+        who = await run_in_threadpool(caller, request, cmds)
+        await run_in_threadpool(
+            lambda: add_account(
+                cmds, who, login=_text(form, "login") or "", name=_text(form, "name") or "",
+                unit=_text(form, "unit") or "", roles=_all(form, "role"),
+                admin=_text(form, "admin") is not None, password=_text(form, "password"),
+            )
+        )  # fmt: skip
+        return RedirectResponse("/accounts?done=add", status_code=303)
+
+    @r.post("/accounts/{login}")
+    async def change(request: Request, login: str, cmds: Cmds) -> Response:
+        from app.accounts import change_account
+
+        form = await form_of(request)
+        who = await run_in_threadpool(caller, request, cmds)
+        active = _text(form, "active")
+        await run_in_threadpool(
+            lambda: change_account(
+                cmds, who, login, grant=_all(form, "grant"), revoke=_all(form, "revoke"),
+                active=None if active is None else active == "1",
+                reason=_text(form, "reason") or "",
+            )
+        )  # fmt: skip
+        return RedirectResponse("/accounts?done=change", status_code=303)
+
+    _ = Identity
+    return r
