@@ -32,7 +32,7 @@ from app.requests import (
 from app.requests import (
     Request as AppRequest,
 )
-from procedures import AccessDenied
+from procedures import AccessDenied, DecideError
 from procedures.planner import AlertLevel
 
 __all__ = ["PREFIX", "create_app"]
@@ -58,6 +58,7 @@ class StartBody(_Body):
     respond_by: date | None = None
     method: tuple[str, ...] = ()
     comment_until: date | None = None
+    on_behalf_of: str | None = None
 
 
 class CompleteBody(_Body):
@@ -69,11 +70,13 @@ class CompleteBody(_Body):
     meeting: MeetingIn | None = None
     next_meeting: date | None = None
     hearing: HearingIn | None = None
+    on_behalf_of: str | None = None
 
 
 class ReasonBody(_Body):
     on: date | None = None
     reason: str | None = None
+    on_behalf_of: str | None = None
 
 
 class RegisterBody(_Body):
@@ -85,6 +88,7 @@ class RegisterBody(_Body):
     catalogue_year: int | None = None
     on: date | None = None
     co_sponsor: tuple[str, ...] = ()
+    assign: tuple[str, ...] = ()
 
 
 class AccountBody(_Body):
@@ -147,6 +151,55 @@ def create_app(cmds_factory: Callable[[], Commands]) -> FastAPI:
         redoc_url=None,
     )
     errors.install(app)
+
+    @app.middleware("http")
+    async def bodies_after_identity(request: Request, call_next: Any) -> Any:
+        """A body is read only once it may be: an upload (multipart) needs a valid token or
+        session first and a declared length within the attachment limit — else 401, 411 or 413
+        before a byte is read (an anonymous caller could otherwise fill the disk: FastAPI
+        spools a multipart body before the route runs)."""
+        from fastapi.responses import JSONResponse
+
+        if request.method not in ("POST", "PUT", "PATCH"):
+            return await call_next(request)
+        multipart = request.headers.get("content-type", "").startswith("multipart/")
+        length = request.headers.get("content-length")
+        cmds = services()
+        if multipart:
+            if length is None or not length.isdigit():
+                return JSONResponse(
+                    {"error": "length_required", "message": "上传须声明长度 an upload needs "
+                     "Content-Length (no chunked uploads)"},
+                    status_code=411,
+                )  # fmt: skip
+            if int(length) > cmds.max_attachment_bytes + MULTIPART_SLACK:
+                return JSONResponse(
+                    {"error": "too_large", "message": "文件过大 the upload exceeds the attachment "
+                     f"limit ({cmds.max_attachment_bytes >> 20} MiB)",
+                     "limit": cmds.max_attachment_bytes},
+                    status_code=413,
+                )  # fmt: skip
+            from web.session import SESSION_COOKIE
+
+            header = request.headers.get("authorization", "")
+            scheme, _, value = header.strip().partition(" ")
+            token = value.strip() if scheme.lower() == "bearer" else None
+            token = token or request.cookies.get(SESSION_COOKIE)
+            try:
+                if not token:
+                    raise AccessDenied(
+                        "须登录 not authenticated", rule="auth.required", authenticated=False
+                    )
+                cmds.identify(token=token)
+            except DecideError as exc:
+                return JSONResponse(exc.to_dict(), status_code=401)
+        elif length is not None and length.isdigit() and int(length) > 1 << 20:
+            return JSONResponse(
+                {"error": "too_large", "message": "请求过大 a JSON or form body over 1 MiB"},
+                status_code=413,
+            )
+        return await call_next(request)
+
     r = APIRouter(prefix=PREFIX)
 
     def act(cmds: Commands, who: Identity, request: AppRequest) -> dict[str, Any]:
@@ -320,7 +373,9 @@ def create_app(cmds_factory: Callable[[], Commands]) -> FastAPI:
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit + MULTIPART_SLACK:
             raise errors.TooLarge(limit)
-        name = Path((file.filename or "").replace("\\", "/")).name.strip() or "upload"
+        name = Path((file.filename or "").replace("\\", "/")).name.strip()
+        if name in ("", ".", ".."):
+            name = "upload"
         with tempfile.TemporaryDirectory(prefix="decide-upload-") as tmp:
             path = Path(tmp) / name
             size = 0

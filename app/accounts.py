@@ -160,6 +160,23 @@ def _record_event(
     )
 
 
+def _check_duties(roles: Iterable[str], admin: bool) -> None:
+    """Separation of duties: an admin account acts on no step, so it holds no procedure role;
+    an auditor changes nothing, so the auditor role goes with no acting role."""
+    held = set(roles)
+    acting = held - {"auditor"}
+    if admin and acting:
+        raise InputError(
+            "管理员账户不得兼任办理角色 an admin account holds no procedure role (it acts on no "
+            f"step): give {', '.join(sorted(acting))} to another account"
+        )
+    if "auditor" in held and acting:
+        raise InputError(
+            "审计人员不得兼任办理角色 the auditor role goes with no acting role (an auditor "
+            f"changes nothing): {', '.join(sorted(acting))}"
+        )
+
+
 def _require_admin(uow: UnitOfWork, by: Identity | None, what: str) -> None:
     if by is None or not by.authenticated:
         raise AccessDenied(
@@ -200,6 +217,10 @@ def add_account(
     name_text = clean_text(name, "name (--name)", required=True, limit=128) or ""
     unit_text = clean_text(unit, "unit (--unit)", required=True, limit=200) or ""
     granted = _clean_roles(cmds, roles)
+    _check_duties(granted, admin)
+    with cmds.unit(write=False) as uow:
+        if uow.accounts.any():  # permission first: a non-admin learns nothing of the input
+            _require_admin(uow, by, "adding an account")
     secret = _check_password(password)
     with cmds.unit() as uow:
         first = not uow.accounts.any()
@@ -258,9 +279,13 @@ def change_account(
         before = uow.accounts.get(login)
         if before is None:
             raise NotFound(f"没有此账户 no account {login!r}")
-        if login == by.login and (added or removed or admin is not None or active is not None):
+        changing_self = login == by.login and bool(
+            added or removed or admin is not None or active is not None or unit or name
+        )
+        if changing_self:
             raise AccessDenied(
-                "不得为自己授予或撤销权限 an admin may not change their own grants",
+                "不得修改自己的权限、单位或姓名 an admin may not change their own grants, unit or "
+                "name",
                 rule="permission.self_grant",
                 remedy="ask another admin",
             )
@@ -271,6 +296,7 @@ def change_account(
             admin=before.admin if admin is None else admin,
             active=before.active if active is None else active,
         )
+        _check_duties(after.roles, after.admin)
         changes = {
             k: {"from": getattr(before, k), "to": getattr(after, k)}
             for k in ("name", "unit", "roles", "admin", "active")
@@ -297,8 +323,16 @@ def _jsonable(changes: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def set_password(cmds: Commands, by: Identity | None, login: str, password: str | None) -> None:
-    """A new password (the account's own, or an admin's reset); every token is revoked."""
+def set_password(
+    cmds: Commands,
+    by: Identity | None,
+    login: str,
+    password: str | None,
+    *,
+    current: str | None = None,
+) -> None:
+    """A new password (the account's own, given with its current one; or an admin's reset of
+    another's); every token is revoked."""
     secret = _check_password(password)
     with cmds.unit() as uow:
         if by is None or not by.authenticated:
@@ -313,6 +347,14 @@ def set_password(cmds: Commands, by: Identity | None, login: str, password: str 
         before = uow.accounts.get(login)
         if before is None:
             raise NotFound(f"没有此账户 no account {login!r}")
+        if by.login == login and not _verified(before, current or ""):
+            raise AccessDenied(
+                "当前密码错误 the current password is wrong: a token alone does not change a "
+                "password",
+                rule="auth.current_password",
+                remedy="give the current password, then the new one (two lines on stdin)",
+                authenticated=False,
+            )
         after = before._replace(password_hash=_hasher().hash(secret))
         uow.accounts.save(after)
         uow.accounts.throttle(login, 0, None)
@@ -331,10 +373,19 @@ def create_token(
     cmds: Commands, login: str, password: str | None, *, days: int = TOKEN_DAYS
 ) -> tuple[str, datetime]:
     """Log in: a new API token for ``login`` (shown once) and its expiry.  A wrong password is
-    audited and counted; the ``MAX_FAILURES``-th in a row locks the login for ``LOCK_MINUTES``."""
+    audited and counted; the ``MAX_FAILURES``-th in a row locks the login for ``LOCK_MINUTES``.
+
+    A login that does not exist (or a disabled one) answers exactly as a wrong password does --
+    the same message, the password still checked (against a fixed hash), locked alike from its
+    audited failures -- so neither the answer, its timing nor a lock tells an outsider which
+    logins exist.  The password is checked outside the write transaction (it takes Argon2's
+    time, and SQLite has one writer); what is typed as a login is recorded only when it is
+    well-formed, else as a digest."""
     if not 1 <= days <= 366:
         raise InputError(f"--days 须在 1 与 366 之间 must be 1-366 (got {days})")
-    login = login.strip().lower()
+    typed = login.strip().lower()
+    well_formed = bool(LOGIN.match(typed))
+    login = typed if well_formed else "sha256:" + _digest(typed)[:16]
     now = cmds.clock()
     denied = AccessDenied(
         "登录名或密码错误 wrong login or password",
@@ -342,46 +393,37 @@ def create_token(
         remedy="check the login and the password",
         authenticated=False,
     )
+    locked_out = AccessDenied(
+        "登录已锁定 the login is locked after repeated failures",
+        rule="auth.locked",
+        remedy=f"wait {LOCK_MINUTES} minutes, or ask an admin to unlock it",
+        authenticated=False,
+    )
+    since = utc_iso(now - timedelta(minutes=LOCK_MINUTES))
+    key = '"account":' + json.dumps(login, ensure_ascii=False)
+    with cmds.unit(write=False) as uow:
+        account = uow.accounts.get(login) if well_formed else None
+        usable = account is not None and account.active
+        if account is not None and usable:
+            failures = account.failures
+            locked = bool(account.locked_until and account.locked_until > utc_iso(now))
+        else:
+            failures = uow.audit.count_recent("login_failed", key, since)
+            locked = failures >= MAX_FAILURES
+    if locked:
+        raise locked_out
+    ok = _verified(account if usable else None, password or "")
     with cmds.unit() as uow:
-        account = uow.accounts.get(login)
-        if account is None:
-            # a login that does not exist is throttled alike, from the audited failures of the
-            # last LOCK_MINUTES: a lock must not tell an outsider which logins exist
-            since = utc_iso(now - timedelta(minutes=LOCK_MINUTES))
-            key = '"account":' + json.dumps(login, ensure_ascii=False)
-            if uow.audit.count_recent("login_failed", key, since) >= MAX_FAILURES:
-                until = utc_iso(now + timedelta(minutes=LOCK_MINUTES))
-                raise AccessDenied(
-                    f"登录已锁定至 {until} the login is locked after repeated failures",
-                    rule="auth.locked",
-                    remedy="wait, or ask an admin to unlock it",
-                    authenticated=False,
-                )
-        if account is not None and account.locked_until and account.locked_until > utc_iso(now):
-            raise AccessDenied(
-                f"登录已锁定至 {account.locked_until} the login is locked after repeated failures",
-                rule="auth.locked",
-                remedy=f"wait until {account.locked_until}, or ask an admin to unlock it",
-                authenticated=False,
-            )
-        if account is None or not account.active or not _verified(account, password or ""):
-            if account is None:
-                since = utc_iso(now - timedelta(minutes=LOCK_MINUTES))
-                key = '"account":' + json.dumps(login, ensure_ascii=False)
-                failures = uow.audit.count_recent("login_failed", key, since) + 1
-            else:
-                failures = account.failures + 1
-            locked = None
-            if account is not None and failures >= MAX_FAILURES:
-                locked = utc_iso(now + timedelta(minutes=LOCK_MINUTES))
-                uow.accounts.throttle(login, 0, locked)
-            elif account is not None:
-                uow.accounts.throttle(login, failures, None)
+        if not ok or account is None or not usable:
+            failures += 1
+            lock = None
+            if failures >= MAX_FAILURES:
+                lock = utc_iso(now + timedelta(minutes=LOCK_MINUTES))
+            if usable:
+                uow.accounts.throttle(login, 0 if lock else failures, lock)
             _record_event(cmds, uow, "login_failed", None, {"account": login, "failures": failures})
-            if account is None and failures >= MAX_FAILURES:
-                locked = utc_iso(now + timedelta(minutes=LOCK_MINUTES))
-            if locked:
-                _record_event(cmds, uow, "login_locked", None, {"account": login, "until": locked})
+            if lock:
+                _record_event(cmds, uow, "login_locked", None, {"account": login, "until": lock})
             uow.commit()
             raise denied
         token = secrets.token_urlsafe(32)
@@ -390,23 +432,30 @@ def create_token(
         uow.accounts.add_token(sha, login, utc_iso(now), utc_iso(expires))
         if account.failures or account.locked_until:
             uow.accounts.throttle(login, 0, None)
-        who = _identity(account)
         _record_event(
             cmds,
             uow,
             "token_create",
-            who,
+            _identity(account),
             {"account": login, "token": sha, "expires_at": utc_iso(expires)},
         )
         uow.commit()
     return token, expires
 
 
-def _verified(account: AccountRecord, password: str) -> bool:
+_DUMMY: list[str] = []
+
+
+def _verified(account: AccountRecord | None, password: str) -> bool:
+    """Whether ``password`` is the account's; without an account, checked against a fixed hash
+    all the same (the same time taken) and False."""
     from argon2.exceptions import InvalidHashError, VerificationError
 
+    if account is None and not _DUMMY:
+        _DUMMY.append(_hasher().hash(secrets.token_urlsafe(16)))
+    stored = account.password_hash if account is not None else _DUMMY[0]
     try:
-        return bool(_hasher().verify(account.password_hash, password))
+        return bool(_hasher().verify(stored, password)) and account is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -146,6 +146,10 @@ def _amendments(
 
 
 ASSIGNABLE = ("risk_assessor", "expert")  # roles a unit is assigned to on one decision
+# steps whose act may be an external party's, recorded on its behalf (代录): the experts'
+# opinions (Art. 19-20), a third party's risk report (Art. 23), the Party committee's reply
+EXTERNAL_STEPS = frozenset({"expert_review", "risk_assessment", "party_committee_report"})
+EXTERNAL_ROLES = frozenset({"expert", "party_committee", "risk_assessor"})
 
 
 def _assignments(proc: Procedure, items: Iterable[str]) -> list[tuple[str, str]]:
@@ -359,7 +363,7 @@ class Commands:
         refused); without, the name typed, recorded as unauthenticated."""
         with self.unit(write=False) as uow:
             if uow.accounts.any():
-                if actor is not None and actor.strip() and not token:
+                if actor is not None and actor.strip():
                     raise AccessDenied(
                         "本系统已启用账户，不接受 --actor/DECIDE_ACTOR accounts exist: a typed name "
                         "proves nothing — act with your token",
@@ -960,6 +964,19 @@ class Commands:
         is recorded under the caller with the party beside it, and a completion needs its
         document."""
         party = clean_text(getattr(request, "on_behalf_of", None), "--on-behalf-of", limit=200)
+        step_id = getattr(request, "step", None)
+        if party is not None and step_id is not None:
+            proc = self.procedure_of(self.status(request.decision)[0])  # type: ignore[union-attr]
+            target = proc.step(resolve_step(proc, step_id))
+            external = target is not None and (
+                target.id in EXTERNAL_STEPS or target.role in EXTERNAL_ROLES
+            )
+            if not external:
+                raise InputError(
+                    f"代录仅适用于外部单位办理的步骤 --on-behalf-of records an external party's act "
+                    f"(the experts, a third-party risk assessor, the Party committee's reply), not "
+                    f"{target.label if target else step_id}"
+                )
         if party is not None:
             if isinstance(request, CompleteRequest | AttachRequest) and not request.attach:
                 raise InputError(

@@ -46,7 +46,8 @@ ROLE_RULE = "本系统角色规则 role rule (office policy)"
 # roles whose work spans every decision of their government
 SPANNING = frozenset({"decision_body", "head", "legal_office", "archivist", "party_committee"})
 READ_ALL = frozenset({"decision_body", "head", "legal_office", "archivist", "auditor"})
-READ_UNDISCLOSABLE = frozenset({"decision_body", "head", "legal_office", "auditor"})
+# the archivist archives every decision, the undisclosable ones too: it reads what it acts on
+READ_UNDISCLOSABLE = frozenset({"decision_body", "head", "legal_office", "archivist", "auditor"})
 UNIT_BOUND = frozenset({"risk_assessor", "expert"})
 
 

@@ -135,11 +135,21 @@ def accounts_change(
 def accounts_password(
     login: str, password_stdin: PasswordStdin = False, as_json: Json = False
 ) -> None:
-    """修改密码 set a new password (your own, or an admin's reset); its tokens are revoked."""
+    """修改密码 set a new password: your own with the current one on the first line of stdin and
+    the new one on the second; an admin's reset of another account with the new one only. Its
+    tokens are revoked."""
     from app.accounts import set_password
 
     cmds = commands()
-    set_password(cmds, caller(cmds), login, _password(password_stdin))
+    by = caller(cmds)
+    if not password_stdin:
+        _password(False)
+    lines = sys.stdin.read().splitlines()
+    own = by is not None and by.login == login
+    current, new = (
+        (lines[0], lines[1]) if own and len(lines) >= 2 else (None, lines[-1] if lines else "")
+    )
+    set_password(cmds, by, login, new, current=current)
     show(as_json, {"login": login, "password": "changed"}, f"已修改密码 password changed: {login}")
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import Actor, Json, app, commands, show, who
+from cli.common import Actor, Json, app, commands, reader, show, who
 from cli.help import valid_ids
 
 calendar_app = typer.Typer(help="日历 the working-day calendar", no_args_is_help=True)
@@ -20,11 +20,12 @@ def calendar_status(as_json: Json = False) -> None:
     from app.queries import decisions_with_plans
 
     cmds = commands()
+    who = reader(cmds)  # the provisional dates of the decisions the caller may read
     cal = cmds.calendar()
     years = sorted(cal.covered_years)
     provisional = [
         (d.id, s.step, s.due_on)
-        for d, v in decisions_with_plans(cmds, cmds.today(), open_only=True)[1]
+        for d, v in decisions_with_plans(cmds, cmds.today(), open_only=True, who=who)[1]
         for s in v.steps
         if s.provisional and s.due_on
     ]

@@ -87,6 +87,7 @@ def audit_verify(
         "checkpoints": report.checkpoints,
         "documents": report.documents,
         "problems": [{"seq": p.seq, "kind": p.kind, "message": p.message} for p in report.problems],
+        "notes": list(report.notes),  # e.g. how many acts were recorded unauthenticated
     }
     if report.ok:
         show(
@@ -95,6 +96,7 @@ def audit_verify(
             f"[green]审计链完好 audit chain verified[/]: {report.events} events, "
             f"head #{report.head_seq} {report.head_hash[:16]}…, {report.checkpoints} "
             f"checkpoints, {report.documents} documents",
+            *(f"  [dim]{render.escape(n)}[/]" for n in report.notes),
         )
     else:
         show(

@@ -105,7 +105,11 @@ _RECENT = SQL(
     "SELECT COUNT(*) FROM audit_events WHERE action = :a AND recorded_at >= :since "
     "AND payload LIKE :p"
 )
-_UNAUTHENTICATED = SQL("SELECT COUNT(*) FROM audit_events WHERE payload LIKE :p")
+# acts recorded without authentication (failed logins are no acts)
+_UNAUTHENTICATED = SQL(
+    "SELECT COUNT(*) FROM audit_events WHERE payload LIKE :p "
+    "AND action NOT IN ('login_failed', 'login_locked')"
+)
 
 
 def utc_iso(moment: datetime) -> str:

@@ -898,3 +898,16 @@ def test_decree_713_art_29_a_ready_discussion_shows_what_the_package_lacks(natio
     run.complete("legality_review", D(2025, 4, 30), "lawful", documents=("legality_opinion",))
     view = run.plan(D(2025, 5, 5)).step("collective_discussion")
     assert view.status == "ready" and view.package_missing == ("legal_advisers_opinion",)
+
+
+def test_decree_713_art_25_the_review_of_an_undisclosable_plain_matter_waits_for_the_draft(
+    national,
+):
+    """Review finding: with public participation (undisclosable), expert review and risk
+    assessment all not required, the legality review was ready at registration — before any
+    draft existed.  It reviews the draft (Art. 25): it waits for drafting."""
+    run = Run(national, ["undisclosable"])
+    refusal = run.refused(Start(step="legality_review", on=D(2025, 3, 3)))
+    assert refusal.rule == "gate.drafting" or refusal.rule == "order.after"
+    run.start("drafting", D(2025, 3, 3)).complete("drafting", D(2025, 3, 10))
+    assert run.status("legality_review") == "ready"
