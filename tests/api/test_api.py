@@ -234,3 +234,34 @@ def test_verify_answers_the_cli_report(world: World) -> None:
     doc = answer.json()
     assert doc["ok"] is True, doc["problems"]
     assert doc["events"] > 0
+
+
+def test_an_upload_is_refused_before_its_body_is_read_without_identity_or_length(
+    world: World,
+) -> None:
+    """Review finding: FastAPI spooled a multipart body to disk before the token was checked,
+    so an anonymous chunked upload could fill the disk.  Identity and a declared length are
+    checked first: 401 / 411 before a byte of the body is read."""
+    d = _opened(world)
+    url = f"/api/v1/decisions/{d}/steps/drafting/documents"
+    anonymous = world.client.post(
+        url, data={"kind": "draft"}, files={"file": ("a.txt", b"x" * 10, "text/plain")}
+    )
+    assert anonymous.status_code == 401 and anonymous.json()["error"] == "not_authenticated"
+    forged = world.client.post(
+        url,
+        data={"kind": "draft"},
+        files={"file": ("a.txt", b"x" * 10, "text/plain")},
+        headers={"Authorization": "Bearer forged"},
+    )
+    assert forged.status_code == 401
+
+    def chunks():  # no Content-Length: a chunked body
+        yield b'--b\r\nContent-Disposition: form-data; name="kind"\r\n\r\ndraft\r\n--b--\r\n'
+
+    chunked = world.client.post(
+        url,
+        content=chunks(),
+        headers={**world.headers("sponsor"), "content-type": "multipart/form-data; boundary=b"},
+    )
+    assert chunked.status_code == 411

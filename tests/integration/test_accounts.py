@@ -275,3 +275,60 @@ def test_an_unknown_login_locks_like_a_known_one_so_a_lock_tells_nothing(cmds, p
         answers[login_name] = rules
     assert answers["liu"] == answers["nosuchuser"]
     assert answers["liu"][-1] == "auth.locked"
+
+
+# review findings ------------------------------------------------------------------------------
+
+
+def test_no_self_change_of_unit_or_name_and_separated_duties(cmds, people):
+    """An admin who moved himself into a sponsor's unit could act on its decisions; an admin
+    account holds no procedure role, an auditor no acting role (review findings)."""
+    with pytest.raises(AccessDenied) as own:
+        change_account(cmds, people["admin"], "admin", unit="区住建委", reason="调动")
+    assert own.value.rule == "permission.self_grant"
+    with pytest.raises(InputError, match="admin account holds no procedure role"):
+        add_account(cmds, people["admin"], login="puppet", name="傀儡", unit="办", admin=True,
+                    roles=["sponsor"], password=PASSWORD)  # fmt: skip
+    with pytest.raises(InputError, match="auditor role goes with no acting role"):
+        change_account(cmds, people["admin"], "liu", grant=["auditor"], reason="兼审计")
+
+
+def test_a_token_alone_does_not_change_the_password(cmds, people):
+    from app.accounts import set_password
+
+    with pytest.raises(AccessDenied) as info:
+        set_password(cmds, people["liu"], "liu", "attacker chosen password")
+    assert info.value.rule == "auth.current_password"
+    set_password(cmds, people["liu"], "liu", "a new password 2026", current=PASSWORD)
+    create_token(cmds, "liu", "a new password 2026")
+    set_password(cmds, people["admin"], "chen", "reset by the admin!")  # an admin's reset
+    create_token(cmds, "chen", "reset by the admin!")
+
+
+def test_a_malformed_login_is_recorded_as_a_digest_and_a_huge_one_is_refused_cleanly(cmds, people):
+    for typed in ("My$ecretPassw0rd!", "x" * 60_000):
+        with pytest.raises(AccessDenied):
+            create_token(cmds, typed, "whatever password")
+    with UnitOfWork(cmds.db, write=False) as uow:
+        failed = uow.audit.events_with(["login_failed"])
+    text = "".join(e.payload for e in failed)
+    assert "ecretpassw0rd" not in text and "sha256:" in text
+
+
+def test_on_behalf_of_is_for_an_external_partys_step_only(cmds, people, tmp_path: Path):
+    d = registered(cmds, people["zhang"])
+    cmds.start(d, "drafting", actor=people["liu"], on=date(2025, 3, 3))
+    paper = tmp_path / "draft.txt"
+    paper.write_text("草案", encoding="utf-8")
+    request = CompleteRequest(
+        decision=d, step="drafting", on=date(2025, 3, 4), on_behalf_of="王科长（区司法局）",
+        attach=(AttachmentIn(kind="draft", path=paper),),
+    )  # fmt: skip
+    with pytest.raises(InputError, match="external party"):
+        cmds.execute(request, actor=people["liu"])
+
+
+def test_a_typed_actor_is_refused_even_beside_a_valid_token(cmds, people):
+    token, _ = create_token(cmds, "liu", PASSWORD)
+    with pytest.raises(AccessDenied, match="typed name"):
+        cmds.identify(token=token, actor="王科长")
