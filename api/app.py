@@ -14,7 +14,6 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import errors
-from api.shapes import account_json, decision_json, documents_json, event_json, list_item_json
 from app.accounts import Identity
 from app.commands import Commands
 from app.requests import (
@@ -32,6 +31,7 @@ from app.requests import (
 from app.requests import (
     Request as AppRequest,
 )
+from app.shapes import account_json, decision_json, documents_json, event_json, list_item_json
 from procedures import AccessDenied, DecideError
 from procedures.planner import AlertLevel
 

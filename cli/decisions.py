@@ -500,39 +500,9 @@ def documents(decision: str, as_json: Json = False) -> None:
 
 
 def _documents_json(found: Any) -> dict[str, Any]:
-    package = found.package
+    from app.shapes import documents_json
 
-    def entry(e: Any) -> dict[str, Any]:
-        out = {"step": e.step, "attempt": e.attempt, "kind": e.kind, "article": e.article}
-        if e.reused_from is not None:  # kept from this attempt (沿用前次结果)
-            out["reused_from"] = e.reused_from
-        if e.document is not None:  # the attempt the file is stored under
-            out["filed_attempt"] = e.document.attempt
-        return out
-
-    return {
-        "decision": found.decision.id,
-        "documents": [
-            {
-                "step": d.step,
-                "attempt": d.attempt,
-                "kind": d.kind,
-                "filename": d.filename,
-                "size": d.size,
-                "sha256": d.sha256,
-            }
-            for d in found.documents
-        ],
-        "package": {
-            "article": "Decree 713 Art. 29",
-            "complete": package.complete,
-            "present": [
-                {**entry(e), "sha256": e.document.sha256} for e in package.present if e.document
-            ],
-            "missing": [entry(e) for e in package.missing],
-            "pending": [entry(e) for e in package.pending],
-        },
-    }
+    return documents_json(found)
 
 
 def _documents_view(found: Any) -> list[Any]:

@@ -26,6 +26,7 @@ __all__ = [
     "step_json",
 ]
 
+from app.shapes import decision_json, step_json  # the JSON shapes every interface answers with
 from procedures import Procedure
 from procedures.planner import ALERT_LABELS, Plan, StepView
 from procedures.state import Decision
@@ -92,54 +93,6 @@ def outcome_label(proc: Procedure, step: str, outcome: str | None) -> str:
     s = proc.step(step)
     o = s.outcome(outcome) if s else None
     return f"{o.zh} {outcome}" if o else outcome
-
-
-def step_json(s: StepView) -> dict[str, Any]:
-    return {
-        "step": s.step,
-        "status": s.status,
-        "attempt": s.attempt,
-        "opened_on": s.opened_on,
-        "earliest_close_on": s.earliest_close_on,
-        "guaranteed_until": s.guaranteed_until,
-        "respond_by": s.respond_by,
-        "due_on": s.due_on,
-        "due_basis": s.due_basis,
-        "closed_on": s.closed_on,
-        "outcome": s.outcome,
-        "provisional": s.provisional,
-        "close_provisional": s.close_provisional,
-        "alert": s.alert,
-        "overdue_working_days": s.overdue_working_days,
-        "shortened": s.shortened,
-        "reason": s.reason,
-        "methods": list(s.methods),
-        "comment_until": s.comment_until,
-        "window_until": s.window_until,
-        "reused_from": s.reused_from,
-        "minimum_basis": s.minimum_basis,
-        "package_missing": list(s.package_missing),
-    }
-
-
-def decision_json(d: Decision, view: Plan) -> dict[str, Any]:
-    return {
-        "id": d.id,
-        "title": d.title,
-        "procedure": d.procedure_id,
-        "procedure_version": d.procedure_version,
-        "flags": sorted(d.flags),
-        "sponsor": d.sponsor,
-        "co_sponsors": list(d.co_sponsors),
-        "target_on": d.target_on,
-        "catalogue_year": d.catalogue_year,
-        "registered_on": d.registered_on,
-        "status": view.status,
-        "version": d.version,
-        "as_of": view.as_of,
-        "target_alert": view.target_alert,
-        "steps": [step_json(s) for s in view.steps],
-    }
 
 
 def change_line(action: str, d: Decision, view: Plan, proc: Procedure, step_id: str) -> str:

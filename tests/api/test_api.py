@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from api.shapes import decision_json
 from app.commands import Commands
 from app.documents import documents_of
 from app.queries import audit_events
@@ -42,7 +41,6 @@ def test_the_decision_is_the_cli_status_json(world: World) -> None:
     )
     d, view = world.cmds.status(world.decision)
     assert answer.json() == json.loads(render.dump(render.decision_json(d, view)))
-    assert decision_json(d, view) == render.decision_json(d, view)  # the shapes stay one
 
 
 def test_register_answers_201_with_the_decision(world: World) -> None:

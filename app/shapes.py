@@ -1,5 +1,5 @@
-"""The JSON documents the API answers with: the CLI's ``--json`` shapes (English ids, dates as
-YYYY-MM-DD), the same fields built from the same data (a test pins them to ``cli.render``'s)."""
+"""The JSON documents every interface answers with: the CLI's ``--json`` and the API's bodies
+(English ids, dates as YYYY-MM-DD) — one definition, so the two never drift apart."""
 
 from __future__ import annotations
 
