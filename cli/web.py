@@ -1,4 +1,4 @@
-"""``decide web``: the JSON API (``api``) served by uvicorn; the console (issue 14) joins it."""
+"""``decide web``: the console (``web``) and the JSON API (``api``), served by uvicorn."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ def web(
     host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="port")] = 8000,
 ) -> None:
-    """网页接口 serve the JSON API under /api/v1 (OpenAPI at /api/v1/openapi.json)."""
+    """网页 serve the web console at / and the JSON API under /api/v1 (OpenAPI at
+    /api/v1/openapi.json)."""
     from api.serve import serve
 
     cmds = commands()  # a wrong DECIDE_HOME or database URL fails here, before listening
