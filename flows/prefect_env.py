@@ -28,6 +28,11 @@ def configure(home: Path, *, quiet: bool = False) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if quiet:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        # the demo's temporary server: on a machine's first run its own SQLite database can be
+        # busy while Prefect creates it, and its event recorder logs each retried flush as an
+        # ERROR with a traceback ("database is locked … 1 to retry, 0 dropped") — Prefect's own
+        # store, retried by Prefect, nothing a demo's reader can act on
+        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
 
 
 @contextmanager
