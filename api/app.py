@@ -31,7 +31,14 @@ from app.requests import (
 from app.requests import (
     Request as AppRequest,
 )
-from app.shapes import account_json, decision_json, documents_json, event_json, list_item_json
+from app.shapes import (
+    account_json,
+    decision_json,
+    documents_json,
+    event_json,
+    list_item_json,
+    overdue_json,
+)
 from procedures import AccessDenied, DecideError
 from procedures.planner import AlertLevel
 
@@ -309,24 +316,7 @@ def create_app(cmds_factory: Callable[[], Commands]) -> FastAPI:
 
         day = as_of or cmds.today()
         report = find(cmds, day, limit=limit, sponsor=sponsor, who=who)
-        return {
-            "as_of": day,
-            "decisions": report.decisions,
-            "decisions_by_level": report.by_level,
-            "complete": report.complete,
-            "items": [
-                {
-                    "decision": i.decision,
-                    "step": i.step,
-                    "level": i.level,
-                    "due_on": i.due_on,
-                    "overdue_working_days": i.overdue_working_days,
-                    "provisional": i.provisional,
-                    "due_basis": i.due_basis,
-                }
-                for i in report.items
-            ],
-        }
+        return overdue_json(report)
 
     # -- changing -------------------------------------------------------------------------
     @r.post("/decisions", status_code=201, tags=["decisions"])

@@ -15,6 +15,7 @@ __all__ = [
     "documents_json",
     "event_json",
     "list_item_json",
+    "overdue_json",
     "step_json",
 ]
 
@@ -141,4 +142,27 @@ def documents_json(found: Any) -> dict[str, Any]:
             "missing": [entry(e) for e in package.missing],
             "pending": [entry(e) for e in package.pending],
         },
+    }
+
+
+def overdue_json(report: Any) -> dict[str, Any]:
+    """``decide overdue --json`` and ``GET /overdue``: what is due as of a date, most urgent
+    first, with the number of decisions at each level."""
+    return {
+        "as_of": report.as_of,
+        "decisions": report.decisions,
+        "decisions_by_level": report.by_level,
+        "complete": report.complete,
+        "items": [
+            {
+                "decision": i.decision,
+                "step": i.step,
+                "level": i.level,
+                "due_on": i.due_on,
+                "overdue_working_days": i.overdue_working_days,
+                "provisional": i.provisional,
+                "due_basis": i.due_basis,
+            }
+            for i in report.items
+        ],
     }

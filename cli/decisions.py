@@ -411,24 +411,9 @@ def overdue(
     day = parse_date(as_of, "--as-of") or cmds.today()
     report = find(cmds, day, limit=None if show_all else limit, sponsor=sponsor, who=reader(cmds))
     items = report.items
-    doc = {
-        "as_of": day,
-        "decisions": report.decisions,
-        "decisions_by_level": report.by_level,
-        "complete": report.complete,
-        "items": [
-            {
-                "decision": i.decision,
-                "step": i.step,
-                "level": i.level,
-                "due_on": i.due_on,
-                "overdue_working_days": i.overdue_working_days,
-                "provisional": i.provisional,
-                "due_basis": i.due_basis,
-            }
-            for i in items
-        ],
-    }
+    from app.shapes import overdue_json
+
+    doc = overdue_json(report)
     levels = " · ".join(f"{ALERT_LABELS[k]} {k} {n:,}" for k, n in report.by_level.items())
     noun = "item" if len(items) == 1 else "items"
     shown = (
