@@ -617,10 +617,7 @@ class Commands:
         next_meeting_on: date | None = None,
         hearing: Hearing | None = None,
     ) -> tuple[Decision, Plan]:
-        limit = self.max_attachment_bytes
-        stored = [
-            (a.kind, DocumentStore.digest(a.path, max_bytes=limit), a.path) for a in attachments
-        ]
+        stored = self._digests(attachments)
         action = Complete(
             step=step,
             on=self.effective(on),
@@ -662,10 +659,7 @@ class Commands:
     ) -> tuple[Decision, Plan]:
         """File documents on a step's current attempt after the fact (they count for the Art.
         29 package like those attached when the step closed)."""
-        limit = self.max_attachment_bytes
-        stored = [
-            (a.kind, DocumentStore.digest(a.path, max_bytes=limit), a.path) for a in attachments
-        ]
+        stored = self._digests(attachments)
         if not stored:
             raise InputError("没有要附加的文件 nothing to attach: give --attach KIND=FILE")
         action = Attach(step=step, on=self.effective(on))
@@ -807,26 +801,32 @@ class Commands:
             proc = self.procedure_of(before, uow)
             action = resolve_action(proc, action)  # 合法性审查 → legality_review, and so on
             step = proc.step(action.step)
+            from app import permissions
+
             if step is not None:
-                # the step's own role acts on it (the article naming who does it); the sponsor
-                # also opens steps, because opening is handing the materials over (for comment,
-                # to the experts, to the reviewer) — the system's role rule, not the decree's
-                # a reuse is the sponsor's judgment; a document is filed by the step's own role
-                # (the review office files the legal advisers' opinion, Art. 28)
+                # the roles that may take the action (app.permissions: the step's own role; the
+                # sponsor also opens steps — handing the materials over is opening them — and
+                # alone decides a reuse), the article naming who does it
                 opening = isinstance(action, Start)
-                roles = {step.role, "sponsor"} if opening else {step.role}
-                if isinstance(action, Reuse):
-                    roles = {"sponsor"}
                 basis = f"{step.article}; {ROLE_RULE}" if opening else step.article
                 self._authorize(
                     uow,
                     who,
-                    (proc, roles),
+                    (proc, set(permissions.act_roles(step, action))),
                     step.label,
                     basis,
                     decision=before,
                     step=step,
                     action=action,
+                )
+            external = step is not None and (
+                step.id in EXTERNAL_STEPS or step.role in EXTERNAL_ROLES
+            )
+            if who.on_behalf_of and not external:
+                raise InputError(
+                    f"代录仅适用于外部单位办理的步骤 --on-behalf-of records an external party's act "
+                    f"(the experts, a third-party risk assessor, the Party committee's reply), not "
+                    f"{step.label if step else action.step}"
                 )
         if action.on < before.registered_on:
             raise InputError(
@@ -885,6 +885,14 @@ class Commands:
             update={"attempts": attempts, "version": version, "status": view.status}
         )
         return after, view
+
+    def _digests(self, attachments: Sequence[Attachment]) -> list[tuple[str, StoredFile, Path]]:
+        """Each attachment's kind, digest and path (refusing what is not a regular file or is
+        over the size limit) before anything is stored."""
+        limit = self.max_attachment_bytes
+        return [
+            (a.kind, DocumentStore.digest(a.path, max_bytes=limit), a.path) for a in attachments
+        ]
 
     @staticmethod
     def _kind(proc: Procedure, step_id: str, kind: str) -> str:
@@ -964,19 +972,6 @@ class Commands:
         is recorded under the caller with the party beside it, and a completion needs its
         document."""
         party = clean_text(getattr(request, "on_behalf_of", None), "--on-behalf-of", limit=200)
-        step_id = getattr(request, "step", None)
-        if party is not None and step_id is not None:
-            proc = self.procedure_of(self.status(request.decision)[0])  # type: ignore[union-attr]
-            target = proc.step(resolve_step(proc, step_id))
-            external = target is not None and (
-                target.id in EXTERNAL_STEPS or target.role in EXTERNAL_ROLES
-            )
-            if not external:
-                raise InputError(
-                    f"代录仅适用于外部单位办理的步骤 --on-behalf-of records an external party's act "
-                    f"(the experts, a third-party risk assessor, the Party committee's reply), not "
-                    f"{target.label if target else step_id}"
-                )
         if party is not None:
             if isinstance(request, CompleteRequest | AttachRequest) and not request.attach:
                 raise InputError(

@@ -216,6 +216,18 @@ def _check_history(proc: Procedure, step: Step, on: date, attempts: Sequence[Att
         )
 
 
+def _check_after_prerequisites(
+    proc: Procedure, step: Step, on: date, attempts: Sequence[Attempt]
+) -> None:
+    """A step's new attempt is dated on or after the close of the steps it comes after."""
+    _check_not_before(
+        step,
+        on,
+        _prerequisites_closed(proc, step, attempts),
+        "the close of the steps it comes after",
+    )
+
+
 def _check_not_before(step: Step, on: date, earliest: date | None, what: str) -> None:
     if earliest is not None and on < earliest:
         raise RuleViolation(
@@ -280,12 +292,7 @@ def _start(
             article=_min_article(step),
             remedy="start without --shorten-reason",
         )
-    _check_not_before(
-        step,
-        action.on,
-        _prerequisites_closed(proc, step, attempts),
-        "the close of the steps it comes after",
-    )
+    _check_after_prerequisites(proc, step, action.on, attempts)
     new = Attempt(
         step=step.id,
         number=sit.number,
@@ -836,12 +843,7 @@ def _skip(
                 update={"status": "skipped", "closed_on": action.on, "skip_reason": action.reason}
             ),
         )
-    _check_not_before(
-        step,
-        action.on,
-        _prerequisites_closed(proc, step, attempts),
-        "the close of the steps it comes after",
-    )
+    _check_after_prerequisites(proc, step, action.on, attempts)
     return (
         *attempts,
         Attempt(
@@ -920,12 +922,7 @@ def _reuse(
             article=step.article,
             remedy="give --reason",
         )
-    _check_not_before(
-        step,
-        action.on,
-        _prerequisites_closed(proc, step, attempts),
-        "the close of the steps it comes after",
-    )
+    _check_after_prerequisites(proc, step, action.on, attempts)
     new = Attempt(
         step=step.id,
         number=sit.number,
