@@ -15,6 +15,7 @@ from app.queries import OPEN_STATUSES, plan_of
 from procedures import AccessDenied, InputError, NotFound, load_procedure, preset_ids, resolve
 from procedures.calendar import Schedule
 from store.audit import Problem, VerifyReport, export_jsonl, verify, verify_export
+from store.schedules import content_sha256
 from store.settings import Settings
 from store.signing import load_or_create_key, public_key_bytes, sign_head
 from store.tables import CheckpointRow
@@ -53,9 +54,10 @@ def add_person(cmds: Commands, name: str, role: str, unit: str | None, actor: st
     roles = [r for p in preset_ids() for r in load_procedure(p).roles]
     role = resolve("role", role, sorted(roles, key=lambda r: r.id))
     assert name_text is not None
+    unit_text = clean_text(unit, "unit", limit=200)
     with cmds.unit() as uow:
         _no_accounts(uow)
-        added = uow.people.add(name_text, role, clean_text(unit, "unit", limit=200))
+        added = uow.people.add(name_text, role, unit_text)
         if added:
             uow.audit.append(
                 decision_id=None,
@@ -63,7 +65,8 @@ def add_person(cmds: Commands, name: str, role: str, unit: str | None, actor: st
                 actor=actor,
                 effective_on=cmds.today(),
                 recorded_at=cmds.clock(),
-                payload={"name": name_text, "role": role, "unit": unit},
+                # the unit as stored: verification replays the people table from these events
+                payload={"name": name_text, "role": role, "unit": unit_text},
             )
         uow.commit()
     return added
@@ -180,6 +183,7 @@ def import_schedule(cmds: Commands, path: Path, actor: Actor) -> tuple[Schedule,
                 "file": path.name,
                 "holidays": schedule.holidays,
                 "workdays": schedule.workdays,
+                "sha256": content_sha256(text),  # the file as stored (app.table_replay)
                 "recomputed": len(changes),
             },
         )
@@ -308,11 +312,13 @@ def audit_verify(
     if replay:
         from app.accounts import account_problems
         from app.replay import replay_problems
+        from app.table_replay import table_problems
 
-        extra += list(replay_problems(cmds, jobs))
+        extra += list(replay_problems(cmds, jobs, notes))
         notes.append("every decision's state was replayed from its audit events")
         with cmds.unit(write=False) as uow:
             extra += list(account_problems(uow))
+            extra += list(table_problems(uow, notes))
             anonymous = uow.audit.count_unauthenticated()
             accounts = uow.accounts.any()
         notes.append("accounts and tokens were replayed from their audit events")

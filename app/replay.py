@@ -16,6 +16,7 @@ from typing import Any
 
 from app.commands import Commands
 from app.history import CHANGES, Broken, Refused, definitions_named, fold
+from app.table_replay import recorded_calendar
 from procedures import DecideError, Procedure, plan
 from procedures.definition import Definition, unpin
 from procedures.state import Decision
@@ -26,37 +27,49 @@ from store.uow import UnitOfWork
 __all__ = ["replay_problems"]
 
 
-def replay_problems(cmds: Commands, jobs: int | None = None) -> Iterator[Problem]:
+def replay_problems(
+    cmds: Commands, jobs: int | None = None, notes: list[str] | None = None
+) -> Iterator[Problem]:
     """Every decision replayed, 500 a transaction; with many decisions (or ``jobs`` > 1) in
     ``jobs`` processes, one per usable core by default: decisions are independent, so each
     process takes a contiguous share of the ids and the problems come back in id order.
 
-    A share whose process fails (killed, or a calling script without a ``__main__`` guard) or
-    that saw another calendar (a schedule imported meanwhile) is replayed here instead.
+    The calendar is the one the ``calendar_import`` events record, not the schedules table (an
+    edited table is named by ``app.table_replay``; a period it shortened, at the event that used
+    it).  A share whose process fails (killed, or a calling script without a ``__main__`` guard)
+    or that saw another calendar (a schedule imported meanwhile) is replayed here instead.
+    ``notes``: how many decisions are pinned by no event (from before revision 0005).
     """
     with cmds.unit(write=False) as uow:
-        cal = uow.calendar()
-        revision = uow.calendar_revision()
+        cal, revision = recorded_calendar(uow)
         ids = uow.decisions.ids()
+    unattested = [0]
     parts = processes(cmds.db.url, jobs, len(ids), PARALLEL_MIN_DECISIONS)
     pool = _pool(parts - 1) if parts > 1 else None
     if pool is None:
-        yield from _replay_ids(cmds.db, ids, cal)
-        return
-    size = -(-len(ids) // parts)
-    shares = [ids[i : i + size] for i in range(0, len(ids), size)]
-    with pool:
-        later = [pool.submit(_replay_share, cmds.db.url, share) for share in shares[1:]]
-        yield from _replay_ids(cmds.db, shares[0], cal)
-        for share, future in zip(shares[1:], later, strict=True):
-            try:
-                seen, found = future.result()
-            except Exception:  # a failed process: its share is replayed here (a bug re-raises)
-                seen, found = None, []
-            if seen == revision:
-                yield from found
-            else:
-                yield from _replay_ids(cmds.db, share, cal)
+        yield from _replay_ids(cmds.db, ids, cal, unattested)
+    else:
+        size = -(-len(ids) // parts)
+        shares = [ids[i : i + size] for i in range(0, len(ids), size)]
+        with pool:
+            later = [pool.submit(_replay_share, cmds.db.url, share) for share in shares[1:]]
+            yield from _replay_ids(cmds.db, shares[0], cal, unattested)
+            for share, future in zip(shares[1:], later, strict=True):
+                try:
+                    seen, found, count = future.result()
+                except Exception:  # a failed process: its share is replayed here (a bug re-raises)
+                    seen, found, count = None, [], 0
+                if seen == revision:
+                    unattested[0] += count
+                    yield from found
+                else:
+                    yield from _replay_ids(cmds.db, share, cal, unattested)
+    if unattested[0] and notes is not None:
+        notes.append(
+            f"{unattested[0]} 项决策 decisions were registered before revision 0005: no event "
+            "names the definition the upgrade pinned them to, so it is checked by procedure id "
+            "only (its content by its hash), not verifiable before revision 0005"
+        )
 
 
 def _pool(workers: int) -> Any:
@@ -75,21 +88,23 @@ def _pool(workers: int) -> Any:
 PARALLEL_MIN_DECISIONS = 5_000  # fewer replay in well under a second: not worth a process
 
 
-def _replay_share(url: str, ids: list[str]) -> tuple[int, list[Problem]]:
-    """One process's share, and the calendar revision it replayed with."""
+def _replay_share(url: str, ids: list[str]) -> tuple[int, list[Problem], int]:
+    """One process's share, the calendar revision it replayed with, and how many of its
+    decisions no event pins."""
     from store.dbapi import Database
 
     db = Database(url)
     try:
         with UnitOfWork(db, write=False) as uow:
-            cal = uow.calendar()
-            revision = uow.calendar_revision()
-        return revision, list(_replay_ids(db, ids, cal))
+            cal, revision = recorded_calendar(uow)
+        unattested = [0]
+        found = list(_replay_ids(db, ids, cal, unattested))
+        return revision, found, unattested[0]
     finally:
         db.close()
 
 
-def _replay_ids(db: Any, ids: list[str], cal: Any) -> Iterator[Problem]:
+def _replay_ids(db: Any, ids: list[str], cal: Any, unattested: list[int]) -> Iterator[Problem]:
     for start in range(0, len(ids), 500):
         with UnitOfWork(db, write=False) as uow:
             decisions = uow.decisions.many(ids[start : start + 500])
@@ -100,7 +115,10 @@ def _replay_ids(db: Any, ids: list[str], cal: Any) -> Iterator[Problem]:
                 shas |= definitions_named(found)
             definitions = uow.definitions.many(sorted(shas))
         for decision in decisions:
-            yield from _replay_one(decision, events[decision.id], cal, definitions)
+            found = events[decision.id]
+            if decision.procedure_sha256 and not definitions_named(found):
+                unattested[0] += 1
+            yield from _replay_one(decision, found, cal, definitions)
 
 
 def _resolver(decision: Decision, definitions: dict[str, Definition]) -> Any:
@@ -118,13 +136,38 @@ def _resolver(decision: Decision, definitions: dict[str, Definition]) -> Any:
     return resolve
 
 
+def _shown(value: Any) -> str:
+    """A value for a message: dates and tuples as read, long text cut."""
+    if isinstance(value, frozenset):
+        value = sorted(value)
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "…"
+
+
+def _differ(stored: dict[str, Any], recorded: dict[str, Any]) -> list[str]:
+    """Each field whose stored value is not the recorded one: "field stored X, recorded Y"."""
+    return [
+        f"{k} stored {_shown(stored[k])}, recorded {_shown(recorded[k])}"
+        for k in stored
+        if stored[k] != recorded[k]
+    ]
+
+
 def _replay_one(
     decision: Decision,
     events: list[AppendedEvent],
     cal: Any,
     definitions: dict[str, Definition],
 ) -> Iterator[Problem]:
-    first = events[0].seq if events else None
+    if not any(e.action == "register" for e in events):
+        yield Problem(
+            events[0].seq if events else None,
+            "state",
+            f"决策 decision {decision.id} ({decision.title}): the decisions row has no register "
+            "event: it was added to the decisions table outside the engine",
+        )
+        return
+    first = events[0].seq
     try:
         history, proc = fold(
             events, cal, _resolver(decision, definitions), pinned=decision.procedure_sha256
@@ -151,18 +194,11 @@ def _replay_one(
             "was edited outside the engine",
         )
         return
-    recorded = (history.title, history.flags, history.target_on)
-    if recorded != (decision.title, decision.flags, decision.target_on):
-        yield Problem(
-            first,
-            "state",
-            f"decision {decision.id}: the stored title, flags or target date differ from what "
-            "its audit events record (register, amend): the decisions table was edited outside "
-            "the engine",
-        )
-        return
     recorded_id, recorded_version = history.procedure
     stored = {
+        "title": decision.title,
+        "flags": decision.flags,
+        "target_on": decision.target_on,
         "procedure": (
             decision.procedure_id,
             decision.procedure_version if recorded_version is not None else None,
@@ -174,6 +210,9 @@ def _replay_one(
         "registered_on": decision.registered_on,
     }
     events_say = {
+        "title": history.title,
+        "flags": history.flags,
+        "target_on": history.target_on,
         "procedure": history.procedure,
         "sponsor": history.sponsor,
         "co_sponsors": history.co_sponsors,
@@ -181,18 +220,19 @@ def _replay_one(
         "catalogue_year": history.catalogue_year,
         "registered_on": history.registered_on,
     }
-    differ = sorted(k for k in stored if stored[k] != events_say[k])
+    differ = _differ(stored, events_say)
     if proc is not None and (
         proc.id != recorded_id or recorded_version not in (None, proc.version)
     ):
-        differ.append("definition")  # pinned at upgrade to another procedure than registered
+        # pinned at upgrade to another procedure than registered
+        differ.append(f"definition pinned is {proc.id} {proc.version}, registered {recorded_id}")
     if differ:
         yield Problem(
             first,
             "state",
-            f"decision {decision.id}: the stored {', '.join(differ)} differ from what its "
-            "register and migration events record: the decisions table was edited outside the "
-            "engine",
+            f"decision {decision.id}: the decisions row differs from what its register, amend "
+            f"and migration events record — {'; '.join(differ)}: the decisions table was "
+            "edited outside the engine",
         )
         return
     attempts, changes = history.attempts, history.changes
@@ -206,12 +246,20 @@ def _replay_one(
             min(len(attempts), len(decision.attempts)),
         )
         step = attempts[where].step if where < len(attempts) else decision.attempts[where].step
+        if where < len(attempts) and where < len(decision.attempts):
+            detail = "; ".join(
+                _differ(dict(decision.attempts[where]), dict(attempts[where]))
+            )
+        elif where < len(attempts):
+            detail = "the row is missing"
+        else:
+            detail = "the row has no event"
         yield Problem(
             first,
             "state",
             f"decision {decision.id}: the stored step attempts differ "
             f"from what its audit events record (first at position {where}, step "
-            f"{step}): the state tables were edited outside the engine",
+            f"{step}: {detail}): the step_attempts table was edited outside the engine",
         )
         return
     if proc is None:

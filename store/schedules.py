@@ -9,7 +9,13 @@ from typing import Any
 from procedures.calendar import Schedule, WorkCalendar, parse_schedule
 from store.fastsql import SQL
 
-__all__ = ["add_schedule", "calendar_revision", "load_calendar", "stored_schedules"]
+__all__ = [
+    "add_schedule",
+    "calendar_revision",
+    "content_sha256",
+    "load_calendar",
+    "stored_schedules",
+]
 
 _ALL = SQL("SELECT id, content FROM calendar_schedules ORDER BY id")
 _REVISION = SQL("SELECT coalesce(max(id), 0) FROM calendar_schedules")
@@ -35,6 +41,11 @@ def calendar_revision(conn: Any) -> int:
     return int(_REVISION.run(conn).fetchone()[0])
 
 
+def content_sha256(text: str) -> str:
+    """The SHA-256 a schedule's text is stored with (and its import event records)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def add_schedule(conn: Any, text: str, *, source_name: str, now: datetime) -> Schedule:
     schedule = parse_schedule(text, source_name=source_name)
     _ADD.run(
@@ -44,7 +55,7 @@ def add_schedule(conn: Any, text: str, *, source_name: str, now: datetime) -> Sc
             "kind": schedule.kind,
             "source": schedule.source,
             "content": text,
-            "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            "sha256": content_sha256(text),
             "imported_at": now,
         },
     )

@@ -1,0 +1,90 @@
+"""The rows verification compares with the audit chain: the people, the imported holiday
+schedules, the stored procedure definitions, which decisions the events name, and the events of
+no decision that made those tables (``app.table_replay`` does the comparing).
+
+Read inside the caller's read-only unit of work; every query here is cheap at province scale:
+the events of no decision come through the ``(decision_id, seq)`` index (``decision_id IS
+NULL``), the decisions the events name through the same index, the other tables are small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any, NamedTuple
+
+from store.audit import EVENT_COLUMNS, AppendedEvent
+from store.fastsql import SQL, as_date
+
+__all__ = [
+    "DefinitionRow",
+    "ScheduleRecord",
+    "decisions_in_events",
+    "definition_rows",
+    "events_of_no_decision",
+    "schedule_rows",
+]
+
+
+class ScheduleRecord(NamedTuple):
+    """A ``calendar_schedules`` row as stored."""
+
+    id: int
+    year: Any  # as stored (SQLite keeps any type): compared, never trusted
+    kind: Any
+    source: Any
+    content: Any
+    sha256: Any
+
+
+class DefinitionRow(NamedTuple):
+    """A ``procedure_definitions`` row as stored."""
+
+    sha256: Any
+    id: Any
+    version: Any
+    content: Any
+
+
+_SCHEDULES = SQL(
+    "SELECT id, year, kind, source, content, sha256 FROM calendar_schedules ORDER BY id"
+)
+_DEFINITIONS = SQL(
+    "SELECT sha256, id, version, content FROM procedure_definitions ORDER BY sha256"
+)
+# the first event of each decision the log names (the index on (decision_id, seq) answers it)
+_NAMED = SQL(
+    "SELECT decision_id, min(seq) FROM audit_events WHERE decision_id IS NOT NULL "
+    "GROUP BY decision_id"
+)
+
+
+def events_of_no_decision(link: Any, actions: Sequence[str]) -> list[AppendedEvent]:
+    """The events of no decision (people, accounts, calendar imports …) with one of
+    ``actions``, in seq order."""
+    if not actions:
+        return []
+    marks = ", ".join(f":a{i}" for i in range(len(actions)))
+    query = SQL(
+        f"SELECT {', '.join(EVENT_COLUMNS)} FROM audit_events "
+        f"WHERE decision_id IS NULL AND action IN ({marks}) ORDER BY seq"
+    )
+    found = []
+    for row in query.rows(link, {f"a{i}": a for i, a in enumerate(actions)}):
+        fields = dict(zip(EVENT_COLUMNS, row, strict=True))
+        fields["effective_on"] = as_date(fields["effective_on"]) or date.min
+        found.append(AppendedEvent(**fields))
+    return found
+
+
+def schedule_rows(link: Any) -> list[ScheduleRecord]:
+    return [ScheduleRecord(*r) for r in _SCHEDULES.rows(link)]
+
+
+def definition_rows(link: Any) -> list[DefinitionRow]:
+    return [DefinitionRow(*r) for r in _DEFINITIONS.rows(link)]
+
+
+def decisions_in_events(link: Any) -> dict[str, int]:
+    """Every decision id the audit events name, with its first event's seq."""
+    return {str(d): int(seq) for d, seq in _NAMED.rows(link)}
