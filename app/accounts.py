@@ -552,13 +552,18 @@ def account_problems(uow: UnitOfWork) -> Iterator[Problem]:
         if want is None:
             yield Problem(None, "accounts", f"account {row.login!r} has no account_add event")
             continue
-        differ = sorted(k for k in have if have[k] != want[k])
+        differ = [
+            # never a password or its hash in a message: only that it differs
+            k if k == "password" else f"{k} stored {have[k]!r}, recorded {want[k]!r}"
+            for k in sorted(have)
+            if have[k] != want[k]
+        ]
         if differ:
             yield Problem(
                 want["seq"],
                 "accounts",
-                f"account {row.login!r}: the stored {', '.join(differ)} differ from what its "
-                "audit events record — the accounts table was edited outside the engine",
+                f"account {row.login!r}: the accounts row differs from what its audit events "
+                f"record ({'; '.join(differ)}) — the accounts table was edited outside the engine",
             )
     for login, want in accounts.items():
         yield Problem(want["seq"], "accounts", f"account {login!r} was deleted from the table")
