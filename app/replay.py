@@ -3,10 +3,14 @@
 The chain proves the events were not altered; this proves the state tables were not altered
 either.  Each decision's change events (register, start, complete, skip, extend, amend,
 procedure_migrate) are replayed by ``app.history.fold`` through the same pure transitions that
-first accepted them, under the pinned definitions they name (each must hash to its key), and the
-result is compared with the stored title, flags, target date, attempts, definition, status and
-version.  An event the rules now refuse is reported too (it can also mean an imported holiday
-schedule moved a minimum period after the fact: the message says so).
+first accepted them, under the pinned definitions they name (each must hash to its key) and the
+calendar the ``calendar_import`` events record, and the result is compared with the stored
+title, flags, target date, sponsor, co-sponsors, assignments, catalogue year, registration date,
+attempts, definition, status and version — each column that differs named with both values.  An
+event the rules now refuse is reported too (it can also mean an imported holiday schedule moved
+a minimum period after the fact: the message says so).  Each decision's ``alerts`` rows are
+compared with its ``alert`` events, and the deadline scan's index dates with its replayed plan
+(``app.table_replay``).
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from typing import Any
 
 from app.commands import Commands
 from app.history import CHANGES, Broken, Refused, definitions_named, fold
-from app.table_replay import recorded_calendar
+from app.table_replay import alert_problems, index_problems, recorded_alerts, recorded_calendar
 from procedures import DecideError, Procedure, plan
 from procedures.definition import Definition, unpin
+from procedures.planner import Plan
 from procedures.state import Decision
 from store.audit import AppendedEvent, Problem
 from store.audit_split import processes
+from store.table_rows import alert_rows, index_dates
 from store.uow import UnitOfWork
 
 __all__ = ["replay_problems"]
@@ -108,17 +114,37 @@ def _replay_ids(db: Any, ids: list[str], cal: Any, unattested: list[int]) -> Ite
     for start in range(0, len(ids), 500):
         with UnitOfWork(db, write=False) as uow:
             decisions = uow.decisions.many(ids[start : start + 500])
-            # only the events that change a decision's state (most are notes and alerts)
-            events = uow.audit.events_of([d.id for d in decisions], CHANGES)
+            batch = [d.id for d in decisions]
+            # only the events that change a decision's state, and the alerts (most are notes)
+            events = uow.audit.events_of(batch, (*CHANGES, ALERT))
             shas = {d.procedure_sha256 for d in decisions if d.procedure_sha256}
             for found in events.values():
                 shas |= definitions_named(found)
             definitions = uow.definitions.many(sorted(shas))
+            alerts = alert_rows(uow.link, batch)
+            index = index_dates(uow.link, batch)
         for decision in decisions:
             found = events[decision.id]
-            if decision.procedure_sha256 and not definitions_named(found):
+            raised = [e for e in found if e.action == ALERT]
+            changes = [e for e in found if e.action != ALERT]
+            if decision.procedure_sha256 and not definitions_named(changes):
                 unattested[0] += 1
-            yield from _replay_one(decision, found, cal, definitions)
+            yield from alert_problems(decision.id, raised, alerts[decision.id])
+            view = _replay_one(decision, changes, cal, definitions)
+            if isinstance(view, Problem):
+                yield view
+            else:
+                yield from index_problems(
+                    decision.id,
+                    view,
+                    decision.registered_on,
+                    cal,
+                    recorded_alerts(raised),
+                    index.get(decision.id, (None, None)),
+                )
+
+
+ALERT = "alert"  # the scan's event, beside each alerts row
 
 
 def _resolver(decision: Decision, definitions: dict[str, Definition]) -> Any:
@@ -158,42 +184,39 @@ def _replay_one(
     events: list[AppendedEvent],
     cal: Any,
     definitions: dict[str, Definition],
-) -> Iterator[Problem]:
+) -> Problem | Plan:
+    """The first problem of one decision's state; when there is none, its replayed plan."""
     if not any(e.action == "register" for e in events):
-        yield Problem(
+        return Problem(
             events[0].seq if events else None,
             "state",
             f"决策 decision {decision.id} ({decision.title}): the decisions row has no register "
             "event: it was added to the decisions table outside the engine",
         )
-        return
     first = events[0].seq
     try:
         history, proc = fold(
             events, cal, _resolver(decision, definitions), pinned=decision.procedure_sha256
         )
     except Broken as broken:
-        yield Problem(broken.seq, "definition", f"decision {decision.id}: {broken.message}")
-        return
+        return Problem(broken.seq, "definition", f"decision {decision.id}: {broken.message}")
     except Refused as refused:
         event = refused.event
-        yield Problem(
+        return Problem(
             event.seq,
             "replay",
             f"decision {decision.id}: event {event.seq} ({event.action} {refused.step or ''}) "
             f"is refused on replay: {refused.error} — the state was edited, or a holiday "
             "schedule imported since moved a period",
         )
-        return
     if history.sha256 != decision.procedure_sha256:
-        yield Problem(
+        return Problem(
             first,
             "definition",
             f"decision {decision.id}: pinned to definition {str(decision.procedure_sha256)[:12]}…, "
             f"but its audit events end with {str(history.sha256)[:12]}…: the decisions table "
             "was edited outside the engine",
         )
-        return
     recorded_id, recorded_version = history.procedure
     stored = {
         "title": decision.title,
@@ -227,14 +250,13 @@ def _replay_one(
         # pinned at upgrade to another procedure than registered
         differ.append(f"definition pinned is {proc.id} {proc.version}, registered {recorded_id}")
     if differ:
-        yield Problem(
+        return Problem(
             first,
             "state",
             f"decision {decision.id}: the decisions row differs from what its register, amend "
             f"and migration events record — {'; '.join(differ)}: the decisions table was "
             "edited outside the engine",
         )
-        return
     attempts, changes = history.attempts, history.changes
     if attempts != decision.attempts:
         where = next(
@@ -247,31 +269,29 @@ def _replay_one(
         )
         step = attempts[where].step if where < len(attempts) else decision.attempts[where].step
         if where < len(attempts) and where < len(decision.attempts):
-            detail = "; ".join(
-                _differ(dict(decision.attempts[where]), dict(attempts[where]))
-            )
+            detail = "; ".join(_differ(dict(decision.attempts[where]), dict(attempts[where])))
         elif where < len(attempts):
             detail = "the row is missing"
         else:
             detail = "the row has no event"
-        yield Problem(
+        return Problem(
             first,
             "state",
             f"decision {decision.id}: the stored step attempts differ "
             f"from what its audit events record (first at position {where}, step "
             f"{step}: {detail}): the step_attempts table was edited outside the engine",
         )
-        return
-    if proc is None:
-        return  # not reached: an unpinned decision has a migration, which pins it
+    if proc is None:  # not reached: an unpinned decision has a migration, which pins it
+        return Problem(first, "definition", f"decision {decision.id}: no definition is pinned")
     view = plan(
         proc, history.flags, attempts, decision.registered_on, cal, target_on=history.target_on
     )
     if (decision.status, decision.version) != (view.status, changes):
-        yield Problem(
+        return Problem(
             first,
             "state",
             f"decision {decision.id}: stored status/version "
             f"{decision.status}/{decision.version} ≠ {view.status}/{changes} from its "
             "audit events: the decisions table was edited outside the engine",
         )
+    return view  # the state is what the events make it: its plan, for the scan's index

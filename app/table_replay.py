@@ -19,6 +19,16 @@ audit chain, or hashed into it, so that an edit made with the database alone is 
 - ``decisions`` — every decision the log names must have its row (a deleted row is named); the
   rows themselves are replayed by ``app.replay``, the accounts and tokens by
   ``app.accounts.account_problems``, the documents by ``store.audit_verify.document_problems``.
+- ``alerts`` (each level raised once per step attempt: a row decides that a level is not raised
+  again, SPEC §4) — each row must have the ``alert`` event written with it, and each event its
+  row (``alert_problems``, called by ``app.replay`` for each decision).
+- the deadline scan's index in ``decisions`` (``next_due_on``, ``next_alert_on``: the scan and
+  ``decide overdue`` read only the decisions these put in reach) — a cache, so it need not be
+  exact, but it must never be later than the replayed plan makes it: a later date hides the
+  decision from the scan, and an escalation would never be raised (``index_problems``).
+- ``step_attempts``' own ``due_on``, ``earliest_close_on`` and ``provisional`` are not
+  checked: nothing reads them (every command plans again from the replayed attempts and the
+  verified calendar), so an edit there decides nothing.
 
 Pure comparison over what ``store.table_rows`` reads; no rule of the procedure here.
 """
@@ -33,11 +43,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from typing import Any
 
+from app.alerts import due_items, level_dates
 from procedures import DecideError
 from procedures.calendar import Schedule, WorkCalendar, parse_schedule
+from procedures.planner import Plan
 from store.audit import AppendedEvent, Problem
-from store.repository import Person
+from store.repository import NOTHING_DUE, Person, next_due
 from store.table_rows import (
+    AlertKey,
     DefinitionRow,
     ScheduleRecord,
     decisions_in_events,
@@ -50,9 +63,11 @@ from store.uow import UnitOfWork
 __all__ = [
     "CALENDAR_EVENTS",
     "PEOPLE_EVENTS",
+    "alert_problems",
     "calendar_problems",
     "decision_row_problems",
     "definition_problems",
+    "index_problems",
     "people_problems",
     "recorded_calendar",
     "table_problems",
@@ -280,7 +295,9 @@ def calendar_problems(
         if sha is None:
             old += 1
         elif sha != row.sha256 or sha != hashlib.sha256(row.content.encode("utf-8")).hexdigest():
-            differ.append(f"the event recorded the file's sha256 {sha[:12]}…, the row's text differs")
+            differ.append(
+                f"the event recorded the file's sha256 {sha[:12]}…, the row's text differs"
+            )
         if differ:
             yield Problem(
                 event.seq,
@@ -331,7 +348,9 @@ def _event_sha(event: AppendedEvent) -> str | None:
 def definition_problems(rows: Iterable[DefinitionRow]) -> Iterator[Problem]:
     """Each stored definition's content must hash to its key and name its id and version."""
     for row in rows:
-        what = f"程序定义 procedure_definitions row {str(row.sha256)[:12]}… ({row.id} {row.version})"
+        what = (
+            f"程序定义 procedure_definitions row {str(row.sha256)[:12]}… ({row.id} {row.version})"
+        )
         if not isinstance(row.content, str):
             yield Problem(None, "definition", f"{what}: its content is not text ({_EDITED})")
             continue
@@ -372,3 +391,111 @@ def decision_row_problems(named: dict[str, int], stored: Iterable[str]) -> Itera
             f"决策 decision {decision_id} has audit events (the first is event {seq}) but no "
             f"row in the decisions table: the row was deleted {_EDITED}",
         )
+
+
+# -- alerts and the deadline scan's index ------------------------------------------------------
+
+
+def _raised(event: AppendedEvent) -> AlertKey | None:
+    try:
+        data = json.loads(event.payload)
+        return AlertKey(
+            data["step"],
+            data["attempt"],
+            data["level"],
+            date.fromisoformat(data["due_on"]),
+            date.fromisoformat(data["first_reached_on"]),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def recorded_alerts(events: Iterable[AppendedEvent]) -> dict[AlertKey, int]:
+    """The levels the ``alert`` events raised, each with its event's seq."""
+    found: dict[AlertKey, int] = {}
+    for event in events:
+        key = _raised(event)
+        if key is not None:
+            found.setdefault(key, event.seq)
+    return found
+
+
+def _level(decision_id: str, key: AlertKey) -> str:
+    step = f"step {key.step} attempt {key.attempt}" if key.step else "the target date"
+    return f"decision {decision_id}, {step}, level {key.level}, due {key.due_on}"
+
+
+def alert_problems(
+    decision_id: str, events: Sequence[AppendedEvent], rows: Sequence[AlertKey]
+) -> Iterator[Problem]:
+    """A decision's ``alerts`` rows must be the levels its ``alert`` events raised."""
+    recorded = recorded_alerts(events)
+    for event in events:
+        if _raised(event) is None:
+            yield Problem(event.seq, "alerts", f"告警 alert event {event.seq} is not readable")
+    for row in rows:
+        if recorded.pop(row, None) is None:
+            yield Problem(
+                None,
+                "alerts",
+                f"告警 alerts row ({_level(decision_id, row)}, first reached "
+                f"{row.first_reached_on}) has no alert event: it was added {_EDITED} — the "
+                "deadline scan now takes that level as raised and never raises it",
+            )
+    for key, seq in recorded.items():
+        yield Problem(
+            seq,
+            "alerts",
+            f"告警 the alert raised by event {seq} ({_level(decision_id, key)}) has no alerts "
+            f"row: it was removed {_EDITED}",
+        )
+
+
+def index_problems(
+    decision_id: str,
+    view: Plan,
+    registered_on: date,
+    cal: WorkCalendar,
+    raised: Iterable[AlertKey],
+    stored: tuple[date | None, date | None],
+) -> Iterator[Problem]:
+    """The scan's index must not put the decision out of its reach: ``next_due_on`` no later
+    than the plan's next due date, ``next_alert_on`` no later than the first day a level not
+    yet raised is reached (NULL: not known, the scan plans the decision)."""
+    next_due_on, next_alert_on = stored
+    due = next_due(view)
+    if next_due_on is not None and next_due_on > due:
+        yield Problem(
+            None,
+            "index",
+            f"决策 decision {decision_id}: decisions.next_due_on {next_due_on} is later than "
+            f"its replayed plan's next due date {_day(due)}: the deadline scan and decide "
+            f"overdue would not see it until then — the decisions table was {_EDITED} (or "
+            "written by a version that planned otherwise)",
+        )
+    if next_alert_on is None:
+        return
+    done = {(k.step, k.attempt, k.level, k.due_on) for k in raised}
+    first = NOTHING_DUE
+    pending = None
+    for item in due_items(view, registered_on):
+        for level, day in level_dates(cal, item.due_on, item.start).items():
+            if day < item.start or (item.step, item.attempt, level, item.due_on) in done:
+                continue
+            if day < first:
+                first, pending = day, (item, level)
+    if next_alert_on > first and pending is not None:
+        item, level = pending
+        step = f"step {item.step} attempt {item.attempt}" if item.step else "the target date"
+        yield Problem(
+            None,
+            "index",
+            f"决策 decision {decision_id}: decisions.next_alert_on {next_alert_on} is later than "
+            f"{first}, when {step} (due {item.due_on}) reaches level {level}, never raised: "
+            f"the deadline scan would not raise it until then — the decisions table was "
+            f"{_EDITED} (or written by a version that planned otherwise)",
+        )
+
+
+def _day(day: date) -> str:
+    return "none (nothing falls due)" if day == NOTHING_DUE else str(day)

@@ -1,6 +1,7 @@
 """The rows verification compares with the audit chain: the people, the imported holiday
-schedules, the stored procedure definitions, which decisions the events name, and the events of
-no decision that made those tables (``app.table_replay`` does the comparing).
+schedules, the stored procedure definitions, which decisions the events name, the alert levels
+raised and the deadline scan's index dates of a batch of decisions, and the events of no
+decision that made those tables (``app.table_replay`` and ``app.replay`` do the comparing).
 
 Read inside the caller's read-only unit of work; every query here is cheap at province scale:
 the events of no decision come through the ``(decision_id, seq)`` index (``decision_id IS
@@ -17,11 +18,14 @@ from store.audit import EVENT_COLUMNS, AppendedEvent
 from store.fastsql import SQL, as_date
 
 __all__ = [
+    "AlertKey",
     "DefinitionRow",
     "ScheduleRecord",
+    "alert_rows",
     "decisions_in_events",
     "definition_rows",
     "events_of_no_decision",
+    "index_dates",
     "schedule_rows",
 ]
 
@@ -37,6 +41,16 @@ class ScheduleRecord(NamedTuple):
     sha256: Any
 
 
+class AlertKey(NamedTuple):
+    """One alert level raised, as the ``alerts`` row and its ``alert`` event both give it."""
+
+    step: str
+    attempt: int
+    level: str
+    due_on: date | None
+    first_reached_on: date | None
+
+
 class DefinitionRow(NamedTuple):
     """A ``procedure_definitions`` row as stored."""
 
@@ -49,9 +63,7 @@ class DefinitionRow(NamedTuple):
 _SCHEDULES = SQL(
     "SELECT id, year, kind, source, content, sha256 FROM calendar_schedules ORDER BY id"
 )
-_DEFINITIONS = SQL(
-    "SELECT sha256, id, version, content FROM procedure_definitions ORDER BY sha256"
-)
+_DEFINITIONS = SQL("SELECT sha256, id, version, content FROM procedure_definitions ORDER BY sha256")
 # the first event of each decision the log names (the index on (decision_id, seq) answers it)
 _NAMED = SQL(
     "SELECT decision_id, min(seq) FROM audit_events WHERE decision_id IS NOT NULL "
@@ -88,3 +100,32 @@ def definition_rows(link: Any) -> list[DefinitionRow]:
 def decisions_in_events(link: Any) -> dict[str, int]:
     """Every decision id the audit events name, with its first event's seq."""
     return {str(d): int(seq) for d, seq in _NAMED.rows(link)}
+
+
+def _marks(ids: Sequence[str]) -> tuple[str, dict[str, str]]:
+    return ", ".join(f":d{i}" for i in range(len(ids))), {f"d{i}": v for i, v in enumerate(ids)}
+
+
+def alert_rows(link: Any, ids: Sequence[str]) -> dict[str, list[AlertKey]]:
+    """The ``alerts`` rows of these decisions (each decision listed, perhaps with none)."""
+    found: dict[str, list[AlertKey]] = {d: [] for d in ids}
+    if not ids:
+        return found
+    marks, params = _marks(ids)
+    query = SQL(
+        "SELECT decision_id, step, attempt, level, due_on, first_reached_on FROM alerts "
+        f"WHERE decision_id IN ({marks}) ORDER BY id"
+    )
+    for decision_id, step, attempt, level, due, first in query.rows(link, params):
+        if decision_id in found:
+            found[decision_id].append(AlertKey(step, attempt, level, as_date(due), as_date(first)))
+    return found
+
+
+def index_dates(link: Any, ids: Sequence[str]) -> dict[str, tuple[date | None, date | None]]:
+    """Each decision's ``next_due_on`` and ``next_alert_on`` (the deadline scan's index)."""
+    if not ids:
+        return {}
+    marks, params = _marks(ids)
+    query = SQL(f"SELECT id, next_due_on, next_alert_on FROM decisions WHERE id IN ({marks})")
+    return {str(i): (as_date(d), as_date(a)) for i, d, a in query.rows(link, params)}

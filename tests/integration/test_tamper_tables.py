@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from app.accounts import add_account, create_token
+from app.alerts import scan
 from app.admin import add_person, audit_verify, import_schedule, remove_person
 from app.commands import Attachment, Commands
 from procedures import RuleViolation
@@ -110,6 +111,9 @@ def home(db, tmp_path) -> Home:
         on=date(2025, 8, 29),
         attachments=[Attachment("draft", paper(tmp_path, "布局草案.txt"))],
     )
+    # the deadline scan on 10-23 raises 即将到期 due_soon for the comment step (due 10-27) and
+    # keeps 10-27 as the decision's next alert date
+    assert [a.level for a in scan(cmds, date(2025, 10, 23))] == ["due_soon"]
     return Home(cmds, lead, other)
 
 
@@ -176,7 +180,7 @@ def _repin(h: Home) -> None:
 
 
 def _delete_decision(h: Home) -> None:
-    for table in ("documents", "step_attempts"):
+    for table in ("alerts", "documents", "step_attempts"):
         sql(h.cmds, f"DELETE FROM {table} WHERE decision_id = :id", id=h.other)
     sql(h.cmds, "DELETE FROM decisions WHERE id = :id", id=h.other)
 
@@ -195,7 +199,8 @@ def _insert_decision(h: Home) -> None:
 TAMPERS = {
     "a role added to people": Tamper(
         lambda h: sql(
-            h.cmds, "INSERT INTO people (name, role, unit) VALUES ('刘科长', 'legal_office', '区住建委')"
+            h.cmds,
+            "INSERT INTO people (name, role, unit) VALUES ('刘科长', 'legal_office', '区住建委')",
         ),
         {"people"},
         ("people row (刘科长, role legal_office)", "no person_add event"),
@@ -220,7 +225,8 @@ TAMPERS = {
     ),
     "a day of a schedule moved (09-01 to 08-04)": Tamper(
         lambda h: sql(
-            h.cmds, "UPDATE calendar_schedules SET content = replace(content, '2025-09-01', '2025-08-04')"
+            h.cmds,
+            "UPDATE calendar_schedules SET content = replace(content, '2025-09-01', '2025-08-04')",
         ),
         {"calendar"},
         (
@@ -292,16 +298,60 @@ TAMPERS = {
     "a decision's assignments edited": Tamper(
         lambda h: sql(
             h.cmds,
-            "UPDATE decisions SET assignments = '{\"risk_assessor\":[\"某公司\"]}' WHERE id = :id",
+            'UPDATE decisions SET assignments = \'{"risk_assessor":["某公司"]}\' WHERE id = :id',
             id=h.lead,
         ),
         {"state"},
         ("decision 2025-0001", "assignments stored (('risk_assessor', ('某公司',)),)"),
     ),
     "a decision's sponsor unit edited": Tamper(
-        lambda h: sql(h.cmds, "UPDATE decisions SET sponsor = '区教育局' WHERE id = :id", id=h.lead),
+        lambda h: sql(
+            h.cmds, "UPDATE decisions SET sponsor = '区教育局' WHERE id = :id", id=h.lead
+        ),
         {"state"},
         ("decision 2025-0001", "sponsor stored '区教育局', recorded '区住建委'"),
+    ),
+    "an alert level marked raised without its event (an escalation suppressed)": Tamper(
+        lambda h: sql(
+            h.cmds,
+            "INSERT INTO alerts (decision_id, step, attempt, level, due_on, first_reached_on, "
+            "raised_at) SELECT decision_id, step, attempt, 'escalated', due_on, :first, "
+            "raised_at FROM alerts",
+            first=date(2025, 11, 3),
+        ),
+        {"alerts"},
+        (
+            "alerts row (decision 2025-0001, step public_participation attempt 1, level "
+            "escalated, due 2025-10-27, first reached 2025-11-03) has no alert event",
+        ),
+    ),
+    "an alerts row removed": Tamper(
+        lambda h: sql(h.cmds, "DELETE FROM alerts"),
+        {"alerts"},
+        ("level due_soon, due 2025-10-27) has no alerts row",),
+    ),
+    "the scan's next due date pushed later": Tamper(
+        lambda h: sql(
+            h.cmds,
+            "UPDATE decisions SET next_due_on = :d WHERE id = :id",
+            d=date(2099, 1, 1),
+            id=h.lead,
+        ),
+        {"index"},
+        ("decisions.next_due_on 2099-01-01 is later than", "next due date 2025-10-27"),
+    ),
+    "the scan's next alert date pushed later": Tamper(
+        lambda h: sql(
+            h.cmds,
+            "UPDATE decisions SET next_alert_on = :d WHERE id = :id",
+            d=date(2099, 1, 1),
+            id=h.lead,
+        ),
+        {"index"},
+        (
+            "decisions.next_alert_on 2099-01-01 is later than 2025-10-27",
+            "step public_participation attempt 1 (due 2025-10-27) reaches level due_today",
+        ),
     ),
     "a decision row deleted": Tamper(
         _delete_decision,
@@ -318,7 +368,7 @@ TAMPERS = {
 
 # the tables the catalogue edits, parents first (restored between cases)
 TABLES = ("people", "calendar_schedules", "procedure_definitions", "decisions", "step_attempts",
-          "documents")  # fmt: skip
+          "documents", "alerts")  # fmt: skip
 
 
 def snapshot(cmds: Commands) -> dict[str, tuple[list[str], list[tuple[object, ...]]]]:
@@ -358,6 +408,12 @@ def test_each_direct_edit_is_named_by_verify_and_fails_it(home, monkeypatch, cap
     with UnitOfWork(home.cmds.db, write=False) as uow:
         event = uow.audit.events_with(["calendar_import"])[0]
     assert json.loads(event.payload)["sha256"] == hashlib.sha256(SCHEDULE.encode()).hexdigest()
+    with UnitOfWork(home.cmds.db, write=False) as uow:  # the index checks have dates to check
+        dates = SQL("SELECT next_due_on, next_alert_on FROM decisions WHERE id = :id")
+        assert [str(d)[:10] for d in dates.run(uow.link, {"id": home.lead}).fetchone()] == [
+            "2025-10-27",
+            "2025-10-27",
+        ]
     monkeypatch.setenv("DECIDE_HOME", str(home.cmds.home))
     monkeypatch.setenv("DECIDE_DATABASE_URL", home.cmds.db.url)
     saved = snapshot(home.cmds)
@@ -385,7 +441,9 @@ def test_a_period_shortened_by_editing_the_calendar_is_named_at_the_event_that_u
     cmds = home.cmds
     with pytest.raises(RuleViolation):  # the window runs to 10-10: closing on 10-10 is refused
         cmds.complete(home.lead, "public_participation", actor="刘科长", on=date(2025, 10, 10))
-    sql(cmds, "UPDATE calendar_schedules SET content = replace(content, '2025-10-09', '2025-08-04')")
+    sql(
+        cmds, "UPDATE calendar_schedules SET content = replace(content, '2025-10-09', '2025-08-04')"
+    )
     cmds.complete(home.lead, "public_participation", actor="刘科长", on=date(2025, 10, 10))
     report = audit_verify(cmds, jobs=1)
     assert {p.kind for p in report.problems} == {"calendar", "replay"}, report.problems
@@ -421,7 +479,9 @@ def test_an_accounts_grant_unit_or_admin_flag_edited_is_named(db, tmp_path):
         with UnitOfWork(cmds.db) as uow:
             before = SQL(f"SELECT {column} FROM accounts WHERE login = 'liu'").run(uow.link)
             kept = before.fetchone()[0]
-            SQL(f"UPDATE accounts SET {column} = :v WHERE login = 'liu'").run(uow.link, {"v": value})
+            SQL(f"UPDATE accounts SET {column} = :v WHERE login = 'liu'").run(
+                uow.link, {"v": value}
+            )
             uow.commit()
         report = audit_verify(cmds, jobs=1)
         assert [p.kind for p in report.problems] == ["accounts"], (column, report.problems)
