@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from procedures import AccessDenied, InputError, NotFound
 from store.audit import AppendedEvent, Problem, utc_iso
 from store.repository import AccountRecord
+from store.table_rows import events_of_no_decision
 
 if TYPE_CHECKING:
     from app.commands import Commands
@@ -537,7 +538,8 @@ def account_problems(uow: UnitOfWork) -> Iterator[Problem]:
     granted a role, disabled or given a password outside the engine is reported."""
     accounts: dict[str, dict[str, Any]] = {}
     tokens: dict[str, dict[str, Any]] = {}
-    for event in uow.audit.events_with(ACCOUNT_EVENTS):
+    # every account event is of no decision: read through the index, not a scan of the log
+    for event in events_of_no_decision(uow.link, ACCOUNT_EVENTS):
         yield from _fold(event, accounts, tokens)
     for row in uow.accounts.all():
         want = accounts.pop(row.login, None)

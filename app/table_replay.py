@@ -56,6 +56,7 @@ from store.table_rows import (
     decisions_in_events,
     definition_rows,
     events_of_no_decision,
+    first_event,
     schedule_rows,
 )
 from store.uow import UnitOfWork
@@ -86,7 +87,9 @@ def table_problems(uow: UnitOfWork, notes: list[str] | None = None) -> Iterator[
     imports = [e for e in events if e.action in CALENDAR_EVENTS]
     yield from calendar_problems(schedule_rows(uow.link), imports, notes)
     yield from definition_problems(definition_rows(uow.link))
-    yield from decision_row_problems(decisions_in_events(uow.link), uow.decisions.ids())
+    stored = set(uow.decisions.ids())
+    missing = {d: first_event(uow.link, d) for d in decisions_in_events(uow.link) - stored}
+    yield from decision_row_problems(missing)
     if notes is not None:
         notes.append(
             "people and calendar schedules were replayed from their audit events, procedure "
@@ -381,10 +384,10 @@ def definition_problems(rows: Iterable[DefinitionRow]) -> Iterator[Problem]:
 # -- decisions ---------------------------------------------------------------------------------
 
 
-def decision_row_problems(named: dict[str, int], stored: Iterable[str]) -> Iterator[Problem]:
-    """Every decision the audit events name must have its row (``app.replay`` compares it)."""
-    for decision_id in sorted(set(named) - set(stored)):
-        seq = named[decision_id]
+def decision_row_problems(missing: dict[str, int | None]) -> Iterator[Problem]:
+    """The decisions the audit events name that have no row (with their first event's seq);
+    ``app.replay`` compares the rows there are."""
+    for decision_id, seq in sorted(missing.items()):
         yield Problem(
             seq,
             "decisions",

@@ -5,7 +5,8 @@ decision that made those tables (``app.table_replay`` and ``app.replay`` do the 
 
 Read inside the caller's read-only unit of work; every query here is cheap at province scale:
 the events of no decision come through the ``(decision_id, seq)`` index (``decision_id IS
-NULL``), the decisions the events name through the same index, the other tables are small.
+NULL``), the decisions the events name through the same index (one seek per decision), the
+other tables are small.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "decisions_in_events",
     "definition_rows",
     "events_of_no_decision",
+    "first_event",
     "index_dates",
     "schedule_rows",
 ]
@@ -64,11 +66,16 @@ _SCHEDULES = SQL(
     "SELECT id, year, kind, source, content, sha256 FROM calendar_schedules ORDER BY id"
 )
 _DEFINITIONS = SQL("SELECT sha256, id, version, content FROM procedure_definitions ORDER BY sha256")
-# the first event of each decision the log names (the index on (decision_id, seq) answers it)
+# every decision id the log names, one index seek per decision (a loose index scan of
+# ``ix_audit_events_decision_seq``): its cost follows the decisions, not the events
 _NAMED = SQL(
-    "SELECT decision_id, min(seq) FROM audit_events WHERE decision_id IS NOT NULL "
-    "GROUP BY decision_id"
+    "WITH RECURSIVE named(d) AS ("
+    "SELECT min(decision_id) FROM audit_events WHERE decision_id IS NOT NULL "
+    "UNION ALL SELECT (SELECT min(decision_id) FROM audit_events WHERE decision_id > named.d) "
+    "FROM named WHERE named.d IS NOT NULL) "
+    "SELECT d FROM named WHERE d IS NOT NULL"
 )
+_FIRST = SQL("SELECT min(seq) FROM audit_events WHERE decision_id = :d")
 
 
 def events_of_no_decision(link: Any, actions: Sequence[str]) -> list[AppendedEvent]:
@@ -97,9 +104,15 @@ def definition_rows(link: Any) -> list[DefinitionRow]:
     return [DefinitionRow(*r) for r in _DEFINITIONS.rows(link)]
 
 
-def decisions_in_events(link: Any) -> dict[str, int]:
-    """Every decision id the audit events name, with its first event's seq."""
-    return {str(d): int(seq) for d, seq in _NAMED.rows(link)}
+def decisions_in_events(link: Any) -> set[str]:
+    """Every decision id the audit events name."""
+    return {str(r[0]) for r in _NAMED.rows(link)}
+
+
+def first_event(link: Any, decision_id: str) -> int | None:
+    """The seq of a decision's first event (None: it has none)."""
+    row = _FIRST.run(link, {"d": decision_id}).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def _marks(ids: Sequence[str]) -> tuple[str, dict[str, str]]:
