@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from app.accounts import add_account, create_token
-from app.alerts import scan
 from app.admin import add_person, audit_verify, import_schedule, remove_person
+from app.alerts import scan
 from app.commands import Attachment, Commands
 from procedures import RuleViolation
 from store.fastsql import SQL
@@ -238,6 +238,11 @@ TAMPERS = {
         lambda h: sql(h.cmds, "UPDATE calendar_schedules SET content = content || '# 注释\n'"),
         {"calendar"},
         ("calendar_schedules row #1", "hashes to", "the event recorded the file's sha256"),
+    ),
+    "a schedule's text replaced by garbage": Tamper(
+        lambda h: sql(h.cmds, "UPDATE calendar_schedules SET content = 'year = ['"),
+        {"calendar"},
+        ("calendar_schedules row #1", "its content does not parse", "not valid TOML"),
     ),
     "a schedule row removed": Tamper(
         lambda h: sql(h.cmds, "DELETE FROM calendar_schedules"),
