@@ -70,6 +70,11 @@ def replay_problems(
                     yield from found
                 else:
                     yield from _replay_ids(cmds.db, share, cal, unattested)
+    if notes is not None:
+        notes.append(
+            "alerts rows were checked against their alert events, and the deadline scan's "
+            "index dates against each replayed plan"
+        )
     if unattested[0] and notes is not None:
         notes.append(
             f"{unattested[0]} 项决策 decisions were registered before revision 0005: no event "
