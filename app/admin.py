@@ -316,7 +316,7 @@ def audit_verify(
 
         extra += list(replay_problems(cmds, jobs, notes))
         notes.append("every decision's state was replayed from its audit events")
-        with cmds.unit(write=False) as uow:
+        with UnitOfWork(cmds.db, write=False, snapshot=True) as uow:
             extra += list(account_problems(uow))
             extra += list(table_problems(uow, notes))
             anonymous = uow.audit.count_unauthenticated()

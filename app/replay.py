@@ -117,7 +117,8 @@ def _replay_share(url: str, ids: list[str]) -> tuple[int, list[Problem], int]:
 
 def _replay_ids(db: Any, ids: list[str], cal: Any, unattested: list[int]) -> Iterator[Problem]:
     for start in range(0, len(ids), 500):
-        with UnitOfWork(db, write=False) as uow:
+        # one snapshot a batch: the rows and the events as of one moment, whoever writes
+        with UnitOfWork(db, write=False, snapshot=True) as uow:
             decisions = uow.decisions.many(ids[start : start + 500])
             batch = [d.id for d in decisions]
             # only the events that change a decision's state, and the alerts (most are notes)

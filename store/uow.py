@@ -35,13 +35,27 @@ __all__ = ["UnitOfWork"]
 
 
 class UnitOfWork:
-    def __init__(self, db: Database, *, write: bool = True) -> None:
+    """``snapshot`` (read-only): every read sees the same state of the database, as
+    verification needs when it compares tables read one after another while others write
+    (SQLite's read transaction does so already; PostgreSQL's default, READ COMMITTED, does
+    not: the transaction runs REPEATABLE READ instead)."""
+
+    def __init__(self, db: Database, *, write: bool = True, snapshot: bool = False) -> None:
+        if snapshot and write:
+            raise ValueError("a snapshot is read-only")
         self.db = db
         self.write = write
+        self.snapshot = snapshot
         self._committed = False
+        self._isolation: object = None
 
     def __enter__(self) -> UnitOfWork:
         self.link = self.db.link()
+        if self.snapshot and self.link.dialect == "postgresql":
+            from psycopg import IsolationLevel
+
+            self._isolation = self.link.driver.isolation_level  # idle: it may change
+            self.link.driver.isolation_level = IsolationLevel.REPEATABLE_READ
         self.db.begin(self.link, write=self.write)
         self.link.pending = [] if self.write else None
         self.decisions = DecisionRepository(self.link)
@@ -79,3 +93,5 @@ class UnitOfWork:
         if not self._committed:
             self.link.pending = None
             self.db.end(self.link, commit=False)
+        if self.snapshot and self.link.dialect == "postgresql":
+            self.link.driver.isolation_level = self._isolation
