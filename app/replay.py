@@ -135,7 +135,8 @@ def _replay_ids(db: Any, ids: list[str], cal: Any, unattested: list[int]) -> Ite
             changes = [e for e in found if e.action != ALERT]
             if decision.procedure_sha256 and not definitions_named(changes):
                 unattested[0] += 1
-            yield from alert_problems(decision.id, raised, alerts[decision.id])
+            recorded = recorded_alerts(raised)
+            yield from alert_problems(decision.id, recorded, alerts[decision.id])
             view = _replay_one(decision, changes, cal, definitions)
             if isinstance(view, Problem):
                 yield view
@@ -145,7 +146,7 @@ def _replay_ids(db: Any, ids: list[str], cal: Any, unattested: list[int]) -> Ite
                     view,
                     decision.registered_on,
                     cal,
-                    recorded_alerts(raised),
+                    recorded[0],
                     index.get(decision.id, (None, None)),
                 )
 

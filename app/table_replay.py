@@ -413,14 +413,18 @@ def _raised(event: AppendedEvent) -> AlertKey | None:
         return None
 
 
-def recorded_alerts(events: Iterable[AppendedEvent]) -> dict[AlertKey, int]:
-    """The levels the ``alert`` events raised, each with its event's seq."""
+def recorded_alerts(events: Iterable[AppendedEvent]) -> tuple[dict[AlertKey, int], list[int]]:
+    """The levels the ``alert`` events raised, each with its event's seq, and the seqs of the
+    events that are not readable as one."""
     found: dict[AlertKey, int] = {}
+    unreadable: list[int] = []
     for event in events:
         key = _raised(event)
-        if key is not None:
+        if key is None:
+            unreadable.append(event.seq)
+        else:
             found.setdefault(key, event.seq)
-    return found
+    return found, unreadable
 
 
 def _level(decision_id: str, key: AlertKey) -> str:
@@ -429,15 +433,18 @@ def _level(decision_id: str, key: AlertKey) -> str:
 
 
 def alert_problems(
-    decision_id: str, events: Sequence[AppendedEvent], rows: Sequence[AlertKey]
+    decision_id: str,
+    recorded: tuple[dict[AlertKey, int], list[int]],
+    rows: Sequence[AlertKey],
 ) -> Iterator[Problem]:
-    """A decision's ``alerts`` rows must be the levels its ``alert`` events raised."""
-    recorded = recorded_alerts(events)
-    for event in events:
-        if _raised(event) is None:
-            yield Problem(event.seq, "alerts", f"告警 alert event {event.seq} is not readable")
+    """A decision's ``alerts`` rows must be the levels its ``alert`` events raised
+    (``recorded_alerts`` of them)."""
+    raised, unreadable = recorded
+    left = dict(raised)
+    for seq in unreadable:
+        yield Problem(seq, "alerts", f"告警 alert event {seq} is not readable")
     for row in rows:
-        if recorded.pop(row, None) is None:
+        if left.pop(row, None) is None:
             yield Problem(
                 None,
                 "alerts",
@@ -445,7 +452,7 @@ def alert_problems(
                 f"{row.first_reached_on}) has no alert event: it was added {_EDITED} — the "
                 "deadline scan now takes that level as raised and never raises it",
             )
-    for key, seq in recorded.items():
+    for key, seq in left.items():
         yield Problem(
             seq,
             "alerts",
