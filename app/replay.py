@@ -27,7 +27,7 @@ from procedures.planner import Plan
 from procedures.state import Decision
 from store.audit import AppendedEvent, Problem
 from store.audit_split import processes
-from store.table_rows import alert_rows, index_dates
+from store.table_rows import alert_events, alert_rows, index_dates
 from store.uow import UnitOfWork
 
 __all__ = ["replay_problems"]
@@ -122,20 +122,20 @@ def _replay_ids(db: Any, ids: list[str], cal: Any, unattested: list[int]) -> Ite
             decisions = uow.decisions.many(ids[start : start + 500])
             batch = [d.id for d in decisions]
             # only the events that change a decision's state, and the alerts (most are notes)
-            events = uow.audit.events_of(batch, (*CHANGES, ALERT))
+            events = uow.audit.events_of(batch, CHANGES)
+            raised = alert_events(uow.link, batch)
             shas = {d.procedure_sha256 for d in decisions if d.procedure_sha256}
-            for found in events.values():
-                shas |= definitions_named(found)
+            named = {d: definitions_named(found) for d, found in events.items()}
+            for found in named.values():
+                shas |= found
             definitions = uow.definitions.many(sorted(shas))
             alerts = alert_rows(uow.link, batch)
             index = index_dates(uow.link, batch)
         for decision in decisions:
-            found = events[decision.id]
-            raised = [e for e in found if e.action == ALERT]
-            changes = [e for e in found if e.action != ALERT]
-            if decision.procedure_sha256 and not definitions_named(changes):
+            changes = events[decision.id]
+            if decision.procedure_sha256 and not named[decision.id]:
                 unattested[0] += 1
-            recorded = recorded_alerts(raised)
+            recorded = recorded_alerts(raised[decision.id])
             yield from alert_problems(decision.id, recorded, alerts[decision.id])
             view = _replay_one(decision, changes, cal, definitions)
             if isinstance(view, Problem):
@@ -149,9 +149,6 @@ def _replay_ids(db: Any, ids: list[str], cal: Any, unattested: list[int]) -> Ite
                     recorded[0],
                     index.get(decision.id, (None, None)),
                 )
-
-
-ALERT = "alert"  # the scan's event, beside each alerts row
 
 
 def _resolver(decision: Decision, definitions: dict[str, Definition]) -> Any:

@@ -399,9 +399,9 @@ def decision_row_problems(missing: dict[str, int | None]) -> Iterator[Problem]:
 # -- alerts and the deadline scan's index ------------------------------------------------------
 
 
-def _raised(event: AppendedEvent) -> AlertKey | None:
+def _raised(payload: str) -> AlertKey | None:
     try:
-        data = json.loads(event.payload)
+        data = json.loads(payload)
         return AlertKey(
             data["step"],
             data["attempt"],
@@ -413,17 +413,17 @@ def _raised(event: AppendedEvent) -> AlertKey | None:
         return None
 
 
-def recorded_alerts(events: Iterable[AppendedEvent]) -> tuple[dict[AlertKey, int], list[int]]:
-    """The levels the ``alert`` events raised, each with its event's seq, and the seqs of the
-    events that are not readable as one."""
+def recorded_alerts(events: Iterable[tuple[int, str]]) -> tuple[dict[AlertKey, int], list[int]]:
+    """The levels the ``alert`` events (seq, payload) raised, each with its event's seq, and
+    the seqs of the events that are not readable as one."""
     found: dict[AlertKey, int] = {}
     unreadable: list[int] = []
-    for event in events:
-        key = _raised(event)
+    for seq, payload in events:
+        key = _raised(payload)
         if key is None:
-            unreadable.append(event.seq)
+            unreadable.append(seq)
         else:
-            found.setdefault(key, event.seq)
+            found.setdefault(key, seq)
     return found, unreadable
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "AlertKey",
     "DefinitionRow",
     "ScheduleRecord",
+    "alert_events",
     "alert_rows",
     "decisions_in_events",
     "definition_rows",
@@ -117,6 +118,22 @@ def first_event(link: Any, decision_id: str) -> int | None:
 
 def _marks(ids: Sequence[str]) -> tuple[str, dict[str, str]]:
     return ", ".join(f":d{i}" for i in range(len(ids))), {f"d{i}": v for i, v in enumerate(ids)}
+
+
+def alert_events(link: Any, ids: Sequence[str]) -> dict[str, list[tuple[int, str]]]:
+    """The ``alert`` events of these decisions as (seq, payload), in seq order (only what the
+    comparison needs: they are as many as the change events)."""
+    found: dict[str, list[tuple[int, str]]] = {d: [] for d in ids}
+    if not ids:
+        return found
+    marks, params = _marks(ids)
+    query = SQL(
+        "SELECT decision_id, seq, payload FROM audit_events "
+        f"WHERE decision_id IN ({marks}) AND action = 'alert' ORDER BY decision_id, seq"
+    )
+    for decision_id, seq, payload in query.rows(link, params):
+        found[decision_id].append((seq, payload))
+    return found
 
 
 def alert_rows(link: Any, ids: Sequence[str]) -> dict[str, list[AlertKey]]:
