@@ -49,6 +49,7 @@ from procedures.calendar import Schedule, WorkCalendar, parse_schedule
 from procedures.planner import Plan
 from store.audit import AppendedEvent, Problem
 from store.repository import NOTHING_DUE, Person, next_due
+from store.schedules import content_sha256
 from store.table_rows import (
     AlertKey,
     DefinitionRow,
@@ -247,7 +248,7 @@ def _row_self(row: ScheduleRecord, parsed: Schedule) -> list[str]:
         for field in ("year", "kind", "source")
         if getattr(row, field) != getattr(parsed, field)
     ]
-    digest = hashlib.sha256(row.content.encode("utf-8")).hexdigest()
+    digest = content_sha256(row.content)
     if row.sha256 != digest:
         out.append(f"its content hashes to {digest[:12]}…, not to its sha256 column")
     return out
@@ -297,7 +298,7 @@ def calendar_problems(
         sha = _event_sha(event)
         if sha is None:
             old += 1
-        elif sha != row.sha256 or sha != hashlib.sha256(row.content.encode("utf-8")).hexdigest():
+        elif sha != row.sha256 or sha != content_sha256(row.content):
             differ.append(
                 f"the event recorded the file's sha256 {sha[:12]}…, the row's text differs"
             )
