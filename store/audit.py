@@ -102,8 +102,8 @@ def event_text(
 
 
 _RECENT = SQL(
-    "SELECT COUNT(*) FROM audit_events WHERE action = :a AND recorded_at >= :since "
-    "AND payload LIKE :p"
+    "SELECT COUNT(*) FROM audit_events WHERE decision_id IS NULL AND action = :a "
+    "AND recorded_at >= :since AND payload LIKE :p"
 )
 # acts recorded without authentication (failed logins are no acts)
 _UNAUTHENTICATED = SQL(
@@ -271,8 +271,9 @@ class AuditLog:
         return [_appended(row) for row in rows]
 
     def count_recent(self, action: str, fragment: str, since: str) -> int:
-        """How many ``action`` events recorded at or after ``since`` (ISO UTC) whose payload
-        contains ``fragment`` (canonical JSON, e.g. ``"account":"liu"``)."""
+        """How many ``action`` events of no decision (account events) recorded at or after
+        ``since`` (ISO UTC) whose payload contains ``fragment`` (canonical JSON, e.g.
+        ``"account":"liu"``); the decision index keeps it off the decisions' events."""
         pattern = "%" + fragment.replace("%", "_") + "%"
         row = _RECENT.run(self._conn(), {"a": action, "since": since, "p": pattern}).fetchone()
         return int(row[0]) if row else 0

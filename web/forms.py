@@ -154,6 +154,13 @@ def _save_upload(upload: UploadFile, folder: Path, limit: int) -> Path | None:
     return path
 
 
+def _login_status(exc: DecideError) -> int:
+    """401 for a wrong login or password; 429 once the login or the address is locked."""
+    if isinstance(exc, AccessDenied):
+        return 429 if exc.rule in ("auth.locked", "auth.throttled") else 401
+    return 400
+
+
 def router(services: Services) -> APIRouter:
     r = APIRouter(include_in_schema=False)
     Cmds = Annotated[Commands, Depends(services)]
@@ -168,12 +175,17 @@ def router(services: Services) -> APIRouter:
             target = "/inbox"
         try:
             token, _ = await run_in_threadpool(
-                create_token, cmds, _text(form, "login") or "", _text(form, "password"), days=1
+                create_token,
+                cmds,
+                _text(form, "login") or "",
+                _text(form, "password"),
+                days=1,
+                client=request.client.host if request.client else None,
             )
         except DecideError as exc:
             value = session.login_value(request)
             answer = page(
-                request, "login.html", None, status=401 if isinstance(exc, AccessDenied) else 400,
+                request, "login.html", None, status=_login_status(exc),
                 error=exc, next=target, csrf_login=value, login=_text(form, "login") or "",
             )  # fmt: skip
             session.keep_login(request, answer, value)
