@@ -221,9 +221,7 @@ def witness_heads(paths: Sequence[Path], keys: Sequence[bytes] | None) -> list[C
             ) from None
         key = base64.b64encode(keys[0]).decode() if keys else ""
         label = f"the witness's checkpoint {path.name} ({parsed.size} events)"
-        heads.append(
-            Checkpoint(0, parsed.size, "", "", key, note, source="witness", label=label)
-        )
+        heads.append(Checkpoint(0, parsed.size, "", "", key, note, source="witness", label=label))
     return heads
 
 

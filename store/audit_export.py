@@ -313,7 +313,9 @@ def verify_export(
             )
         if trusted is not None and not any_signed(checkpoints, chain, trusted):
             problems.append(
-                Problem(None, "untrusted", "no checkpoint in the export is signed by the trusted key")
+                Problem(
+                    None, "untrusted", "no checkpoint in the export is signed by the trusted key"
+                )
             )
         if trusted is None and checkpoints:
             notes.append(

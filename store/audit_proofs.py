@@ -67,7 +67,11 @@ def _earlier(conn: Any, size: int, tree: Tree) -> list[dict[str, object]]:
     ).all()
     lines = []
     for row in rows:
-        line: dict[str, object] = {"type": "checkpoint", "role": "earlier", **Checkpoint(*row)._asdict()}
+        line: dict[str, object] = {
+            "type": "checkpoint",
+            "role": "earlier",
+            **Checkpoint(*row)._asdict(),
+        }
         line.pop("source"), line.pop("label")
         if "\n" in str(row[5]) and isinstance(row[1], int) and 0 < row[1] <= size:
             line["consistency"] = _b64(tree.consistency(row[1]))
@@ -103,6 +107,7 @@ def _write(engine: Engine, fd: int, decision_id: str | None, signer: ExportSigne
         own = {
             "type": "checkpoint",
             "role": "export",
+            "id": 0,
             "seq": size,
             "hash": chain_hash,
             "signed_at": utc_iso(signer.signed_at),
@@ -164,7 +169,12 @@ def export_signed(
 def _statement(extensions: Sequence[str]) -> tuple[str, int, int] | None:
     for line in extensions:
         parts = line.split(" ")
-        if len(parts) == 6 and parts[0] == "decision" and parts[2] == "events" and parts[4] == "last":
+        if (
+            len(parts) == 6
+            and parts[0] == "decision"
+            and parts[2] == "events"
+            and parts[4] == "last"
+        ):
             if parts[3].isdigit() and parts[5].isdigit():
                 return parts[1], int(parts[3]), int(parts[5])
     return None
@@ -230,7 +240,7 @@ def decision_proof_problems(
         if (seqs[-1] if seqs else 0) != last or len(seqs) != count:
             problems.append(
                 Problem(
-                    (seqs[-1] if seqs else 0) + 1,
+                    min(last, (seqs[-1] if seqs else 0) + 1),
                     "removed",
                     f"the signed checkpoint says decision {decision} had {count} events up to "
                     f"event {last} (of {size}); the export holds {len(seqs)}, the last "
@@ -263,7 +273,9 @@ def decision_proof_problems(
         seq = line.get("seq")
         if isinstance(got, str):
             problems.append(
-                Problem(seq, "checkpoint", f"earlier checkpoint (event {seq}) not acceptable: {got}")
+                Problem(
+                    seq, "checkpoint", f"earlier checkpoint (event {seq}) not acceptable: {got}"
+                )
             )
             continue
         earlier[got.size] = got.root
