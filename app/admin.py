@@ -9,11 +9,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from app.commands import Actor, Commands, clean_text
-from app.permissions import as_admin
-from app.queries import OPEN_STATUSES, plan_of
-from procedures import AccessDenied, InputError, NotFound, load_procedure, preset_ids, resolve
-from procedures.calendar import Schedule
 from app.checkpoints import (
     checkpoint_log,
     home_keys,
@@ -21,10 +16,15 @@ from app.checkpoints import (
     log_heads,
     make_checkpoint,
     signed_export,
-    trusted_keys,
     truncation_problems,
+    trusted_keys,
     witness_heads,
 )
+from app.commands import Actor, Commands, clean_text
+from app.permissions import as_admin
+from app.queries import OPEN_STATUSES, plan_of
+from procedures import AccessDenied, InputError, NotFound, load_procedure, preset_ids, resolve
+from procedures.calendar import Schedule
 from store.audit import VerifyReport, verify, verify_export
 from store.settings import Settings
 from store.tables import CheckpointRow

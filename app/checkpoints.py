@@ -33,8 +33,8 @@ __all__ = [
     "origin_of",
     "public_key",
     "signed_export",
-    "trusted_keys",
     "truncation_problems",
+    "trusted_keys",
     "witness_heads",
 ]
 
@@ -136,12 +136,22 @@ def log_heads(cmds: Commands, stored: int) -> tuple[list[Checkpoint], list[Probl
                 )
             )
             continue
-        values = [entry[k] for k in _LOG_FIELDS]
         label = (
             f"the checkpoint signed {entry['signed_at']} for event {entry['seq']} (kept in "
             f"{path.name} line {number}, beside the key)"
         )
-        heads.append(Checkpoint(0, *values, source="log", label=label))  # type: ignore[arg-type]
+        heads.append(
+            Checkpoint(
+                0,
+                int(entry["seq"]),  # type: ignore[call-overload]
+                str(entry["hash"]),
+                str(entry["signed_at"]),
+                str(entry["public_key"]),
+                str(entry["signature"]),
+                source="log",
+                label=label,
+            )
+        )
     if not heads and stored:
         problems.append(
             Problem(

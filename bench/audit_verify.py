@@ -41,13 +41,14 @@ import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from datetime import UTC, date, datetime, timedelta  # noqa: E402
 
-from sqlalchemy import Engine, create_engine, make_url, text  # noqa: E402
-
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+from sqlalchemy import Engine, create_engine, make_url, text  # noqa: E402
 
 from store.audit import GENESIS, canonical_json, event_hash, utc_iso, verify  # noqa: E402
 from store.audit_chain import Checkpoint  # noqa: E402
+from store.audit_split import PARALLEL_MIN_EVENTS  # noqa: E402
 from store.checkpoints import event_hashes, tree_at  # noqa: E402
+from store.db import make_engine, migrate  # noqa: E402
 from store.merkle import (  # noqa: E402
     BLOCK,
     Range,
@@ -58,8 +59,6 @@ from store.merkle import (  # noqa: E402
 )
 from store.note import sign_checkpoint  # noqa: E402
 from store.signing import public_key_bytes  # noqa: E402
-from store.audit_split import PARALLEL_MIN_EVENTS  # noqa: E402
-from store.db import make_engine, migrate  # noqa: E402
 
 TARGET_RATE = 200_000  # events/s: one million events in under 5 s
 DECISIONS = 2000

@@ -27,9 +27,9 @@ from store.signing import checkpoint_error
 __all__ = [
     "MAX_PROBLEMS",
     "ChainCheck",
-    "any_signed",
     "Checkpoint",
     "Row",
+    "any_signed",
     "checkpoint_problems",
     "explain_hash",
     "head_problems",

@@ -41,7 +41,7 @@ from store.note import NoteError, open_checkpoint, sign_checkpoint
 from store.signing import public_key_bytes
 from store.tables import CheckpointRow
 
-__all__ = ["ExportSigner", "VERSION", "decision_proof_problems", "export_signed"]
+__all__ = ["VERSION", "ExportSigner", "decision_proof_problems", "export_signed"]
 
 VERSION = 2
 
@@ -79,7 +79,9 @@ def _earlier(conn: Any, size: int, tree: Tree) -> list[dict[str, object]]:
     return lines
 
 
-def _write(engine: Engine, fd: int, decision_id: str | None, signer: ExportSigner) -> tuple:
+def _write(
+    engine: Engine, fd: int, decision_id: str | None, signer: ExportSigner
+) -> tuple[int, str, int, str]:
     public = base64.b64encode(public_key_bytes(signer.key)).decode()
     with snapshot(engine) as conn, os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
         size, chain_hash = _head(conn)
@@ -170,13 +172,16 @@ def _statement(extensions: Sequence[str]) -> tuple[str, int, int] | None:
     for line in extensions:
         parts = line.split(" ")
         if (
-            len(parts) == 6
-            and parts[0] == "decision"
-            and parts[2] == "events"
-            and parts[4] == "last"
+            (
+                len(parts) == 6
+                and parts[0] == "decision"
+                and parts[2] == "events"
+                and parts[4] == "last"
+            )
+            and parts[3].isdigit()
+            and parts[5].isdigit()
         ):
-            if parts[3].isdigit() and parts[5].isdigit():
-                return parts[1], int(parts[3]), int(parts[5])
+            return parts[1], int(parts[3]), int(parts[5])
     return None
 
 
@@ -294,8 +299,10 @@ def decision_proof_problems(
 
 
 def _consistent(m: int, r1: bytes, n: int, r2: bytes, proof: object) -> bool:
+    if not isinstance(proof, list):
+        return False
     try:
-        path = [base64.b64decode(h, validate=True) for h in proof]  # type: ignore[union-attr]
+        path = [base64.b64decode(h, validate=True) for h in proof]
     except (TypeError, ValueError):
         return False
     return verify_consistency(m, n, r1, r2, path)

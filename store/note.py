@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 __all__ = [
     "NoteError",
     "Parsed",
-    "key_id",
     "checkpoint_text",
+    "key_id",
     "open_checkpoint",
     "open_note",
     "parse_checkpoint",
