@@ -119,6 +119,13 @@ def _write(
         f.write(canonical_json(own) + "\n")
         for line in _earlier(conn, size, tree):
             f.write(canonical_json(line) + "\n")
+        proofs: dict[int, list[str]] = {}
+        if decision_id is not None:  # before the events stream: no other query runs then
+            seqs = conn.execute(
+                text("SELECT seq FROM audit_events WHERE decision_id = :d AND seq <= :n"),
+                {"d": decision_id, "n": size},
+            ).scalars()
+            proofs = {seq: _b64(tree.inclusion(seq - 1)) for seq in list(seqs)}
         cursor = open_events(conn, decision_id, upto=size)
         written = 0
         try:
@@ -130,7 +137,7 @@ def _write(
                 except (ValueError, TypeError):
                     event["payload"] = str(row[7])
                 if decision_id is not None:
-                    event["inclusion"] = _b64(tree.inclusion(row[0] - 1))
+                    event["inclusion"] = proofs.get(row[0], [])
                 f.write(canonical_json({"type": "event", **event}) + "\n")
                 written += 1
         finally:
