@@ -287,10 +287,16 @@ def _known_keys(cmds: Commands) -> list[bytes] | None:
 
 
 def audit_verify(
-    cmds: Commands, export: Path | None = None, *, replay: bool = True, jobs: int | None = None
+    cmds: Commands,
+    export: Path | None = None,
+    *,
+    replay: bool = True,
+    jobs: int | None = None,
+    tsa_roots: Path | None = None,
 ) -> VerifyReport:
-    """The chain, the checkpoints (in the database and the log beside the key), the stored
-    documents, and (``replay``) every decision's state against its audit events."""
+    """The chain, the checkpoints (in the database and the log beside the key) and their time
+    stamps (against ``tsa_roots`` or DECIDE_TSA_ROOTS), the stored documents, and (``replay``)
+    every decision's state against its audit events."""
     if export is not None:
         if not export.is_file():
             raise InputError(f"文件不存在 file not found: {export}")
@@ -305,6 +311,11 @@ def audit_verify(
     )
     extra = _log_problems(cmds)
     notes = list(report.notes)
+    from app.witness import stamp_problems  # the checkpoints' RFC 3161 time stamps
+
+    stamped, stamp_notes = stamp_problems(cmds, tsa_roots)
+    extra += stamped
+    notes += stamp_notes
     if replay:
         from app.accounts import account_problems
         from app.replay import replay_problems

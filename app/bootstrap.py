@@ -45,5 +45,9 @@ def bootstrap(
     if migrate:
         db.ensure_schema()
     return Commands(
-        db, settings.home, clock=clock, max_attachment_bytes=settings.max_attachment_bytes
+        db,
+        settings.home,
+        clock=clock,
+        max_attachment_bytes=settings.max_attachment_bytes,
+        checkpoints=settings.checkpoints,
     )

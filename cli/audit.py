@@ -71,14 +71,22 @@ def audit_verify(
             "report is the same",
         ),
     ] = None,
+    tsa_roots: Annotated[
+        Path | None,
+        typer.Option(
+            "--tsa-roots",
+            help="PEM certificates the checkpoints' RFC 3161 time stamps must chain to "
+            "(default: DECIDE_TSA_ROOTS)",
+        ),
+    ] = None,
     as_json: Json = False,
 ) -> None:
-    """验证 check the hash chain, checkpoints and stored documents."""
+    """验证 check the hash chain, checkpoints (and their time stamps) and stored documents."""
     from app.admin import audit_verify as run
 
     cmds = commands()
     reader(cmds, auditing=True)
-    report = run(cmds, file, replay=not chain_only, jobs=jobs)
+    report = run(cmds, file, replay=not chain_only, jobs=jobs, tsa_roots=tsa_roots)
     doc = {
         "ok": report.ok,
         "events": report.events,
@@ -134,14 +142,18 @@ def audit_export(
 
 @audit_app.command("checkpoint")
 def audit_checkpoint(as_json: Json = False) -> None:
-    """签名检查点 sign the chain head (key kept under DECIDE_HOME/keys, outside the database)."""
-    from app.admin import audit_checkpoint as run
+    """签名检查点 sign the chain head (key kept under DECIDE_HOME/keys, outside the database),
+    time-stamp it (DECIDE_TSA_URL) and queue it for the notifiers (decide serve sends it)."""
+    from app.witness import witness_checkpoint
 
     cmds = commands()
     reader(cmds, admin=True)
-    row = run(cmds)
-    show(
-        as_json,
-        {"seq": row.seq, "hash": row.hash, "signed_at": row.signed_at},
-        f"已签名 checkpoint signed at #{row.seq} {row.hash[:16]}…",
-    )
+    made = witness_checkpoint(cmds, min_events=0)
+    assert made is not None  # min_events=0: always made
+    doc = made.to_json()
+    lines = [f"已签名 checkpoint signed at #{made.seq} {made.hash[:16]}…"]
+    if made.stamped_at is not None:
+        lines.append(f"  时间戳 time-stamped {made.stamped_at:%Y-%m-%d %H:%M:%S} UTC by {made.tsa}")
+    elif made.stamp_error is not None:
+        lines.append(f"  [red]未加时间戳 NOT time-stamped[/]: {render.escape(made.stamp_error)}")
+    show(as_json, doc, *lines)
