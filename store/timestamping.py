@@ -27,7 +27,9 @@ Error texts name the TSA's host, never its URL (which may carry a password).
 from __future__ import annotations
 
 import hashlib
+import re
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +38,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from cryptography import x509
+from cryptography.utils import CryptographyDeprecationWarning
 from rfc3161_client import (
     HashAlgorithm,
     PKIStatus,
@@ -149,7 +152,7 @@ def verify_stamp(token: bytes, data: bytes, roots: Sequence[x509.Certificate]) -
     except (VerificationError, ValueError) as exc:
         raise TimestampError(
             "the time stamp is not signed by a time-stamping authority the trust roots "
-            f"certify ({exc})",
+            f"certify ({_said(exc)})",
             reason="untrusted",
         ) from None
     return info.time
@@ -203,7 +206,9 @@ def load_roots(path: Path, setting: str = "DECIDE_TSA_ROOTS") -> list[x509.Certi
     except OSError as exc:
         raise InputError(f"{where}: 无法读取 cannot read: {exc.strerror or exc}") from None
     try:
-        certificates = x509.load_pem_x509_certificates(text)
+        with warnings.catch_warnings():  # old CA bundles hold certificates cryptography frowns on
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            certificates = x509.load_pem_x509_certificates(text)
     except ValueError:
         certificates = []
     if not certificates:
@@ -279,6 +284,13 @@ def _check_imprint(response: TimeStampResponse, data: bytes, what: str) -> None:
             f"{what} is over other data: its message imprint is not the digest of this checkpoint",
             reason="imprint",
         )
+
+
+def _said(exc: Exception) -> str:
+    """The library's reason, without OpenSSL's error stack around it."""
+    text = str(exc)
+    found = re.search(r'data: "([^"]+)"', text)
+    return found[1] if found else text[:300]
 
 
 def _status_name(status: int) -> str:

@@ -77,7 +77,10 @@ def test_serve_checkpoints_after_n_events_and_hands_the_checkpoint_to_a_webhook(
     printed = out.export_text()
     (message,) = [r.json() for r in hook.requests if r.json().get("kind") == "checkpoint"]  # type: ignore[union-attr]
     assert "after 3 events" in printed and "time-stamped by 127.0.0.1" in printed
-    assert "审计检查点 audit checkpoint[/]" not in printed and "#3 signed, 时间戳 time-stamped" in printed
+    assert (
+        "审计检查点 audit checkpoint[/]" not in printed
+        and "#3 signed, 时间戳 time-stamped" in printed
+    )
     data = message["data"]
     assert data["seq"] == 3 and data["timestamp"]["tsa"] == "127.0.0.1"
     assert message["text"].endswith("\n" + data["checkpoint"])
