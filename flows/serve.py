@@ -83,11 +83,11 @@ def serve(
     every = cmds.checkpoints
     checkpoints = check_settings(cmds)  # a roots file that cannot be used stops us here
 
-    def checkpoint_after(events: int) -> Callable[[], None]:
+    def checkpoint_after(events: int, why: str) -> Callable[[], None]:
         def checkpoint() -> None:
             made = witness_checkpoint(cmds, min_events=events)
             if made is not None:
-                console.print(_describe(made))
+                console.print(_describe(made, why))
 
         return checkpoint
 
@@ -95,7 +95,7 @@ def serve(
     if once:
         guarded(run_scan)()
         if every.every_minutes > 0 or every.every_events > 0:
-            guarded(checkpoint_after(1))()  # handed out by the drain that follows
+            guarded(checkpoint_after(1, "over the new events"))()  # the drain hands it out
         guarded(run_drain)()
         return
     # APScheduler keeps the times (interval, daily cron in Asia/Shanghai, misfires, coalescing);
@@ -131,7 +131,7 @@ def serve(
         scheduler.add_job(
             queue.put,
             IntervalTrigger(minutes=every.every_minutes),
-            args=[guarded(checkpoint_after(1))],
+            args=[guarded(checkpoint_after(1, f"on schedule (every {every.every_minutes:g} min)"))],
             id="checkpoint",
             max_instances=1,
             coalesce=True,
@@ -141,7 +141,9 @@ def serve(
         scheduler.add_job(
             queue.put,
             IntervalTrigger(seconds=drain_seconds),
-            args=[guarded(checkpoint_after(every.every_events))],
+            args=[
+                guarded(checkpoint_after(every.every_events, f"after {every.every_events} events"))
+            ],
             next_run_time=now + timedelta(seconds=1),
             id="checkpoint-events",
             max_instances=1,
@@ -169,8 +171,8 @@ def serve(
     )
 
 
-def _describe(made: Witnessed) -> str:
-    head = f"[bold]审计检查点 audit checkpoint[/] #{made.seq} signed"
+def _describe(made: Witnessed, why: str) -> str:
+    head = f"[bold]审计检查点 audit checkpoint[/] #{made.seq} signed {why}"
     if made.stamped_at is not None:
         return f"{head}, 时间戳 time-stamped {made.stamped_at:%Y-%m-%d %H:%M:%S} UTC by {made.tsa}"
     if made.stamp_error is not None:
