@@ -222,8 +222,9 @@ def test_another_unit_does_not_see_an_undisclosable_decision(
     teacher = Desk(browser, server, "teacher")
     teacher.page.goto(f"{server}/decisions")
     assert "不予公开的事项" not in teacher.page.content()
-    answer = teacher.page.goto(f"{server}/decisions/{hidden}")
-    assert answer is not None and answer.status == 403
+    answer = teacher.page.goto(f"{server}/decisions/{hidden}")  # answered as an unknown id
+    assert answer is not None and answer.status == 404
+    assert "不予公开的事项" not in teacher.page.content()
     teacher.context.close()
 
 
