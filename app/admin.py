@@ -15,7 +15,6 @@ from app.queries import OPEN_STATUSES, plan_of
 from procedures import AccessDenied, InputError, NotFound, load_procedure, preset_ids, resolve
 from procedures.calendar import Schedule
 from store.audit import Problem, VerifyReport, export_jsonl, verify, verify_export
-from store.settings import Settings
 from store.signing import load_or_create_key, public_key_bytes, sign_head
 from store.tables import CheckpointRow
 from store.uow import UnitOfWork
@@ -26,7 +25,6 @@ __all__ = [
     "audit_checkpoint",
     "audit_export",
     "audit_verify",
-    "db_upgrade",
     "import_schedule",
     "remove_person",
 ]
@@ -185,18 +183,6 @@ def import_schedule(cmds: Commands, path: Path, actor: Actor) -> tuple[Schedule,
         )
         uow.commit()
     return schedule, changes
-
-
-def db_upgrade(settings: Settings | None = None) -> str:
-    """Apply pending schema migrations explicitly; the revision the schema is now at."""
-    from store.db import HEAD_REVISION, make_engine, migrate
-
-    engine = make_engine((settings or Settings.from_env()).database_url)
-    try:
-        migrate(engine)
-    finally:
-        engine.dispose()
-    return HEAD_REVISION
 
 
 def key_path(cmds: Commands) -> Path:

@@ -41,7 +41,11 @@ def bootstrap(
             home=Path(home) if home is not None else settings.home,
             database_url=database_url or settings.database_url,
         )
-    db = Database(settings.database_url)
+    db = Database(
+        settings.database_url,
+        connect_timeout=settings.connect_timeout,
+        statement_timeout=settings.statement_timeout,
+    )
     if migrate:
         db.ensure_schema()
     return Commands(
