@@ -78,11 +78,17 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def migrate(engine: Engine, then: Callable[[Connection], T] | None = None) -> T | None:
+def migrate(
+    engine: Engine,
+    then: Callable[[Connection], T] | None = None,
+    *,
+    first: Callable[[Connection], object] | None = None,
+) -> T | None:
     """Bring the schema to the newest revision (Alembic ``upgrade head``), holding the
-    migration lock, so that concurrent first commands migrate once; ``then`` runs in the same
-    transaction afterwards (the grants of ``db-upgrade --owner-url``) and its answer is returned:
-    all of it commits, or nothing.
+    migration lock, so that concurrent first commands migrate once; ``first`` runs in the same
+    transaction before the migrations (a check that may refuse) and ``then`` after them (the
+    grants of ``db-upgrade --owner-url``), whose answer is returned: all of it commits, or
+    nothing.
 
     Raises ``Unavailable`` (no traceback) when the database cannot be reached, when the role
     may not change the schema (a least-privilege application role: ``decide db-upgrade
@@ -110,6 +116,8 @@ def migrate(engine: Engine, then: Callable[[Connection], T] | None = None) -> T 
                     conn.execute(
                         text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
                     )
+                if first is not None:
+                    first(conn)
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
                 return then(conn) if then is not None else None

@@ -24,11 +24,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, make_url, text
+from sqlalchemy.exc import ArgumentError
 
 from procedures.errors import InputError
+from store.dbapi import safe_url
 
-__all__ = ["APPEND_ONLY", "Grants", "grant_application_role"]
+__all__ = [
+    "APPEND_ONLY",
+    "Grants",
+    "application_role",
+    "check_application_role",
+    "grant_application_role",
+]
 
 APPEND_ONLY = ("audit_events", "audit_checkpoints")
 READ_ONLY = ("alembic_version",)
@@ -46,8 +54,7 @@ class Grants:
 def grant_application_role(conn: Connection, role: str) -> Grants:
     """Give ``role`` the application's privileges on the current schema (see the module); the
     connection is the owner's, inside the migration's transaction."""
-    owner, schema = conn.execute(text("SELECT current_user, current_schema()")).one()
-    _check(conn, role, owner, schema)
+    owner, schema = check_application_role(conn, role)
     quote = conn.dialect.identifier_preparer.quote
     who, where = quote(role), quote(schema)
     tables = [
@@ -78,8 +85,10 @@ def grant_application_role(conn: Connection, role: str) -> Grants:
     return Grants(role=role, owner=owner, schema=schema, tables=granted)
 
 
-def _check(conn: Connection, role: str, owner: str, schema: str) -> None:
-    """Refuse a role that could act as the owner (see the module), naming how to fix it."""
+def check_application_role(conn: Connection, role: str) -> tuple[str, str]:
+    """Refuse a role that could act as the owner (see the module), naming how to fix it; the
+    owner (this connection's role) and the schema."""
+    owner, schema = conn.execute(text("SELECT current_user, current_schema()")).one()
     found = conn.execute(
         text(
             "SELECT rolsuper, pg_has_role(:role, :owner, 'MEMBER') FROM pg_roles "
@@ -129,7 +138,39 @@ def _check(conn: Connection, role: str, owner: str, schema: str) -> None:
     if owned:
         raise InputError(
             f"应用角色拥有数据库对象 {rule} the application role {role!r} owns "
-            f"{', '.join(owned[:5])}{' …' if len(owned) > 5 else ''}: an owner may alter the "
+            f"{', '.join(owned[:5])}{f' and {len(owned) - 5} more' if len(owned) > 5 else ''}: an owner may alter the "
             "tables and disable the audit log's triggers. Hand them to the owner first, as a "
             f"superuser: REASSIGN OWNED BY {role} TO {owner} (in this database)"
         )
+    return str(owner), str(schema)
+
+
+def application_role(owner_url: str, database_url: str) -> str:
+    """The role of ``database_url`` (DECIDE_DATABASE_URL), once both URLs are known to name
+    one PostgreSQL database."""
+    try:
+        owner, app = make_url(owner_url), make_url(database_url)
+    except ArgumentError:
+        raise InputError(
+            f"--owner-url {safe_url(owner_url)!r} 不是数据库地址 is not a database URL "
+            "(postgresql+psycopg://OWNER@HOST:5432/DATABASE)"
+        ) from None
+    if not owner.drivername.startswith("postgresql"):
+        raise InputError(
+            f"--owner-url {safe_url(owner_url)!r} 不是 PostgreSQL 地址 is not a PostgreSQL URL "
+            "(postgresql+psycopg://OWNER@HOST:5432/DATABASE)"
+        )
+    mine = (owner.host or "", owner.port or 5432, owner.database)
+    theirs = (app.host or "", app.port or 5432, app.database)
+    if mine != theirs:
+        raise InputError(
+            f"两个地址不是同一数据库 --owner-url names {mine[0]}:{mine[1]}/{mine[2]}, "
+            f"DECIDE_DATABASE_URL {theirs[0]}:{theirs[1]}/{theirs[2]}: both must name the "
+            "database the application uses"
+        )
+    if not app.username:
+        raise InputError(
+            "DECIDE_DATABASE_URL 未写明用户 names no user: give the application role in it "
+            "(postgresql+psycopg://decide_app@HOST:5432/DATABASE)"
+        )
+    return str(app.username)
