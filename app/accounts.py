@@ -52,6 +52,10 @@ __all__ = [
 MIN_PASSWORD = 12
 MAX_FAILURES = 5
 LOCK_MINUTES = 15
+# failed logins from one client address within LOCK_MINUTES, whatever the logins typed, before
+# it is refused for the rest of the window: a password tried against many logins (spraying)
+# locks no single login.  High, for an office behind one NAT address.
+CLIENT_MAX_FAILURES = 30
 TOKEN_DAYS = 30
 EXTRA_ROLES = {"auditor": "审计人员"}  # beside the procedure roles; admin is a flag of its own
 LOGIN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -375,7 +379,12 @@ def set_password(
 
 
 def create_token(
-    cmds: Commands, login: str, password: str | None, *, days: int = TOKEN_DAYS
+    cmds: Commands,
+    login: str,
+    password: str | None,
+    *,
+    days: int = TOKEN_DAYS,
+    client: str | None = None,
 ) -> tuple[str, datetime]:
     """Log in: a new API token for ``login`` (shown once) and its expiry.  A wrong password is
     audited and counted; the ``MAX_FAILURES``-th in a row locks the login for ``LOCK_MINUTES``.
@@ -385,7 +394,11 @@ def create_token(
     audited failures -- so neither the answer, its timing nor a lock tells an outsider which
     logins exist.  The password is checked outside the write transaction (it takes Argon2's
     time, and SQLite has one writer); what is typed as a login is recorded only when it is
-    well-formed, else as a digest."""
+    well-formed, else as a digest.
+
+    ``client``: the caller's network address (the API and the console pass it): recorded with
+    each failure, and once ``CLIENT_MAX_FAILURES`` failures came from it within ``LOCK_MINUTES``
+    it is refused (``auth.throttled``) before any password is checked."""
     if not 1 <= days <= 366:
         raise InputError(f"--days 须在 1 与 366 之间 must be 1-366 (got {days})")
     typed = login.strip().lower()
@@ -406,7 +419,17 @@ def create_token(
     )
     since = utc_iso(now - timedelta(minutes=LOCK_MINUTES))
     key = '"account":' + json.dumps(login, ensure_ascii=False)
+    client = client.strip()[:64] if client and client.strip() else None
     with cmds.unit(write=False) as uow:
+        if client is not None:
+            by_client = '"client":' + json.dumps(client, ensure_ascii=False)
+            if uow.audit.count_recent("login_failed", by_client, since) >= CLIENT_MAX_FAILURES:
+                raise AccessDenied(
+                    "登录尝试过多 too many failed logins from this address",
+                    rule="auth.throttled",
+                    remedy=f"wait {LOCK_MINUTES} minutes",
+                    authenticated=False,
+                )
         account = uow.accounts.get(login) if well_formed else None
         usable = account is not None and account.active
         if account is not None and usable:
@@ -426,7 +449,10 @@ def create_token(
                 lock = utc_iso(now + timedelta(minutes=LOCK_MINUTES))
             if usable:
                 uow.accounts.throttle(login, 0 if lock else failures, lock)
-            _record_event(cmds, uow, "login_failed", None, {"account": login, "failures": failures})
+            failed: dict[str, Any] = {"account": login, "failures": failures}
+            if client is not None:
+                failed["client"] = client
+            _record_event(cmds, uow, "login_failed", None, failed)
             if lock:
                 _record_event(cmds, uow, "login_locked", None, {"account": login, "until": lock})
             uow.commit()

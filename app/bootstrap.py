@@ -53,5 +53,10 @@ def bootstrap(
     if migrate:
         db.ensure_schema()
     return Commands(
-        db, settings.home, clock=clock, max_attachment_bytes=settings.max_attachment_bytes
+        db,
+        settings.home,
+        clock=clock,
+        max_attachment_bytes=settings.max_attachment_bytes,
+        audit_key=settings.audit_key,
+        audit_origin=settings.audit_origin,
     )

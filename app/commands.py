@@ -308,6 +308,8 @@ class Commands:
     uow: UnitOfWorkFactory | None = None
     _pinned: dict[str, Procedure] = field(default_factory=dict)
     max_attachment_bytes: int = DEFAULT_MAX_BYTES  # the largest file --attach takes
+    audit_key: Path | None = None  # the signing key (None: HOME/keys/audit-signing.pem)
+    audit_origin: str | None = None  # the log's name in its checkpoints (None: from the key)
 
     def __post_init__(self) -> None:
         if self.uow is None:

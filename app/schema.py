@@ -5,7 +5,8 @@ Without ``--owner-url`` the migrations run as the role of ``DECIDE_DATABASE_URL`
 default, and a PostgreSQL database the application owns).  With it they run as the owner role
 it names, and then, in the same transaction, the role of ``DECIDE_DATABASE_URL`` is granted
 the application's privileges (``store.privileges``): reading and appending the audit log, no
-right to alter a table or a trigger.  The home is tightened either way (``store.home``).
+right to alter a table or a trigger.  The home is tightened either way (``store.home``), and the
+signing key and its checkpoint log where ``DECIDE_AUDIT_KEY`` keeps them elsewhere.
 """
 
 from __future__ import annotations
@@ -62,4 +63,6 @@ def db_upgrade(settings: Settings | None = None, *, owner_url: str | None = None
         engine.dispose()
     db = Database(settings.database_url).file
     files = [Path(f"{db}{end}") for end in ("", "-wal", "-shm", "-journal")] if db else []
+    if settings.audit_key is not None:  # a signing key kept outside the home, its log beside it
+        files += [settings.audit_key, settings.audit_key.with_name("checkpoints.jsonl")]
     return Upgrade(HEAD_REVISION, grants, tuple(tighten_home(settings.home, files)))

@@ -62,6 +62,22 @@ def audit_verify(
     chain_only: Annotated[
         bool, typer.Option("--chain-only", help="skip replaying each decision's state")
     ] = False,
+    trusted_key: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--trusted-key",
+            help="a public key the checkpoints must be signed with (PEM, or the verifier key "
+            "from decide audit public-key), kept by the auditor, not read from this home",
+        ),
+    ] = None,
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--checkpoint",
+            help="a checkpoint a witness kept (the signed note as handed out): the log must "
+            "be consistent with it",
+        ),
+    ] = None,
     jobs: Annotated[
         int | None,
         typer.Option(
@@ -78,13 +94,23 @@ def audit_verify(
 
     cmds = commands()
     reader(cmds, auditing=True)
-    report = run(cmds, file, replay=not chain_only, jobs=jobs)
+    report = run(
+        cmds,
+        file,
+        replay=not chain_only,
+        jobs=jobs,
+        trusted=trusted_key or (),
+        witnesses=checkpoint or (),
+    )
     doc = {
         "ok": report.ok,
         "events": report.events,
         "head_seq": report.head_seq,
         "head_hash": report.head_hash,
         "checkpoints": report.checkpoints,
+        "signed_upto": report.signed_upto,
+        "unsigned_tail": {"events": report.unsigned_tail, "since": report.tail_since},
+        "trusted_key": bool(trusted_key),
         "documents": report.documents,
         "problems": [{"seq": p.seq, "kind": p.kind, "message": p.message} for p in report.problems],
         "notes": list(report.notes),  # e.g. how many acts were recorded unauthenticated
@@ -134,7 +160,8 @@ def audit_export(
 
 @audit_app.command("checkpoint")
 def audit_checkpoint(as_json: Json = False) -> None:
-    """签名检查点 sign the chain head (key kept under DECIDE_HOME/keys, outside the database)."""
+    """签名检查点 sign the Merkle tree head of the log (key: DECIDE_AUDIT_KEY); hand the note
+    printed to a witness."""
     from app.admin import audit_checkpoint as run
 
     cmds = commands()
@@ -142,6 +169,29 @@ def audit_checkpoint(as_json: Json = False) -> None:
     row = run(cmds)
     show(
         as_json,
-        {"seq": row.seq, "hash": row.hash, "signed_at": row.signed_at},
-        f"已签名 checkpoint signed at #{row.seq} {row.hash[:16]}…",
+        {"seq": row.seq, "hash": row.hash, "signed_at": row.signed_at, "note": row.signature},
+        f"已签名 checkpoint signed at #{row.seq} {row.hash[:16]}…; 交给见证方 give this note "
+        "to a witness:",
+        render.escape(row.signature),
+    )
+
+
+@audit_app.command("public-key")
+def audit_public_key(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="also write the PEM public key to this file")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """审计公钥 the signing key's public half, for auditors' --trusted-key (never the private)."""
+    from app.checkpoints import public_key
+
+    cmds = commands()
+    reader(cmds, auditing=True)
+    pem, verifier = public_key(cmds, out)
+    show(
+        as_json,
+        {"verifier_key": verifier, "pem": pem, "out": str(out) if out else None},
+        f"验证密钥 verifier key: {verifier}",
+        render.escape(pem),
     )

@@ -38,18 +38,27 @@ class Settings:
     # DECIDE_DB_CONNECT_TIMEOUT, DECIDE_DB_STATEMENT_TIMEOUT (seconds; PostgreSQL)
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT
+    # the audit signing key (DECIDE_AUDIT_KEY; default HOME/keys/audit-signing.pem): keep it
+    # outside the data home, so that whoever copies the home cannot sign; the checkpoint log
+    # is kept beside it
+    audit_key: Path | None = None
+    # the log's name in its checkpoints (DECIDE_AUDIT_ORIGIN; default derived from the key)
+    audit_origin: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         home = Path(env.get("DECIDE_HOME") or ".decide").resolve()
         url = env.get("DECIDE_DATABASE_URL") or f"sqlite:///{home / 'decide.db'}"
+        key = env.get("DECIDE_AUDIT_KEY")
         return cls(
             home=home,
             database_url=url,
             max_attachment_bytes=_megabytes(env),
             connect_timeout=connect_timeout(env),
             statement_timeout=statement_timeout(env),
+            audit_key=Path(key).expanduser().resolve() if key else None,
+            audit_origin=env.get("DECIDE_AUDIT_ORIGIN") or None,
         )
 
     @property

@@ -62,10 +62,9 @@ def drop_pg_database(url: str) -> None:
     admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    """A migrated, empty database of each kind."""
-    if request.param == "sqlite":
+def migrated_database(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database of a kind (``sqlite`` or ``postgresql``), dropped after."""
+    if kind == "sqlite":
         url = f"sqlite:///{tmp_path / 'decide.db'}"
         engine = make_engine(url)
         migrate(engine)
@@ -76,6 +75,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     url = new_pg_database(template)
     yield url
     drop_pg_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A migrated, empty database of each kind."""
+    yield from migrated_database(request.param, request, tmp_path)
 
 
 @pytest.fixture
