@@ -280,6 +280,11 @@ def unreachable(
             "cancelled (statement timeout, DECIDE_DB_STATEMENT_TIMEOUT): the server is "
             "overloaded or another session holds a lock; nothing was written — try again"
         )
+    if state is not None and state.startswith("40"):  # transaction_rollback: deadlock, …
+        return (
+            f"数据库中止了事务 the database {where} aborted the transaction ({first}); nothing "
+            "was written — try again"
+        )
     if "database is locked" in first or "database is busy" in first:
         return (
             f"数据库被占用 the database {where} stayed locked by another process for 30 s "
