@@ -205,11 +205,13 @@ def audit_verify(
     jobs: int | None = None,
     trusted: Sequence[Path] = (),
     witnesses: Sequence[Path] = (),
+    tsa_roots: Path | None = None,
 ) -> VerifyReport:
     """The chain, the checkpoints (in the database, in the log beside the key, and the
-    ``witnesses``' files), the stored documents, and (``replay``) every decision's state
-    against its audit events.  Signatures are checked with the ``trusted`` public keys, or
-    without them with the home's own key (the report says which)."""
+    ``witnesses``' files) and their time stamps (against ``tsa_roots`` or DECIDE_TSA_ROOTS),
+    the stored documents, and (``replay``) every decision's state against its audit events.
+    Signatures are checked with the ``trusted`` public keys, or without them with the home's
+    own key (the report says which)."""
     keys = trusted_keys(trusted) if trusted else None
     notes: list[str] = []
     if keys is None:
@@ -241,6 +243,11 @@ def audit_verify(
     notes += report.notes
     if report.unsigned_tail:
         notes.append(_tail_note(cmds, report))
+    from app.witness import stamp_problems  # the checkpoints' RFC 3161 time stamps
+
+    stamped, stamp_notes = stamp_problems(cmds, tsa_roots)
+    extra += stamped
+    notes += stamp_notes
     if replay:
         from app.accounts import account_problems
         from app.replay import replay_problems

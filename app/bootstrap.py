@@ -59,4 +59,5 @@ def bootstrap(
         max_attachment_bytes=settings.max_attachment_bytes,
         audit_key=settings.audit_key,
         audit_origin=settings.audit_origin,
+        checkpoints=settings.checkpoints,
     )

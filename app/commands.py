@@ -56,6 +56,7 @@ from procedures.planner import Plan, Situation, decision_status, situation
 from procedures.state import Action, Attach, Attempt, Decision, Hearing, Reuse
 from store.dbapi import Database
 from store.documents import DEFAULT_MAX_BYTES, DocumentStore, StoredFile
+from store.settings import CheckpointSettings
 from store.uow import UnitOfWork
 
 __all__ = ["Attachment", "Commands", "clean_text"]
@@ -310,6 +311,8 @@ class Commands:
     max_attachment_bytes: int = DEFAULT_MAX_BYTES  # the largest file --attach takes
     audit_key: Path | None = None  # the signing key (None: HOME/keys/audit-signing.pem)
     audit_origin: str | None = None  # the log's name in its checkpoints (None: from the key)
+    # when ``decide serve`` signs checkpoints, and the time-stamping authority (app.witness)
+    checkpoints: CheckpointSettings = field(default_factory=CheckpointSettings)
 
     def __post_init__(self) -> None:
         if self.uow is None:

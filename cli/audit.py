@@ -87,9 +87,17 @@ def audit_verify(
             "report is the same",
         ),
     ] = None,
+    tsa_roots: Annotated[
+        Path | None,
+        typer.Option(
+            "--tsa-roots",
+            help="PEM certificates the checkpoints' RFC 3161 time stamps must chain to "
+            "(default: DECIDE_TSA_ROOTS)",
+        ),
+    ] = None,
     as_json: Json = False,
 ) -> None:
-    """验证 check the hash chain, checkpoints and stored documents."""
+    """验证 check the hash chain, checkpoints (and their time stamps) and stored documents."""
     from app.admin import audit_verify as run
 
     cmds = commands()
@@ -101,6 +109,7 @@ def audit_verify(
         jobs=jobs,
         trusted=trusted_key or (),
         witnesses=checkpoint or (),
+        tsa_roots=tsa_roots,
     )
     doc = {
         "ok": report.ok,
@@ -160,20 +169,26 @@ def audit_export(
 
 @audit_app.command("checkpoint")
 def audit_checkpoint(as_json: Json = False) -> None:
-    """签名检查点 sign the Merkle tree head of the log (key: DECIDE_AUDIT_KEY); hand the note
-    printed to a witness."""
-    from app.admin import audit_checkpoint as run
+    """签名检查点 sign the Merkle tree head of the log (key: DECIDE_AUDIT_KEY), time-stamp it
+    (DECIDE_TSA_URL) and queue it for the notifiers (decide serve sends it); the note printed is
+    what a witness keeps."""
+    from app.witness import witness_checkpoint
 
     cmds = commands()
     reader(cmds, admin=True)
-    row = run(cmds)
-    show(
-        as_json,
-        {"seq": row.seq, "hash": row.hash, "signed_at": row.signed_at, "note": row.signature},
-        f"已签名 checkpoint signed at #{row.seq} {row.hash[:16]}…; 交给见证方 give this note "
+    made = witness_checkpoint(cmds, min_events=0)
+    assert made is not None  # min_events=0: always made
+    doc = made.to_json()
+    lines = [
+        f"已签名 checkpoint signed at #{made.seq} {made.hash[:16]}…; 交给见证方 give this note "
         "to a witness:",
-        render.escape(row.signature),
-    )
+        render.escape(made.text),
+    ]
+    if made.stamped_at is not None:
+        lines.append(f"  时间戳 time-stamped {made.stamped_at:%Y-%m-%d %H:%M:%S} UTC by {made.tsa}")
+    elif made.stamp_error is not None:
+        lines.append(f"  [red]未加时间戳 NOT time-stamped[/]: {render.escape(made.stamp_error)}")
+    show(as_json, doc, *lines)
 
 
 @audit_app.command("public-key")
