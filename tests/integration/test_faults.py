@@ -17,14 +17,12 @@ import socket
 import sys
 import threading
 import traceback
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from app.accounts import add_account
 from app.admin import add_person, audit_export, import_schedule
@@ -38,7 +36,7 @@ from procedures import InputError, InvalidDefinition, load_procedure
 from procedures.errors import Unavailable
 from store.dbapi import Database
 from store.settings import HEAD_REVISION, Settings
-from tests.integration.conftest import PG_ENV, PG_SKIP, _admin, new_pg_database
+from tests.integration.conftest import PG_ENV, PG_SKIP, drop_pg_database, new_pg_database
 
 CLOCK = datetime(2026, 1, 10, 2, 0, tzinfo=UTC)
 ONE_MIB = 1 << 20
@@ -221,8 +219,6 @@ def test_db_upgrade_against_a_server_that_is_not_there_is_one_line_without_the_p
 def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
     if not os.environ.get(PG_ENV):
         pytest.skip(PG_SKIP)
-    from tests.integration.conftest import drop_pg_database
-
     url = new_pg_database(request.getfixturevalue("pg_template"))
     yield url
     drop_pg_database(url)
@@ -264,16 +260,9 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     if not os.environ.get(PG_ENV):
         pytest.skip(PG_SKIP)
-    from sqlalchemy import make_url
-
-    name = f"decide_fresh_{uuid.uuid4().hex[:12]}"
-    admin = _admin()
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(os.environ[PG_ENV]).set(database=name).render_as_string(False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    url = new_pg_database(None)
+    yield url
+    drop_pg_database(url)
 
 
 def _first_command(url: str, home: str, start: object, errors: object) -> None:
