@@ -112,7 +112,8 @@ def _hasher() -> Any:
 
 
 def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    # surrogatepass: a typed login may hold bytes that were not UTF-8 (it is then refused)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _roles_known(cmds: Commands) -> dict[str, str]:
@@ -134,6 +135,10 @@ def _check_password(password: str | None) -> str:
         )
     if len(password) > 1024 or any(c in password for c in "\r\n\x00"):
         raise InputError("密码无效 the password is too long or contains a line break")
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:  # bytes of standard input that are not UTF-8
+        raise InputError("密码无效 the password is not valid UTF-8 text") from None
     return password
 
 
@@ -218,8 +223,8 @@ def add_account(
             f"登录名无效 login {login!r}: 2-64 characters, a-z 0-9 . _ - (starting with a letter "
             "or digit)"
         )
-    name_text = clean_text(name, "name (--name)", required=True, limit=128) or ""
-    unit_text = clean_text(unit, "unit (--unit)", required=True, limit=200) or ""
+    name_text = clean_text(name, "name (--name)", required=True, limit=128, name=True) or ""
+    unit_text = clean_text(unit, "unit (--unit)", required=True, limit=200, name=True) or ""
     granted = _clean_roles(cmds, roles)
     _check_duties(granted, admin)
     with cmds.unit(write=False) as uow:
@@ -294,8 +299,8 @@ def change_account(
                 remedy="ask another admin",
             )
         after = before._replace(
-            name=clean_text(name, "name", limit=128) or before.name,
-            unit=clean_text(unit, "unit", limit=200) or before.unit,
+            name=clean_text(name, "name", limit=128, name=True) or before.name,
+            unit=clean_text(unit, "unit", limit=200, name=True) or before.unit,
             roles=tuple(sorted((set(before.roles) | set(added)) - set(removed))),
             admin=before.admin if admin is None else admin,
             active=before.active if active is None else active,
@@ -481,7 +486,9 @@ def _verified(account: AccountRecord | None, password: str) -> bool:
         _DUMMY.append(_hasher().hash(secrets.token_urlsafe(16)))
     stored = account.password_hash if account is not None else _DUMMY[0]
     try:
-        return bool(_hasher().verify(stored, password)) and account is not None
+        # as bytes: a password that is not UTF-8 (never accepted when set) simply fails
+        typed = password.encode("utf-8", "surrogatepass")
+        return bool(_hasher().verify(stored, typed)) and account is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -25,8 +25,8 @@ from app.permissions import as_admin
 from app.queries import OPEN_STATUSES, plan_of
 from procedures import AccessDenied, InputError, NotFound, load_procedure, preset_ids, resolve
 from procedures.calendar import Schedule
+from procedures.files import read_text
 from store.audit import VerifyReport, verify, verify_export
-from store.settings import Settings
 from store.tables import CheckpointRow
 from store.uow import UnitOfWork
 
@@ -36,7 +36,6 @@ __all__ = [
     "audit_checkpoint",
     "audit_export",
     "audit_verify",
-    "db_upgrade",
     "import_schedule",
     "remove_person",
 ]
@@ -58,14 +57,14 @@ def _no_accounts(uow: UnitOfWork) -> None:
 
 
 def add_person(cmds: Commands, name: str, role: str, unit: str | None, actor: str) -> bool:
-    name_text = clean_text(name, "name", required=True, limit=128)
+    name_text = clean_text(name, "name", required=True, limit=128, name=True)
     # a role by its id or by the Chinese name any preset gives it (区司法局 in Tianjin)
     roles = [r for p in preset_ids() for r in load_procedure(p).roles]
     role = resolve("role", role, sorted(roles, key=lambda r: r.id))
     assert name_text is not None
     with cmds.unit() as uow:
         _no_accounts(uow)
-        added = uow.people.add(name_text, role, clean_text(unit, "unit", limit=200))
+        added = uow.people.add(name_text, role, clean_text(unit, "unit", limit=200, name=True))
         if added:
             uow.audit.append(
                 decision_id=None,
@@ -81,7 +80,7 @@ def add_person(cmds: Commands, name: str, role: str, unit: str | None, actor: st
 
 def remove_person(cmds: Commands, name: str, role: str | None, actor: str) -> list[str]:
     """Remove a person's role (or every role); the roles removed, audited as ``person_remove``."""
-    name_text = clean_text(name, "name", required=True, limit=128)
+    name_text = clean_text(name, "name", required=True, limit=128, name=True)
     assert name_text is not None
     roles = known_roles()
     if role is not None and role not in roles:
@@ -121,12 +120,7 @@ class Recomputed:
 
 def import_schedule(cmds: Commands, path: Path, actor: Actor) -> tuple[Schedule, list[Recomputed]]:
     """Import a year's schedule; recompute (and audit) every date it changes."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"文件不存在 file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"无法读取文件 cannot read {path}: {exc}") from None
+    text = read_text(path, what="calendar import")  # a regular file of at most 1 MiB
     today = cmds.today()
     who = cmds.who_of(actor)
     with cmds.unit() as uow:
@@ -195,18 +189,6 @@ def import_schedule(cmds: Commands, path: Path, actor: Actor) -> tuple[Schedule,
         )
         uow.commit()
     return schedule, changes
-
-
-def db_upgrade(settings: Settings | None = None) -> str:
-    """Apply pending schema migrations explicitly; the revision the schema is now at."""
-    from store.db import HEAD_REVISION, make_engine, migrate
-
-    engine = make_engine((settings or Settings.from_env()).database_url)
-    try:
-        migrate(engine)
-    finally:
-        engine.dispose()
-    return HEAD_REVISION
 
 
 def audit_checkpoint(cmds: Commands) -> CheckpointRow:

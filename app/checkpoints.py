@@ -203,16 +203,11 @@ def home_keys(cmds: Commands) -> list[bytes] | None:
 
 
 def _read_small(path: Path) -> bytes:
-    try:
-        if not path.is_file():
-            raise InputError(f"文件不存在 file not found: {path}")
-        with path.open("rb") as f:
-            data = f.read(MAX_NOTE + 1)
-    except OSError as exc:
-        raise InputError(f"无法读取 cannot read {path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_NOTE:
-        raise InputError(f"{path} 文件过大 is larger than {MAX_NOTE} bytes")
-    return data
+    """A key or checkpoint file the verifier brings: a regular file of at most ``MAX_NOTE``
+    bytes (``procedures.files``: a FIFO or a device is refused, never read)."""
+    from procedures.files import chunks
+
+    return b"".join(chunks(path, limit=MAX_NOTE, what="--trusted-key and --checkpoint"))
 
 
 def witness_heads(paths: Sequence[Path], keys: Sequence[bytes] | None) -> list[Checkpoint]:

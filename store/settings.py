@@ -1,5 +1,6 @@
 """The one settings class: where the data lives (``DECIDE_HOME``, ``DECIDE_DATABASE_URL``), the
-largest attachment, and how checkpoints leave the machine (:class:`CheckpointSettings`)."""
+largest attachment, how long PostgreSQL may take to answer, and how checkpoints leave the machine
+(:class:`CheckpointSettings`)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["HEAD_REVISION", "CheckpointSettings", "Settings"]
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_STATEMENT_TIMEOUT",
+    "HEAD_REVISION",
+    "CheckpointSettings",
+    "Settings",
+    "connect_timeout",
+    "statement_timeout",
+]
 
 # The newest schema revision (store/migrations/versions); checked on every start, cheaply.
 HEAD_REVISION = "0009"
 
 
 DEFAULT_MAX_ATTACHMENT_MB = 200
+# PostgreSQL: seconds to establish a connection (a host that accepts and never answers must not
+# hang every command: libpq's own default waits for ever, psycopg's 130 s), and seconds one
+# statement of a command may run or wait for a lock (0: no limit).
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_STATEMENT_TIMEOUT = 60.0
 DEFAULT_CHECKPOINT_MINUTES = 60.0
 DEFAULT_CHECKPOINT_EVENTS = 1000
 DEFAULT_TSA_TIMEOUT = 10.0
@@ -60,6 +74,9 @@ class Settings:
     database_url: str
     # the largest file ``--attach`` takes (DECIDE_MAX_ATTACHMENT_MB, in MiB)
     max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_MB << 20
+    # DECIDE_DB_CONNECT_TIMEOUT, DECIDE_DB_STATEMENT_TIMEOUT (seconds; PostgreSQL)
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT
     # the audit signing key (DECIDE_AUDIT_KEY; default HOME/keys/audit-signing.pem): keep it
     # outside the data home, so that whoever copies the home cannot sign; the checkpoint log
     # is kept beside it
@@ -78,6 +95,8 @@ class Settings:
             home=home,
             database_url=url,
             max_attachment_bytes=_megabytes(env),
+            connect_timeout=connect_timeout(env),
+            statement_timeout=statement_timeout(env),
             audit_key=Path(key).expanduser().resolve() if key else None,
             audit_origin=env.get("DECIDE_AUDIT_ORIGIN") or None,
             checkpoints=CheckpointSettings.from_env(env),
@@ -103,6 +122,18 @@ def _megabytes(env: Mapping[str, str]) -> int:
             "(a positive number, e.g. 200)"
         )
     return int(value * (1 << 20))
+
+
+def connect_timeout(env: Mapping[str, str] | None = None) -> float:
+    """DECIDE_DB_CONNECT_TIMEOUT in seconds (PostgreSQL counts whole seconds, at least 2)."""
+    env = os.environ if env is None else env
+    return _number(env, "DECIDE_DB_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, zero=False)
+
+
+def statement_timeout(env: Mapping[str, str] | None = None) -> float:
+    """DECIDE_DB_STATEMENT_TIMEOUT in seconds (0: no limit)."""
+    env = os.environ if env is None else env
+    return _number(env, "DECIDE_DB_STATEMENT_TIMEOUT", DEFAULT_STATEMENT_TIMEOUT)
 
 
 def _number(env: Mapping[str, str], name: str, default: float, *, zero: bool = True) -> float:

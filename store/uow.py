@@ -42,7 +42,13 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         self.link = self.db.link()
-        self.db.begin(self.link, write=self.write)
+        try:
+            self.db.begin(self.link, write=self.write)
+        except Exception as exc:  # SQLite: the write lock still held elsewhere after 30 s
+            failure = self.db.failure(exc)
+            if failure is not None:
+                raise failure from None
+            raise
         self.link.pending = [] if self.write else None
         self.decisions = DecisionRepository(self.link)
         self.people = PeopleRepository(self.link)
@@ -78,4 +84,8 @@ class UnitOfWork:
     ) -> None:
         if not self._committed:
             self.link.pending = None
-            self.db.end(self.link, commit=False)
+            self.db.end_after(self.link, exc)
+        # a database that cannot be reached or answered too late: one clear error, no traceback
+        failure = self.db.failure(exc) if exc is not None else None
+        if failure is not None:
+            raise failure from None

@@ -46,11 +46,13 @@ def pg_template() -> Iterator[str]:
     admin.dispose()
 
 
-def new_pg_database(template: str) -> str:
+def new_pg_database(template: str | None) -> str:
+    """A new database copied from ``template``, or empty (never migrated) when None."""
     name = f"decide_t_{uuid.uuid4().hex[:12]}"
     admin = _admin()
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        copy = f' TEMPLATE "{template}"' if template else ""
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     admin.dispose()
     return make_url(os.environ[PG_ENV]).set(database=name).render_as_string(False)
 
