@@ -215,11 +215,15 @@ def create_app(cmds_factory: Callable[[], Commands]) -> FastAPI:
 
     # -- identity -------------------------------------------------------------------------
     @r.post("/tokens", status_code=201, tags=["identity"])
-    def login(body: LoginBody, cmds: Cmds) -> dict[str, Any]:
-        """Log in: a new token (shown once) and its expiry.  Wrong: 401; locked: 429."""
+    def login(body: LoginBody, cmds: Cmds, request: Request) -> dict[str, Any]:
+        """Log in: a new token (shown once) and its expiry.  Wrong: 401; locked (the login, or
+        the client address after many failures): 429."""
         from app.accounts import create_token
 
-        token, expires = create_token(cmds, body.login, body.password, days=body.days)
+        client = request.client.host if request.client else None
+        token, expires = create_token(
+            cmds, body.login, body.password, days=body.days, client=client
+        )
         return {"token": token, "expires_at": expires.isoformat(timespec="seconds")}
 
     @r.get("/me", tags=["identity"])

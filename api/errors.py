@@ -41,7 +41,7 @@ class TooLarge(Exception):
 def status_of(exc: DecideError) -> int:
     """The HTTP status of a project error (the CLI's exit codes, in HTTP)."""
     if isinstance(exc, AccessDenied):
-        if exc.rule == "auth.locked":
+        if exc.rule in ("auth.locked", "auth.throttled"):
             return 429
         return 401 if exc.code == "not_authenticated" else 403
     if isinstance(exc, NotFound):
@@ -78,8 +78,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DecideError)
     async def decide_error(_: Request, exc: DecideError) -> JSONResponse:
         doc = exc.to_dict()
-        if isinstance(exc, AccessDenied) and exc.rule == "auth.locked":
-            doc = {**doc, "error": "locked"}
+        if isinstance(exc, AccessDenied) and exc.rule in ("auth.locked", "auth.throttled"):
+            doc = {**doc, "error": "locked" if exc.rule == "auth.locked" else "throttled"}
         return _answer(status_of(exc), doc)
 
     @app.exception_handler(RequestValidationError)

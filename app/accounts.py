@@ -53,6 +53,10 @@ __all__ = [
 MIN_PASSWORD = 12
 MAX_FAILURES = 5
 LOCK_MINUTES = 15
+# failed logins from one client address within LOCK_MINUTES, whatever the logins typed, before
+# it is refused for the rest of the window: a password tried against many logins (spraying)
+# locks no single login.  High, for an office behind one NAT address.
+CLIENT_MAX_FAILURES = 30
 TOKEN_DAYS = 30
 EXTRA_ROLES = {"auditor": "审计人员"}  # beside the procedure roles; admin is a flag of its own
 LOGIN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -109,7 +113,8 @@ def _hasher() -> Any:
 
 
 def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    # surrogatepass: a typed login may hold bytes that were not UTF-8 (it is then refused)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _roles_known(cmds: Commands) -> dict[str, str]:
@@ -131,6 +136,10 @@ def _check_password(password: str | None) -> str:
         )
     if len(password) > 1024 or any(c in password for c in "\r\n\x00"):
         raise InputError("密码无效 the password is too long or contains a line break")
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:  # bytes of standard input that are not UTF-8
+        raise InputError("密码无效 the password is not valid UTF-8 text") from None
     return password
 
 
@@ -215,8 +224,8 @@ def add_account(
             f"登录名无效 login {login!r}: 2-64 characters, a-z 0-9 . _ - (starting with a letter "
             "or digit)"
         )
-    name_text = clean_text(name, "name (--name)", required=True, limit=128) or ""
-    unit_text = clean_text(unit, "unit (--unit)", required=True, limit=200) or ""
+    name_text = clean_text(name, "name (--name)", required=True, limit=128, name=True) or ""
+    unit_text = clean_text(unit, "unit (--unit)", required=True, limit=200, name=True) or ""
     granted = _clean_roles(cmds, roles)
     _check_duties(granted, admin)
     with cmds.unit(write=False) as uow:
@@ -291,8 +300,8 @@ def change_account(
                 remedy="ask another admin",
             )
         after = before._replace(
-            name=clean_text(name, "name", limit=128) or before.name,
-            unit=clean_text(unit, "unit", limit=200) or before.unit,
+            name=clean_text(name, "name", limit=128, name=True) or before.name,
+            unit=clean_text(unit, "unit", limit=200, name=True) or before.unit,
             roles=tuple(sorted((set(before.roles) | set(added)) - set(removed))),
             admin=before.admin if admin is None else admin,
             active=before.active if active is None else active,
@@ -371,7 +380,12 @@ def set_password(
 
 
 def create_token(
-    cmds: Commands, login: str, password: str | None, *, days: int = TOKEN_DAYS
+    cmds: Commands,
+    login: str,
+    password: str | None,
+    *,
+    days: int = TOKEN_DAYS,
+    client: str | None = None,
 ) -> tuple[str, datetime]:
     """Log in: a new API token for ``login`` (shown once) and its expiry.  A wrong password is
     audited and counted; the ``MAX_FAILURES``-th in a row locks the login for ``LOCK_MINUTES``.
@@ -381,7 +395,11 @@ def create_token(
     audited failures -- so neither the answer, its timing nor a lock tells an outsider which
     logins exist.  The password is checked outside the write transaction (it takes Argon2's
     time, and SQLite has one writer); what is typed as a login is recorded only when it is
-    well-formed, else as a digest."""
+    well-formed, else as a digest.
+
+    ``client``: the caller's network address (the API and the console pass it): recorded with
+    each failure, and once ``CLIENT_MAX_FAILURES`` failures came from it within ``LOCK_MINUTES``
+    it is refused (``auth.throttled``) before any password is checked."""
     if not 1 <= days <= 366:
         raise InputError(f"--days 须在 1 与 366 之间 must be 1-366 (got {days})")
     typed = login.strip().lower()
@@ -402,7 +420,17 @@ def create_token(
     )
     since = utc_iso(now - timedelta(minutes=LOCK_MINUTES))
     key = '"account":' + json.dumps(login, ensure_ascii=False)
+    client = client.strip()[:64] if client and client.strip() else None
     with cmds.unit(write=False) as uow:
+        if client is not None:
+            by_client = '"client":' + json.dumps(client, ensure_ascii=False)
+            if uow.audit.count_recent("login_failed", by_client, since) >= CLIENT_MAX_FAILURES:
+                raise AccessDenied(
+                    "登录尝试过多 too many failed logins from this address",
+                    rule="auth.throttled",
+                    remedy=f"wait {LOCK_MINUTES} minutes",
+                    authenticated=False,
+                )
         account = uow.accounts.get(login) if well_formed else None
         usable = account is not None and account.active
         if account is not None and usable:
@@ -422,7 +450,10 @@ def create_token(
                 lock = utc_iso(now + timedelta(minutes=LOCK_MINUTES))
             if usable:
                 uow.accounts.throttle(login, 0 if lock else failures, lock)
-            _record_event(cmds, uow, "login_failed", None, {"account": login, "failures": failures})
+            failed: dict[str, Any] = {"account": login, "failures": failures}
+            if client is not None:
+                failed["client"] = client
+            _record_event(cmds, uow, "login_failed", None, failed)
             if lock:
                 _record_event(cmds, uow, "login_locked", None, {"account": login, "until": lock})
             uow.commit()
@@ -456,7 +487,9 @@ def _verified(account: AccountRecord | None, password: str) -> bool:
         _DUMMY.append(_hasher().hash(secrets.token_urlsafe(16)))
     stored = account.password_hash if account is not None else _DUMMY[0]
     try:
-        return bool(_hasher().verify(stored, password)) and account is not None
+        # as bytes: a password that is not UTF-8 (never accepted when set) simply fails
+        typed = password.encode("utf-8", "surrogatepass")
+        return bool(_hasher().verify(stored, typed)) and account is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
+from app.checkpoints import (
+    checkpoint_log,
+    home_keys,
+    key_path,
+    log_heads,
+    make_checkpoint,
+    signed_export,
+    truncation_problems,
+    trusted_keys,
+    witness_heads,
+)
 from app.commands import Actor, Commands, clean_text
 from app.permissions import as_admin
 from app.queries import OPEN_STATUSES, plan_of
 from procedures import AccessDenied, InputError, NotFound, load_procedure, preset_ids, resolve
 from procedures.calendar import Schedule
-from store.audit import Problem, VerifyReport, export_jsonl, verify, verify_export
+from procedures.files import read_text
+from store.audit import VerifyReport, verify, verify_export
 from store.schedules import content_sha256
-from store.settings import Settings
-from store.signing import load_or_create_key, public_key_bytes, sign_head
 from store.tables import CheckpointRow
 from store.uow import UnitOfWork
 
@@ -27,7 +37,6 @@ __all__ = [
     "audit_checkpoint",
     "audit_export",
     "audit_verify",
-    "db_upgrade",
     "import_schedule",
     "remove_person",
 ]
@@ -49,12 +58,12 @@ def _no_accounts(uow: UnitOfWork) -> None:
 
 
 def add_person(cmds: Commands, name: str, role: str, unit: str | None, actor: str) -> bool:
-    name_text = clean_text(name, "name", required=True, limit=128)
+    name_text = clean_text(name, "name", required=True, limit=128, name=True)
     # a role by its id or by the Chinese name any preset gives it (区司法局 in Tianjin)
     roles = [r for p in preset_ids() for r in load_procedure(p).roles]
     role = resolve("role", role, sorted(roles, key=lambda r: r.id))
     assert name_text is not None
-    unit_text = clean_text(unit, "unit", limit=200)
+    unit_text = clean_text(unit, "unit", limit=200, name=True)
     with cmds.unit() as uow:
         _no_accounts(uow)
         added = uow.people.add(name_text, role, unit_text)
@@ -74,7 +83,7 @@ def add_person(cmds: Commands, name: str, role: str, unit: str | None, actor: st
 
 def remove_person(cmds: Commands, name: str, role: str | None, actor: str) -> list[str]:
     """Remove a person's role (or every role); the roles removed, audited as ``person_remove``."""
-    name_text = clean_text(name, "name", required=True, limit=128)
+    name_text = clean_text(name, "name", required=True, limit=128, name=True)
     assert name_text is not None
     roles = known_roles()
     if role is not None and role not in roles:
@@ -114,12 +123,7 @@ class Recomputed:
 
 def import_schedule(cmds: Commands, path: Path, actor: Actor) -> tuple[Schedule, list[Recomputed]]:
     """Import a year's schedule; recompute (and audit) every date it changes."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"文件不存在 file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"无法读取文件 cannot read {path}: {exc}") from None
+    text = read_text(path, what="calendar import")  # a regular file of at most 1 MiB
     today = cmds.today()
     who = cmds.who_of(actor)
     with cmds.unit() as uow:
@@ -191,130 +195,72 @@ def import_schedule(cmds: Commands, path: Path, actor: Actor) -> tuple[Schedule,
     return schedule, changes
 
 
-def db_upgrade(settings: Settings | None = None) -> str:
-    """Apply pending schema migrations explicitly; the revision the schema is now at."""
-    from store.db import HEAD_REVISION, make_engine, migrate
-
-    engine = make_engine((settings or Settings.from_env()).database_url)
-    try:
-        migrate(engine)
-    finally:
-        engine.dispose()
-    return HEAD_REVISION
-
-
-def key_path(cmds: Commands) -> Path:
-    return cmds.home / "keys" / "audit-signing.pem"
-
-
 def audit_checkpoint(cmds: Commands) -> CheckpointRow:
-    key = load_or_create_key(key_path(cmds))
-    row = sign_head(cmds.engine, key, signed_at=cmds.clock())
-    # A copy beside the key, outside the database: whoever rewrites the whole chain and deletes
-    # the checkpoint rows is still caught by verification (it compares this log with the chain).
-    entry = {
-        "seq": row.seq,
-        "hash": row.hash,
-        "signed_at": row.signed_at,
-        "public_key": row.public_key,
-        "signature": row.signature,
-    }
-    with checkpoint_log(cmds).open("a", encoding="utf-8") as log:
-        log.write(json.dumps(entry, sort_keys=True) + "\n")
-        log.flush()
-        os.fsync(log.fileno())
-    return row
-
-
-def checkpoint_log(cmds: Commands) -> Path:
-    return key_path(cmds).with_name("checkpoints.jsonl")
-
-
-def _log_problems(cmds: Commands) -> list[Problem]:
-    """Checkpoints recorded outside the database that the chain no longer matches."""
-    path = checkpoint_log(cmds)
-    if not path.exists():
-        return []
-    problems = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        return [Problem(None, "checkpoint_log", f"{path.name} cannot be read: {exc}")]
-    with cmds.unit(write=False) as uow:
-        for number, line in enumerate(lines, 1):
-            entry = _log_entry(line)
-            if entry is None:
-                problems.append(
-                    Problem(
-                        None,
-                        "checkpoint_log",
-                        f"{path.name} line {number} is not a checkpoint entry (seq, hash, "
-                        "signed_at): the log beside the key was edited or damaged",
-                    )
-                )
-                continue
-            seq, digest, signed_at = entry
-            found = uow.audit.hash_at(seq)
-            if found != digest:
-                what = "is missing (the tail was cut off)" if found is None else "has another hash"
-                problems.append(
-                    Problem(
-                        seq,
-                        "checkpoint_log",
-                        (
-                            f"the checkpoint signed {signed_at} for event {seq} (kept in "
-                            f"{path.name} beside the key) no longer matches: event {seq} {what} "
-                            "— the chain was rewritten or cut"
-                        ),
-                    )
-                )
-    return problems
-
-
-def _log_entry(line: str) -> tuple[int, str, str] | None:
-    """A line of the checkpoint log as (seq, hash, signed_at), or None when it is not one."""
-    try:
-        entry = json.loads(line)
-    except ValueError:
-        return None
-    if not isinstance(entry, dict):
-        return None
-    seq, digest, signed_at = entry.get("seq"), entry.get("hash"), entry.get("signed_at")
-    if type(seq) is not int or not isinstance(digest, str) or not isinstance(signed_at, str):
-        return None
-    return seq, digest, signed_at
-
-
-def _known_keys(cmds: Commands) -> list[bytes] | None:
-    path = key_path(cmds)
-    return [public_key_bytes(load_or_create_key(path))] if path.exists() else None
+    """Make a checkpoint now (the Merkle tree head of the whole log, signed); the row made.
+    It is kept in the database and in the log beside the key (``app.checkpoints``)."""
+    return make_checkpoint(cmds)
 
 
 def audit_verify(
-    cmds: Commands, export: Path | None = None, *, replay: bool = True, jobs: int | None = None
+    cmds: Commands,
+    export: Path | None = None,
+    *,
+    replay: bool = True,
+    jobs: int | None = None,
+    trusted: Sequence[Path] = (),
+    witnesses: Sequence[Path] = (),
+    tsa_roots: Path | None = None,
 ) -> VerifyReport:
-    """The chain, the checkpoints (in the database and the log beside the key), the stored
-    documents, and (``replay``) every decision's state against its audit events."""
+    """The chain, the checkpoints (in the database, in the log beside the key, and the
+    ``witnesses``' files) and their time stamps (against ``tsa_roots`` or DECIDE_TSA_ROOTS),
+    the stored documents, and (``replay``) every decision's state against its audit events.
+    Signatures are checked with the ``trusted`` public keys, or without them with the home's
+    own key (the report says which)."""
+    keys = trusted_keys(trusted) if trusted else None
+    notes: list[str] = []
+    if keys is None:
+        keys = home_keys(cmds)
+        if keys is not None:
+            notes.append(
+                f"checkpoints were checked with this home's own signing key ({key_path(cmds)}), "
+                "not a trusted key: a whole history rewritten and signed with a new key is "
+                "caught only with --trusted-key (the public key the auditor keeps)"
+            )
+    heads = witness_heads(witnesses, keys)
     if export is not None:
         if not export.is_file():
             raise InputError(f"文件不存在 file not found: {export}")
-        return verify_export(export, public_keys=_known_keys(cmds))
+        report = verify_export(export, public_keys=keys, heads=heads)
+        return dataclasses.replace(report, notes=(*notes, *report.notes))
     if jobs is not None and jobs < 1:
         raise InputError(f"--jobs 至少为 1 --jobs must be at least 1 (got {jobs})")
+    with cmds.unit(write=False) as uow:
+        stored = uow.audit.checkpoint_count()
+    logged, extra = log_heads(cmds, stored)
     report = verify(
         cmds.engine,
         documents_dir=cmds.home / "documents",
-        public_keys=_known_keys(cmds),
+        public_keys=keys,
         jobs=jobs,
+        heads=[*logged, *heads],
     )
-    extra = _log_problems(cmds)
-    notes = list(report.notes)
+    notes += report.notes
+    if report.unsigned_tail:
+        notes.append(_tail_note(cmds, report))
+    from app.witness import stamp_problems  # the checkpoints' RFC 3161 time stamps
+
+    stamped, stamp_notes = stamp_problems(cmds, tsa_roots)
+    extra += stamped
+    notes += stamp_notes
     if replay:
         from app.accounts import account_problems
         from app.replay import replay_problems
         from app.table_replay import table_problems
 
-        extra += list(replay_problems(cmds, jobs, notes))
+        replayed = list(replay_problems(cmds, jobs, notes))
+        if any(p.kind in ("state", "replay") for p in replayed):
+            extra += truncation_problems(cmds)
+        extra += replayed
         notes.append("every decision's state was replayed from its audit events")
         with UnitOfWork(cmds.db, write=False, snapshot=True) as uow:
             extra += list(account_problems(uow))
@@ -334,6 +280,22 @@ def audit_verify(
     return dataclasses.replace(report, ok=False, problems=tuple(problems), notes=tuple(notes))
 
 
+def _tail_note(cmds: Commands, report: VerifyReport) -> str:
+    age = ""
+    if report.tail_since:
+        try:
+            since = datetime.fromisoformat(report.tail_since.replace("Z", "+00:00"))
+            hours = (cmds.clock() - since).total_seconds() / 3600
+            age = f", the oldest recorded {report.tail_since} ({hours:.1f} hours ago)"
+        except ValueError:
+            age = f", the oldest recorded {report.tail_since}"
+    return (
+        f"未签名尾部 unsigned tail: {report.unsigned_tail} events after event "
+        f"{report.signed_upto} are not yet covered by a checkpoint{age} — they could be cut "
+        "off unnoticed until the next checkpoint reaches a witness (decide audit checkpoint)"
+    )
+
+
 def audit_export(cmds: Commands, out: Path, decision_id: str | None, *, force: bool = False) -> int:
     """Export the log (or one decision's events) to ``out``: a new file unless ``force``, and
     never one of the store's own files (``force`` or not)."""
@@ -349,7 +311,7 @@ def audit_export(cmds: Commands, out: Path, decision_id: str | None, *, force: b
     if os.path.lexists(out) and not force:
         raise InputError(exists)
     try:
-        return export_jsonl(cmds.engine, out, decision_id=decision_id, replace=force)
+        return signed_export(cmds, out, decision_id, replace=force)
     except FileExistsError:  # created while the export was written
         raise InputError(exists) from None
     except OSError as exc:  # not a directory, not writable, a full disk, /proc …

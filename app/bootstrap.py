@@ -7,6 +7,7 @@ unit-of-work factory (``tests/unit``) or with the real stores (``tests/integrati
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable
 from datetime import datetime
@@ -15,6 +16,7 @@ from pathlib import Path
 from app.clock import utc_now
 from app.commands import Commands
 from store.dbapi import Database
+from store.home import private_dir
 from store.settings import Settings
 
 __all__ = ["bootstrap"]
@@ -41,9 +43,21 @@ def bootstrap(
             home=Path(home) if home is not None else settings.home,
             database_url=database_url or settings.database_url,
         )
-    db = Database(settings.database_url)
+    with contextlib.suppress(OSError):  # unwritable: what needs the home then says so
+        private_dir(settings.home)  # 0700 when new, whichever engine (documents, keys live here)
+    db = Database(
+        settings.database_url,
+        connect_timeout=settings.connect_timeout,
+        statement_timeout=settings.statement_timeout,
+    )
     if migrate:
         db.ensure_schema()
     return Commands(
-        db, settings.home, clock=clock, max_attachment_bytes=settings.max_attachment_bytes
+        db,
+        settings.home,
+        clock=clock,
+        max_attachment_bytes=settings.max_attachment_bytes,
+        audit_key=settings.audit_key,
+        audit_origin=settings.audit_origin,
+        checkpoints=settings.checkpoints,
     )

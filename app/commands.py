@@ -56,6 +56,7 @@ from procedures.planner import Plan, Situation, decision_status, situation
 from procedures.state import Action, Attach, Attempt, Decision, Hearing, Reuse
 from store.dbapi import Database
 from store.documents import DEFAULT_MAX_BYTES, DocumentStore, StoredFile
+from store.settings import CheckpointSettings
 from store.uow import UnitOfWork
 
 __all__ = ["Attachment", "Commands", "clean_text"]
@@ -65,10 +66,28 @@ ROLE_RULE = "本系统角色规则 role rule (office policy)"
 MAX_TEXT = 4000
 
 
+# Characters that change how text displays without showing themselves.  The bidi controls
+# (embeddings, overrides, isolates, marks; "Trojan Source", CVE-2021-42574) reorder what follows
+# them: refused in any text.  In a name or a title every other format character (Unicode
+# category Cf: zero-width spaces and joiners, U+2060, U+FEFF, the soft hyphen, tags) is refused
+# too, and so are line breaks and tabs: "张\u200b三" or "\u202e…" would display as a real
+# colleague's name in every list, timeline and audit record.
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
 def clean_text(
-    value: str | None, what: str, *, required: bool = False, limit: int = MAX_TEXT
+    value: str | None,
+    what: str,
+    *,
+    required: bool = False,
+    limit: int = MAX_TEXT,
+    name: bool = False,
 ) -> str | None:
-    """Normalise user text (NFC, trimmed) and refuse empty, over-long or control characters."""
+    """Normalise user text (NFC, trimmed) and refuse empty, over-long or control characters,
+    and bidi controls; ``name``: a name or title (of a person, account, unit or decision),
+    which also refuses every other invisible format character and line breaks."""
     if value is None or not value.strip():
         if required:
             raise InputError(f"不能为空 {what} must not be empty")
@@ -76,20 +95,38 @@ def clean_text(
     text = unicodedata.normalize("NFC", value.strip())
     if len(text) > limit:
         raise InputError(f"过长 {what} is {len(text)} characters long; at most {limit} are allowed")
-    bad = next(
-        (
-            c
-            for c in text
-            if unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") and c not in "\n\t"
-        ),
-        None,
-    )
-    if bad is not None:
-        raise InputError(
-            f"含有控制字符或未分配字符 {what} contains a control or unassigned character "
-            f"U+{ord(bad):04X}"
-        )
+    for c in text:
+        category = unicodedata.category(c)
+        if category in ("Cc", "Cs", "Co", "Cn", "Zl", "Zp") and (name or c not in "\n\t"):
+            if name and c in "\n\t\u2028\u2029":
+                raise InputError(
+                    f"名称不能换行 {what} must be one line: it contains U+{ord(c):04X} "
+                    "[text.name_one_line]"
+                )
+            if category in ("Cc", "Cs", "Co", "Cn"):
+                raise InputError(
+                    f"含有控制字符或未分配字符 {what} contains a control or unassigned character "
+                    f"U+{ord(c):04X}"
+                )
+        if c in BIDI_CONTROLS:
+            raise InputError(
+                f"含有双向控制字符 {what} contains {_described(c)}, a bidi control character: "
+                "text may not hold them, because they reorder how it displays "
+                "[text.bidi_control]"
+            )
+        if name and category == "Cf":
+            raise InputError(
+                f"名称含有不可见字符 {what} contains {_described(c)}, an invisible format "
+                "character (Unicode category Cf): names and titles may not hold zero-width, "
+                "bidi control or other format characters, which make a name display like "
+                "another [text.format_character]"
+            )
     return text
+
+
+def _described(c: str) -> str:
+    label = unicodedata.name(c, "")
+    return f"U+{ord(c):04X} {label}".strip()
 
 
 def _amendments(
@@ -115,7 +152,9 @@ def _amendments(
             f"target date {target_on} is before the registration date {before.registered_on}"
         )
     changes: dict[str, Any] = {}
-    new_title = clean_text(title, "title", limit=MAX_TITLE) if title is not None else None
+    new_title = (
+        clean_text(title, "title", limit=MAX_TITLE, name=True) if title is not None else None
+    )
     if new_title is not None and new_title != before.title:
         changes["title"] = {"from": before.title, "to": new_title}
     flags = (before.flags | added) - removed
@@ -160,7 +199,7 @@ def _assignments(proc: Procedure, items: Iterable[str]) -> list[tuple[str, str]]
     out = []
     for item in items:
         role_text, sep, unit_text = item.partition("=")
-        unit = clean_text(unit_text, "unit (--assign ROLE=UNIT)", limit=200)
+        unit = clean_text(unit_text, "unit (--assign ROLE=UNIT)", limit=200, name=True)
         if not sep or unit is None:
             raise InputError(f"--assign 格式应为 expects ROLE=UNIT, got {item!r}")
         role = resolve_role(proc.roles, role_text.strip())
@@ -177,16 +216,25 @@ def _meeting(record: MeetingIn | None) -> MeetingRecord | None:
     """The procedures' meeting record from the request's (the chair attends, and may vote)."""
     if record is None:
         return None
-    chair = record.chair.strip()
-    if not chair:
+    if not record.chair.strip():
         raise InputError("会议记录须写明主持人 the meeting record needs --chair (the head)")
-    positions = {k.strip(): v.strip() for k, v in record.position.items()}
+    chair = clean_text(record.chair, "chair (--chair)", limit=128, name=True) or ""
+    member = "member (--position NAME=…, --dissent NAME=…)"
+    positions = {
+        clean_text(k, member, required=True, limit=128, name=True) or "": v.strip()
+        for k, v in record.position.items()
+    }
     return MeetingRecord(
         meeting_type=record.meeting_type,
         chair=chair,
         attendees=(chair, *(m for m in positions if m != chair)),
         positions=positions,
-        dissent={k.strip(): v.strip() for k, v in record.dissent.items()},
+        dissent={
+            clean_text(k, member, required=True, limit=128, name=True) or "": (
+                clean_text(v, "dissent (--dissent)") or ""
+            )
+            for k, v in record.dissent.items()
+        },
         head_reason=record.head_reason,
     )
 
@@ -201,7 +249,9 @@ def _co_sponsors(units: Iterable[str], lead: str) -> tuple[str, ...]:
     """The co-sponsor units as given (cleaned, each once), never the lead sponsor itself."""
     out: list[str] = []
     for unit in units:
-        text = clean_text(unit, "co-sponsor (--co-sponsor)", required=True, limit=200) or ""
+        text = (
+            clean_text(unit, "co-sponsor (--co-sponsor)", required=True, limit=200, name=True) or ""
+        )
         if text == lead:
             raise InputError(
                 f"协办单位 {text} 即牵头承办单位 the co-sponsor {text!r} is the lead sponsor itself"
@@ -259,6 +309,10 @@ class Commands:
     uow: UnitOfWorkFactory | None = None
     _pinned: dict[str, Procedure] = field(default_factory=dict)
     max_attachment_bytes: int = DEFAULT_MAX_BYTES  # the largest file --attach takes
+    audit_key: Path | None = None  # the signing key (None: HOME/keys/audit-signing.pem)
+    audit_origin: str | None = None  # the log's name in its checkpoints (None: from the key)
+    # when ``decide serve`` signs checkpoints, and the time-stamping authority (app.witness)
+    checkpoints: CheckpointSettings = field(default_factory=CheckpointSettings)
 
     def __post_init__(self) -> None:
         if self.uow is None:
@@ -506,8 +560,8 @@ class Commands:
         (Decree 713 Art. 11)."""
         proc = self.procedure(procedure_id)
         on = self.effective(on)
-        title_text = clean_text(title, "title", required=True, limit=MAX_TITLE)
-        sponsor_text = clean_text(sponsor, "sponsor", required=True, limit=200)
+        title_text = clean_text(title, "title", required=True, limit=MAX_TITLE, name=True)
+        sponsor_text = clean_text(sponsor, "sponsor", required=True, limit=200, name=True)
         who = self.who_of(actor)
         partners = _co_sponsors(co_sponsors, sponsor_text or "")
         assigned: dict[str, list[str]] = {}
@@ -779,7 +833,9 @@ class Commands:
         return after.model_copy(update={"version": version, "status": view.status}), view
 
     def _actor_text(self, actor: str | None) -> str:
-        text = clean_text(actor, "actor (--actor or DECIDE_ACTOR)", required=True, limit=128)
+        text = clean_text(
+            actor, "actor (--actor or DECIDE_ACTOR)", required=True, limit=128, name=True
+        )
         assert text is not None
         return text
 
@@ -971,7 +1027,9 @@ class Commands:
         request ``on_behalf_of`` an external party (代录: an expert panel, the Party committee)
         is recorded under the caller with the party beside it, and a completion needs its
         document."""
-        party = clean_text(getattr(request, "on_behalf_of", None), "--on-behalf-of", limit=200)
+        party = clean_text(
+            getattr(request, "on_behalf_of", None), "--on-behalf-of", limit=200, name=True
+        )
         if party is not None:
             if isinstance(request, CompleteRequest | AttachRequest) and not request.attach:
                 raise InputError(

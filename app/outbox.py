@@ -124,14 +124,18 @@ def deliver(
 ) -> Settled:
     """Send one message row to each channel that has not delivered it yet, recording each
     delivery; the row is done when every channel has it, superseded when its state no longer
-    holds, else failed (its error, passed through ``redact``, kept for the next try)."""
-    decision, view = cmds.status(row.decision_id or "")
-    if not still_holds(view, row.payload):
-        finish(cmds, row.id, worker=worker, tries=row.tries, outcome="superseded")
-        return Settled(row.id, row.kind, "superseded")
+    holds (a row of no decision, a checkpoint, always holds), else failed (its error, passed
+    through ``redact``, kept for the next try)."""
+    if row.decision_id is None:  # about no decision (an audit checkpoint): it always holds
+        title = str(row.payload.get("title") or "")
+    else:
+        decision, view = cmds.status(row.decision_id)
+        if not still_holds(view, row.payload):
+            finish(cmds, row.id, worker=worker, tries=row.tries, outcome="superseded")
+            return Settled(row.id, row.kind, "superseded")
+        title = str(row.payload.get("title") or decision.title)
     with cmds.unit(write=False) as uow:
         had = uow.outbox.delivered(row.id)
-    title = str(row.payload.get("title") or decision.title)
     sent: list[str] = []
     failures: list[tuple[str, Exception]] = []
     for name, send in channels.items():

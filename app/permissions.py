@@ -28,6 +28,7 @@ from app.accounts import Identity
 from procedures import AccessDenied, Procedure
 from procedures.model import Step
 from procedures.state import Action, Decision, Reuse, Start
+from store.repository import no_decision
 
 __all__ = [
     "SPANNING",
@@ -88,7 +89,16 @@ def may_read(identity: Identity, decision: Decision) -> bool:
     return identity.admin or bool(identity.roles & READ_ALL) or takes_part(identity, decision)
 
 
+def _hide(identity: Identity, decision: Decision) -> None:
+    """An undisclosable decision the caller may not read is answered as an unknown id: even its
+    existence is not disclosed (the ordinary ones are in the published catalogue, Decree 713
+    Art. 10, so a refusal there names the rule instead)."""
+    if "undisclosable" in decision.flags and not may_read(identity, decision):
+        raise no_decision(decision.id)
+
+
 def check_read(identity: Identity, decision: Decision) -> None:
+    _hide(identity, decision)
     if not may_read(identity, decision):
         raise AccessDenied(
             f"{identity.name}（{identity.unit}）无权查看决策 {decision.id} may not read this "
@@ -126,6 +136,7 @@ def check_act(
     """Refuse (exit 6) a caller who may not take ``action`` on this decision's ``step``."""
     if not identity.authenticated:
         return
+    _hide(identity, decision)
     allowed = act_roles(step, action)
     held = identity.roles & allowed
     if not held:

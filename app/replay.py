@@ -195,7 +195,8 @@ def _replay_one(
             events[0].seq if events else None,
             "state",
             f"决策 decision {decision.id} ({decision.title}): the decisions row has no register "
-            "event: it was added to the decisions table outside the engine",
+            "event: it was added to the decisions table outside the engine (or the newest "
+            "events were cut off the log: see the checkpoints)",
         )
     first = events[0].seq
     try:

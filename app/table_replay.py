@@ -78,6 +78,8 @@ __all__ = [
 PEOPLE_EVENTS = ("person_add", "person_remove")
 CALENDAR_EVENTS = ("calendar_import",)
 _EDITED = "edited outside the engine"
+# a row without its event is also what cutting the newest events off the log leaves behind
+_OR_CUT = " (or the newest events were cut off the log: see the checkpoints)"
 
 
 def table_problems(uow: UnitOfWork, notes: list[str] | None = None) -> Iterator[Problem]:
@@ -140,7 +142,7 @@ def people_problems(rows: Iterable[Person], events: Sequence[AppendedEvent]) -> 
                 None,
                 "people",
                 f"{what} has no person_add event: the role was granted by editing the people "
-                f"table ({_EDITED})",
+                f"table ({_EDITED}){_OR_CUT}",
             )
         elif want[0] != row.unit:
             yield Problem(
@@ -328,7 +330,7 @@ def calendar_problems(
             None,
             "calendar",
             f"{_row_name(row)} has no calendar_import event at its place in the import "
-            f"order{detail}: it was added or moved {_EDITED}",
+            f"order{detail}: it was added or moved {_EDITED}{_OR_CUT}",
         )
     if old and notes is not None:
         notes.append(
@@ -450,8 +452,8 @@ def alert_problems(
                 None,
                 "alerts",
                 f"告警 alerts row ({_level(decision_id, row)}, first reached "
-                f"{row.first_reached_on}) has no alert event: it was added {_EDITED} — the "
-                "deadline scan now takes that level as raised and never raises it",
+                f"{row.first_reached_on}) has no alert event: it was added {_EDITED}{_OR_CUT} "
+                "— the deadline scan now takes that level as raised and never raises it",
             )
     for key, seq in left.items():
         yield Problem(

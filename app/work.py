@@ -109,14 +109,15 @@ def build_package(cmds: Commands, decision_id: str) -> Outcome:
 
 def build_archive(cmds: Commands, decision_id: str) -> Outcome:
     """The archive bundle: manifest, documents and the decision's verifiable audit export."""
-    from store.audit import export_jsonl, verify_export
+    from app.checkpoints import home_keys, signed_export
+    from store.audit import verify_export
 
     decision, view = cmds.status(decision_id)
     out_dir = cmds.home / "archives"
     out_dir.mkdir(parents=True, exist_ok=True)
     export = out_dir / f"{decision.id}.audit.jsonl"
-    export_jsonl(cmds.engine, export, decision_id=decision.id)
-    report = verify_export(export)
+    signed_export(cmds, export, decision.id)  # with its inclusion proofs and checkpoint
+    report = verify_export(export, public_keys=home_keys(cmds))
     docs = _documents(cmds, decision_id)
     store = cmds.documents()
     files = []
@@ -164,8 +165,9 @@ def build_archive(cmds: Commands, decision_id: str) -> Outcome:
                 "sha256": hashlib.sha256(audit_bytes).hexdigest(),
                 "verified": report.ok,
             },
-            "verify": "unzip, then: decide audit verify --file audit.jsonl; and sha256sum each "
-            "document against this manifest",
+            "verify": "unzip, then: decide audit verify --file audit.jsonl --trusted-key "
+            "PUBLIC_KEY (the office's audit public key, obtained from it directly); and "
+            "sha256sum each document against this manifest",
         }
         zf.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2))
     tmp.replace(zpath)

@@ -4,7 +4,10 @@ Builds (once; cached) a SQLite database holding a valid chain of 1,000,000 audit
 200-byte payloads with Chinese text, 2,000 decisions) through a bulk path that hashes each
 event with the reference ``store.audit.event_hash``, then times ``store.audit.verify`` several
 times and prints events/s per run and the median (target on SQLite and on PostgreSQL alike:
-200,000 events/s, one million events in under 5 s, on a 2-core machine).  ``--postgres URL``
+200,000 events/s, one million events in under 5 s, on a 2-core machine).  Each run verifies
+with a signed Merkle checkpoint of the whole chain (its root is rebuilt, what users get) and,
+interleaved as the reference, without one; the cost of the tree itself (the root over all
+leaves, an inclusion and a consistency proof, built and checked) is printed first.  ``--postgres URL``
 does the same on PostgreSQL, in the database the URL names, which must be called
 ``decide_bench…`` (it is dropped and rebuilt when it does not hold the expected chain).  Each
 run also prints the load average, as other work on the machine skews the figures.
@@ -28,6 +31,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
 import argparse  # noqa: E402
+import base64  # noqa: E402
 import hashlib  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
@@ -37,11 +41,24 @@ import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from datetime import UTC, date, datetime, timedelta  # noqa: E402
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 from sqlalchemy import Engine, create_engine, make_url, text  # noqa: E402
 
 from store.audit import GENESIS, canonical_json, event_hash, utc_iso, verify  # noqa: E402
+from store.audit_chain import Checkpoint  # noqa: E402
 from store.audit_split import PARALLEL_MIN_EVENTS  # noqa: E402
+from store.checkpoints import event_hashes, tree_at  # noqa: E402
 from store.db import make_engine, migrate  # noqa: E402
+from store.merkle import (  # noqa: E402
+    BLOCK,
+    Range,
+    Tree,
+    leaf_hash,
+    verify_consistency,
+    verify_inclusion,
+)
+from store.note import sign_checkpoint  # noqa: E402
+from store.signing import public_key_bytes  # noqa: E402
 
 TARGET_RATE = 200_000  # events/s: one million events in under 5 s
 DECISIONS = 2000
@@ -186,25 +203,88 @@ def build_postgres(url: str, n: int) -> Engine:
     return engine
 
 
-def run(label: str, engine: Engine, runs: int, jobs: list[int | None]) -> bool:
+def merkle_head(engine: Engine) -> list[Checkpoint]:
+    """A signed Merkle checkpoint of the whole chain, given to ``verify`` as a witness's head
+    (so the same database is verified with and without a tree to rebuild), and the cost of
+    the tree: its root, an inclusion and a consistency proof, built and checked."""
+    key = Ed25519PrivateKey.generate()
+    with engine.connect() as conn:
+        size, chain_hash = conn.execute(text("SELECT seq, hash FROM audit_head")).one()
+        t = time.perf_counter()
+        tree = tree_at(conn, size)
+        root = tree.root()
+        built = time.perf_counter() - t
+        t = time.perf_counter()
+        streamed = Range()
+        batch: list[str] = []
+        for digest in event_hashes(conn, size):
+            batch.append(digest)
+            if len(batch) == 4096:
+                streamed.extend_hex(batch)
+                batch = []
+        streamed.extend_hex(batch)
+        assert streamed.root() == root
+        rooted = time.perf_counter() - t
+        t = time.perf_counter()
+        index = size // 3
+        proof = tree.inclusion(index)
+        proved = time.perf_counter() - t
+        hexes = list(event_hashes(conn, index + 1, index))
+        t = time.perf_counter()
+        assert verify_inclusion(index, size, leaf_hash(bytes.fromhex(hexes[0])), proof, root)
+        checked = time.perf_counter() - t
+        first = size // 2 + 12345
+        old = Tree(event_hashes(conn, first), first, tree._load).root()
+        t = time.perf_counter()
+        consistency = tree.consistency(first)
+        cproved = time.perf_counter() - t
+        t = time.perf_counter()
+        assert verify_consistency(first, size, old, root, consistency)
+        cchecked = time.perf_counter() - t
+    print(
+        f"merkle, {size:,} leaves: root streamed from the database in {rooted:.2f} s; tree for "
+        f"proofs (blocks of {BLOCK}) in {built:.2f} s; inclusion proof of leaf {index:,}: "
+        f"{len(proof)} hashes built in {proved * 1e3:.1f} ms, checked in {checked * 1e3:.2f} ms; "
+        f"consistency proof {first:,} → {size:,}: {len(consistency)} hashes built in "
+        f"{cproved * 1e3:.1f} ms, checked in {cchecked * 1e3:.2f} ms"
+    )
+    note = sign_checkpoint(key, "bench.local/audit", size, root)
+    public = base64.b64encode(public_key_bytes(key)).decode()
+    return [Checkpoint(0, size, chain_hash, "", public, note, source="witness", label="bench")]
+
+
+def run(
+    label: str, engine: Engine, runs: int, jobs: list[int | None], heads: list[Checkpoint]
+) -> bool:
     """Runs each ``jobs`` setting in turn, round after round (interleaved: the machine's drift
-    hits all settings alike); the target is judged on the default (None: what users get)."""
+    hits all settings alike), with the Merkle checkpoint (what users get) and, for reference,
+    without it; the target is judged on the default (None: what users get)."""
     rates: dict[int | None, list[float]] = {j: [] for j in jobs}
+    bare: dict[int | None, list[float]] = {j: [] for j in jobs}
     for r in range(runs):
         for j in jobs:
             t = time.perf_counter()
             report = verify(engine, jobs=j)
             seconds = time.perf_counter() - t
             assert report.ok, report.problems[:3]
+            bare[j].append(report.events / seconds)
+            t = time.perf_counter()
+            report = verify(engine, jobs=j, heads=heads)
+            seconds = time.perf_counter() - t
+            assert report.ok, report.problems[:3]
             rates[j].append(report.events / seconds)
             print(
                 f"  {label} run {r + 1}, jobs {_name(j)}: {report.events:,} events in "
-                f"{seconds:.2f} s = {rates[j][-1]:,.0f} events/s "
-                f"(load average {os.getloadavg()[0]:.2f})"
+                f"{seconds:.2f} s = {rates[j][-1]:,.0f} events/s with the Merkle root, "
+                f"{bare[j][-1]:,.0f} without (load average {os.getloadavg()[0]:.2f})"
             )
     met = True
     for j in jobs:
         median = statistics.median(rates[j])
+        print(
+            f"{label}, jobs {_name(j)}: without a Merkle checkpoint (reference) median "
+            f"{statistics.median(bare[j]):,.0f} events/s"
+        )
         print(
             f"{label}, jobs {_name(j)}: median {median:,.0f} events/s over {runs} runs "
             f"({report.events / median:.2f} s for {report.events:,} events)"
@@ -246,11 +326,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     path = args.db or Path(f"/tmp/decide-bench-audit-{args.events}.db")
     engine = build_sqlite(path, args.events)
-    met = run("sqlite", engine, args.runs, args.jobs)
+    met = run("sqlite", engine, args.runs, args.jobs, merkle_head(engine))
     engine.dispose()
     if args.postgres:
         pg = build_postgres(args.postgres, args.pg_events or args.events)
-        met = run("postgresql", pg, args.runs, args.jobs) and met
+        met = run("postgresql", pg, args.runs, args.jobs, merkle_head(pg)) and met
         pg.dispose()
     return 0 if met else 1
 

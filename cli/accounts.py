@@ -30,7 +30,12 @@ def _password(from_stdin: bool) -> str:
             "须从标准输入提供密码 give the password on standard input with --password-stdin "
             "(never as an argument)"
         )
-    line = sys.stdin.readline()
+    # one line of at most 1024 characters (app.accounts refuses longer): standard input that
+    # never ends a line (< /dev/zero) is not read without limit
+    try:
+        line = sys.stdin.readline(1026) if sys.stdin is not None else ""
+    except UnicodeDecodeError:
+        raise InputError("密码无效 the password on standard input is not UTF-8 text") from None
     return line[:-1] if line.endswith("\n") else line
 
 

@@ -62,6 +62,22 @@ def audit_verify(
     chain_only: Annotated[
         bool, typer.Option("--chain-only", help="skip replaying each decision's state")
     ] = False,
+    trusted_key: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--trusted-key",
+            help="a public key the checkpoints must be signed with (PEM, or the verifier key "
+            "from decide audit public-key), kept by the auditor, not read from this home",
+        ),
+    ] = None,
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--checkpoint",
+            help="a checkpoint a witness kept (the signed note as handed out): the log must "
+            "be consistent with it",
+        ),
+    ] = None,
     jobs: Annotated[
         int | None,
         typer.Option(
@@ -71,20 +87,39 @@ def audit_verify(
             "report is the same",
         ),
     ] = None,
+    tsa_roots: Annotated[
+        Path | None,
+        typer.Option(
+            "--tsa-roots",
+            help="PEM certificates the checkpoints' RFC 3161 time stamps must chain to "
+            "(default: DECIDE_TSA_ROOTS)",
+        ),
+    ] = None,
     as_json: Json = False,
 ) -> None:
-    """验证 check the hash chain, checkpoints and stored documents."""
+    """验证 check the hash chain, checkpoints (and their time stamps) and stored documents."""
     from app.admin import audit_verify as run
 
     cmds = commands()
     reader(cmds, auditing=True)
-    report = run(cmds, file, replay=not chain_only, jobs=jobs)
+    report = run(
+        cmds,
+        file,
+        replay=not chain_only,
+        jobs=jobs,
+        trusted=trusted_key or (),
+        witnesses=checkpoint or (),
+        tsa_roots=tsa_roots,
+    )
     doc = {
         "ok": report.ok,
         "events": report.events,
         "head_seq": report.head_seq,
         "head_hash": report.head_hash,
         "checkpoints": report.checkpoints,
+        "signed_upto": report.signed_upto,
+        "unsigned_tail": {"events": report.unsigned_tail, "since": report.tail_since},
+        "trusted_key": bool(trusted_key),
         "documents": report.documents,
         "problems": [{"seq": p.seq, "kind": p.kind, "message": p.message} for p in report.problems],
         "notes": list(report.notes),  # e.g. how many acts were recorded unauthenticated
@@ -134,14 +169,44 @@ def audit_export(
 
 @audit_app.command("checkpoint")
 def audit_checkpoint(as_json: Json = False) -> None:
-    """签名检查点 sign the chain head (key kept under DECIDE_HOME/keys, outside the database)."""
-    from app.admin import audit_checkpoint as run
+    """签名检查点 sign the Merkle tree head of the log (key: DECIDE_AUDIT_KEY), time-stamp it
+    (DECIDE_TSA_URL) and queue it for the notifiers (decide serve sends it); the note printed is
+    what a witness keeps."""
+    from app.witness import witness_checkpoint
 
     cmds = commands()
     reader(cmds, admin=True)
-    row = run(cmds)
+    made = witness_checkpoint(cmds, min_events=0)
+    assert made is not None  # min_events=0: always made
+    doc = made.to_json()
+    lines = [
+        f"已签名 checkpoint signed at #{made.seq} {made.hash[:16]}…; 交给见证方 give this note "
+        "to a witness:",
+        render.escape(made.text),
+    ]
+    if made.stamped_at is not None:
+        lines.append(f"  时间戳 time-stamped {made.stamped_at:%Y-%m-%d %H:%M:%S} UTC by {made.tsa}")
+    elif made.stamp_error is not None:
+        lines.append(f"  [red]未加时间戳 NOT time-stamped[/]: {render.escape(made.stamp_error)}")
+    show(as_json, doc, *lines)
+
+
+@audit_app.command("public-key")
+def audit_public_key(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="also write the PEM public key to this file")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """审计公钥 the signing key's public half, for auditors' --trusted-key (never the private)."""
+    from app.checkpoints import public_key
+
+    cmds = commands()
+    reader(cmds, auditing=True)
+    pem, verifier = public_key(cmds, out)
     show(
         as_json,
-        {"seq": row.seq, "hash": row.hash, "signed_at": row.signed_at},
-        f"已签名 checkpoint signed at #{row.seq} {row.hash[:16]}…",
+        {"verifier_key": verifier, "pem": pem, "out": str(out) if out else None},
+        f"验证密钥 verifier key: {verifier}",
+        render.escape(pem),
     )

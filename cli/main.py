@@ -18,7 +18,7 @@ import typer
 from cli import accounts, admin, audit, decisions, procedures, render, service, web  # noqa: F401
 from cli.common import app
 from cli.render import stdout_gone
-from procedures import DecideError
+from procedures import DecideError, InputError
 
 __all__ = ["app", "entry", "main"]
 
@@ -27,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; map the project's errors to one line (or one JSON object) and an exit code."""
     args = sys.argv[1:] if argv is None else argv
     as_json = "--json" in args
+    undecodable = _not_utf8(args)
+    if undecodable is not None:
+        exc = InputError(undecodable)
+        _fail(as_json, exc.to_dict(), str(exc), exc.exit_code)
+        return exc.exit_code
     try:
         # Without standalone mode Click returns the code of a ``typer.Exit`` instead of raising it.
         code = app(args=args, prog_name="decide", standalone_mode=False)
@@ -44,6 +49,22 @@ def main(argv: list[str] | None = None) -> int:
         _fail(as_json, {"error": "usage", "message": message}, message, 2)
         return 2
     return code if isinstance(code, int) else 0
+
+
+def _not_utf8(args: list[str]) -> str | None:
+    """The refusal for an argument that is not valid UTF-8 (Python keeps such bytes of argv as
+    lone surrogates, which no database, JSON document or terminal can carry), or None."""
+    for number, arg in enumerate(args, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            raw = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            return (
+                f"参数不是有效的 UTF-8 argument {number} ({raw}) is not valid UTF-8 text "
+                "[input.utf8]: decision ids, names and reasons are given in UTF-8; a file whose "
+                "name is in another encoding (GBK) is renamed or copied first"
+            )
+    return None
 
 
 def _fail(as_json: bool, doc: dict[str, Any], text: str, code: int) -> None:

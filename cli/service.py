@@ -59,9 +59,42 @@ def demo() -> None:
 
 
 @app.command("db-upgrade")
-def db_upgrade(as_json: Json = False) -> None:
-    """Apply pending schema migrations explicitly."""
-    from app.admin import db_upgrade as run
+def db_upgrade(
+    owner_url: Annotated[
+        str | None,
+        typer.Option(
+            "--owner-url",
+            envvar="DECIDE_OWNER_URL",
+            help="PostgreSQL: migrate as this owner role, then grant the role of "
+            "DECIDE_DATABASE_URL only what the application needs",
+        ),
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """升级数据库结构 apply pending schema migrations; make the home private."""
+    from app.schema import db_upgrade as run
 
-    revision = run()
-    show(as_json, {"revision": revision}, f"schema at revision {revision}")
+    done = run(owner_url=owner_url)
+    grants = done.grants
+    doc = {
+        "revision": done.revision,
+        "grants": None
+        if grants is None
+        else {
+            "role": grants.role,
+            "owner": grants.owner,
+            "schema": grants.schema,
+            "tables": {k: list(v) for k, v in grants.tables.items()},
+        },
+        "tightened": list(done.tightened),
+    }
+    lines = [f"数据库结构版本 schema at revision {done.revision}"]
+    if grants is not None:
+        lines.append(
+            f"应用角色 application role {grants.role} (owner {grants.owner}, schema "
+            f"{grants.schema}): {len(grants.tables)} tables; "
+            + ", ".join(f"{t}: {' '.join(p)}" for t, p in grants.tables.items() if len(p) < 4)
+            + "; the others SELECT INSERT UPDATE DELETE; no TRUNCATE, no ALTER"
+        )
+    lines += [f"已收紧权限 made private: {line}" for line in done.tightened]
+    show(as_json, doc, *lines)

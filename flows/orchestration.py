@@ -118,8 +118,9 @@ async def drain(*, worker: str, limit: int = 20) -> list[dict[str, Any]]:
         by_decision[row.decision_id or ""].append(row.id)
     results: list[dict[str, Any]] = []
     for decision_id, ids in by_decision.items():
-        with tags(f"decision:{decision_id}"):
-            results.extend(await decision_flow(decision_id, ids, worker))
+        # rows of no decision (audit checkpoints for the witnesses) run as "decision-audit"
+        with tags(f"decision:{decision_id}" if decision_id else "audit"):
+            results.extend(await decision_flow(decision_id or "audit", ids, worker))
     return results
 
 

@@ -1,8 +1,11 @@
 """``decide serve``: one long-running process that keeps the automated work going.
 
-APScheduler (the embedded scheduler; Prefect's own schedules need a server) runs two jobs:
-the outbox drain every few seconds and the deadline scan daily at a set time in Asia/Shanghai,
-plus both once at start (which is also the catch-up after downtime).  Misfire handling is set
+APScheduler (the embedded scheduler; Prefect's own schedules need a server) runs the outbox
+drain every few seconds and the deadline scan daily at a set time in Asia/Shanghai, plus both
+once at start (which is also the catch-up after downtime); and it signs audit checkpoints every
+``DECIDE_CHECKPOINT_MINUTES`` and whenever ``DECIDE_CHECKPOINT_EVENTS`` events were appended since
+the last (polled with the drain), never without a new event — each time-stamped when a TSA is
+configured and handed to the notifiers through the outbox (:mod:`app.witness`).  Misfire handling is set
 on purpose: APScheduler's default grace time of one second would silently drop a scan whose
 time passed while the process was busy or the machine asleep; here a late scan still runs
 (up to 12 hours late) and missed runs are coalesced into one.  SIGINT/SIGTERM stop it cleanly:
@@ -29,6 +32,7 @@ from rich.markup import escape
 
 from app.clock import SHANGHAI, today_shanghai
 from app.commands import Commands
+from app.witness import Witnessed, check_settings, witness_checkpoint
 from flows.orchestration import drain, release_claims, scan_flow, use
 from notify.redact import redact
 
@@ -76,9 +80,22 @@ def serve(
             )
             console.print(f"  outbox #{r['id']} {r.get('kind', '')}: {status}")
 
+    every = cmds.checkpoints
+    checkpoints = check_settings(cmds)  # a roots file that cannot be used stops us here
+
+    def checkpoint_after(events: int, why: str) -> Callable[[], None]:
+        def checkpoint() -> None:
+            made = witness_checkpoint(cmds, min_events=events)
+            if made is not None:
+                console.print(_describe(made, why))
+
+        return checkpoint
+
     guarded = _guard(console, stop, secrets)
     if once:
         guarded(run_scan)()
+        if every.every_minutes > 0 or every.every_events > 0:
+            guarded(checkpoint_after(1, "over the new events"))()  # the drain hands it out
         guarded(run_drain)()
         return
     # APScheduler keeps the times (interval, daily cron in Asia/Shanghai, misfires, coalescing);
@@ -110,10 +127,34 @@ def serve(
         coalesce=True,
         misfire_grace_time=12 * 3600,
     )
+    if every.every_minutes > 0:
+        scheduler.add_job(
+            queue.put,
+            IntervalTrigger(minutes=every.every_minutes),
+            args=[guarded(checkpoint_after(1, f"on schedule (every {every.every_minutes:g} min)"))],
+            id="checkpoint",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(60, int(every.every_minutes * 30)),
+        )
+    if every.every_events > 0:
+        scheduler.add_job(
+            queue.put,
+            IntervalTrigger(seconds=drain_seconds),
+            args=[
+                guarded(checkpoint_after(every.every_events, f"after {every.every_events} events"))
+            ],
+            next_run_time=now + timedelta(seconds=1),
+            id="checkpoint-events",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(30, int(drain_seconds * 4)),
+        )
     scheduler.start()
     console.print(
         f"decide serve: outbox every {drain_seconds:g}s, deadline scan daily at "
-        f"{hour:02d}:{minute:02d} Asia/Shanghai — Ctrl-C or SIGTERM to stop"
+        f"{hour:02d}:{minute:02d} Asia/Shanghai, {escape(checkpoints)} — Ctrl-C or SIGTERM to "
+        "stop"
     )
     while not stop.is_set():
         try:
@@ -128,6 +169,18 @@ def serve(
     console.print(
         f"stopped cleanly ({released} unfinished outbox row(s) released for the next run)"
     )
+
+
+def _describe(made: Witnessed, why: str) -> str:
+    head = f"[bold]审计检查点 audit checkpoint[/] #{made.seq} signed {why}"
+    if made.stamped_at is not None:
+        return f"{head}, 时间戳 time-stamped {made.stamped_at:%Y-%m-%d %H:%M:%S} UTC by {made.tsa}"
+    if made.stamp_error is not None:
+        return (
+            f"{head} [red]but NOT time-stamped[/] (handed out unstamped): "
+            f"{escape(made.stamp_error)}"
+        )
+    return f"{head} (no time-stamping authority configured)"
 
 
 def _guard(

@@ -189,7 +189,10 @@ class JsonlNotifier:
         try:
             with self._lock:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                with self.path.open("a", encoding="utf-8") as f:
+                # 0600 when new, like the database and the keys: alerts name decisions, some
+                # of them undisclosable
+                flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+                with os.fdopen(os.open(self.path, flags, 0o600), "a", encoding="utf-8") as f:
                     f.write(line)
                     f.flush()
                     os.fsync(f.fileno())

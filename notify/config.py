@@ -237,13 +237,13 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 
 
 def _read_file(path: Path) -> dict[str, Any]:
+    from procedures.files import read_text
+
+    text = read_text(path, what="the notification settings")  # a regular file, at most 1 MiB
     try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"{path}: not valid TOML: {e}") from None
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
 
 
 def load_notify_settings(home: Path, env: Mapping[str, str] | None = None) -> NotifySettings:
@@ -265,10 +265,10 @@ def _load(home: Path, env: Mapping[str, str]) -> NotifySettings:
 
     explicit = env.get("DECIDE_NOTIFY_FILE")
     path = Path(explicit) if explicit else home / "notify.toml"
-    if explicit and not path.is_file():
+    if explicit and not path.exists():
         raise InputError(f"DECIDE_NOTIFY_FILE: {path} does not exist")
     where = str(path)
-    if path.is_file():
+    if path.exists():  # not a regular file (a FIFO, a directory): refused by _read_file
         doc = _read_file(path)
         _only(doc, {"console", "jsonl", "webhook", "smtp"}, where)
         if "console" in doc:

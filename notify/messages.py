@@ -3,6 +3,8 @@ ids beside, the machine fields, and an idempotency key.
 
 An alert row carries one step attempt's highest level reached by one scan, with the day each
 level was first reached (``reached``): one message, however many levels a catch-up raised.
+A checkpoint row (no decision) carries the signed checkpoint's text, which the message gives
+whole under one line saying whether and when it was time-stamped: a witness keeps it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ def message_for(kind: str, decision: str, payload: dict[str, Any], title: str) -
     """The human line (Chinese with English ids beside) and data for one outbox row."""
     if kind == "alert":
         return _alert(decision, payload, title)
+    if kind == "checkpoint":
+        return _checkpoint(payload, title)
     event = payload.get("event", kind)
     verb = {"step_ready": "可以开始 ready", "step_open": "已开始 open"}.get(event, event)
     text = (
@@ -54,3 +58,20 @@ def _alert(decision: str, payload: dict[str, Any], title: str) -> Message:
     )
     key = f"alert:{decision}:{payload['step']}:{payload['attempt']}:{level}"
     return Message(kind="alert", decision=decision, title=title, text=text, data=payload, key=key)
+
+
+def _checkpoint(payload: dict[str, Any], title: str) -> Message:
+    stamp = payload.get("timestamp")
+    if isinstance(stamp, dict):
+        said = f"时间戳 time-stamped {stamp.get('time')} by {stamp.get('tsa')} (RFC 3161)"
+    elif payload.get("timestamp_error"):
+        said = f"未加时间戳 NOT time-stamped: {payload['timestamp_error']}"
+    else:
+        said = "未配置时间戳服务 no time-stamping authority configured"
+    text = (
+        f"【{title or '审计检查点 audit checkpoint'}】#{payload.get('seq')} "
+        f"签名 signed {payload.get('signed_at')} · {said} · 请留存 keep this to check the log "
+        f"against later (decide audit verify)\n{payload.get('checkpoint', '')}"
+    )
+    key = f"checkpoint:{payload.get('seq')}:{str(payload.get('sha256', ''))[:16]}"
+    return Message(kind="checkpoint", decision="", title=title, text=text, data=payload, key=key)

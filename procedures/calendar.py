@@ -34,7 +34,7 @@ from typing import Any, Literal, NamedTuple
 from chinese_calendar import constants as _cc  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from procedures.errors import CalendarError
+from procedures.errors import CalendarError, InputError
 from procedures.statutory import statutory_days
 
 __all__ = ["Dated", "Schedule", "WorkCalendar", "load_schedule", "parse_schedule"]
@@ -83,10 +83,12 @@ class Schedule(BaseModel):
 
 def load_schedule(path: str | Path) -> Schedule:
     """Read and validate a schedule TOML file."""
+    from procedures.files import read_text
+
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeError) as e:
-        raise CalendarError(f"{path}: cannot read schedule file: {e}") from e
+        text = read_text(Path(path), what="a schedule file")
+    except InputError as e:
+        raise CalendarError(f"{path}: cannot read schedule file: {e}") from None
     return parse_schedule(text, source_name=str(path))
 
 

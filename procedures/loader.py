@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from procedures.errors import InvalidDefinition, NotFound
+from procedures.errors import InputError, InvalidDefinition, NotFound
 from procedures.model import Period, Prerequisite, Procedure, Requirement, Step
 
 __all__ = ["PRESETS_DIR", "load_procedure", "parse_procedure", "preset_ids"]
@@ -100,6 +101,10 @@ def _resolve(ref: str, base: Path | None) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate.resolve()
+    if Path(ref).exists():  # a FIFO, a device, a directory: say so (never read it)
+        from procedures.files import open_regular
+
+        os.close(open_regular(Path(ref), limit=0, what="a procedure definition"))
     if base is None:
         raise NotFound(
             f"未找到程序定义 no procedure file or preset named {ref!r} "
@@ -124,9 +129,13 @@ def _parsed(path: Path) -> dict[str, Any]:
 
 
 def _parse(path: Path) -> dict[str, Any]:
+    from procedures.files import read_text
+
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return tomllib.loads(read_text(path, what="a procedure definition"))  # at most 1 MiB
+    except InputError as exc:
+        raise InvalidDefinition(f"cannot read the file: {exc}", source=path.name) from None
+    except tomllib.TOMLDecodeError as exc:
         raise InvalidDefinition(f"cannot read the file: {exc}", source=path.name) from None
 
 

@@ -102,8 +102,8 @@ def event_text(
 
 
 _RECENT = SQL(
-    "SELECT COUNT(*) FROM audit_events WHERE action = :a AND recorded_at >= :since "
-    "AND payload LIKE :p"
+    "SELECT COUNT(*) FROM audit_events WHERE decision_id IS NULL AND action = :a "
+    "AND recorded_at >= :since AND payload LIKE :p"
 )
 # acts recorded without authentication (failed logins are no acts)
 _UNAUTHENTICATED = SQL(
@@ -271,8 +271,9 @@ class AuditLog:
         return [_appended(row) for row in rows]
 
     def count_recent(self, action: str, fragment: str, since: str) -> int:
-        """How many ``action`` events recorded at or after ``since`` (ISO UTC) whose payload
-        contains ``fragment`` (canonical JSON, e.g. ``"account":"liu"``)."""
+        """How many ``action`` events of no decision (account events) recorded at or after
+        ``since`` (ISO UTC) whose payload contains ``fragment`` (canonical JSON, e.g.
+        ``"account":"liu"``); the decision index keeps it off the decisions' events."""
         pattern = "%" + fragment.replace("%", "_") + "%"
         row = _RECENT.run(self._conn(), {"a": action, "since": since, "p": pattern}).fetchone()
         return int(row[0]) if row else 0
@@ -281,6 +282,23 @@ class AuditLog:
         """How many events record an act without authentication (a single-user home)."""
         row = _UNAUTHENTICATED.run(self._conn(), {"p": '%"unauthenticated":true%'}).fetchone()
         return int(row[0]) if row else 0
+
+    def checkpoint_count(self) -> int:
+        row = SQL("SELECT COUNT(*) FROM audit_checkpoints").run(self._conn()).fetchone()
+        return int(row[0]) if row else 0
+
+    def decisions_ahead(self, actions: Sequence[str]) -> list[tuple[str, int, int, int | None]]:
+        """Decisions whose version exceeds their events with ``actions`` (the changes):
+        (id, version, events held, the last one's seq) — the state is ahead of the log."""
+        params = {f"a{i}": a for i, a in enumerate(actions)}
+        marks = ", ".join(f":a{i}" for i in range(len(actions)))
+        query = SQL(
+            "SELECT d.id, d.version, COALESCE(c.n, 0), c.last FROM decisions d LEFT JOIN "
+            "(SELECT decision_id, COUNT(*) AS n, MAX(seq) AS last FROM audit_events "
+            f"WHERE action IN ({marks}) GROUP BY decision_id) c ON c.decision_id = d.id "
+            "WHERE d.version > COALESCE(c.n, 0) ORDER BY d.id"
+        )
+        return [(r[0], int(r[1]), int(r[2]), r[3]) for r in query.rows(self._conn(), params)]
 
     def events_with(self, actions: Sequence[str]) -> list[AppendedEvent]:
         """Every event with one of ``actions`` (those of no decision too), ordered by seq."""
@@ -339,6 +357,9 @@ class VerifyReport:
     documents: int
     problems: tuple[Problem, ...]
     notes: tuple[str, ...] = ()  # what was trusted or skipped, for the reader of the report
+    signed_upto: int = 0  # the events a valid signed checkpoint vouches for, as they are
+    unsigned_tail: int = 0  # the events after those: not yet vouched for by any checkpoint
+    tail_since: str | None = None  # when the first of them was recorded (ISO UTC)
 
 
 def verify(
@@ -347,15 +368,19 @@ def verify(
     documents_dir: Path | None = None,
     public_keys: Iterable[bytes] | None = None,
     jobs: int | None = None,
+    heads: Sequence[Any] = (),
 ) -> VerifyReport:
     """Check the whole chain, the head, every checkpoint and (optionally) the stored documents.
 
     ``jobs``: processes checking parts of the chain side by side (default: one per core for a
     long chain, see ``store.audit_split``); the report is the same whatever their number.
+    ``heads``: ``store.audit_chain.Checkpoint`` s from outside the database, checked alike.
     """
     from store.audit_verify import verify_database
 
-    return verify_database(engine, documents_dir=documents_dir, public_keys=public_keys, jobs=jobs)
+    return verify_database(
+        engine, documents_dir=documents_dir, public_keys=public_keys, jobs=jobs, heads=heads
+    )
 
 
 def export_jsonl(
@@ -368,8 +393,10 @@ def export_jsonl(
     return _export(engine, out, decision_id=decision_id, replace=replace)
 
 
-def verify_export(path: Path, *, public_keys: Iterable[bytes] | None = None) -> VerifyReport:
-    """Check an export offline (no database)."""
+def verify_export(
+    path: Path, *, public_keys: Iterable[bytes] | None = None, heads: Sequence[Any] = ()
+) -> VerifyReport:
+    """Check an export offline (no database); ``heads``: checkpoints a witness kept."""
     from store.audit_export import verify_export as _verify_export
 
-    return _verify_export(path, public_keys=public_keys)
+    return _verify_export(path, public_keys=public_keys, heads=heads)

@@ -12,6 +12,7 @@ the hash, and the slow path then says which it was.  ``head_problems`` and
 
 from __future__ import annotations
 
+import base64
 import enum
 import hashlib
 import json
@@ -19,6 +20,8 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Any, NamedTuple
 
 from store.audit import GENESIS, Problem, canonical_json, event_text
+from store.merkle import Range
+from store.note import NoteError, open_checkpoint
 from store.signing import checkpoint_error
 
 __all__ = [
@@ -26,9 +29,11 @@ __all__ = [
     "ChainCheck",
     "Checkpoint",
     "Row",
+    "any_signed",
     "checkpoint_problems",
     "explain_hash",
     "head_problems",
+    "signed_upto",
 ]
 
 MAX_PROBLEMS = 100
@@ -49,12 +54,32 @@ _encode_str = json.encoder.encode_basestring
 
 
 class Checkpoint(NamedTuple):
+    """A signed head: an old-style ``(seq, hash)`` signature, or (``signature`` holding a C2SP
+    signed note, see ``store.note``) a Merkle checkpoint of ``seq`` leaves; ``source`` says
+    where it was found (``database``, ``log``: the checkpoint log beside the key, ``witness``:
+    a file the verifier brought), ``label`` names it in messages."""
+
     id: int
     seq: int
     hash: str
     signed_at: str
     public_key: str
     signature: str
+    source: str = "database"
+    label: str = ""
+
+    @property
+    def is_note(self) -> bool:
+        return "\n" in self.signature
+
+    def what(self) -> str:
+        if self.label:
+            return self.label
+        return f"checkpoint #{self.id} (event {self.seq}, signed {self.signed_at})"
+
+
+# Rows gathered before their leaves are hashed (a block-aligned multiple: see store.merkle)
+TREE_CHUNK = 4096
 
 
 def _short(digest: object) -> str:
@@ -142,7 +167,13 @@ class ChainCheck:
     within ``PREFIX_LIMIT`` rows stops (``gave_up``): the absorber reads the rest of that range.
     """
 
-    def __init__(self, checkpoint_seqs: Iterable[int] = (), *, detached: bool = False) -> None:
+    def __init__(
+        self,
+        checkpoint_seqs: Iterable[int] = (),
+        *,
+        detached: bool = False,
+        tree_sizes: Iterable[int] = (),
+    ) -> None:
         self.problems: list[Problem] = []
         self.dropped = 0
         self.count = 0
@@ -159,6 +190,14 @@ class ChainCheck:
         # the decision links to check on absorbing: (problems found before it, seq, decision, link)
         self.deferred: list[tuple[int, int, str, object]] = []
         self.gave_up = False
+        # The Merkle tree (store.merkle) over the event hashes up to the largest size asked for:
+        # its root at each of ``tree_sizes`` (a detached part keeps its compact ranges instead)
+        self.tree_sizes = sorted({s for s in tree_sizes if s > 0})
+        self.roots: dict[int, bytes] = {0: Range().root()}
+        self.tree_ranges: dict[int, Range] = {}
+        self.tree: Range | None = None if detached else Range()
+        self._pending: list[str] = []
+        self.tree_broken = False
 
     def _add(self, seq: int | None, kind: str, message: str) -> None:
         if len(self.problems) < MAX_PROBLEMS:
@@ -184,6 +223,7 @@ class ChainCheck:
             return
         self.started = True  # the rest is checked here as in one pass
         self.last_seq, self.last_hash, self._before_last = row[0], row[9], prefix[-2][9]
+        self.tree = Range(row[0] if isinstance(row[0], int) and row[0] >= 0 else 0)
         self._feed(it)
 
     def absorb(self, part: ChainCheck) -> None:
@@ -208,6 +248,7 @@ class ChainCheck:
             self._add(pending[1].seq, pending[1].kind, pending[1].message)
             pending = next(links, None)
         self.dropped += part.dropped
+        self._absorb_tree(part)
         by_decision.update(part._by_decision)
         self.found.update(part.found)
         self.count += part.count
@@ -220,6 +261,8 @@ class ChainCheck:
         by_decision, wanted, found = self._by_decision, self.wanted, self.found
         first_link = self._first_link
         expected, prev, prev2, count = self.last_seq + 1, self.last_hash, self._before_last, 0
+        pending = self._pending
+        pend, growing = pending.append, self._growing()
         try:
             for row in rows:
                 seq, did, dph, action, actor, eff, rec, payload, prev_hash, digest = row
@@ -254,10 +297,58 @@ class ChainCheck:
                     )
                 if seq in wanted:
                     found[seq] = digest
+                if growing:
+                    pend(digest)
+                    if len(pending) >= TREE_CHUNK:
+                        self._grow()
+                        growing = self._growing()
                 prev2, prev, expected = prev, digest, seq + 1
         finally:  # keep the state even when the cursor fails mid-way
             self.count += count
             self.last_seq, self.last_hash, self._before_last = expected - 1, prev, prev2
+            self._grow()
+
+    def _growing(self) -> bool:
+        tree = self.tree
+        return bool(tree is not None and self.tree_sizes and tree.end < self.tree_sizes[-1])
+
+    def _grow(self) -> None:
+        """Hashes the pending event hashes into the tree, noting its root (or, detached, its
+        range) at each size asked for on the way."""
+        pending, tree = self._pending, self.tree
+        if not pending or tree is None:
+            pending.clear()
+            return
+        at = 0
+        for size in self.tree_sizes:
+            if size <= tree.end:
+                continue
+            take = min(size - tree.end, len(pending) - at)
+            tree.extend_hex(pending[at : at + take])
+            at += take
+            if tree.end != size:
+                break
+            if tree.begin == 0:
+                self.roots[size] = tree.root()
+            else:
+                self.tree_ranges[size] = tree.copy()
+        pending.clear()
+
+    def _absorb_tree(self, part: ChainCheck) -> None:
+        """The part's tree continues this one (when both are whole where they meet)."""
+        tree, theirs = self.tree, part.tree
+        if tree is None or theirs is None or self.tree_broken or part.tree_broken:
+            self.tree_broken = True
+            return
+        if theirs.begin != tree.end:
+            if tree.end < (self.tree_sizes[-1] if self.tree_sizes else 0):
+                self.tree_broken = True  # rows missing or repeated: the chain check says where
+            return
+        for size, ranged in part.tree_ranges.items():
+            whole = tree.copy()
+            whole.merge(ranged)
+            self.roots[size] = whole.root()
+        tree.merge(theirs)
 
     def _diagnose(self, row: Row, expected: int, prev: str, prev2: str, hash_ok: bool) -> None:
         seq, prev_hash = row[0], row[8]
@@ -354,47 +445,114 @@ def head_problems(head: tuple[int, str] | None, last_seq: int, last_hash: str) -
     return []
 
 
+class _Judged(NamedTuple):
+    error: str | None  # why its signature is not acceptable
+    size: int
+    matches: bool | None  # None: not comparable (past the end, or the tree could not be built)
+
+
+def _keys(c: Checkpoint, trusted: Collection[bytes] | None) -> Collection[bytes]:
+    if trusted is not None:
+        return trusted
+    try:
+        return [base64.b64decode(c.public_key, validate=True)]
+    except ValueError:
+        return []
+
+
+def _judge(c: Checkpoint, chain: ChainCheck, trusted: Collection[bytes] | None) -> _Judged:
+    if not c.is_note:
+        error = checkpoint_error(c.seq, c.hash, c.signed_at, c.public_key, c.signature, trusted)
+        if c.seq > chain.last_seq or c.seq not in chain.found:
+            return _Judged(error, c.seq, None)
+        return _Judged(error, c.seq, chain.found[c.seq] == c.hash)
+    try:
+        parsed, _ = open_checkpoint(c.signature, _keys(c, trusted))
+    except NoteError as exc:
+        return _Judged(str(exc), c.seq, None)
+    if parsed.size != c.seq:
+        return _Judged(f"its note is for {parsed.size} events, not {c.seq}", c.seq, None)
+    root = chain.roots.get(parsed.size)
+    if parsed.size > chain.last_seq or root is None:
+        return _Judged(None, parsed.size, None)
+    return _Judged(None, parsed.size, root == parsed.root)
+
+
+def signed_upto(
+    checkpoints: Sequence[Checkpoint], chain: ChainCheck, trusted: Collection[bytes] | None
+) -> int:
+    """The largest number of events a validly signed checkpoint vouches for as they are."""
+    judged = (_judge(c, chain, trusted) for c in checkpoints)
+    return max((j.size for j in judged if j.error is None and j.matches), default=0)
+
+
+def any_signed(
+    checkpoints: Sequence[Checkpoint], chain: ChainCheck, trusted: Collection[bytes] | None
+) -> bool:
+    """Whether some checkpoint carries an acceptable signature (by a trusted key, if given)."""
+    return any(_judge(c, chain, trusted).error is None for c in checkpoints)
+
+
+def _kind(c: Checkpoint, kind: str) -> str:
+    if kind == "truncated":
+        return kind
+    return {"log": "checkpoint_log", "witness": "witness"}.get(c.source, kind)
+
+
 def checkpoint_problems(
     checkpoints: Sequence[Checkpoint], chain: ChainCheck, trusted: Collection[bytes] | None
 ) -> list[Problem]:
-    """Every checkpoint must be validly signed and its (seq, hash) still be in the chain."""
+    """Every checkpoint must be validly signed and still describe the chain: the event it
+    signed (old style) or the Merkle root of the events up to its size (a C2SP checkpoint)."""
     problems: list[Problem] = []
-    errors = {
-        c.id: checkpoint_error(c.seq, c.hash, c.signed_at, c.public_key, c.signature, trusted)
-        for c in checkpoints
-    }
-    valid = [
-        c
-        for c in checkpoints
-        if errors[c.id] is None and c.seq <= chain.last_seq and chain.found.get(c.seq) == c.hash
-    ]
-    for c in sorted(checkpoints, key=lambda c: (c.seq, c.id)):
-        what = f"checkpoint #{c.id} (event {c.seq}, signed {c.signed_at})"
-        error = errors[c.id]
-        if error is not None:
-            problems.append(Problem(c.seq, "checkpoint", f"{what} is not acceptable: {error}"))
-        elif c.seq > chain.last_seq:
+    judged = {id(c): _judge(c, chain, trusted) for c in checkpoints}
+    valid = [c for c in checkpoints if judged[id(c)].error is None and judged[id(c)].matches]
+    for c in sorted(checkpoints, key=lambda c: (c.seq, c.source, c.id)):
+        j, what = judged[id(c)], c.what()
+        if j.error is not None:
+            problems.append(
+                Problem(c.seq, _kind(c, "checkpoint"), f"{what} is not acceptable: {j.error}")
+            )
+        elif j.size > chain.last_seq:
             problems.append(
                 Problem(
                     chain.last_seq + 1,
                     "truncated",
-                    f"{what} vouches for event {c.seq} but the chain ends at event {chain.last_seq}: "
-                    f"events {chain.last_seq + 1}..{c.seq} (at least) were cut off",
+                    f"{what} vouches for event {j.size} but the chain ends at event "
+                    f"{chain.last_seq}: events {chain.last_seq + 1}..{j.size} (at least) were "
+                    "cut off (tail truncation)",
                 )
             )
-        elif c.seq not in chain.found:
+        elif not c.is_note and c.seq not in chain.found:
             problems.append(
-                Problem(c.seq, "missing", f"event {c.seq}, signed by {what}, is missing")
+                Problem(c.seq, _kind(c, "missing"), f"event {c.seq}, signed by {what}, is missing")
             )
-        elif chain.found[c.seq] != c.hash:
-            after = max((v.seq for v in valid if v.seq < c.seq), default=0)
+        elif j.matches is None:
             problems.append(
                 Problem(
                     c.seq,
-                    "rewritten",
-                    f"event {c.seq} no longer has the hash signed by {what}: the chain was rewritten "
-                    f"after event {after} (the newest checkpoint that still matches) and at or "
-                    f"before event {c.seq}",
+                    _kind(c, "checkpoint"),
+                    f"{what} could not be compared with the log: its events are out of order "
+                    f"or missing before event {c.seq}",
+                )
+            )
+        elif not j.matches:
+            after = max((v.seq for v in valid if v.seq < c.seq), default=0)
+            signed = "the hash" if not c.is_note else "the Merkle root of the events up to it"
+            newer = [v for v in valid if v.seq > c.seq]
+            fork = (
+                f"; {newer[-1].what()} matches the log, so the two sign histories that are not "
+                "consistent with each other (rewritten and signed again)"
+                if newer
+                else ""
+            )
+            problems.append(
+                Problem(
+                    c.seq,
+                    _kind(c, "rewritten"),
+                    f"event {c.seq} no longer has {signed} signed by {what}: the chain was "
+                    f"rewritten after event {after} (the newest checkpoint that still matches) and "
+                    f"at or before event {c.seq}{fork}",
                 )
             )
     return problems

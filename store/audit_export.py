@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from store.audit_chain import (
     ChainCheck,
     Checkpoint,
     Row,
+    any_signed,
     checkpoint_problems,
     explain_hash,
     head_problems,
@@ -71,7 +72,8 @@ def _write(engine: Engine, fd: int, decision_id: str | None) -> int:
         header["events"] = conn.execute(count).scalar_one()
         f.write(json.dumps(header, ensure_ascii=False, separators=(",", ":")) + "\n")
         for c in checkpoints:
-            f.write(canonical_json({"type": "checkpoint", **Checkpoint(*c)._asdict()}) + "\n")
+            line = dict(zip(_CHECKPOINT_FIELDS, c, strict=True))
+            f.write(canonical_json({"type": "checkpoint", **line}) + "\n")
         cursor = open_events(conn, decision_id)
         try:
             for row in cursor:
@@ -168,7 +170,8 @@ def _lines(path: Path, problems: list[Problem]) -> Iterator[tuple[int, dict[str,
             yield number, obj
 
 
-def _events(path: Path, problems: list[Problem]) -> Iterator[Row]:
+def _events(path: Path, problems: list[Problem], proofs: list[Any] | None = None) -> Iterator[Row]:
+    """The event rows of an export (``proofs``: each one's inclusion proof is appended)."""
     for number, obj in _lines(path, problems):
         if number == 1 or obj.get("type") == "checkpoint":
             continue
@@ -177,6 +180,8 @@ def _events(path: Path, problems: list[Problem]) -> Iterator[Row]:
             seq = obj.get("seq") if isinstance(obj.get("seq"), int) else None
             problems.append(Problem(seq, "format", f"line {number} (event {seq}): {row}"))
             continue
+        if proofs is not None:
+            proofs.append(obj.get("inclusion"))
         yield row
 
 
@@ -218,44 +223,100 @@ def _decision_problems(
     return count, last_seq, last_hash
 
 
-def verify_export(path: Path, *, public_keys: Iterable[bytes] | None = None) -> VerifyReport:
-    """Check an export file offline; problems name the first bad event first."""
+_CHECKPOINT_FIELDS = Checkpoint._fields[:6]
+
+
+def verify_export(
+    path: Path, *, public_keys: Iterable[bytes] | None = None, heads: Sequence[Checkpoint] = ()
+) -> VerifyReport:
+    """Check an export offline; problems name the first bad event first.  ``public_keys``:
+    the keys its checkpoints must be signed with (None: those in the file); ``heads``:
+    checkpoints a witness kept, which the export must be consistent with."""
     if not path.is_file():
         raise InputError(f"导出文件不存在 export file not found: {path}")
     trusted = None if public_keys is None else {bytes(k) for k in public_keys}
     problems: list[Problem] = []
     header: dict[str, Any] = {}
     checkpoints: list[Checkpoint] = []
+    lines: list[dict[str, Any]] = []
     for number, obj in _lines(path, problems):
         if number == 1:
             header = obj
         elif obj.get("type") == "checkpoint":
+            lines.append(obj)
             try:
-                checkpoints.append(Checkpoint(**{k: obj[k] for k in Checkpoint._fields}))
+                values = {k: obj[k] for k in _CHECKPOINT_FIELDS}
             except KeyError as exc:
                 problems.append(Problem(None, "format", f"line {number}: checkpoint lacks {exc}"))
-    if header.get("format") != FORMAT or header.get("version") != VERSION:
-        problems.append(Problem(None, "format", f"{path} is not a {FORMAT} version {VERSION} file"))
+                continue
+            role = obj.get("role", "")
+            label = f"the export's {role + ' ' if role else ''}checkpoint (event {values['seq']})"
+            checkpoints.append(Checkpoint(**values, source="export", label=label))
+    version = header.get("version")
+    if header.get("format") != FORMAT or version not in (VERSION, 2):
+        problems.append(Problem(None, "format", f"{path} is not a {FORMAT} version 1 or 2 file"))
         return VerifyReport(False, 0, 0, GENESIS, 0, 0, tuple(problems))
     notes = ["checked offline from an export file"]
     if header.get("scope") == "decision":
+        proofs: list[Any] = []
+        rows = list(_events(path, problems, proofs))
         count, head_seq, head_hash = _decision_problems(
-            _events(path, problems), str(header.get("decision_id")), problems
+            rows, str(header.get("decision_id")), problems
         )
-        notes.append(
-            "a one-decision export shows its events unaltered and its chain whole; "
-            "only a full export or the database can show the global chain"
-        )
+        if version == 2:
+            from store.audit_proofs import decision_proof_problems
+
+            problems += decision_proof_problems(
+                header, lines, list(zip(rows, proofs, strict=True)), trusted, heads
+            )
+            notes.append(
+                "each event was shown to be in the log the export's signed checkpoint commits "
+                "to, and the decision's events to run unbroken up to the last one it names"
+            )
+        else:
+            notes.append(
+                "a version 1 one-decision export shows its events unaltered and its chain "
+                "whole, not that they are in the log, nor that none was removed at the end"
+            )
+            if trusted is not None or heads:
+                problems.append(
+                    Problem(
+                        None,
+                        "checkpoint",
+                        "this version 1 one-decision export carries no checkpoint: it cannot be "
+                        "checked against a trusted key or a witness (export it again)",
+                    )
+                )
     else:
-        chain = ChainCheck(c.seq for c in checkpoints)
+        judged = [*checkpoints, *heads]
+        chain = ChainCheck(
+            (c.seq for c in judged if not c.is_note),
+            tree_sizes=[c.seq for c in judged if c.is_note],
+        )
         chain.feed(_events(path, problems))
         head = header.get("head") or {}
         head_seq, head_hash = int(head.get("seq", 0)), str(head.get("hash", GENESIS))
         problems += chain.all_problems() + head_problems(
             (head_seq, head_hash), chain.last_seq, chain.last_hash
         )
-        problems += checkpoint_problems(checkpoints, chain, trusted)
+        problems += checkpoint_problems(judged, chain, trusted)
         count = chain.count
+        own = [c for c in checkpoints if c.is_note and c.seq == head_seq]
+        if version == 2 and not own:
+            problems.append(
+                Problem(
+                    None,
+                    "checkpoint",
+                    f"no checkpoint in the export covers its {head_seq} events: its checkpoint "
+                    "lines were removed",
+                )
+            )
+        if trusted is not None and not any_signed(checkpoints, chain, trusted):
+            problems.append(
+                Problem(
+                    None, "untrusted", "no checkpoint in the export is signed by the trusted key"
+                )
+            )
         if trusted is None and checkpoints:
             notes.append(
                 "checkpoint signatures were checked with the public keys in the file, "

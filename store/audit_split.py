@@ -265,6 +265,7 @@ class Split:
         ranges: Sequence[tuple[int | None, int | None]],
         columns: Sequence[str],
         checkpoint_seqs: Sequence[int],
+        tree_sizes: Sequence[int] = (),
     ) -> None:
         """Hands each helper its range once ``conn`` (the caller's snapshot) has read.
 
@@ -284,7 +285,7 @@ class Split:
             _send(
                 pipe,
                 (self.dialect, self.target, snapshot_id, HELPER_LOCK_TIMEOUT_MS, identity,
-                 after, upto, columns, list(checkpoint_seqs)),
+                 after, upto, columns, list(checkpoint_seqs), list(tree_sizes)),
             )  # fmt: skip
         deadline = time.monotonic() + READY_TIMEOUT
         for i, pipe in enumerate(self.pipes):  # every helper holds the snapshot (or is out) ...
@@ -357,6 +358,7 @@ def _run(
     upto: int | None,
     columns: Sequence[str],
     checkpoint_seqs: Sequence[int],
+    tree_sizes: Sequence[int] = (),
 ) -> object:
     raw = _open(dialect, target, snapshot_id, lock_timeout_ms)
     try:
@@ -364,7 +366,7 @@ def _run(
         if seen != identity:
             return ("failed", f"sees {seen}, not {identity}")
         pipe.send("ready")
-        check = ChainCheck(checkpoint_seqs, detached=True)
+        check = ChainCheck(checkpoint_seqs, detached=True, tree_sizes=tree_sizes)
         error = None
         cursor = stream_events(raw, dialect, columns, after=after, upto=upto)
         try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,10 @@ from store.audit_chain import (
     MAX_PROBLEMS,
     ChainCheck,
     Checkpoint,
+    any_signed,
     checkpoint_problems,
     head_problems,
+    signed_upto,
 )
 from store.audit_split import (
     PARALLEL_MIN_EVENTS,
@@ -300,7 +302,9 @@ def _start_parts(
     """Splits the seq range and hands the helpers their parts (``conn`` has read already)."""
     last = _as_seq(conn.execute(text("SELECT seq FROM audit_head WHERE id = 1")).scalar())
     ranges = bounds(last, split.helpers + 1)  # the last part is open-ended
-    split.start(conn, ranges[1:], _columns(conn.dialect.name), sorted(chain.wanted))
+    split.start(
+        conn, ranges[1:], _columns(conn.dialect.name), sorted(chain.wanted), chain.tree_sizes
+    )
     return ranges
 
 
@@ -329,15 +333,28 @@ def _finish_parts(
     return True
 
 
+def _tail_since(conn: Connection, seq: int) -> str | None:
+    """When the first event after ``seq`` was recorded (None when there is none)."""
+    found = conn.execute(
+        text("SELECT recorded_at FROM audit_events WHERE seq = :s"), {"s": seq + 1}
+    ).scalar()
+    return found if isinstance(found, str) else None
+
+
 def verify_database(
     engine: Engine,
     *,
     documents_dir: Path | None = None,
     public_keys: Iterable[bytes] | None = None,
     jobs: int | None = None,
+    heads: Sequence[Checkpoint] = (),
 ) -> VerifyReport:
     """Checks the chain in one snapshot; ``jobs`` processes check parts of it side by side
-    (default: one per core for a chain of ``PARALLEL_MIN_EVENTS`` or more, else one)."""
+    (default: one per core for a chain of ``PARALLEL_MIN_EVENTS`` or more, else one).
+
+    ``heads``: signed heads from outside the database (the checkpoint log beside the key, a
+    witness's checkpoint), checked like the database's own.  ``public_keys``: the keys every
+    signature must be made with (None: each row's own key, which shows integrity only)."""
     trusted = None if public_keys is None else {bytes(k) for k in public_keys}
     notes: list[str] = []
     with ExitStack() as stack:
@@ -356,7 +373,12 @@ def verify_database(
                     )
                 )
             ]
-            chain = ChainCheck(c.seq for c in checkpoints)
+            stored = len(checkpoints)
+            checkpoints += heads
+            chain = ChainCheck(
+                (c.seq for c in checkpoints if not c.is_note),
+                tree_sizes=[c.seq for c in checkpoints if c.is_note],
+            )
             if split is None:
                 complete = _read(conn, chain, None, None)
             else:
@@ -376,6 +398,18 @@ def verify_database(
                 for p in checkpoint_problems(checkpoints, chain, trusted)
                 if complete or p.kind != "truncated"
             ]
+            upto = signed_upto(checkpoints, chain, trusted)
+            tail = max(0, chain.last_seq - upto) if complete else 0
+            since = _tail_since(conn, upto) if tail else None
+            if trusted is not None and not any_signed(checkpoints, chain, trusted):
+                problems.append(
+                    Problem(
+                        None,
+                        "untrusted",
+                        "no checkpoint is signed by the trusted key: the log may have been "
+                        "rewritten and signed with another key (or never signed with this one)",
+                    )
+                )
             documents = 0
             if documents_dir is not None:
                 documents, found = document_problems(conn, documents_dir, notes)
@@ -387,8 +421,8 @@ def verify_database(
         )
     elif trusted is None:
         notes.append(
-            "checkpoint signatures were checked with the public keys stored in the "
-            "database, not with a trusted key: this shows integrity, not who signed"
+            "checkpoint signatures were checked with the public keys stored with them, not "
+            "with a trusted key: this shows integrity, not who signed"
         )
     if documents_dir is None:
         notes.append("document files were not checked (no documents directory given)")
@@ -398,8 +432,11 @@ def verify_database(
         events=chain.count,
         head_seq=head[0] if head else 0,
         head_hash=head[1] if head else GENESIS,
-        checkpoints=len(checkpoints),
+        checkpoints=stored,
         documents=documents,
         problems=tuple(problems),
         notes=tuple(notes),
+        signed_upto=upto,
+        unsigned_tail=tail,
+        tail_since=since,
     )

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from procedures.errors import InputError
+from procedures.files import chunks
 from store.settings import DEFAULT_MAX_ATTACHMENT_MB
 
 __all__ = ["DEFAULT_MAX_BYTES", "DocumentStore", "StoredFile"]
 
 DEFAULT_MAX_BYTES = DEFAULT_MAX_ATTACHMENT_MB << 20  # DECIDE_MAX_ATTACHMENT_MB (store.settings)
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -31,68 +30,13 @@ class StoredFile:
     filename: str
 
 
-def _limit_text(limit: int) -> str:
-    return f"{limit / (1 << 20):g} MiB (DECIDE_MAX_ATTACHMENT_MB)"
-
-
-def _kind_of(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
-
-
-def _open_regular(path: Path, limit: int) -> int:
-    """A descriptor on ``path`` once it is known to be a regular file within ``limit``.
-
-    Opened without blocking (a FIFO would otherwise wait for a writer for ever), then checked
-    on the open descriptor itself, so the file cannot be swapped between check and read."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        raise InputError(f"文件不存在 file not found: {path}") from None
-    except OSError as exc:
-        raise InputError(f"无法读取 cannot read {path}: {exc.strerror}") from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        raise InputError(
-            f"不是普通文件 not a regular file: {path} is {_kind_of(info.st_mode)}; "
-            "--attach takes regular files only"
-        )
-    if info.st_size > limit:
-        os.close(fd)
-        raise InputError(_too_large(path, info.st_size, limit))
-    os.set_blocking(fd, True)
-    return fd
-
-
-def _too_large(path: Path, size: int, limit: int) -> str:
-    return (
-        f"文件过大 file too large: {path} has {size:,} bytes or more; an attachment may have "
-        f"at most {_limit_text(limit)}"
-    )
+ATTACH = "--attach"  # how the refusals name the input (the API and console uploads pass here too)
+LIMIT = "DECIDE_MAX_ATTACHMENT_MB"
 
 
 def _chunks(path: Path, limit: int) -> Iterator[bytes]:
-    """The file's content in chunks; refused once it grows past ``limit`` while being read."""
-    fd = _open_regular(path, limit)
-    size = 0
-    try:
-        with os.fdopen(fd, "rb") as f:
-            for chunk in iter(lambda: f.read(_CHUNK), b""):
-                size += len(chunk)
-                if size > limit:
-                    raise InputError(_too_large(path, size, limit))
-                yield chunk
-    except OSError as exc:
-        raise InputError(f"无法读取 cannot read {path}: {exc.strerror}") from None
+    """The file's content in chunks: a regular file only, refused past ``limit`` bytes."""
+    return chunks(path, limit=limit, what=ATTACH, setting=LIMIT)
 
 
 class DocumentStore:

@@ -147,6 +147,12 @@ _AMEND = SQL(
 NOTHING_DUE = date.max  # NULL is kept for "not dated yet" (rows from before revision 0002)
 
 
+def no_decision(decision_id: str) -> NotFound:
+    """The answer for an unknown decision id (also given for an undisclosable decision the caller
+    may not read, so that the answer does not tell it exists)."""
+    return NotFound(f"未找到决策 no decision {decision_id!r}")
+
+
 def next_due(plan: Plan) -> date:
     """The earliest date anything of the decision falls due (``NOTHING_DUE`` when nothing is)."""
     dates = [s.due_on for s in plan.falling_due if s.due_on]
@@ -355,7 +361,7 @@ class DecisionRepository:
     def get(self, decision_id: str) -> Decision:
         row = _GET.run(self.link, {"id": decision_id}).fetchone()
         if row is None:
-            raise NotFound(f"未找到决策 no decision {decision_id!r}")
+            raise no_decision(decision_id)
         attempts = tuple(_attempt(r) for r in _ATTEMPTS_OF.rows(self.link, {"id": decision_id}))
         return _decision(row, attempts)
 

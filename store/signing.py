@@ -35,6 +35,7 @@ __all__ = [
     "checkpoint_error",
     "load_or_create_key",
     "public_key_bytes",
+    "public_key_pem",
     "sign_head",
     "signed_message",
 ]
@@ -93,6 +94,15 @@ def public_key_bytes(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
     """The raw 32-byte public key."""
     public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
     return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def public_key_pem(key: Ed25519PrivateKey) -> str:
+    """The public half as a PEM ``PUBLIC KEY`` (what an auditor keeps for --trusted-key)."""
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode("ascii")
+    )
 
 
 def signed_message(seq: int, hash_: str, signed_at: str) -> bytes:

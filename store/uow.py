@@ -56,7 +56,13 @@ class UnitOfWork:
 
             self._isolation = self.link.driver.isolation_level  # idle: it may change
             self.link.driver.isolation_level = IsolationLevel.REPEATABLE_READ
-        self.db.begin(self.link, write=self.write)
+        try:
+            self.db.begin(self.link, write=self.write)
+        except Exception as exc:  # SQLite: the write lock still held elsewhere after 30 s
+            failure = self.db.failure(exc)
+            if failure is not None:
+                raise failure from None
+            raise
         self.link.pending = [] if self.write else None
         self.decisions = DecisionRepository(self.link)
         self.people = PeopleRepository(self.link)
@@ -92,6 +98,10 @@ class UnitOfWork:
     ) -> None:
         if not self._committed:
             self.link.pending = None
-            self.db.end(self.link, commit=False)
-        if self.snapshot and self.link.dialect == "postgresql":
-            self.link.driver.isolation_level = self._isolation
+            self.db.end_after(self.link, exc)
+        if self.snapshot and self.link.dialect == "postgresql" and not self.link.driver.closed:
+            self.link.driver.isolation_level = self._isolation  # back to the connection's own
+        # a database that cannot be reached or answered too late: one clear error, no traceback
+        failure = self.db.failure(exc) if exc is not None else None
+        if failure is not None:
+            raise failure from None

@@ -23,6 +23,8 @@ ALLOWED = {
         "psycopg",
         "cryptography",
         "pydantic",
+        "rfc3161_client",  # RFC 3161 time stamps of checkpoints (store/timestamping)
+        "httpx",  # the time-stamp request to the TSA (store/timestamping)
     },
     "app": {"procedures", "store", "pydantic", "argon2"},  # argon2: Argon2id password hashes
     "notify": {"procedures", "httpx", "rich"},

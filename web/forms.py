@@ -58,30 +58,47 @@ def _all(form: FormData, name: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in form.getlist(name) if isinstance(v, str) and v.strip())
 
 
-def _pairs(text: str | None, name: str) -> dict[str, str]:
-    """``姓名=值`` lines (one member a line)."""
-    found: dict[str, str] = {}
-    for line in (text or "").splitlines():
-        if not line.strip():
+def _members(form: FormData) -> tuple[dict[str, str], dict[str, str]]:
+    """The meeting form's member rows (name, position, dissent; one row a member, blank rows
+    ignored): each member's position and the dissent stated, by name."""
+
+    def column(name: str) -> list[str]:
+        return [v.strip() if isinstance(v, str) else "" for v in form.getlist(name)]
+
+    names, positions, dissents = (
+        column("member"),
+        column("member_position"),
+        column("member_dissent"),
+    )
+    position: dict[str, str] = {}
+    dissent: dict[str, str] = {}
+    for row, name in enumerate(names, start=1):
+        said = positions[row - 1] if row <= len(positions) else ""
+        why = dissents[row - 1] if row <= len(dissents) else ""
+        if not name:
+            if said or why:
+                raise InputError(f"成员第 {row} 行缺姓名 member row {row} has no name")
             continue
-        key, sep, value = line.partition("=")
-        if not sep:
-            key, sep, value = line.partition("＝")
-        if not sep or not key.strip() or not value.strip():
-            raise InputError(f"{name}: 每行应为 姓名=值 each line is NAME=VALUE (got {line!r})")
-        found[key.strip()] = value.strip()
-    return found
+        if name in position:
+            raise InputError(f"成员 {name!r} 重复 member {name!r} is listed twice")
+        if not said:
+            raise InputError(f"成员 {name!r} 未填表态 member {name!r} has no position")
+        position[name] = said
+        if why:
+            dissent[name] = why
+    return position, dissent
 
 
 def _meeting(form: FormData) -> MeetingIn | None:
     kind = _text(form, "meeting_type")
     if kind is None:
         return None
+    position, dissent = _members(form)
     return MeetingIn(
         meeting_type=kind,
         chair=_text(form, "chair") or "",
-        position=_pairs(_text(form, "positions"), "positions"),
-        dissent=_pairs(_text(form, "dissent"), "dissent"),
+        position=position,
+        dissent=dissent,
         head_reason=_text(form, "head_reason"),
     )
 
@@ -154,6 +171,13 @@ def _save_upload(upload: UploadFile, folder: Path, limit: int) -> Path | None:
     return path
 
 
+def _login_status(exc: DecideError) -> int:
+    """401 for a wrong login or password; 429 once the login or the address is locked."""
+    if isinstance(exc, AccessDenied):
+        return 429 if exc.rule in ("auth.locked", "auth.throttled") else 401
+    return 400
+
+
 def router(services: Services) -> APIRouter:
     r = APIRouter(include_in_schema=False)
     Cmds = Annotated[Commands, Depends(services)]
@@ -168,12 +192,17 @@ def router(services: Services) -> APIRouter:
             target = "/inbox"
         try:
             token, _ = await run_in_threadpool(
-                create_token, cmds, _text(form, "login") or "", _text(form, "password"), days=1
+                create_token,
+                cmds,
+                _text(form, "login") or "",
+                _text(form, "password"),
+                days=1,
+                client=request.client.host if request.client else None,
             )
         except DecideError as exc:
             value = session.login_value(request)
             answer = page(
-                request, "login.html", None, status=401 if isinstance(exc, AccessDenied) else 400,
+                request, "login.html", None, status=_login_status(exc),
                 error=exc, next=target, csrf_login=value, login=_text(form, "login") or "",
             )  # fmt: skip
             session.keep_login(request, answer, value)

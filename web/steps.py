@@ -115,6 +115,9 @@ def built_files(cmds: Commands, decision_id: str) -> list[Path]:
     return found
 
 
+MEETING_ROWS = 12  # member rows of the meeting form (an executive meeting: head, deputies, ...)
+
+
 def decision_page(
     request: Request,
     cmds: Commands,
@@ -151,4 +154,5 @@ def decision_page(
         max_bytes=cmds.max_attachment_bytes,
         methods={m.id: m for m in proc.methods},
         kinds={k.id: k for k in proc.documents},
+        members=MEETING_ROWS,
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.accounts import MAX_FAILURES, add_account, create_token
+from app.accounts import CLIENT_MAX_FAILURES, MAX_FAILURES, add_account, create_token
 from app.bootstrap import bootstrap
 from app.clock import utc_now
 from app.commands import Commands
@@ -129,6 +129,27 @@ def test_a_login_is_locked_after_five_wrong_passwords(world: World) -> None:
     assert doc["error"] == "locked"
     assert doc["rule"] == "auth.locked"
     assert "token" not in doc
+
+
+def test_many_logins_tried_from_one_address_throttle_that_address(world: World) -> None:
+    """Password spraying: a few guesses at each of many logins locks no login, but the address
+    they come from is refused (429) once it has failed CLIENT_MAX_FAILURES times."""
+    from api import create_app
+    from tests.api.conftest import TestClient
+
+    sprayer = TestClient(create_app(lambda: world.cmds), client=("198.51.100.7", 40000))
+    for i in range(CLIENT_MAX_FAILURES):
+        guess = {"login": f"guess-{i}", "password": "x" * 12}
+        answer = sprayer.post("/api/v1/tokens", json=guess)
+        assert answer.status_code == 401, answer.text
+    refused = sprayer.post("/api/v1/tokens", json={"login": "chief", "password": PASSWORD})
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"] == "throttled"
+    assert refused.json()["rule"] == "auth.throttled"
+    # the account itself is not locked: from another address it logs in
+    ok = world.client.post("/api/v1/tokens", json={"login": "chief", "password": PASSWORD})
+    assert ok.status_code == 201, ok.text
+    sprayer.close()
 
 
 def test_a_home_without_accounts_answers_401_naming_the_first_account(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import database_url, pg_template  # noqa: F401  (fixtures)
+from tests.integration.conftest import migrated_database, pg_template  # noqa: F401  (fixtures)
 
 DECIDE = shutil.which("decide", path=str(Path(sys.executable).parent)) or "decide"
 
@@ -48,8 +48,24 @@ class CLI:
         return self(*args, "--json", **kw)
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A subprocess test runs on SQLite; one marked ``both_engines`` on PostgreSQL too.  What
+    differs between the engines is tested in process on both (tests/integration); here the
+    process boundary is the point, and it is the same for both, so only the tests whose
+    commands touch engine-specific paths (a whole decision, serve, concurrency, stored text)
+    pay for a second run."""
+    if "cli_engine" in metafunc.fixturenames:
+        both = metafunc.definition.get_closest_marker("both_engines") is not None
+        metafunc.parametrize("cli_engine", ["sqlite", "postgresql"] if both else ["sqlite"])
+
+
 @pytest.fixture
-def cli(database_url: str, tmp_path: Path) -> Iterator[CLI]:  # noqa: F811
+def database_url(cli_engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    yield from migrated_database(cli_engine, request, tmp_path)
+
+
+@pytest.fixture
+def cli(database_url: str, tmp_path: Path) -> Iterator[CLI]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DECIDE_")}
     env.update(DECIDE_HOME=str(tmp_path / "home"), DECIDE_DATABASE_URL=database_url, COLUMNS="200")
     yield CLI(env)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.conftest import CLI, papers
 
 TITLE = "某区2025年老旧小区改造计划"
@@ -37,6 +39,7 @@ def events(cli: CLI, decision: str) -> int:
     return len(cli.json("audit", decision).json()["events"])
 
 
+@pytest.mark.both_engines
 def test_a_short_session_end_to_end(cli: CLI, tmp_path: Path):
     d = register(cli)
     assert cli("start", d, "drafting", "--on", "2025-07-02").code == 0
@@ -117,6 +120,7 @@ REFUSALS = [
 ]
 
 
+@pytest.mark.both_engines
 def test_refusals_exit_with_their_code_and_write_nothing(cli: CLI):
     d = register(cli)
     assert d == "2025-0001"
@@ -204,6 +208,7 @@ def test_bad_input_of_every_kind_is_named_without_a_traceback(cli: CLI, tmp_path
     )
 
 
+@pytest.mark.both_engines
 def test_odd_unicode_is_kept_exactly(cli: CLI):
     title = "𠮷野家 — ＡＢＣ ① 改造计划 🏗️ e\u0301"
     r = cli.json(
@@ -224,6 +229,7 @@ def test_odd_unicode_is_kept_exactly(cli: CLI):
     assert cli.json("audit", "verify").json()["ok"]
 
 
+@pytest.mark.both_engines
 def test_the_collective_discussion_meeting_record_on_the_command_line(cli: CLI, tmp_path: Path):
     d = register(cli, "--flag", "stability_risk")
     for args in (
@@ -326,6 +332,7 @@ def test_roles_are_checked_once_people_are_registered(cli: CLI):
     assert actors[-1] == "刘科长"
 
 
+@pytest.mark.both_engines
 def test_a_calendar_import_recomputes_provisional_dates_with_an_audit_event(
     cli: CLI, tmp_path: Path
 ):
@@ -397,6 +404,7 @@ def test_interactive_commands_never_import_prefect(cli: CLI):
     assert "PREFECT []" in proc.stdout
 
 
+@pytest.mark.both_engines
 def test_an_unreachable_database_is_one_clear_line(cli: CLI, tmp_path: Path):
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("x")

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 
+import pytest
 from rich.cells import cell_len
 
 from tests.e2e.conftest import CLI, DECIDE, papers
@@ -45,6 +46,7 @@ def ok(cli: CLI, *args: str) -> str:
     return " ".join(r.out.split())
 
 
+@pytest.mark.both_engines
 def test_chinese_names_work_wherever_an_id_does_and_a_chair_may_vote(cli: CLI, tmp_path):
     d = register(cli, "专业性、技术性较强", "实施后可能对社会稳定、公共安全等方面造成不利影响")
     assert set(cli.json("status", d).json()["flags"]) == {"technical", "stability_risk"}

@@ -11,6 +11,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.conftest import CLI
 from tests.e2e.test_cli import register
 
@@ -63,6 +65,7 @@ def test_status_as_of_a_date_before_an_amendment_shows_the_flags_of_then(cli: CL
 
 
 # -- documents and attachments -----------------------------------------------------------------
+@pytest.mark.both_engines
 def test_documents_lists_kinds_and_hashes_and_the_package_state(cli: CLI, tmp_path: Path):
     d, draft = drafted(cli, tmp_path)
     sha = hashlib.sha256(draft.read_bytes()).hexdigest()
@@ -242,6 +245,7 @@ def test_amend_adding_technical_makes_expert_review_ready_and_is_audited(cli: CL
     assert verified["ok"] is True, verified["problems"]
 
 
+@pytest.mark.both_engines
 def test_amend_moves_the_target_date_in_the_deadline_index(cli: CLI):
     d = register(cli)  # target 2025-12-31
     assert cli.json("overdue", "--as-of", "2025-07-20").json()["items"] == []

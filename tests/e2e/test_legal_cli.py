@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.conftest import CLI, papers
 
 
@@ -85,6 +87,7 @@ def test_art_15_the_notice_deadline_is_checked_and_the_window_shown(cli: CLI, tm
     assert cli.json("audit", "verify").json()["ok"] is True
 
 
+@pytest.mark.both_engines
 def test_reuse_after_a_return_and_attach_for_the_package(cli: CLI, tmp_path: Path):
     """Decree 713 Arts. 25, 28-29: after an unlawful finding the public participation is kept
     with a reason, the legality review never; the discussion waits for the package, and a

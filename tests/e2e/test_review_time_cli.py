@@ -5,6 +5,8 @@ review time with its basis."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.e2e.conftest import CLI
 from tests.e2e.test_cli import events, register
 
@@ -23,6 +25,7 @@ def to_review(cli: CLI) -> str:
     return d
 
 
+@pytest.mark.both_engines
 def test_art_26_the_submitter_leaves_the_reviewer_seven_working_days(cli: CLI):
     d = to_review(cli)
     before = events(cli, d)

@@ -10,12 +10,15 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from store.dbapi import Database
 from store.fastsql import SQL
 from store.uow import UnitOfWork
 from tests.e2e.conftest import CLI, DECIDE
 
 
+@pytest.mark.both_engines
 def test_serve_delivers_alerts_and_stops_cleanly_on_sigterm(cli: CLI, tmp_path: Path):
     home = Path(cli.env["DECIDE_HOME"])
     r = cli.json(

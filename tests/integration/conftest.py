@@ -46,11 +46,13 @@ def pg_template() -> Iterator[str]:
     admin.dispose()
 
 
-def new_pg_database(template: str) -> str:
+def new_pg_database(template: str | None) -> str:
+    """A new database copied from ``template``, or empty (never migrated) when None."""
     name = f"decide_t_{uuid.uuid4().hex[:12]}"
     admin = _admin()
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        copy = f' TEMPLATE "{template}"' if template else ""
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     admin.dispose()
     return make_url(os.environ[PG_ENV]).set(database=name).render_as_string(False)
 
@@ -62,10 +64,9 @@ def drop_pg_database(url: str) -> None:
     admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    """A migrated, empty database of each kind."""
-    if request.param == "sqlite":
+def migrated_database(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database of a kind (``sqlite`` or ``postgresql``), dropped after."""
+    if kind == "sqlite":
         url = f"sqlite:///{tmp_path / 'decide.db'}"
         engine = make_engine(url)
         migrate(engine)
@@ -76,6 +77,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     url = new_pg_database(template)
     yield url
     drop_pg_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A migrated, empty database of each kind."""
+    yield from migrated_database(request.param, request, tmp_path)
 
 
 @pytest.fixture

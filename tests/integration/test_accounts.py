@@ -21,9 +21,9 @@ from app.accounts import (
 )
 from app.admin import audit_verify
 from app.commands import Attachment, Commands
-from app.queries import decisions_with_plans
+from app.queries import audit_events, decisions_with_plans
 from app.requests import AttachmentIn, CompleteRequest, StartRequest
-from procedures import AccessDenied, InputError
+from procedures import AccessDenied, InputError, NotFound
 from store.fastsql import SQL
 from store.uow import UnitOfWork
 
@@ -142,10 +142,18 @@ def test_an_undisclosable_decision_is_read_only_by_the_units_taking_part(cmds, p
     ).id  # fmt: skip
     cmds.status(secret, who=people["liu"])
     cmds.status(secret, who=people["zhao"])  # the auditor
-    with pytest.raises(AccessDenied):
-        cmds.status(secret, who=people["chen"])
-    with pytest.raises(AccessDenied):
-        cmds.status(secret, who=people["admin"])  # an admin manages accounts, not decisions
+    # the others are answered as for an unknown id: not even its existence is disclosed
+    unknown = "2025-999"
+    with pytest.raises(NotFound) as absent:
+        cmds.status(unknown, who=people["chen"])
+    for outsider in ("chen", "admin"):  # an admin manages accounts, not decisions
+        with pytest.raises(NotFound) as hidden:
+            cmds.status(secret, who=people[outsider])
+        assert str(hidden.value).replace(secret, unknown) == str(absent.value)
+        with pytest.raises(NotFound):
+            audit_events(cmds, secret, who=people[outsider])
+    with pytest.raises(NotFound):  # nor does acting on it tell
+        cmds.start(secret, "drafting", actor=people["chen"], on=date(2025, 3, 4))
 
 
 def test_a_revoked_or_expired_token_or_a_disabled_account_is_refused(cmds, people, clock):

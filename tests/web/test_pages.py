@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from io import BytesIO
 
+import pytest
 from openpyxl import load_workbook
 
 from app.commands import Commands
@@ -78,7 +79,7 @@ def test_another_unit_does_not_see_an_undisclosable_decision(cmds: Commands) -> 
     hidden = _register(cmds, "涉密的决策事项", flag=("undisclosable",))
     teacher = signed_in(cmds, "teacher")
     assert "涉密的决策事项" not in teacher.get("/decisions").text
-    assert teacher.get(f"/decisions/{hidden}").status_code == 403
+    assert teacher.get(f"/decisions/{hidden}").status_code == 404  # as for an unknown id
     assert "涉密的决策事项" in signed_in(cmds, "zhang").get("/decisions").text
 
 
@@ -116,3 +117,30 @@ def test_the_refusal_of_a_step_shows_rule_article_and_remedy(cmds: Commands) -> 
     answer = client.post(f"/decisions/{d}/steps/drafting/complete", data={"csrf": token})
     assert answer.status_code == 409
     assert "step.not_open" in answer.text and "Decree 713" in answer.text
+
+
+def test_the_meeting_form_takes_one_row_per_member() -> None:
+    from starlette.datastructures import FormData
+
+    from procedures import InputError
+    from web.forms import _members
+
+    def rows(*members: tuple[str, str, str]) -> FormData:
+        pairs = [(k, v) for m in members for k, v in zip(("member", "member_position",
+                 "member_dissent"), m, strict=True)]  # fmt: skip
+        return FormData(pairs)
+
+    position, dissent = _members(
+        rows(
+            ("王副区长", "approved", ""), ("", "", ""), ("钱秘书长", "rejected", "资金缺口测算不足")
+        )
+    )
+    assert position == {"王副区长": "approved", "钱秘书长": "rejected"}
+    assert dissent == {"钱秘书长": "资金缺口测算不足"}
+    for bad, said in (
+        (rows(("", "approved", "")), "缺姓名"),
+        (rows(("王副区长", "", "")), "未填表态"),
+        (rows(("王副区长", "approved", ""), ("王副区长", "rejected", "")), "重复"),
+    ):
+        with pytest.raises(InputError, match=said):
+            _members(bad)
