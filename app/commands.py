@@ -757,8 +757,11 @@ class Commands:
                 target_on=after.target_on,
                 assignments=after.assignments,
             )
-            # the dates are those of the amended decision (its new target date included)
-            amended = before.model_copy(update={"target_on": after.target_on})
+            # the dates are those of the amended decision (its new target date included), and
+            # the to-do index names the units it now assigns
+            amended = before.model_copy(
+                update={"target_on": after.target_on, "assignments": after.assignments}
+            )
             version = uow.decisions.save(amended, before.attempts, view)
             uow.audit.append(
                 decision_id=before.id,

@@ -10,18 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 from app import permissions
 from app.accounts import Identity
 from app.admin import audit_verify
 from app.commands import Commands
 from app.queries import plan_all
-from procedures import AccessDenied, Complete, InputError, NotFound, Start
-from procedures.planner import ALERT_LEVELS, AlertLevel, Plan, StepView
+from procedures import AccessDenied, Complete, InputError, NotFound, Procedure, Start, WorkCalendar
+from procedures.planner import ALERT_LEVELS, AlertLevel, Plan, StepView, alert_level
 from procedures.state import Decision
 from store.audit import VerifyReport
 from store.repository import StoredDocument
+from store.todo import TodoItem
 
 __all__ = [
     "InboxItem",
@@ -72,7 +72,6 @@ def _urgency(item: InboxItem) -> tuple[int, date, str, str]:
 
 
 INBOX_PAGE = 50  # the most urgent items shown (a page of the to-do list)
-CHUNK = 25  # decisions planned at a time
 
 
 def inbox(
@@ -81,59 +80,73 @@ def inbox(
     """The steps ``who`` may act on as of a date (ready: start; open: complete), most urgent
     first (alert level, then due date), at most ``limit``.
 
-    A decision's ``next_due_on`` is the earliest due date of what it has open or ready, and the
-    alert level only rises as a due date gets older, so the decisions are planned in that order
-    (keyset pages on the index, only those the caller's unit takes part in) and planning stops
-    once ``limit`` items due no later than anything not yet planned are known: the cost follows
-    the page, not the caller's whole workload.  Decisions with nothing dated come last."""
+    Read from the to-do index (``store.todo``), a page at a time in due-date order — which is
+    the order of urgency, since an alert level only rises as its due date gets older — in the
+    lanes ``permissions.lanes`` names for the caller; each item of the page is then decided by
+    ``permissions.may_read`` and ``permissions.check_act``, so the cost follows the page, not
+    the caller's workload.  An item's ``step`` holds what the index keeps (status, attempt,
+    role, due date and basis, provisional) and the alert level as of ``as_of``; its
+    ``decision`` is the decision without its attempts."""
+    lanes = permissions.lanes(who)
     items: list[InboxItem] = []
-    unit = None if permissions.reads_all(who) else who.unit
-    hidden = None if permissions.reads_undisclosable(who) else "undisclosable"
     with cmds.unit(write=False) as uow:
         cal = uow.calendar()
-        after: tuple[date, str] | None = None
-        while True:
-            page = uow.decisions.due_page(after, CHUNK, unit=unit, without_flag=hidden)
-            if not page:
+        after: tuple[date, str, str] | None = None
+        while len(items) < limit:
+            page = uow.todo.page(lanes, after, limit)
+            heads = {d.id: d for d in uow.decisions.heads([i.decision_id for i in page])}
+            procs = cmds.pinned(uow, heads.values(), plannable_only=True)
+            for entry in page:
+                item = _actionable(who, heads.get(entry.decision_id), procs, entry, as_of, cal)
+                if item is not None:
+                    items.append(item)
+            if len(page) < limit:
                 break
-            items += _actionable(cmds, uow, who, [i for i, _ in page], as_of, cal)
-            after = (page[-1][1], page[-1][0])
-            bound = after[0]
-            settled = sum(1 for i in items if i.step.due_on is not None and i.step.due_on <= bound)
-            if settled >= limit:
-                break
-        if len(items) < limit:
-            rest = uow.decisions.undated_open(unit=unit, without_flag=hidden, limit=limit * 4)
-            items += _actionable(cmds, uow, who, rest, as_of, cal)
+            after = page[-1].key
     items.sort(key=_urgency)
     return items[:limit]
 
 
 def _actionable(
-    cmds: Commands, uow: Any, who: Identity, ids: list[str], as_of: date, cal: Any
-) -> list[InboxItem]:
-    decisions = [d for d in uow.decisions.many(ids) if permissions.may_read(who, d)]
-    procs = cmds.pinned(uow, decisions, plannable_only=True)
-    found: list[InboxItem] = []
-    for d, view in plan_all(decisions, as_of, cal, procs):
-        proc = procs[d.procedure_sha256 or ""]
-        for s in view.steps:
-            if s.status not in ("ready", "open"):
-                continue
-            step = proc.step(s.step)
-            if step is None:
-                continue
-            action = (
-                Start(step=s.step, on=as_of)
-                if s.status == "ready"
-                else Complete(step=s.step, on=as_of)
-            )
-            try:
-                permissions.check_act(who, proc, d, step, action)
-            except AccessDenied:
-                continue
-            found.append(InboxItem(d, s, action.kind))
-    return found
+    who: Identity,
+    d: Decision | None,
+    procs: dict[str, Procedure],
+    entry: TodoItem,
+    as_of: date,
+    cal: WorkCalendar,
+) -> InboxItem | None:
+    """The index entry as an inbox item, if ``who`` may read the decision and take the step's
+    action (``app.permissions`` decides: the index only narrows)."""
+    if d is None or not permissions.may_read(who, d):
+        return None
+    proc = procs.get(d.procedure_sha256 or "")
+    step = proc.step(entry.step) if proc is not None else None
+    if proc is None or step is None:
+        return None
+    action = (
+        Start(step=step.id, on=as_of)
+        if entry.status == "ready"
+        else Complete(step=step.id, on=as_of)
+    )
+    try:
+        permissions.check_act(who, proc, d, step, action)
+    except AccessDenied:
+        return None
+    alert, late = alert_level(cal, entry.due_on, as_of) if entry.due_on else (None, 0)
+    view = StepView(
+        step=step.id,
+        zh=step.zh,
+        en=step.en,
+        role=entry.role,
+        status=entry.status,
+        attempt=entry.attempt,
+        due_on=entry.due_on,
+        due_basis=entry.due_basis,
+        provisional=entry.provisional,
+        alert=alert,
+        overdue_working_days=late,
+    )
+    return InboxItem(d, view, action.kind)
 
 
 def find_decisions(

@@ -19,6 +19,7 @@ from procedures.planner import Plan
 from procedures.state import Attempt, Decision, Deferral, Hearing, Pause
 from store.dbapi import Link
 from store.fastsql import SQL, as_date
+from store.todo import write as write_todo
 
 __all__ = [
     "AccountRecord",
@@ -351,6 +352,7 @@ class DecisionRepository:
             },
         )
         self._write_attempts(decision.id, (), decision.attempts, plan)
+        write_todo(self.link, decision, plan, fresh=True)
 
     def get(self, decision_id: str) -> Decision:
         row = _GET.run(self.link, {"id": decision_id}).fetchone()
@@ -404,6 +406,7 @@ class DecisionRepository:
             _DROP_ATTEMPTS.defer(self.link, {"decision_id": before.id})
         kept = before.attempts if definition is None else ()
         self._write_attempts(before.id, kept, attempts, plan)
+        write_todo(self.link, before, plan)  # the units taking part are ``before``'s
         return before.version + 1
 
     def _write_attempts(
@@ -444,6 +447,7 @@ class DecisionRepository:
                     "position": position,
                 },
             )
+        write_todo(self.link, decision, plan)
 
     def due_by(self, horizon: date) -> list[str]:
         """Decisions with something due on or before ``horizon`` (index on next_due_on), plus
@@ -584,6 +588,20 @@ class DecisionRepository:
             by_id = {r[0]: _decision(r, tuple(attempts[r[0]])) for r in rows}
             found.extend(by_id[i] for i in chunk if i in by_id)
         return found
+
+    def heads(self, ids: Sequence[str]) -> list[Decision]:
+        """Several decisions without their attempts (``attempts=()``), in the order asked:
+        what a list shows and the permissions read (sponsor, co-sponsors, assignments, flags)."""
+        found: dict[str, Decision] = {}
+        wanted = list(dict.fromkeys(ids))
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join(f":i{i}" for i in range(len(chunk)))
+            rows = SQL(
+                f"SELECT {', '.join(_DECISION_COLUMNS)} FROM decisions WHERE id IN ({marks})"
+            ).rows(self.link, {f"i{i}": v for i, v in enumerate(chunk)})
+            found.update((r[0], _decision(r, ())) for r in rows)
+        return [found[i] for i in wanted if i in found]
 
     def count(self) -> int:
         return int(_COUNT.run(self.link).fetchone()[0])

@@ -10,7 +10,7 @@ from pathlib import Path
 __all__ = ["HEAD_REVISION", "Settings"]
 
 # The newest schema revision (store/migrations/versions); checked on every start, cheaply.
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 
 
 DEFAULT_MAX_ATTACHMENT_MB = 200

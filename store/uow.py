@@ -25,6 +25,7 @@ from store.repository import (
     PeopleRepository,
 )
 from store.schedules import add_schedule, calendar_revision, load_calendar
+from store.todo import TodoRepository
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -52,6 +53,7 @@ class UnitOfWork:
         self.outbox = Outbox(self.link)
         self.alerts = AlertRepository(self.link)
         self.definitions = DefinitionRepository(self.link)
+        self.todo = TodoRepository(self.link)
         return self
 
     def calendar(self) -> WorkCalendar:
