@@ -626,7 +626,12 @@ class DecisionRepository:
                 "flags": _dump(sorted(flags)),
                 "target_on": target_on,
                 "assignments": _dump(
-                    {k: list(v) for k, v in (assignments or before.assignments).items()}
+                    {
+                        k: list(v)
+                        for k, v in (
+                            before.assignments if assignments is None else assignments
+                        ).items()
+                    }
                 ),
             },
         )
