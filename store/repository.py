@@ -284,7 +284,9 @@ def _decision(row: Sequence[Any], attempts: tuple[Attempt, ...]) -> Decision:
         co_sponsors,
         assignments,
     ) = row
-    return Decision(
+    # every field given, typed as the model declares (no validator runs on a decision): rows
+    # the store wrote are not validated again (measured: a third of a to-do list's time)
+    return Decision.model_construct(
         id=id_,
         title=title,
         procedure_id=proc,
@@ -294,7 +296,7 @@ def _decision(row: Sequence[Any], attempts: tuple[Attempt, ...]) -> Decision:
         sponsor=sponsor,
         target_on=as_date(target),
         catalogue_year=year,
-        registered_on=as_date(registered),
+        registered_on=as_date(registered),  # type: ignore[arg-type]  # never NULL
         status=status,
         version=version,
         attempts=attempts,
@@ -312,6 +314,18 @@ def _unit_params(unit: str) -> dict[str, str]:
     quoted = json.dumps(unit, ensure_ascii=False)
     escaped = quoted.replace("%", "_").replace("\\", "_")  # never under-match
     return {"unit": unit, "unit_like": f"%{escaped}%"}
+
+
+_HEADS: dict[int, SQL] = {}
+
+
+def _heads_sql(n: int) -> SQL:
+    if n not in _HEADS:
+        marks = ", ".join(f":i{i}" for i in range(n))
+        _HEADS[n] = SQL(
+            f"SELECT {', '.join(_DECISION_COLUMNS)} FROM decisions WHERE id IN ({marks})"
+        )
+    return _HEADS[n]
 
 
 class DecisionRepository:
@@ -596,10 +610,7 @@ class DecisionRepository:
         wanted = list(dict.fromkeys(ids))
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
-            marks = ", ".join(f":i{i}" for i in range(len(chunk)))
-            rows = SQL(
-                f"SELECT {', '.join(_DECISION_COLUMNS)} FROM decisions WHERE id IN ({marks})"
-            ).rows(self.link, {f"i{i}": v for i, v in enumerate(chunk)})
+            rows = _heads_sql(len(chunk)).rows(self.link, {f"i{i}": v for i, v in enumerate(chunk)})
             found.update((r[0], _decision(r, ())) for r in rows)
         return [found[i] for i in wanted if i in found]
 

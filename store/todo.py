@@ -50,6 +50,7 @@ COLUMNS = (
 _READ = "decision_id, step, status, attempt, role, due_on, order_on, due_basis, provisional"
 _DELETE = SQL("DELETE FROM todo WHERE decision_id = :decision_id")
 _INSERTS: dict[int, SQL] = {}
+_PAGES: dict[str, SQL] = {}  # by text: one per combination of lanes
 
 
 class Lane(NamedTuple):
@@ -175,8 +176,11 @@ class TodoRepository:
             )
         if not parts:
             return []
+        text = " UNION ALL ".join(parts)
+        if text not in _PAGES:
+            _PAGES[text] = SQL(text)
         seen: dict[tuple[str, str], TodoItem] = {}
-        for row in SQL(" UNION ALL ".join(parts)).rows(self.link, params):
+        for row in _PAGES[text].rows(self.link, params):
             item = _item(row)
             seen.setdefault((item.decision_id, item.step), item)
         return sorted(seen.values(), key=lambda i: i.key)[:limit]

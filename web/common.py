@@ -68,8 +68,10 @@ def caller(request: Request, cmds: Commands) -> Identity:
     token = session.token_of(request)
     if token is None:
         raise NeedLogin
+    from app.inbox import api_caller
+
     try:
-        return cmds.identify(token=token)
+        return api_caller(cmds, token)
     except AccessDenied as exc:
         raise NeedLogin from exc
 
