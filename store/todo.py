@@ -194,8 +194,8 @@ class TodoRepository:
 
 
 def rebuild(conn: Any, *, decisions: Iterable[str] | None = None) -> int:
-    """Fill the index from the decisions as they stand (revision 0010, and a bulk-loaded
-    benchmark database): each decision not closed is planned under its pinned definition with
+    """Fill the (empty) index from the decisions as they stand (revision 0010, and a
+    bulk-loaded benchmark database): each decision not closed is planned under its pinned definition with
     the stored calendar.  A decision with no pinned definition cannot be planned and gets no
     row until ``decide procedures migrate`` pins it (its save writes them).  The rows written."""
     from procedures import plan
@@ -224,6 +224,6 @@ def rebuild(conn: Any, *, decisions: Iterable[str] | None = None) -> int:
             if proc is None:
                 continue
             view = plan(proc, d.flags, d.attempts, d.registered_on, cal, target_on=d.target_on)
-            write(link, d, view)
+            write(link, d, view, fresh=True)
             written += len(rows_for(d, view))
     return written
