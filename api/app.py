@@ -4,6 +4,7 @@ every route but ``POST /tokens`` needs it.  Nothing is kept in the process that 
 serving the same database would need (tokens, locks and state live in the database)."""
 
 import tempfile
+import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
 from app.accounts import Identity
@@ -116,6 +117,30 @@ class AccountChange(_Body):
     revoke: tuple[str, ...] = ()
     admin: bool | None = None
     active: bool | None = None
+
+
+class ServerTiming:
+    """Every answer says how long the server took, from receiving the request to sending its
+    headers (``Server-Timing: app;dur=MS``, the W3C header browsers show): what bench/api.py
+    and bench/web.py report as the server's side."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+
+        async def timed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                took = (time.perf_counter() - start) * 1000
+                message = {**message, "headers": [*message.get("headers", ()),
+                           (b"server-timing", f"app;dur={took:.2f}".encode())]}  # fmt: skip
+            await send(message)
+
+        await self.app(scope, receive, timed)
 
 
 class BodiesAfterIdentity:
@@ -228,6 +253,7 @@ def create_app(cmds_factory: Callable[[], Commands]) -> FastAPI:
     errors.install(app)
 
     app.add_middleware(BodiesAfterIdentity, services=services)
+    app.add_middleware(ServerTiming)  # added last: the outermost, timing everything inside
 
     r = APIRouter(prefix=PREFIX)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 from app import permissions
@@ -127,22 +128,29 @@ def _actionable(
     step = proc.step(entry.step) if proc is not None else None
     if proc is None or step is None:
         return None
-    action = (
-        Start(step=step.id, on=as_of)
-        if entry.status == "ready"
-        else Complete(step=step.id, on=as_of)
-    )
+    action = _action(entry.status, step.id, as_of)
     try:
         permissions.check_act(who, proc, d, step, action)
     except AccessDenied:
         return None
     alert, late = alert_level(cal, entry.due_on, as_of) if entry.due_on else (None, 0)
-    view = StepView.model_construct(  # from the store's own row: not validated again
-        step=step.id,
-        zh=step.zh,
-        en=step.en,
+    return InboxItem(d, _view(step.zh, step.en, entry, alert, late), action.kind)
+
+
+@lru_cache(maxsize=1024)
+def _action(status: str, step: str, on: date) -> Start | Complete:
+    return Start(step=step, on=on) if status == "ready" else Complete(step=step, on=on)
+
+
+@lru_cache(maxsize=20_000)
+def _view(zh: str, en: str, entry: TodoItem, alert: AlertLevel | None, late: int) -> StepView:
+    """An item's view: immutable, so the items a to-do list shows again are built once."""
+    return StepView(
+        step=entry.step,
+        zh=zh,
+        en=en,
         role=entry.role,
-        status=entry.status,  # type: ignore[arg-type]  # ready or open, as the index keeps
+        status=entry.status,  # ready or open: what the index keeps
         attempt=entry.attempt,
         due_on=entry.due_on,
         due_basis=entry.due_basis,
@@ -150,7 +158,6 @@ def _actionable(
         alert=alert,
         overdue_working_days=late,
     )
-    return InboxItem(d, view, action.kind)
 
 
 def find_decisions(
@@ -175,24 +182,25 @@ def find_decisions(
     needle = q.strip().casefold() if q and q.strip() else None
     found: list[tuple[Decision, Plan]] = []
     with cmds.unit(write=False) as uow:
-        ids = uow.decisions.ids(
-            status=(status,) if status else None,
-            sponsor=sponsor,
-            unit=None if permissions.reads_all(who) else who.unit,
-            without_flag=None if permissions.reads_undisclosable(who) else "undisclosable",
-        )
-        ids = [i for i in ids if cursor is None or i > cursor]
         cal = uow.calendar()
-        position = 0
-        while position < len(ids) and len(found) <= limit:
-            batch = uow.decisions.many(ids[position : position + 200])
-            position += 200
+        after, batch = cursor, limit + 1  # keyset pages in id order: the cost follows the page
+        while len(found) <= limit:
+            ids = uow.decisions.ids(
+                status=(status,) if status else None,
+                sponsor=sponsor,
+                unit=None if permissions.reads_all(who) else who.unit,
+                without_flag=None if permissions.reads_undisclosable(who) else "undisclosable",
+                catalogue_year=catalogue_year,
+                after=after,
+                limit=batch,
+            )
+            if not ids:
+                break
+            after = ids[-1]
             kept = [
                 d
-                for d in batch
-                if permissions.may_read(who, d)
-                and (needle is None or needle in d.title.casefold())
-                and (catalogue_year is None or d.catalogue_year == catalogue_year)
+                for d in uow.decisions.many(ids)
+                if permissions.may_read(who, d) and (needle is None or needle in d.title.casefold())
             ]
             procs = cmds.pinned(uow, kept, plannable_only=True)
             for d, view in plan_all(kept, as_of, cal, procs):
@@ -201,6 +209,9 @@ def find_decisions(
                 if alert is not None and view.worst_alert != alert:
                     continue
                 found.append((d, view))
+            if len(ids) < batch:
+                break
+            batch = min(batch * 2, 500)  # the filters are selective: read further at a time
     page = found[:limit]
     return page, (page[-1][0].id if len(found) > limit else None)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from procedures.definition import Definition
@@ -284,9 +285,7 @@ def _decision(row: Sequence[Any], attempts: tuple[Attempt, ...]) -> Decision:
         co_sponsors,
         assignments,
     ) = row
-    # every field given, typed as the model declares (no validator runs on a decision): rows
-    # the store wrote are not validated again (measured: a third of a to-do list's time)
-    return Decision.model_construct(
+    return Decision(
         id=id_,
         title=title,
         procedure_id=proc,
@@ -296,7 +295,7 @@ def _decision(row: Sequence[Any], attempts: tuple[Attempt, ...]) -> Decision:
         sponsor=sponsor,
         target_on=as_date(target),
         catalogue_year=year,
-        registered_on=as_date(registered),  # type: ignore[arg-type]  # never NULL
+        registered_on=as_date(registered),
         status=status,
         version=version,
         attempts=attempts,
@@ -317,6 +316,13 @@ def _unit_params(unit: str) -> dict[str, str]:
 
 
 _HEADS: dict[int, SQL] = {}
+
+
+@lru_cache(maxsize=20_000)
+def _head(row: tuple[Any, ...]) -> Decision:
+    """A decision without its attempts from its row: the row (which holds the version) is the
+    whole value, so the decisions a to-do list shows again and again are built once."""
+    return _decision(row, ())
 
 
 def _heads_sql(n: int) -> SQL:
@@ -559,10 +565,21 @@ class DecisionRepository:
         sponsor: str | None = None,
         unit: str | None = None,
         without_flag: str | None = None,
+        catalogue_year: int | None = None,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> list[str]:
         """Decision ids in order, optionally only those in ``status``, of one sponsor, or that
-        ``unit`` may take part in (a superset: the caller checks each, ``app.permissions``)."""
-        where, params = [], {}
+        ``unit`` may take part in (a superset: the caller checks each, ``app.permissions``);
+        of one catalogue year; the first ``limit`` after the id ``after`` (keyset paging)."""
+        where: list[str] = []
+        params: dict[str, Any] = {}
+        if after is not None:
+            where.append("id > :after")
+            params["after"] = after
+        if catalogue_year is not None:
+            where.append("catalogue_year = :year")
+            params["year"] = catalogue_year
         if unit is not None:
             where.append(_UNIT_CLAUSE)
             params.update(_unit_params(unit))
@@ -578,10 +595,12 @@ class DecisionRepository:
             where.append("sponsor = :sponsor")
             params["sponsor"] = sponsor
         clause = f" WHERE {' AND '.join(where)}" if where else ""
-        return [
-            r[0]
-            for r in SQL(f"SELECT id FROM decisions{clause} ORDER BY id").rows(self.link, params)
-        ]
+        if limit is not None:
+            clause += " ORDER BY id LIMIT :limit"
+            params["limit"] = limit
+        else:
+            clause += " ORDER BY id"
+        return [r[0] for r in SQL(f"SELECT id FROM decisions{clause}").rows(self.link, params)]
 
     def many(self, ids: Sequence[str]) -> list[Decision]:
         """Several decisions with their attempts, a few queries per thousand."""
@@ -611,7 +630,7 @@ class DecisionRepository:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             rows = _heads_sql(len(chunk)).rows(self.link, {f"i{i}": v for i, v in enumerate(chunk)})
-            found.update((r[0], _decision(r, ())) for r in rows)
+            found.update((r[0], _head(tuple(r))) for r in rows)
         return [found[i] for i in wanted if i in found]
 
     def count(self) -> int:

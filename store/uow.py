@@ -43,7 +43,14 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         self.link = self.db.link()
-        self.db.begin(self.link, write=self.write)
+        self._queued = self.write and self.db.dialect == "sqlite"
+        if self._queued:
+            self.db.writer.acquire()
+        try:
+            self.db.begin(self.link, write=self.write)
+        except BaseException:
+            self._release()
+            raise
         self.link.pending = [] if self.write else None
         self.decisions = DecisionRepository(self.link)
         self.people = PeopleRepository(self.link)
@@ -69,8 +76,9 @@ class UnitOfWork:
     def commit(self) -> None:
         if not self.write:
             raise RuntimeError("a read-only unit of work cannot commit")
-        commit(self.link)
+        commit(self.link)  # if it fails, __exit__ rolls back and lets the next writer in
         self._committed = True
+        self._release()
 
     def __exit__(
         self,
@@ -80,4 +88,12 @@ class UnitOfWork:
     ) -> None:
         if not self._committed:
             self.link.pending = None
-            self.db.end(self.link, commit=False)
+            try:
+                self.db.end(self.link, commit=False)
+            finally:
+                self._release()
+
+    def _release(self) -> None:
+        if self._queued:
+            self._queued = False
+            self.db.writer.release()
