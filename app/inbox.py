@@ -26,6 +26,7 @@ from store.todo import TodoItem
 
 __all__ = [
     "InboxItem",
+    "Listed",
     "api_caller",
     "document_for",
     "find_decisions",
@@ -122,7 +123,7 @@ def _actionable(
 ) -> InboxItem | None:
     """The index entry as an inbox item, if ``who`` may read the decision and take the step's
     action (``app.permissions`` decides: the index only narrows)."""
-    if d is None or not permissions.may_read(who, d):
+    if d is None or entry.status not in ("ready", "open") or not permissions.may_read(who, d):
         return None
     proc = procs.get(d.procedure_sha256 or "")
     step = proc.step(entry.step) if proc is not None else None
@@ -160,6 +161,19 @@ def _view(zh: str, en: str, entry: TodoItem, alert: AlertLevel | None, late: int
     )
 
 
+@dataclass(frozen=True)
+class Listed:
+    """A decision as the list shows it — its status, the steps it stands at (ready, open or
+    paused, in the procedure's order) and its worst alert — read from the decision's row and
+    the to-do index instead of planned: the worst alert is that of ``next_due_on``, the
+    earliest due date of what can carry one (an alert level only rises as a due date gets
+    older).  ``Plan`` answers the same three questions."""
+
+    status: str
+    current: tuple[StepView, ...]
+    worst_alert: AlertLevel | None
+
+
 def find_decisions(
     cmds: Commands,
     who: Identity,
@@ -173,23 +187,26 @@ def find_decisions(
     catalogue_year: int | None = None,
     cursor: str | None = None,
     limit: int = 50,
-) -> tuple[list[tuple[Decision, Plan]], str | None]:
+) -> tuple[list[tuple[Decision, Listed | Plan]], str | None]:
     """The decisions ``who`` may read, in id order after ``cursor``, matching every filter
     given (``q``: text in the title; ``step``: a current step; ``alert``: the worst alert); at
-    most ``limit`` and the cursor of the next page (None on the last)."""
+    most ``limit`` and the cursor of the next page (None on the last).  Read in keyset pages
+    (the cost follows the page); a decision is planned only if its row predates the deadline
+    index (``next_due_on`` unknown)."""
     if not 1 <= limit <= MAX_PAGE:
         raise InputError(f"limit 须在 1 与 {MAX_PAGE} 之间 must be 1-{MAX_PAGE} (got {limit})")
     needle = q.strip().casefold() if q and q.strip() else None
-    found: list[tuple[Decision, Plan]] = []
+    found: list[tuple[Decision, Listed | Plan]] = []
     with cmds.unit(write=False) as uow:
         cal = uow.calendar()
-        after, batch = cursor, limit + 1  # keyset pages in id order: the cost follows the page
+        after, batch = cursor, limit + 1
         while len(found) <= limit:
             ids = uow.decisions.ids(
                 status=(status,) if status else None,
                 sponsor=sponsor,
+                # a superset (``may_read`` decides): an undisclosable decision is read by the
+                # units taking part too, so it is not left out here
                 unit=None if permissions.reads_all(who) else who.unit,
-                without_flag=None if permissions.reads_undisclosable(who) else "undisclosable",
                 catalogue_year=catalogue_year,
                 after=after,
                 limit=batch,
@@ -199,21 +216,50 @@ def find_decisions(
             after = ids[-1]
             kept = [
                 d
-                for d in uow.decisions.many(ids)
+                for d in uow.decisions.heads(ids)
                 if permissions.may_read(who, d) and (needle is None or needle in d.title.casefold())
             ]
             procs = cmds.pinned(uow, kept, plannable_only=True)
-            for d, view in plan_all(kept, as_of, cal, procs):
-                if step is not None and step not in {s.step for s in view.current}:
+            kept = [d for d in kept if (d.procedure_sha256 or "") in procs]
+            due = uow.decisions.next_due([d.id for d in kept])
+            current = uow.todo.current([d.id for d in kept if due.get(d.id) is not None])
+            undated = [d.id for d in kept if due.get(d.id) is None]  # from before revision 0002
+            planned = {d.id: v for d, v in plan_all(uow.decisions.many(undated), as_of, cal, procs)}
+            for d in kept:
+                row: Listed | Plan | None = planned.get(d.id)
+                if row is None:
+                    row = _listed(d, procs[d.procedure_sha256 or ""], current[d.id], due[d.id],
+                                  as_of, cal)  # fmt: skip
+                if step is not None and step not in {s.step for s in row.current}:
                     continue
-                if alert is not None and view.worst_alert != alert:
+                if alert is not None and row.worst_alert != alert:
                     continue
-                found.append((d, view))
+                found.append((d, row))
             if len(ids) < batch:
                 break
             batch = min(batch * 2, 500)  # the filters are selective: read further at a time
     page = found[:limit]
     return page, (page[-1][0].id if len(found) > limit else None)
+
+
+def _listed(
+    d: Decision,
+    proc: Procedure,
+    entries: list[TodoItem],
+    due: date | None,
+    as_of: date,
+    cal: WorkCalendar,
+) -> Listed:
+    order = {s.id: i for i, s in enumerate(proc.steps)}
+    views = []
+    for entry in sorted(entries, key=lambda e: order.get(e.step, len(order))):
+        step = proc.step(entry.step)
+        if step is None:
+            continue
+        level, late = alert_level(cal, entry.due_on, as_of) if entry.due_on else (None, 0)
+        views.append(_view(step.zh, step.en, entry, level, late))
+    worst = alert_level(cal, due, as_of)[0] if due is not None and due != date.max else None
+    return Listed(d.status, tuple(views), worst)
 
 
 def document_for(cmds: Commands, who: Identity, sha256: str) -> tuple[StoredDocument, Path]:

@@ -316,6 +316,7 @@ def _unit_params(unit: str) -> dict[str, str]:
 
 
 _HEADS: dict[int, SQL] = {}
+_NEXT_DUE: dict[int, SQL] = {}
 
 
 @lru_cache(maxsize=20_000)
@@ -632,6 +633,22 @@ class DecisionRepository:
             rows = _heads_sql(len(chunk)).rows(self.link, {f"i{i}": v for i, v in enumerate(chunk)})
             found.update((r[0], _head(tuple(r))) for r in rows)
         return [found[i] for i in wanted if i in found]
+
+    def next_due(self, ids: Sequence[str]) -> dict[str, date | None]:
+        """Each decision's ``next_due_on`` (None: not known, a row from before revision 0002)."""
+        found: dict[str, date | None] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            if len(chunk) not in _NEXT_DUE:
+                marks = ", ".join(f":i{i}" for i in range(len(chunk)))
+                _NEXT_DUE[len(chunk)] = SQL(
+                    f"SELECT id, next_due_on FROM decisions WHERE id IN ({marks})"
+                )
+            params = {f"i{i}": v for i, v in enumerate(chunk)}
+            found.update(
+                (r[0], as_date(r[1])) for r in _NEXT_DUE[len(chunk)].rows(self.link, params)
+            )
+        return found
 
     def count(self) -> int:
         return int(_COUNT.run(self.link).fetchone()[0])

@@ -1,7 +1,8 @@
 """The to-do index: the steps someone may act on now, kept beside the decisions so that a
 to-do list reads one page of it instead of planning every decision its caller may see.
 
-One row per step that is ready (to start) or open (to complete), and per unit it may concern:
+One row per step that is ready (to start) or open (to complete), and per unit it may concern
+(a paused step, whose materials were returned, has one row, for the decision list):
 ``unit = ''`` for everyone (the roles whose work spans every decision), and one row for each
 unit taking part in the decision — the lead sponsor, the co-sponsors, the units assigned to a
 role.  That is a superset of who may act: which roles act regardless of their unit, and what
@@ -35,6 +36,7 @@ __all__ = ["COLUMNS", "Lane", "TodoItem", "TodoRepository", "rebuild", "rows_for
 
 UNDATED = date.max  # order_on of a step with no due date: after every dated one
 ACTIONABLE = ("ready", "open")
+CURRENT = (*ACTIONABLE, "paused")  # a paused step (materials returned) is listed, not acted on
 COLUMNS = (
     "decision_id",
     "step",
@@ -50,7 +52,8 @@ COLUMNS = (
 _READ = "decision_id, step, status, attempt, role, due_on, order_on, due_basis, provisional"
 _DELETE = SQL("DELETE FROM todo WHERE decision_id = :decision_id")
 _INSERTS: dict[int, SQL] = {}
-_PAGES: dict[str, SQL] = {}  # by text: one per combination of lanes
+_PAGES: dict[str, SQL] = {}
+_CURRENT: dict[int, SQL] = {}  # by text: one per combination of lanes
 
 
 class Lane(NamedTuple):
@@ -94,9 +97,9 @@ def rows_for(decision: Decision, plan: Plan) -> list[dict[str, Any]]:
     rows = []
     units = units_of(decision)
     for s in plan.steps:
-        if s.status not in ACTIONABLE:
+        if s.status not in CURRENT:
             continue
-        for unit in units:
+        for unit in units if s.status in ACTIONABLE else ("",):
             rows.append(
                 {
                     "decision_id": decision.id,
@@ -168,6 +171,8 @@ class TodoRepository:
             if lane.status is not None:
                 where.append(f"status = :t{i}")
                 params[f"t{i}"] = lane.status
+            else:
+                where.append("status <> 'paused'")
             if after is not None:
                 where.append("(order_on, decision_id, step) > (:o, :d, :s)")
             parts.append(
@@ -185,12 +190,20 @@ class TodoRepository:
             seen.setdefault((item.decision_id, item.step), item)
         return sorted(seen.values(), key=lambda i: i.key)[:limit]
 
-    def of(self, decision_id: str) -> list[TodoItem]:
-        """A decision's items (each once), in step order of the index."""
-        rows = SQL(
-            f"SELECT {_READ} FROM todo WHERE decision_id = :d AND unit = '' ORDER BY step"
-        ).rows(self.link, {"d": decision_id})
-        return [_item(r) for r in rows]
+    def current(self, ids: Sequence[str]) -> dict[str, list[TodoItem]]:
+        """The steps each decision stands at (ready, open or paused: ``Plan.current``)."""
+        found: dict[str, list[TodoItem]] = {i: [] for i in ids}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            if len(chunk) not in _CURRENT:
+                marks = ", ".join(f":i{i}" for i in range(len(chunk)))
+                _CURRENT[len(chunk)] = SQL(
+                    f"SELECT {_READ} FROM todo WHERE unit = '' AND decision_id IN ({marks})"
+                )
+            params = {f"i{i}": v for i, v in enumerate(chunk)}
+            for row in _CURRENT[len(chunk)].rows(self.link, params):
+                found[row[0]].append(_item(row))
+        return found
 
 
 def rebuild(conn: Any, *, decisions: Iterable[str] | None = None) -> int:

@@ -26,7 +26,7 @@ from app import permissions
 from app.accounts import Identity
 from app.admin import import_schedule
 from app.commands import Attachment, Commands
-from app.inbox import inbox
+from app.inbox import find_decisions, inbox
 from app.migrate import migrate as migrate_procedure
 from app.queries import plan_all
 from procedures import Complete, DecideError, Start, load_procedure
@@ -109,6 +109,26 @@ def reference(
             found.append((d, s, action.kind))
     found.sort(key=lambda f: (-_rank(f[1].alert), f[1].due_on or date.max, f[0].id, f[1].step))
     return [_shown(d.id, s, kind) for d, s, kind in found[:limit]]
+
+
+def listed(rows: list[tuple[Any, Any]]) -> list[tuple[object, ...]]:
+    return [
+        (d.id, v.status, [(s.step, s.status) for s in v.current], v.worst_alert) for d, v in rows
+    ]
+
+
+def reference_list(
+    plans: list[tuple[Any, ...]], who: Identity, **only: Any
+) -> list[tuple[object, ...]]:
+    """The decision list as planning every decision gives it."""
+    rows = [
+        (d, view)
+        for d, view, _ in sorted(plans, key=lambda p: p[0].id)
+        if permissions.may_read(who, d)
+        and ("step" not in only or only["step"] in {s.step for s in view.current})
+        and ("alert" not in only or view.worst_alert == only["alert"])
+    ]
+    return listed(rows)
 
 
 def _rank(alert: object) -> int:
@@ -265,6 +285,10 @@ def live_through(cmds: Commands, root: Path, rng: random.Random, until: date) ->
             rows_seen = max(rows_seen, check_index(cmds, day))
             for as_of in (day, day + timedelta(days=9)):
                 plans = planned(cmds, as_of)
+                for who in CALLERS[::3]:  # the decision list: status, current steps, worst alert
+                    for only in ({}, {"step": "legality_review"}, {"alert": "overdue"}):
+                        got = listed(find_decisions(cmds, who, as_of, limit=200, **only)[0])
+                        assert got == reference_list(plans, who, **only), (who.name, only)
                 for who in CALLERS:
                     for limit in (3, 50):
                         got = [
