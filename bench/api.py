@@ -181,7 +181,7 @@ def measure(engine: str, args: Any) -> dict[str, Any]:
     token, token2 = accounts(cmds)
     ids, ids2 = unit_ids(args.decisions, 0), unit_ids(args.decisions, 1)
     read_id = ids[-1]  # never completed here (nor are the warm-up's, just before it)
-    need = args.clients * args.requests * args.runs * 2  # HTTP and in-process, every run
+    need = args.clients * (args.requests * args.runs * 2 + 2)  # every run, and the warm-up
     if need > min(len(ids), len(ids2)) - 1:
         raise SystemExit(f"{need} completes need more decisions per unit ({len(ids)})")
     port = free_port()
@@ -208,12 +208,12 @@ def measure(engine: str, args: Any) -> dict[str, Any]:
                 time.sleep(0.1)
         cursor = cursor2 = 0
         # one untimed round per mode first (imports, caches), on decisions the runs leave
-        for runner, target, tok, pool in (
-            (over_http, port, token, ids),
-            (in_process, cmds, token2, ids2),
+        for runner, target, pool in (
+            (over_http, port, ids),
+            (in_process, cmds, ids[: -1 - args.clients]),
         ):
             warm = [[d] for d in pool[-1 - args.clients : -1]]
-            runner(target, tok, warm, read_id, 1, args.clients)  # type: ignore[operator]
+            runner(target, token, warm, read_id, 1, args.clients)  # type: ignore[operator]
         for run in range(args.runs):
             for mode in ("http", "in-process"):
                 chunk = ids[cursor : cursor + args.clients * args.requests]

@@ -19,7 +19,7 @@ from procedures.errors import Conflict, NotFound
 from procedures.planner import Plan
 from procedures.state import Attempt, Decision, Deferral, Hearing, Pause
 from store.dbapi import Link
-from store.fastsql import SQL, as_date
+from store.fastsql import SQL, as_date, run_all
 from store.todo import write as write_todo
 
 __all__ = [
@@ -376,11 +376,12 @@ class DecisionRepository:
         write_todo(self.link, decision, plan, fresh=True)
 
     def get(self, decision_id: str) -> Decision:
-        row = _GET.run(self.link, {"id": decision_id}).fetchone()
+        params = {"id": decision_id}
+        head, rows = run_all(self.link, [(_GET, params), (_ATTEMPTS_OF, params)])  # one trip
+        row = head.fetchone()
         if row is None:
             raise NotFound(f"未找到决策 no decision {decision_id!r}")
-        attempts = tuple(_attempt(r) for r in _ATTEMPTS_OF.rows(self.link, {"id": decision_id}))
-        return _decision(row, attempts)
+        return _decision(row, tuple(_attempt(r) for r in rows.fetchall()))
 
     def save(
         self,
@@ -920,6 +921,11 @@ _TOKEN_ADD = SQL(
 _TOKEN = SQL(
     "SELECT sha256, login, created_at, expires_at, revoked_at FROM tokens WHERE sha256 = :s"
 )
+_TOKEN_ACCOUNT = SQL(
+    "SELECT t.sha256, t.login, t.created_at, t.expires_at, t.revoked_at, a.login, a.name, "
+    "a.unit, a.roles, a.admin, a.password_hash, a.active, a.failures, a.locked_until "
+    "FROM tokens t LEFT JOIN accounts a ON a.login = t.login WHERE t.sha256 = :s"
+)
 _TOKENS = SQL(
     "SELECT sha256, login, created_at, expires_at, revoked_at FROM tokens ORDER BY sha256"
 )
@@ -988,6 +994,13 @@ class AccountRepository:
             self.link,
             {"sha256": sha256, "login": login, "created_at": created_at, "expires_at": expires_at},
         )
+
+    def token_account(self, sha256: str) -> tuple[TokenRecord, AccountRecord | None] | None:
+        """A token and its account in one query (what every authenticated request reads)."""
+        row = _TOKEN_ACCOUNT.run(self.link, {"s": sha256}).fetchone()
+        if row is None:
+            return None
+        return TokenRecord(*row[:5]), (_account(row[5:]) if row[5] is not None else None)
 
     def token(self, sha256: str) -> TokenRecord | None:
         row = _TOKEN.run(self.link, {"s": sha256}).fetchone()

@@ -197,12 +197,15 @@ class TodoRepository:
             chunk = list(ids[start : start + 500])
             if len(chunk) not in _CURRENT:
                 marks = ", ".join(f":i{i}" for i in range(len(chunk)))
+                # by the primary key (decision first); ``unit = ''`` in SQL would have the
+                # planners walk a unit index over every decision's rows instead
                 _CURRENT[len(chunk)] = SQL(
-                    f"SELECT {_READ} FROM todo WHERE unit = '' AND decision_id IN ({marks})"
+                    f"SELECT unit, {_READ} FROM todo WHERE decision_id IN ({marks})"
                 )
             params = {f"i{i}": v for i, v in enumerate(chunk)}
             for row in _CURRENT[len(chunk)].rows(self.link, params):
-                found[row[0]].append(_item(row))
+                if row[0] == "":
+                    found[row[1]].append(_item(row[1:]))
         return found
 
 
