@@ -874,6 +874,9 @@ class Commands:
                     {"kind": k, "filename": s.filename, "sha256": s.sha256, "size": s.size}
                     for k, s, _ in files
                 ]
+            # the outbox rows first: on PostgreSQL the append locks the chain's head row until
+            # the commit, so as little as possible happens between the two
+            self._notify(uow, before.id, proc, old, view, refiled=isinstance(action, Attach))
             uow.audit.append(
                 decision_id=before.id,
                 action=action.kind,
@@ -882,7 +885,6 @@ class Commands:
                 recorded_at=self.clock(),
                 payload=payload,
             )
-            self._notify(uow, before.id, proc, old, view, refiled=isinstance(action, Attach))
             uow.commit()
         after = before.model_copy(
             update={"attempts": attempts, "version": version, "status": view.status}

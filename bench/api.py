@@ -63,6 +63,31 @@ def cpu_reference() -> float:
     return (time.perf_counter() - start) * 1000
 
 
+def commit_reference(url: str, n: int = 200) -> float:
+    """A durable commit of one row on the same database, in ms (median of ``n``): the floor
+    under every complete, which commits once (SQLite ``synchronous=FULL``: an fsync of the WAL;
+    PostgreSQL: the WAL flush of its commit) while holding the single writer's lock (SQLite) or
+    the audit chain's head row (PostgreSQL), so completes/s cannot pass 1000 / this figure."""
+    from store.dbapi import Database
+
+    db = Database(url)
+    link = db.link()
+    raw = link.driver
+    raw.execute("CREATE TABLE IF NOT EXISTS bench_commit (n INTEGER)")
+    Database.end(link, commit=True)
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        Database.begin(link, write=True)
+        raw.execute("INSERT INTO bench_commit (n) VALUES (1)")
+        Database.end(link, commit=True)
+        times.append(time.perf_counter() - start)
+    raw.execute("DROP TABLE bench_commit")
+    Database.end(link, commit=True)
+    db.close()
+    return statistics.median(times) * 1000
+
+
 def load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -193,7 +218,11 @@ def measure(engine: str, args: Any) -> dict[str, Any]:
         [DECIDE, "web", "--port", str(port), "--workers", str(args.workers)], env=env, stderr=log
     )
     base = f"http://127.0.0.1:{port}/api/v1"
-    out: dict[str, Any] = {"cpu": [cpu_reference()], "load": [load()]}
+    out: dict[str, Any] = {
+        "cpu": [cpu_reference()],
+        "load": [load()],
+        "commit": [commit_reference(url)],
+    }
     results: dict[str, dict[str, list[tuple[float, float]]]] = {"http": {}, "in-process": {}}
     writes: dict[str, list[float]] = {"http": [], "in-process": []}
     write_p95: dict[str, list[float]] = {"http": [], "in-process": []}
@@ -240,6 +269,7 @@ def measure(engine: str, args: Any) -> dict[str, Any]:
         cmds.db.close()
     out["cpu"].append(cpu_reference())
     out["load"].append(load())
+    out["commit"].append(commit_reference(url))
     out.update(results=results, writes=writes, write_p95=write_p95)
     return out
 
@@ -252,7 +282,9 @@ def report(engine: str, res: dict[str, Any], args: Any) -> None:
         f"{args.clients} concurrent clients × {args.requests} rounds (inbox, status, complete), "
         f"median of {args.runs} runs — {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}; reference loop {res['cpu'][0]:.0f} / {res['cpu'][1]:.0f} "
-        f"ms before / after, load average {res['load'][0]} / {res['load'][1]}"
+        f"ms before / after, load average {res['load'][0]} / {res['load'][1]}; one durable "
+        f"commit {res['commit'][0]:.1f} / {res['commit'][1]:.1f} ms (at most "
+        f"{1000 / max(res['commit']):.0f}–{1000 / min(res['commit']):.0f} completes/s)"
     )
     heads = ("HTTP p50", "HTTP p95", "server p50", "server p95", "in-proc p50", "in-proc p95")
     print(f"{'operation':<10}" + "".join(f"{h:>12}" for h in heads))
