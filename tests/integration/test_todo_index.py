@@ -323,3 +323,35 @@ def test_the_same_on_postgresql(db, database_url, tmp_path):
         pytest.skip("the SQLite half runs above, over many histories")
     cmds = Commands(db, tmp_path / "home", clock=lambda: CLOCK)
     live_through(cmds, tmp_path, random.Random(20261201), date(2025, 3, 20))
+
+
+def test_an_existing_home_gets_its_index_at_the_upgrade(db, database_url, tmp_path):
+    """Revision 0010 fills the index of the decisions already there (what a home upgraded
+    from 0009 has): the rows the commands would have written, and the inbox reads them."""
+    from alembic import command
+    from alembic.config import Config
+
+    from store.db import MIGRATIONS
+
+    cmds = Commands(db, tmp_path / "home", clock=lambda: CLOCK)
+    for i, sponsor in enumerate(UNITS):
+        d = cmds.register(title=f"决策{i}", procedure_id=PRESETS[i], sponsor=sponsor,
+                          actor="办公室", on=date(2025, 3, 3), assign=[f"expert={EXPERTS}"])  # fmt: skip
+        cmds.start(d.id, "drafting", actor="经办人", on=date(2025, 3, 4))
+    with cmds.unit(write=False) as uow:
+        kept = _norm([tuple(r) for r in ROWS.rows(uow.link)])
+    db.close()
+    engine = make_engine(database_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    for target in ("0009", "head"):  # back to a home without the index, then the upgrade
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            (command.downgrade if target == "0009" else command.upgrade)(config, target)
+    engine.dispose()
+    with cmds.unit(write=False) as uow:
+        assert _norm([tuple(r) for r in ROWS.rows(uow.link)]) == kept and len(kept) == 9
+    items = inbox(cmds, caller(UNITS[1], "sponsor"), date(2025, 3, 5))
+    assert [(i.decision.sponsor, i.step.step, i.action) for i in items] == [
+        (UNITS[1], "drafting", "complete")
+    ]
