@@ -272,7 +272,7 @@ def document_for(cmds: Commands, who: Identity, sha256: str) -> tuple[StoredDocu
     with cmds.unit(write=False) as uow:
         ids = uow.decisions.ids(
             unit=None if permissions.reads_all(who) else who.unit,
-            without_flag=None if permissions.reads_undisclosable(who) else "undisclosable",
+            without_flag=permissions.hidden_flag(who),
         )
         for start in range(0, len(ids), 500):
             for d in uow.decisions.many(ids[start : start + 500]):

@@ -37,6 +37,7 @@ __all__ = [
     "as_admin",
     "check_act",
     "check_read",
+    "hidden_flag",
     "lanes",
     "may_read",
     "reads_all",
@@ -81,6 +82,16 @@ def reads_undisclosable(identity: Identity | None) -> bool:
     return (
         identity is None or not identity.authenticated or bool(identity.roles & READ_UNDISCLOSABLE)
     )
+
+
+def hidden_flag(identity: Identity | None) -> str | None:
+    """The flag whose decisions a query over every decision may leave out before ``may_read``
+    decides: ``undisclosable`` for a caller who reads every decision but not the undisclosable
+    ones (an admin).  A caller limited to its unit's decisions reads those, undisclosable or
+    not (None: the unit filter narrows, ``may_read`` decides)."""
+    if reads_all(identity) and not reads_undisclosable(identity):
+        return "undisclosable"
+    return None
 
 
 def may_read(identity: Identity, decision: Decision) -> bool:
