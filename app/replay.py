@@ -10,7 +10,7 @@ attempts, definition, status and version — each column that differs named with
 event the rules now refuse is reported too (it can also mean an imported holiday schedule moved
 a minimum period after the fact: the message says so).  Each decision's ``alerts`` rows are
 compared with its ``alert`` events, and the deadline scan's index dates with its replayed plan
-(``app.table_replay``).
+(``app.alert_replay``).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from app.alert_replay import alert_problems, index_problems, recorded_alerts
 from app.commands import Commands
 from app.history import CHANGES, Broken, Refused, definitions_named, fold
-from app.table_replay import alert_problems, index_problems, recorded_alerts, recorded_calendar
+from app.table_replay import recorded_calendar
 from procedures import DecideError, Procedure, plan
 from procedures.definition import Definition, unpin
 from procedures.planner import Plan

@@ -19,18 +19,12 @@ audit chain, or hashed into it, so that an edit made with the database alone is 
 - ``decisions`` — every decision the log names must have its row (a deleted row is named); the
   rows themselves are replayed by ``app.replay``, the accounts and tokens by
   ``app.accounts.account_problems``, the documents by ``store.audit_verify.document_problems``.
-- ``alerts`` (each level raised once per step attempt: a row decides that a level is not raised
-  again, SPEC §4) — each row must have the ``alert`` event written with it, and each event its
-  row (``alert_problems``, called by ``app.replay`` for each decision).
-- the deadline scan's index in ``decisions`` (``next_due_on``, ``next_alert_on``: the scan and
-  ``decide overdue`` read only the decisions these put in reach) — a cache, so it need not be
-  exact, but it must never be later than the replayed plan makes it: a later date hides the
-  decision from the scan, and an escalation would never be raised (``index_problems``).
+- ``alerts`` and the deadline scan's index dates — per decision, in ``app.alert_replay``.
 - ``step_attempts``' own ``due_on``, ``earliest_close_on`` and ``provisional`` are not
   checked: nothing reads them (every command plans again from the replayed attempts and the
   verified calendar), so an edit there decides nothing.
 
-Pure comparison over what ``store.table_rows`` reads; no rule of the procedure here.
+Comparison over what ``store.table_rows`` reads; no rule of the procedure here.
 """
 
 from __future__ import annotations
@@ -43,15 +37,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from typing import Any
 
-from app.alerts import due_items, level_dates
 from procedures import DecideError
 from procedures.calendar import Schedule, WorkCalendar, parse_schedule
-from procedures.planner import Plan
 from store.audit import AppendedEvent, Problem
-from store.repository import NOTHING_DUE, Person, next_due
+from store.repository import Person
 from store.schedules import content_sha256
 from store.table_rows import (
-    AlertKey,
     DefinitionRow,
     ScheduleRecord,
     decisions_in_events,
@@ -65,11 +56,9 @@ from store.uow import UnitOfWork
 __all__ = [
     "CALENDAR_EVENTS",
     "PEOPLE_EVENTS",
-    "alert_problems",
     "calendar_problems",
     "decision_row_problems",
     "definition_problems",
-    "index_problems",
     "people_problems",
     "recorded_calendar",
     "table_problems",
@@ -77,9 +66,9 @@ __all__ = [
 
 PEOPLE_EVENTS = ("person_add", "person_remove")
 CALENDAR_EVENTS = ("calendar_import",)
-_EDITED = "edited outside the engine"
+EDITED = "edited outside the engine"
 # a row without its event is also what cutting the newest events off the log leaves behind
-_OR_CUT = " (or the newest events were cut off the log: see the checkpoints)"
+OR_CUT = " (or the newest events were cut off the log: see the checkpoints)"
 
 
 def table_problems(uow: UnitOfWork, notes: list[str] | None = None) -> Iterator[Problem]:
@@ -142,21 +131,21 @@ def people_problems(rows: Iterable[Person], events: Sequence[AppendedEvent]) -> 
                 None,
                 "people",
                 f"{what} has no person_add event: the role was granted by editing the people "
-                f"table ({_EDITED}){_OR_CUT}",
+                f"table ({EDITED}){OR_CUT}",
             )
         elif want[0] != row.unit:
             yield Problem(
                 want[1],
                 "people",
                 f"{what}: unit {row.unit!r} stored, {want[0]!r} recorded by event {want[1]}: "
-                f"the people table was {_EDITED}",
+                f"the people table was {EDITED}",
             )
     for (name, role), (_, seq) in sorted(held.items(), key=lambda kv: kv[1][1]):
         yield Problem(
             seq,
             "people",
             f"人员名册 people: {name}'s role {role}, added by event {seq} and never removed, "
-            f"is missing from the people table: it was removed {_EDITED}",
+            f"is missing from the people table: it was removed {EDITED}",
         )
 
 
@@ -292,7 +281,7 @@ def calendar_problems(
         row, (stored, fault) = rows[j], parsed[j]
         where = f"{_row_name(row)}, imported by event {event.seq}"
         if stored is None:
-            yield Problem(event.seq, "calendar", f"{where}: {fault} ({_EDITED})")
+            yield Problem(event.seq, "calendar", f"{where}: {fault} ({EDITED})")
             continue
         differ = _row_self(row, stored)
         if schedule is not None:
@@ -308,7 +297,7 @@ def calendar_problems(
             yield Problem(
                 event.seq,
                 "calendar",
-                f"{where}: {'; '.join(differ)} — the calendar_schedules table was {_EDITED}",
+                f"{where}: {'; '.join(differ)} — the calendar_schedules table was {EDITED}",
             )
     for i in lost:
         event, schedule = recorded[i]
@@ -321,7 +310,7 @@ def calendar_problems(
             event.seq,
             "calendar",
             f"日历 calendar: {what} imported by event {event.seq} has no calendar_schedules row "
-            f"(in import order): the row was removed or replaced {_EDITED}",
+            f"(in import order): the row was removed or replaced {EDITED}",
         )
     for j in unrecorded:
         row, (stored, fault) = rows[j], parsed[j]
@@ -330,7 +319,7 @@ def calendar_problems(
             None,
             "calendar",
             f"{_row_name(row)} has no calendar_import event at its place in the import "
-            f"order{detail}: it was added or moved {_EDITED}{_OR_CUT}",
+            f"order{detail}: it was added or moved {EDITED}{OR_CUT}",
         )
     if old and notes is not None:
         notes.append(
@@ -358,7 +347,7 @@ def definition_problems(rows: Iterable[DefinitionRow]) -> Iterator[Problem]:
             f"程序定义 procedure_definitions row {str(row.sha256)[:12]}… ({row.id} {row.version})"
         )
         if not isinstance(row.content, str):
-            yield Problem(None, "definition", f"{what}: its content is not text ({_EDITED})")
+            yield Problem(None, "definition", f"{what}: its content is not text ({EDITED})")
             continue
         digest = hashlib.sha256(row.content.encode("utf-8")).hexdigest()
         if digest != row.sha256:
@@ -366,7 +355,7 @@ def definition_problems(rows: Iterable[DefinitionRow]) -> Iterator[Problem]:
                 None,
                 "definition",
                 f"{what}: its content hashes to {digest[:12]}…, not to its key: the row was "
-                f"{_EDITED}",
+                f"{EDITED}",
             )
             continue
         try:
@@ -380,7 +369,7 @@ def definition_problems(rows: Iterable[DefinitionRow]) -> Iterator[Problem]:
                 None,
                 "definition",
                 f"{what}: its content says {says}, its id and version columns differ: the row "
-                f"was {_EDITED}",
+                f"was {EDITED}",
             )
 
 
@@ -395,120 +384,5 @@ def decision_row_problems(missing: dict[str, int | None]) -> Iterator[Problem]:
             seq,
             "decisions",
             f"决策 decision {decision_id} has audit events (the first is event {seq}) but no "
-            f"row in the decisions table: the row was deleted {_EDITED}",
+            f"row in the decisions table: the row was deleted {EDITED}",
         )
-
-
-# -- alerts and the deadline scan's index ------------------------------------------------------
-
-
-def _raised(payload: str) -> AlertKey | None:
-    try:
-        data = json.loads(payload)
-        return AlertKey(
-            data["step"],
-            data["attempt"],
-            data["level"],
-            date.fromisoformat(data["due_on"]),
-            date.fromisoformat(data["first_reached_on"]),
-        )
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def recorded_alerts(events: Iterable[tuple[int, str]]) -> tuple[dict[AlertKey, int], list[int]]:
-    """The levels the ``alert`` events (seq, payload) raised, each with its event's seq, and
-    the seqs of the events that are not readable as one."""
-    found: dict[AlertKey, int] = {}
-    unreadable: list[int] = []
-    for seq, payload in events:
-        key = _raised(payload)
-        if key is None:
-            unreadable.append(seq)
-        else:
-            found.setdefault(key, seq)
-    return found, unreadable
-
-
-def _level(decision_id: str, key: AlertKey) -> str:
-    step = f"step {key.step} attempt {key.attempt}" if key.step else "the target date"
-    return f"decision {decision_id}, {step}, level {key.level}, due {key.due_on}"
-
-
-def alert_problems(
-    decision_id: str,
-    recorded: tuple[dict[AlertKey, int], list[int]],
-    rows: Sequence[AlertKey],
-) -> Iterator[Problem]:
-    """A decision's ``alerts`` rows must be the levels its ``alert`` events raised
-    (``recorded_alerts`` of them)."""
-    raised, unreadable = recorded
-    left = dict(raised)
-    for seq in unreadable:
-        yield Problem(seq, "alerts", f"告警 alert event {seq} is not readable")
-    for row in rows:
-        if left.pop(row, None) is None:
-            yield Problem(
-                None,
-                "alerts",
-                f"告警 alerts row ({_level(decision_id, row)}, first reached "
-                f"{row.first_reached_on}) has no alert event: it was added {_EDITED}{_OR_CUT} "
-                "— the deadline scan now takes that level as raised and never raises it",
-            )
-    for key, seq in left.items():
-        yield Problem(
-            seq,
-            "alerts",
-            f"告警 the alert raised by event {seq} ({_level(decision_id, key)}) has no alerts "
-            f"row: it was removed {_EDITED}",
-        )
-
-
-def index_problems(
-    decision_id: str,
-    view: Plan,
-    registered_on: date,
-    cal: WorkCalendar,
-    raised: Iterable[AlertKey],
-    stored: tuple[date | None, date | None],
-) -> Iterator[Problem]:
-    """The scan's index must not put the decision out of its reach: ``next_due_on`` no later
-    than the plan's next due date, ``next_alert_on`` no later than the first day a level not
-    yet raised is reached (NULL: not known, the scan plans the decision)."""
-    next_due_on, next_alert_on = stored
-    due = next_due(view)
-    if next_due_on is not None and next_due_on > due:
-        yield Problem(
-            None,
-            "index",
-            f"决策 decision {decision_id}: decisions.next_due_on {next_due_on} is later than "
-            f"its replayed plan's next due date {_day(due)}: the deadline scan and decide "
-            f"overdue would not see it until then — the decisions table was {_EDITED} (or "
-            "written by a version that planned otherwise)",
-        )
-    if next_alert_on is None:
-        return
-    done = {(k.step, k.attempt, k.level, k.due_on) for k in raised}
-    first = NOTHING_DUE
-    pending = None
-    for item in due_items(view, registered_on):
-        for level, day in level_dates(cal, item.due_on, item.start).items():
-            if day < item.start or (item.step, item.attempt, level, item.due_on) in done:
-                continue
-            if day < first:
-                first, pending = day, (item, level)
-    if next_alert_on > first and pending is not None:
-        item, level = pending
-        step = f"step {item.step} attempt {item.attempt}" if item.step else "the target date"
-        yield Problem(
-            None,
-            "index",
-            f"决策 decision {decision_id}: decisions.next_alert_on {next_alert_on} is later than "
-            f"{first}, when {step} (due {item.due_on}) reaches level {level}, never raised: "
-            f"the deadline scan would not raise it until then — the decisions table was "
-            f"{_EDITED} (or written by a version that planned otherwise)",
-        )
-
-
-def _day(day: date) -> str:
-    return "none (nothing falls due)" if day == NOTHING_DUE else str(day)
