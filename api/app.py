@@ -4,6 +4,7 @@ every route but ``POST /tokens`` needs it.  Nothing is kept in the process that 
 serving the same database would need (tokens, locks and state live in the database)."""
 
 import tempfile
+import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
 from app.accounts import Identity
@@ -117,6 +119,94 @@ class AccountChange(_Body):
     active: bool | None = None
 
 
+class ServerTiming:
+    """Every answer says how long the server took, from receiving the request to sending its
+    headers (``Server-Timing: app;dur=MS``, the W3C header browsers show): what bench/api.py
+    and bench/web.py report as the server's side."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+
+        async def timed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                took = (time.perf_counter() - start) * 1000
+                message = {**message, "headers": [*message.get("headers", ()),
+                           (b"server-timing", f"app;dur={took:.2f}".encode())]}  # fmt: skip
+            await send(message)
+
+        await self.app(scope, receive, timed)
+
+
+class BodiesAfterIdentity:
+    """A body is read only once it may be: an upload (multipart) needs a valid token or session
+    first and a declared length within the attachment limit — else 401, 411 or 413 before a
+    byte is read (an anonymous caller could otherwise fill the disk: FastAPI spools a multipart
+    body before the route runs); any other body over 1 MiB is refused (413).
+
+    A plain ASGI middleware: a request it lets through goes on untouched (Starlette's
+    ``BaseHTTPMiddleware`` would wrap every answer in a stream and a task group)."""
+
+    def __init__(self, app: ASGIApp, services: Callable[[], Commands]) -> None:
+        self.app = app
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
+            refusal = self.refusal(Request(scope))
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def refusal(self, request: Request) -> Any:
+        from fastapi.responses import JSONResponse
+
+        multipart = request.headers.get("content-type", "").startswith("multipart/")
+        length = request.headers.get("content-length")
+        if not multipart:
+            if length is not None and length.isdigit() and int(length) > 1 << 20:
+                return JSONResponse(
+                    {"error": "too_large", "message": "请求过大 a JSON or form body over 1 MiB"},
+                    status_code=413,
+                )
+            return None
+        cmds = self.services()
+        if length is None or not length.isdigit():
+            return JSONResponse(
+                {"error": "length_required", "message": "上传须声明长度 an upload needs "
+                 "Content-Length (no chunked uploads)"},
+                status_code=411,
+            )  # fmt: skip
+        if int(length) > cmds.max_attachment_bytes + MULTIPART_SLACK:
+            return JSONResponse(
+                {"error": "too_large", "message": "文件过大 the upload exceeds the attachment "
+                 f"limit ({cmds.max_attachment_bytes >> 20} MiB)",
+                 "limit": cmds.max_attachment_bytes},
+                status_code=413,
+            )  # fmt: skip
+        from web.session import SESSION_COOKIE
+
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.strip().partition(" ")
+        token = value.strip() if scheme.lower() == "bearer" else None
+        token = token or request.cookies.get(SESSION_COOKIE)
+        try:
+            if not token:
+                raise AccessDenied(
+                    "须登录 not authenticated", rule="auth.required", authenticated=False
+                )
+            cmds.identify(token=token)
+        except DecideError as exc:
+            return JSONResponse(exc.to_dict(), status_code=401)
+        return None
+
+
 _bearer = HTTPBearer(auto_error=False, description="a token from POST /api/v1/tokens")
 
 
@@ -146,7 +236,10 @@ def create_app(cmds_factory: Callable[[], Commands]) -> FastAPI:
             token = value.strip()
         return api_caller(services(), token)
 
-    Cmds = Annotated[Commands, Depends(services)]
+    async def services_now() -> Commands:  # async: resolved without a worker thread
+        return services()
+
+    Cmds = Annotated[Commands, Depends(services_now)]
     Who = Annotated[Identity, Depends(caller)]
 
     app = FastAPI(
@@ -159,53 +252,8 @@ def create_app(cmds_factory: Callable[[], Commands]) -> FastAPI:
     )
     errors.install(app)
 
-    @app.middleware("http")
-    async def bodies_after_identity(request: Request, call_next: Any) -> Any:
-        """A body is read only once it may be: an upload (multipart) needs a valid token or
-        session first and a declared length within the attachment limit — else 401, 411 or 413
-        before a byte is read (an anonymous caller could otherwise fill the disk: FastAPI
-        spools a multipart body before the route runs)."""
-        from fastapi.responses import JSONResponse
-
-        if request.method not in ("POST", "PUT", "PATCH"):
-            return await call_next(request)
-        multipart = request.headers.get("content-type", "").startswith("multipart/")
-        length = request.headers.get("content-length")
-        cmds = services()
-        if multipart:
-            if length is None or not length.isdigit():
-                return JSONResponse(
-                    {"error": "length_required", "message": "上传须声明长度 an upload needs "
-                     "Content-Length (no chunked uploads)"},
-                    status_code=411,
-                )  # fmt: skip
-            if int(length) > cmds.max_attachment_bytes + MULTIPART_SLACK:
-                return JSONResponse(
-                    {"error": "too_large", "message": "文件过大 the upload exceeds the attachment "
-                     f"limit ({cmds.max_attachment_bytes >> 20} MiB)",
-                     "limit": cmds.max_attachment_bytes},
-                    status_code=413,
-                )  # fmt: skip
-            from web.session import SESSION_COOKIE
-
-            header = request.headers.get("authorization", "")
-            scheme, _, value = header.strip().partition(" ")
-            token = value.strip() if scheme.lower() == "bearer" else None
-            token = token or request.cookies.get(SESSION_COOKIE)
-            try:
-                if not token:
-                    raise AccessDenied(
-                        "须登录 not authenticated", rule="auth.required", authenticated=False
-                    )
-                cmds.identify(token=token)
-            except DecideError as exc:
-                return JSONResponse(exc.to_dict(), status_code=401)
-        elif length is not None and length.isdigit() and int(length) > 1 << 20:
-            return JSONResponse(
-                {"error": "too_large", "message": "请求过大 a JSON or form body over 1 MiB"},
-                status_code=413,
-            )
-        return await call_next(request)
+    app.add_middleware(BodiesAfterIdentity, services=services)
+    app.add_middleware(ServerTiming)  # added last: the outermost, timing everything inside
 
     r = APIRouter(prefix=PREFIX)
 

@@ -543,10 +543,12 @@ def authenticate(uow: UnitOfWork, token: str | None, now: datetime) -> Identity:
     )
     if not token or len(token) > 256:
         raise denied
-    record = uow.accounts.token(_digest(token.strip()))
-    if record is None or record.revoked_at is not None or record.expires_at <= utc_iso(now):
+    found = uow.accounts.token_account(_digest(token.strip()))
+    if found is None:
         raise denied
-    account = uow.accounts.get(record.login)
+    record, account = found
+    if record.revoked_at is not None or record.expires_at <= utc_iso(now):
+        raise denied
     if account is None or not account.active:
         raise denied
     return _identity(account)

@@ -811,8 +811,11 @@ class Commands:
                 target_on=after.target_on,
                 assignments=after.assignments,
             )
-            # the dates are those of the amended decision (its new target date included)
-            amended = before.model_copy(update={"target_on": after.target_on})
+            # the dates are those of the amended decision (its new target date included), and
+            # the to-do index names the units it now assigns
+            amended = before.model_copy(
+                update={"target_on": after.target_on, "assignments": after.assignments}
+            )
             version = uow.decisions.save(amended, before.attempts, view)
             uow.audit.append(
                 decision_id=before.id,
@@ -927,6 +930,9 @@ class Commands:
                     {"kind": k, "filename": s.filename, "sha256": s.sha256, "size": s.size}
                     for k, s, _ in files
                 ]
+            # the outbox rows first: on PostgreSQL the append locks the chain's head row until
+            # the commit, so as little as possible happens between the two
+            self._notify(uow, before.id, proc, old, view, refiled=isinstance(action, Attach))
             uow.audit.append(
                 decision_id=before.id,
                 action=action.kind,
@@ -935,7 +941,6 @@ class Commands:
                 recorded_at=self.clock(),
                 payload=payload,
             )
-            self._notify(uow, before.id, proc, old, view, refiled=isinstance(action, Attach))
             uow.commit()
         after = before.model_copy(
             update={"attempts": attempts, "version": version, "status": view.status}

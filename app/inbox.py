@@ -9,22 +9,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from app import permissions
-from app.accounts import Identity
+from app.accounts import Identity, authenticate
 from app.admin import audit_verify
 from app.commands import Commands
 from app.queries import plan_all
-from procedures import AccessDenied, Complete, InputError, NotFound, Start
-from procedures.planner import ALERT_LEVELS, AlertLevel, Plan, StepView
+from procedures import AccessDenied, Complete, InputError, NotFound, Procedure, Start, WorkCalendar
+from procedures.planner import ALERT_LEVELS, AlertLevel, Plan, StepView, alert_level
 from procedures.state import Decision
 from store.audit import VerifyReport
 from store.repository import StoredDocument
+from store.todo import TodoItem
 
 __all__ = [
     "InboxItem",
+    "Listed",
     "api_caller",
     "document_for",
     "find_decisions",
@@ -38,24 +40,28 @@ MAX_PAGE = 200
 
 def api_caller(cmds: Commands, token: str | None) -> Identity:
     """The account a bearer token proves.  The API always needs one: a home without accounts
-    is refused too (its acts would be anonymous), with how to create the first account."""
+    is refused too (its acts would be anonymous), with how to create the first account.  One
+    read transaction: a valid token is proof enough that accounts exist."""
     with cmds.unit(write=False) as uow:
-        accounts = uow.accounts.any()
-    if not accounts:
-        raise AccessDenied(
-            "本系统尚无账户 this home has no accounts: the API needs one",
-            rule="auth.no_accounts",
-            remedy=f"create the first account with {FIRST_ACCOUNT}, then POST /api/v1/tokens",
-            authenticated=False,
-        )
-    if not token:
-        raise AccessDenied(
-            "须登录 not authenticated: send Authorization: Bearer TOKEN",
-            rule="auth.required",
-            remedy="POST /api/v1/tokens with login and password",
-            authenticated=False,
-        )
-    return cmds.identify(token=token)
+        if token:
+            try:
+                return authenticate(uow, token, cmds.clock())
+            except AccessDenied:
+                if uow.accounts.any():
+                    raise
+        if not uow.accounts.any():
+            raise AccessDenied(
+                "本系统尚无账户 this home has no accounts: the API needs one",
+                rule="auth.no_accounts",
+                remedy=f"create the first account with {FIRST_ACCOUNT}, then POST /api/v1/tokens",
+                authenticated=False,
+            )
+    raise AccessDenied(
+        "须登录 not authenticated: send Authorization: Bearer TOKEN",
+        rule="auth.required",
+        remedy="POST /api/v1/tokens with login and password",
+        authenticated=False,
+    )
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,6 @@ def _urgency(item: InboxItem) -> tuple[int, date, str, str]:
 
 
 INBOX_PAGE = 50  # the most urgent items shown (a page of the to-do list)
-CHUNK = 25  # decisions planned at a time
 
 
 def inbox(
@@ -81,59 +86,92 @@ def inbox(
     """The steps ``who`` may act on as of a date (ready: start; open: complete), most urgent
     first (alert level, then due date), at most ``limit``.
 
-    A decision's ``next_due_on`` is the earliest due date of what it has open or ready, and the
-    alert level only rises as a due date gets older, so the decisions are planned in that order
-    (keyset pages on the index, only those the caller's unit takes part in) and planning stops
-    once ``limit`` items due no later than anything not yet planned are known: the cost follows
-    the page, not the caller's whole workload.  Decisions with nothing dated come last."""
+    Read from the to-do index (``store.todo``), a page at a time in due-date order — which is
+    the order of urgency, since an alert level only rises as its due date gets older — in the
+    lanes ``permissions.lanes`` names for the caller; each item of the page is then decided by
+    ``permissions.may_read`` and ``permissions.check_act``, so the cost follows the page, not
+    the caller's workload.  An item's ``step`` holds what the index keeps (status, attempt,
+    role, due date and basis, provisional) and the alert level as of ``as_of``; its
+    ``decision`` is the decision without its attempts."""
+    lanes = permissions.lanes(who)
     items: list[InboxItem] = []
-    unit = None if permissions.reads_all(who) else who.unit
-    hidden = None if permissions.reads_undisclosable(who) else "undisclosable"
     with cmds.unit(write=False) as uow:
         cal = uow.calendar()
-        after: tuple[date, str] | None = None
-        while True:
-            page = uow.decisions.due_page(after, CHUNK, unit=unit, without_flag=hidden)
-            if not page:
+        after: tuple[date, str, str] | None = None
+        while len(items) < limit:
+            page = uow.todo.page(lanes, after, limit)
+            heads = {d.id: d for d in uow.decisions.heads([i.decision_id for i in page])}
+            procs = cmds.pinned(uow, heads.values(), plannable_only=True)
+            for entry in page:
+                item = _actionable(who, heads.get(entry.decision_id), procs, entry, as_of, cal)
+                if item is not None:
+                    items.append(item)
+            if len(page) < limit:
                 break
-            items += _actionable(cmds, uow, who, [i for i, _ in page], as_of, cal)
-            after = (page[-1][1], page[-1][0])
-            bound = after[0]
-            settled = sum(1 for i in items if i.step.due_on is not None and i.step.due_on <= bound)
-            if settled >= limit:
-                break
-        if len(items) < limit:
-            rest = uow.decisions.undated_open(unit=unit, without_flag=hidden, limit=limit * 4)
-            items += _actionable(cmds, uow, who, rest, as_of, cal)
+            after = page[-1].key
     items.sort(key=_urgency)
     return items[:limit]
 
 
 def _actionable(
-    cmds: Commands, uow: Any, who: Identity, ids: list[str], as_of: date, cal: Any
-) -> list[InboxItem]:
-    decisions = [d for d in uow.decisions.many(ids) if permissions.may_read(who, d)]
-    procs = cmds.pinned(uow, decisions, plannable_only=True)
-    found: list[InboxItem] = []
-    for d, view in plan_all(decisions, as_of, cal, procs):
-        proc = procs[d.procedure_sha256 or ""]
-        for s in view.steps:
-            if s.status not in ("ready", "open"):
-                continue
-            step = proc.step(s.step)
-            if step is None:
-                continue
-            action = (
-                Start(step=s.step, on=as_of)
-                if s.status == "ready"
-                else Complete(step=s.step, on=as_of)
-            )
-            try:
-                permissions.check_act(who, proc, d, step, action)
-            except AccessDenied:
-                continue
-            found.append(InboxItem(d, s, action.kind))
-    return found
+    who: Identity,
+    d: Decision | None,
+    procs: dict[str, Procedure],
+    entry: TodoItem,
+    as_of: date,
+    cal: WorkCalendar,
+) -> InboxItem | None:
+    """The index entry as an inbox item, if ``who`` may read the decision and take the step's
+    action (``app.permissions`` decides: the index only narrows)."""
+    if d is None or entry.status not in ("ready", "open") or not permissions.may_read(who, d):
+        return None
+    proc = procs.get(d.procedure_sha256 or "")
+    step = proc.step(entry.step) if proc is not None else None
+    if proc is None or step is None:
+        return None
+    action = _action(entry.status, step.id, as_of)
+    try:
+        permissions.check_act(who, proc, d, step, action)
+    except AccessDenied:
+        return None
+    alert, late = alert_level(cal, entry.due_on, as_of) if entry.due_on else (None, 0)
+    return InboxItem(d, _view(step.zh, step.en, entry, alert, late), action.kind)
+
+
+@lru_cache(maxsize=1024)
+def _action(status: str, step: str, on: date) -> Start | Complete:
+    return Start(step=step, on=on) if status == "ready" else Complete(step=step, on=on)
+
+
+@lru_cache(maxsize=20_000)
+def _view(zh: str, en: str, entry: TodoItem, alert: AlertLevel | None, late: int) -> StepView:
+    """An item's view: immutable, so the items a to-do list shows again are built once."""
+    return StepView(
+        step=entry.step,
+        zh=zh,
+        en=en,
+        role=entry.role,
+        status=entry.status,  # ready or open: what the index keeps
+        attempt=entry.attempt,
+        due_on=entry.due_on,
+        due_basis=entry.due_basis,
+        provisional=entry.provisional,
+        alert=alert,
+        overdue_working_days=late,
+    )
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A decision as the list shows it — its status, the steps it stands at (ready, open or
+    paused, in the procedure's order) and its worst alert — read from the decision's row and
+    the to-do index instead of planned: the worst alert is that of ``next_due_on``, the
+    earliest due date of what can carry one (an alert level only rises as a due date gets
+    older).  ``Plan`` answers the same three questions."""
+
+    status: str
+    current: tuple[StepView, ...]
+    worst_alert: AlertLevel | None
 
 
 def find_decisions(
@@ -149,43 +187,79 @@ def find_decisions(
     catalogue_year: int | None = None,
     cursor: str | None = None,
     limit: int = 50,
-) -> tuple[list[tuple[Decision, Plan]], str | None]:
+) -> tuple[list[tuple[Decision, Listed | Plan]], str | None]:
     """The decisions ``who`` may read, in id order after ``cursor``, matching every filter
     given (``q``: text in the title; ``step``: a current step; ``alert``: the worst alert); at
-    most ``limit`` and the cursor of the next page (None on the last)."""
+    most ``limit`` and the cursor of the next page (None on the last).  Read in keyset pages
+    (the cost follows the page); a decision is planned only if its row predates the deadline
+    index (``next_due_on`` unknown)."""
     if not 1 <= limit <= MAX_PAGE:
         raise InputError(f"limit 须在 1 与 {MAX_PAGE} 之间 must be 1-{MAX_PAGE} (got {limit})")
     needle = q.strip().casefold() if q and q.strip() else None
-    found: list[tuple[Decision, Plan]] = []
+    found: list[tuple[Decision, Listed | Plan]] = []
     with cmds.unit(write=False) as uow:
-        ids = uow.decisions.ids(
-            status=(status,) if status else None,
-            sponsor=sponsor,
-            unit=None if permissions.reads_all(who) else who.unit,
-            without_flag=None if permissions.reads_undisclosable(who) else "undisclosable",
-        )
-        ids = [i for i in ids if cursor is None or i > cursor]
         cal = uow.calendar()
-        position = 0
-        while position < len(ids) and len(found) <= limit:
-            batch = uow.decisions.many(ids[position : position + 200])
-            position += 200
+        after, batch = cursor, limit + 1
+        while len(found) <= limit:
+            ids = uow.decisions.ids(
+                status=(status,) if status else None,
+                sponsor=sponsor,
+                # a superset (``may_read`` decides): an undisclosable decision is read by the
+                # units taking part too, so it is not left out here
+                unit=None if permissions.reads_all(who) else who.unit,
+                catalogue_year=catalogue_year,
+                after=after,
+                limit=batch,
+            )
+            if not ids:
+                break
+            after = ids[-1]
             kept = [
                 d
-                for d in batch
-                if permissions.may_read(who, d)
-                and (needle is None or needle in d.title.casefold())
-                and (catalogue_year is None or d.catalogue_year == catalogue_year)
+                for d in uow.decisions.heads(ids)
+                if permissions.may_read(who, d) and (needle is None or needle in d.title.casefold())
             ]
             procs = cmds.pinned(uow, kept, plannable_only=True)
-            for d, view in plan_all(kept, as_of, cal, procs):
-                if step is not None and step not in {s.step for s in view.current}:
+            kept = [d for d in kept if (d.procedure_sha256 or "") in procs]
+            due = uow.decisions.next_due([d.id for d in kept])
+            current = uow.todo.current([d.id for d in kept if due.get(d.id) is not None])
+            undated = [d.id for d in kept if due.get(d.id) is None]  # from before revision 0002
+            planned = {d.id: v for d, v in plan_all(uow.decisions.many(undated), as_of, cal, procs)}
+            for d in kept:
+                row: Listed | Plan | None = planned.get(d.id)
+                if row is None:
+                    row = _listed(d, procs[d.procedure_sha256 or ""], current[d.id], due[d.id],
+                                  as_of, cal)  # fmt: skip
+                if step is not None and step not in {s.step for s in row.current}:
                     continue
-                if alert is not None and view.worst_alert != alert:
+                if alert is not None and row.worst_alert != alert:
                     continue
-                found.append((d, view))
+                found.append((d, row))
+            if len(ids) < batch:
+                break
+            batch = min(batch * 2, 500)  # the filters are selective: read further at a time
     page = found[:limit]
     return page, (page[-1][0].id if len(found) > limit else None)
+
+
+def _listed(
+    d: Decision,
+    proc: Procedure,
+    entries: list[TodoItem],
+    due: date | None,
+    as_of: date,
+    cal: WorkCalendar,
+) -> Listed:
+    order = {s.id: i for i, s in enumerate(proc.steps)}
+    views = []
+    for entry in sorted(entries, key=lambda e: order.get(e.step, len(order))):
+        step = proc.step(entry.step)
+        if step is None:
+            continue
+        level, late = alert_level(cal, entry.due_on, as_of) if entry.due_on else (None, 0)
+        views.append(_view(step.zh, step.en, entry, level, late))
+    worst = alert_level(cal, due, as_of)[0] if due is not None and due != date.max else None
+    return Listed(d.status, tuple(views), worst)
 
 
 def document_for(cmds: Commands, who: Identity, sha256: str) -> tuple[StoredDocument, Path]:
@@ -198,7 +272,7 @@ def document_for(cmds: Commands, who: Identity, sha256: str) -> tuple[StoredDocu
     with cmds.unit(write=False) as uow:
         ids = uow.decisions.ids(
             unit=None if permissions.reads_all(who) else who.unit,
-            without_flag=None if permissions.reads_undisclosable(who) else "undisclosable",
+            without_flag=permissions.hidden_flag(who),
         )
         for start in range(0, len(ids), 500):
             for d in uow.decisions.many(ids[start : start + 500]):

@@ -29,6 +29,7 @@ from procedures import AccessDenied, Procedure
 from procedures.model import Step
 from procedures.state import Action, Decision, Reuse, Start
 from store.repository import no_decision
+from store.todo import Lane
 
 __all__ = [
     "SPANNING",
@@ -36,6 +37,8 @@ __all__ = [
     "as_admin",
     "check_act",
     "check_read",
+    "hidden_flag",
+    "lanes",
     "may_read",
     "reads_all",
     "reads_undisclosable",
@@ -79,6 +82,16 @@ def reads_undisclosable(identity: Identity | None) -> bool:
     return (
         identity is None or not identity.authenticated or bool(identity.roles & READ_UNDISCLOSABLE)
     )
+
+
+def hidden_flag(identity: Identity | None) -> str | None:
+    """The flag whose decisions a query over every decision may leave out before ``may_read``
+    decides: ``undisclosable`` for a caller who reads every decision but not the undisclosable
+    ones (an admin).  A caller limited to its unit's decisions reads those, undisclosable or
+    not (None: the unit filter narrows, ``may_read`` decides)."""
+    if reads_all(identity) and not reads_undisclosable(identity):
+        return "undisclosable"
+    return None
 
 
 def may_read(identity: Identity, decision: Decision) -> bool:
@@ -161,6 +174,21 @@ def check_act(
             rule="permission.unit",
             remedy="an account of the sponsor, a co-sponsor or an assigned unit acts on it",
         )
+
+
+def lanes(identity: Identity) -> list[Lane]:
+    """Where in the to-do index (``store.todo``) the steps ``identity`` may act on lie — a
+    superset, which ``check_act`` then decides item by item: the roles whose work spans every
+    decision in every unit's rows; any other role, and the sponsor opening any step
+    (``act_roles``), only in the rows of the decisions its unit takes part in."""
+    if not identity.authenticated:
+        return [Lane("")]  # a single-user home: everything
+    found = [Lane("", role) for role in sorted(identity.roles & SPANNING)]
+    if identity.unit:
+        found += [Lane(identity.unit, role) for role in sorted(identity.roles - SPANNING)]
+        if "sponsor" in identity.roles:
+            found.append(Lane(identity.unit, status="ready"))
+    return found
 
 
 def require(identity: Identity, *, roles: frozenset[str] = frozenset(), admin: bool = False,

@@ -66,7 +66,7 @@ def decisions_with_plans(
             status=OPEN_STATUSES if open_only else None,
             sponsor=sponsor,
             unit=None if permissions.reads_all(who) else (who.unit if who else None),
-            without_flag=None if permissions.reads_undisclosable(who) else "undisclosable",
+            without_flag=permissions.hidden_flag(who),
         )
         if who is not None and not permissions.reads_all(who):  # a superset: check each
             ids = [d.id for d in uow.decisions.many(ids) if permissions.may_read(who, d)]

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Protocol
 
 from procedures.planner import Plan, StepView
 from procedures.state import Decision
@@ -68,7 +68,18 @@ def decision_json(d: Decision, view: Plan) -> dict[str, Any]:
     }
 
 
-def list_item_json(d: Decision, view: Plan) -> dict[str, Any]:
+class Summary(Protocol):
+    """What a list row shows of a decision: a ``Plan``, or ``app.inbox.Listed``."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def current(self) -> tuple[StepView, ...]: ...
+    @property
+    def worst_alert(self) -> str | None: ...
+
+
+def list_item_json(d: Decision, view: Summary) -> dict[str, Any]:
     """One row of ``decide list --json``."""
     return {
         "id": d.id,

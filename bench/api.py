@@ -1,14 +1,17 @@
 """Latency of the JSON API under `decide web` with 16 concurrent clients, beside the same
 operations through the application layer in-process (so the HTTP overhead is visible).
 
-usage: .venv/bin/python bench/api.py [--decisions 10000] [--clients 16] [--requests 25] [--runs 3]
+usage: .venv/bin/python bench/api.py [--decisions 100000] [--engine sqlite|postgresql|both]
+                                     [--clients 16] [--requests 25] [--runs 3] [--workers 2]
 
-Measured: p50/p95 of `GET /inbox` (a sponsor's), `GET /decisions/{id}` and a `complete` (drafting,
-each client on decisions of its own), and commands per second (completes) — medians over the
-runs.  The SQLite database is built once through `Commands` (N decisions spread over 20 sponsor
-units, drafting open on each) and cached under /tmp; the accounts are added after the build.
-Issue 13 asks for 100,000 decisions on SQLite and PostgreSQL; this script does SQLite, at the size
-given (building 100,000 through the commands takes long: start with 10,000).
+Measured: p50/p95 of `GET /inbox` (a sponsor's: 1/20 of the decisions are its unit's, each with
+drafting open), `GET /decisions/{id}` and a `complete` (drafting, each client on decisions of
+its own), and commands per second (completes alone, 16 clients) — medians over the runs.  The
+decisions come from `bench/seed.py` (N decisions registered with drafting started, rows copied
+from one made by the real commands, cached under /tmp; the to-do index filled as revision 0010
+fills it), copied afresh for each engine; the accounts are added through the application layer.
+A reference measured in the same run: a fixed pure-Python loop (ms), and the load average —
+other work on the machine slows every figure.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
 import socket
 import statistics
 import subprocess
@@ -24,7 +26,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,38 +33,63 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
+from bench import seed  # noqa: E402
+
 DECIDE = str(Path(sys.executable).parent / "decide")
-UNITS = [f"区第{i}委" for i in range(20)]
+UNITS = seed.UNITS
 PASSWORD = "bench password 2026"
-BUILD_DAY = datetime(2026, 3, 2, 4, tzinfo=UTC)
+PG_BASE = os.environ.get("DECIDE_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/")
 
 
-def build(home: Path, url: str, n: int) -> None:
+def accounts(cmds: Any) -> tuple[str, str]:
+    """An admin, and two section chiefs (sponsors) of the first two units: their tokens."""
     from app.accounts import add_account, create_token
-    from app.commands import Commands
-    from store.dbapi import Database
 
-    db = Database(url)
-    db.ensure_schema()
-    cmds = Commands(db, home, clock=lambda: BUILD_DAY)
-    start = time.perf_counter()
-    for i in range(n):
-        d = cmds.register(
-            title=f"基准决策 {i}",
-            procedure_id="national-2019",
-            sponsor=UNITS[i % len(UNITS)],
-            actor="bench",
-            on=date(2026, 3, 2),
-        )
-        cmds.start(d.id, "drafting", actor="bench", on=date(2026, 3, 2))
-        if i % 1000 == 0:
-            print(f"  built {i}/{n} ({time.perf_counter() - start:.0f} s)", flush=True)
     add_account(cmds, None, login="admin", name="管理员", unit="区政府办公室", admin=True,
                 password=PASSWORD)  # fmt: skip
     admin = cmds.identify(token=create_token(cmds, "admin", PASSWORD)[0])
-    add_account(cmds, admin, login="chief", name="科长", unit=UNITS[0], roles=("sponsor",),
-                password=PASSWORD)  # fmt: skip
+    for login, unit in (("chief", UNITS[0]), ("chief2", UNITS[1])):
+        add_account(cmds, admin, login=login, name=f"科长{login}", unit=unit,
+                    roles=("sponsor",), password=PASSWORD)  # fmt: skip
+    return create_token(cmds, "chief", PASSWORD)[0], create_token(cmds, "chief2", PASSWORD)[0]
+
+
+def cpu_reference() -> float:
+    """A fixed pure-Python loop, in ms (the machine's speed at the time)."""
+    start = time.perf_counter()
+    total = 0
+    for i in range(2_000_000):
+        total += i * i % 7
+    return (time.perf_counter() - start) * 1000
+
+
+def commit_reference(url: str, n: int = 200) -> float:
+    """A durable commit of one row on the same database, in ms (median of ``n``): the floor
+    under every complete, which commits once (SQLite ``synchronous=FULL``: an fsync of the WAL;
+    PostgreSQL: the WAL flush of its commit) while holding the single writer's lock (SQLite) or
+    the audit chain's head row (PostgreSQL), so completes/s cannot pass 1000 / this figure."""
+    from store.dbapi import Database
+
+    db = Database(url)
+    link = db.link()
+    raw = link.driver
+    raw.execute("CREATE TABLE IF NOT EXISTS bench_commit (n INTEGER)")
+    Database.end(link, commit=True)
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        Database.begin(link, write=True)
+        raw.execute("INSERT INTO bench_commit (n) VALUES (1)")
+        Database.end(link, commit=True)
+        times.append(time.perf_counter() - start)
+    raw.execute("DROP TABLE bench_commit")
+    Database.end(link, commit=True)
     db.close()
+    return statistics.median(times) * 1000
+
+
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def pct(values: list[float], q: float) -> float:
@@ -107,29 +133,26 @@ def plan_work(ids: list[str], clients: int, requests: int) -> list[list[str]]:
     return [ids[c * requests : (c + 1) * requests] for c in range(clients)]
 
 
-def over_http(base: str, token: str, own: list[list[str]], read_id: str, requests: int,
+def over_http(port: int, token: str, own: list[list[str]], read_id: str, requests: int,
               clients: int, writes_only: bool = False) -> tuple[dict[str, list[float]], float]:  # fmt: skip
-    import httpx
+    """The clients as processes (``bench/clients.py``); the client times by operation (the
+    server's under ``server:OP``), and the wall time."""
+    from bench import clients as http_clients
 
-    def work(c: int) -> list[tuple[str, float]]:
-        out: list[tuple[str, float]] = []
-        headers = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
-            for i in range(requests):
-                if not writes_only:
-                    timed("inbox", lambda: _ok(client.get("/inbox")), out)
-                    timed("status", lambda: _ok(client.get(f"/decisions/{read_id}")), out)
-                d = own[c][i]
-                timed(
-                    "complete",
-                    lambda d=d: _ok(
-                        client.post(f"/decisions/{d}/steps/drafting/complete", json={})
-                    ),
-                    out,
-                )
-        return out
-
-    return in_threads(clients, work)
+    base = "/api/v1"
+    scripts: list[list[http_clients.Request]] = []
+    for c in range(clients):
+        script: list[http_clients.Request] = []
+        for i in range(requests):
+            if not writes_only:
+                script.append(("inbox", "GET", f"{base}/inbox", None))
+                script.append(("status", "GET", f"{base}/decisions/{read_id}", None))
+            path = f"{base}/decisions/{own[c][i]}/steps/drafting/complete"
+            script.append(("complete", "POST", path, {}))
+        scripts.append(script)
+    headers = [{"Authorization": f"Bearer {token}"}] * clients
+    client, server, wall = http_clients.run(port, scripts, headers)
+    return {**client, **{f"server:{k}": v for k, v in server.items()}}, wall
 
 
 def _ok(answer: Any) -> None:
@@ -162,137 +185,137 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--decisions", type=int, default=10_000)
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--requests", type=int, default=25, help="per client and run")
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
-    cache = Path(f"/tmp/decide-api-bench-{args.decisions}")
-    if not (cache / "decide.db").exists():
-        shutil.rmtree(cache, ignore_errors=True)
-        cache.mkdir(parents=True)
-        print(f"building {args.decisions:,} decisions in {cache} …", flush=True)
-        build(cache / "home", f"sqlite:///{cache / 'decide.db'}", args.decisions)
-    need = args.clients * args.requests * args.runs * 2  # HTTP and in-process, every run
-    mine = [i for i in range(args.decisions) if i % len(UNITS) == 0]
-    if need > len(mine):
-        raise SystemExit(f"{need} completes need more decisions of {UNITS[0]} ({len(mine)})")
-    work = Path(f"/tmp/decide-api-bench-{args.decisions}-run")
-    shutil.rmtree(work, ignore_errors=True)
-    shutil.copytree(cache, work)  # every run of the script starts from the same state
-    url = f"sqlite:///{work / 'decide.db'}"
-    home = work / "home"
+def unit_ids(n: int, unit: int) -> list[str]:
+    """The decisions of ``UNITS[unit]`` in the seed (each with drafting open)."""
+    return [f"{seed.REGISTERED.year}-{i + 1:04d}" for i in range(unit, n, len(UNITS))]
 
-    from app.accounts import create_token
+
+def measure(engine: str, args: Any) -> dict[str, Any]:
     from app.bootstrap import bootstrap
-    from app.queries import decisions_with_plans
 
+    work = Path(f"/tmp/decide-api-bench-{args.decisions}-run")
+    if engine == "sqlite":
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+        url = seed.sqlite_copy(args.decisions, work)
+    else:
+        url = seed.copy_to_postgresql(args.decisions, PG_BASE, "decide_api_bench")
+    home = work / "home"
     cmds = bootstrap(home=home, database_url=url)
-    token = create_token(cmds, "chief", PASSWORD)[0]
-    who = cmds.identify(token=token)
-    _, rows = decisions_with_plans(cmds, cmds.today(), open_only=True, who=who)
-    ids = [d.id for d, v in rows if v.step("drafting").status == "open"]
-    from app.accounts import add_account
-
-    admin = cmds.identify(token=create_token(cmds, "admin", PASSWORD)[0])
-    add_account(cmds, admin, login="chief2", name="科长二", unit=UNITS[1], roles=("sponsor",),
-                password=PASSWORD)  # fmt: skip
-    token2 = create_token(cmds, "chief2", PASSWORD)[0]
-    who2 = cmds.identify(token=token2)
-    _, rows2 = decisions_with_plans(cmds, cmds.today(), open_only=True, who=who2)
-    ids2 = [d.id for d, v in rows2 if v.step("drafting").status == "open"]
-    visible, read_id = len(rows), ids[-1]
+    token, token2 = accounts(cmds)
+    ids, ids2 = unit_ids(args.decisions, 0), unit_ids(args.decisions, 1)
+    read_id = ids[-1]  # never completed here (nor are the warm-up's, just before it)
+    need = args.clients * (args.requests * args.runs * 2 + 2)  # every run, and the warm-up
+    if need > min(len(ids), len(ids2)) - 1:
+        raise SystemExit(f"{need} completes need more decisions per unit ({len(ids)})")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DECIDE_")}
     env.update(DECIDE_HOME=str(home), DECIDE_DATABASE_URL=url)
-    log = (work / "web.log").open("wb")  # read if a request fails
-    server = subprocess.Popen([DECIDE, "web", "--port", str(port)], env=env, stderr=log)
+    home.mkdir(parents=True, exist_ok=True)
+    log = (work.parent / f"decide-api-bench-{engine}-web.log").open("wb")
+    server = subprocess.Popen(
+        [DECIDE, "web", "--port", str(port), "--workers", str(args.workers)], env=env, stderr=log
+    )
     base = f"http://127.0.0.1:{port}/api/v1"
+    out: dict[str, Any] = {
+        "cpu": [cpu_reference()],
+        "load": [load()],
+        "commit": [commit_reference(url)],
+    }
+    results: dict[str, dict[str, list[tuple[float, float]]]] = {"http": {}, "in-process": {}}
+    writes: dict[str, list[float]] = {"http": [], "in-process": []}
+    write_p95: dict[str, list[float]] = {"http": [], "in-process": []}
     try:
         import httpx
 
-        for _ in range(300):
+        for _ in range(600):
             try:
                 if httpx.get(f"{base}/openapi.json", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
-        results: dict[str, dict[str, list[float]]] = {"http": {}, "in-process": {}}
-        rates: dict[str, list[float]] = {"http": [], "in-process": []}
-        cursor = 0
+        cursor = cursor2 = 0
+        # one untimed round per mode first (imports, caches), on decisions the runs leave
+        for runner, target, pool in (
+            (over_http, port, ids),
+            (in_process, cmds, ids[: -1 - args.clients]),
+        ):
+            warm = [[d] for d in pool[-1 - args.clients : -1]]
+            runner(target, token, warm, read_id, 1, args.clients)  # type: ignore[operator]
         for run in range(args.runs):
             for mode in ("http", "in-process"):
                 chunk = ids[cursor : cursor + args.clients * args.requests]
                 cursor += len(chunk)
                 own = plan_work(chunk, args.clients, args.requests)
-                if mode == "http":
-                    found, wall = over_http(base, token, own, read_id, args.requests, args.clients)
-                else:
-                    found, wall = in_process(cmds, token, own, read_id, args.requests, args.clients)
+                runner = over_http if mode == "http" else in_process
+                target = port if mode == "http" else cmds
+                found, wall = runner(target, token, own, read_id, args.requests, args.clients)
                 for op, ts in found.items():
-                    results[mode].setdefault(op, []).append(
-                        (statistics.median(ts), pct(ts, 0.95))  # type: ignore[arg-type]
-                    )
-                rates[mode].append(len(found["complete"]) / wall)
-                print(f"  run {run + 1} {mode}: {wall:.1f} s", flush=True)
-        writes: dict[str, list[float]] = {"http": [], "in-process": []}
-        write_lat: dict[str, list[float]] = {"http": [], "in-process": []}
-        cursor2 = 0
-        for run in range(args.runs):
-            for mode in ("http", "in-process"):
+                    results[mode].setdefault(op, []).append((statistics.median(ts), pct(ts, 0.95)))
                 chunk = ids2[cursor2 : cursor2 + args.clients * args.requests]
                 cursor2 += len(chunk)
                 own = plan_work(chunk, args.clients, args.requests)
-                if mode == "http":
-                    found, wall = over_http(
-                        base, token2, own, read_id, args.requests, args.clients, writes_only=True
-                    )
-                else:
-                    found, wall = in_process(
-                        cmds, token2, own, read_id, args.requests, args.clients, writes_only=True
-                    )
-                writes[mode].append(len(found["complete"]) / wall)
-                write_lat[mode].append(pct(found["complete"], 0.95))
-                print(f"  writes run {run + 1} {mode}: {wall:.1f} s", flush=True)
+                found, wall2 = runner(target, token2, own, read_id, args.requests, args.clients,
+                                      writes_only=True)  # fmt: skip
+                writes[mode].append(len(found["complete"]) / wall2)
+                write_p95[mode].append(pct(found["complete"], 0.95))
+                print(f"  {engine} run {run + 1} {mode}: {wall:.1f} s mixed, {wall2:.1f} s "
+                      "completes", flush=True)  # fmt: skip
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.wait(timeout=60)
         log.close()
+        cmds.db.close()
+    out["cpu"].append(cpu_reference())
+    out["load"].append(load())
+    out["commit"].append(commit_reference(url))
+    out.update(results=results, writes=writes, write_p95=write_p95)
+    return out
+
+
+def report(engine: str, res: dict[str, Any], args: Any) -> None:
     print()
     print(
-        f"decide web on SQLite, {args.decisions:,} decisions ({visible:,} open ones the sponsor "
-        f"reads), {args.clients} concurrent clients × {args.requests} rounds (inbox, status, "
-        f"complete), median of {args.runs} runs — {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}"
+        f"decide web --workers {args.workers} on {engine}, {args.decisions:,} decisions (each "
+        f"with drafting open; the sponsor's unit has {args.decisions // len(UNITS):,}), "
+        f"{args.clients} concurrent clients × {args.requests} rounds (inbox, status, complete), "
+        f"median of {args.runs} runs — {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; reference loop {res['cpu'][0]:.0f} / {res['cpu'][1]:.0f} "
+        f"ms before / after, load average {res['load'][0]} / {res['load'][1]}; one durable "
+        f"commit {res['commit'][0]:.1f} / {res['commit'][1]:.1f} ms (at most "
+        f"{1000 / max(res['commit']):.0f}–{1000 / min(res['commit']):.0f} completes/s)"
     )
-    print(
-        f"{'operation':<12}{'HTTP p50':>12}{'HTTP p95':>12}{'in-proc p50':>14}{'in-proc p95':>14}"
-    )
+    heads = ("HTTP p50", "HTTP p95", "server p50", "server p95", "in-proc p50", "in-proc p95")
+    print(f"{'operation':<10}" + "".join(f"{h:>12}" for h in heads))
     for op in ("inbox", "status", "complete"):
-        h = results["http"][op]
-        p = results["in-process"][op]
-        print(
-            f"{op:<12}"
-            f"{statistics.median(x[0] for x in h) * 1000:>10.1f}ms"  # type: ignore[index]
-            f"{statistics.median(x[1] for x in h) * 1000:>10.1f}ms"  # type: ignore[index]
-            f"{statistics.median(x[0] for x in p) * 1000:>12.1f}ms"  # type: ignore[index]
-            f"{statistics.median(x[1] for x in p) * 1000:>12.1f}ms"  # type: ignore[index]
-        )
+        http = res["results"]["http"]
+        rows = (http[op], http[f"server:{op}"], res["results"]["in-process"][op])
+        cells = [statistics.median(x[k] for x in r) * 1000 for r in rows for k in (0, 1)]
+        print(f"{op:<10}" + "".join(f"{c:>10.1f}ms" for c in cells))
+    w, q = res["writes"], res["write_p95"]
     print(
-        f"commands/s (mixed load, completes per wall second): HTTP "
-        f"{statistics.median(rates['http']):.0f}, in-process "
-        f"{statistics.median(rates['in-process']):.0f}"
+        f"commands/s (completes alone, {args.clients} clients): HTTP "
+        f"{statistics.median(w['http']):.0f} (p95 {statistics.median(q['http']) * 1000:.0f} ms), "
+        f"in-process {statistics.median(w['in-process']):.0f} (p95 "
+        f"{statistics.median(q['in-process']) * 1000:.0f} ms)"
     )
-    print(
-        f"commands/s (completes only, {args.clients} clients): HTTP "
-        f"{statistics.median(writes['http']):.0f} (p95 "
-        f"{statistics.median(write_lat['http']) * 1000:.0f} ms), in-process "
-        f"{statistics.median(writes['in-process']):.0f} (p95 "
-        f"{statistics.median(write_lat['in-process']) * 1000:.0f} ms)"
-    )
-    cmds.db.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--decisions", type=int, default=100_000)
+    parser.add_argument("--engine", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--requests", type=int, default=25, help="per client and run")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="decide web --workers")
+    args = parser.parse_args()
+    seed.build(args.decisions)
+    engines = ("sqlite", "postgresql") if args.engine == "both" else (args.engine,)
+    done = {engine: measure(engine, args) for engine in engines}
+    for engine, res in done.items():
+        report(engine, res, args)
 
 
 if __name__ == "__main__":

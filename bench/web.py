@@ -1,13 +1,16 @@
 """Latency of the web console's pages under `decide web` with 16 concurrent sessions, beside
 the application-layer calls behind them in-process (the reference: what rendering and HTTP add).
 
-usage: .venv/bin/python bench/web.py [--decisions 100000] [--seconds 120] [--clients 16]
-                                     [--requests 10] [--runs 3]
+usage: .venv/bin/python bench/web.py [--decisions 100000] [--engine sqlite|postgresql]
+                                     [--clients 16] [--requests 10] [--runs 3] [--workers 2]
 
-Seeds as many decisions as fit in ``--seconds`` (up to ``--decisions``; issue 14's target is
-100,000) through `Commands`, cached under /tmp, then measures p50/p95 of the to-do list
-(`GET /inbox`), a decision page (`GET /decisions/{id}`, with its timeline and forms) and the list
-page (`GET /decisions`, 50 a page) for a sponsor signed in by cookie — medians over the runs.
+The decisions come from `bench/seed.py` (N decisions with drafting open, cached under /tmp; the
+to-do index filled as revision 0010 fills it).  A sponsor signed in by cookie in each of 16
+client processes (`bench/clients.py`) reads the to-do list (`GET /inbox`, 50 of its unit's
+5,000 items), a decision page (`GET /decisions/{id}`, with its timeline and forms) and the list
+page (`GET /decisions`, 50 a page): p50/p95 on the server (its `Server-Timing` header, issue 14's
+measure) and as the client waits, medians over the runs, beside the same calls in-process.
+A reference in the same run: a fixed pure-Python loop (ms), and the load average.
 """
 
 from __future__ import annotations
@@ -16,15 +19,12 @@ import argparse
 import os
 import platform
 import re
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,118 +32,61 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
+from bench import seed  # noqa: E402
+from bench.api import PG_BASE, accounts, cpu_reference, free_port, load, pct, unit_ids  # noqa: E402
+
 DECIDE = str(Path(sys.executable).parent / "decide")
-UNITS = [f"区第{i}委" for i in range(20)]
 PASSWORD = "bench password 2026"
-BUILD_DAY = datetime(2026, 3, 2, 4, tzinfo=UTC)
+PAGES = ("inbox", "decision", "list")
 
 
-def build(home: Path, url: str, n: int, seconds: float) -> int:
-    from app.accounts import add_account, create_token
-    from app.commands import Commands
-    from store.dbapi import Database
-
-    db = Database(url)
-    db.ensure_schema()
-    cmds = Commands(db, home, clock=lambda: BUILD_DAY)
-    start = time.perf_counter()
-    made = 0
-    while made < n and time.perf_counter() - start < seconds:
-        d = cmds.register(title=f"基准决策 {made}", procedure_id="national-2019",
-                          sponsor=UNITS[made % len(UNITS)], actor="bench", on=date(2026, 3, 2))  # fmt: skip
-        cmds.start(d.id, "drafting", actor="bench", on=date(2026, 3, 2))
-        made += 1
-        if made % 2000 == 0:
-            print(f"  built {made} ({time.perf_counter() - start:.0f} s)", flush=True)
-    add_account(cmds, None, login="admin", name="管理员", unit="区政府办公室", admin=True,
-                password=PASSWORD)  # fmt: skip
-    admin = cmds.identify(token=create_token(cmds, "admin", PASSWORD)[0])
-    add_account(cmds, admin, login="chief", name="科长", unit=UNITS[0], roles=("sponsor",),
-                password=PASSWORD)  # fmt: skip
-    db.close()
-    return made
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def in_threads(
-    clients: int, work: Callable[[int], list[tuple[str, float]]]
-) -> dict[str, list[float]]:
-    found: dict[str, list[float]] = {}
-    lock = threading.Lock()
-    go = threading.Barrier(clients)
-
-    def run(c: int) -> None:
-        go.wait()
-        mine = work(c)
-        with lock:
-            for op, t in mine:
-                found.setdefault(op, []).append(t)
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return found
-
-
-def timed(op: str, fn: Callable[[], Any], out: list[tuple[str, float]]) -> None:
-    start = time.perf_counter()
-    fn()
-    out.append((op, time.perf_counter() - start))
-
-
-def _ok(answer: Any) -> None:
-    if answer.status_code >= 300:
-        raise SystemExit(f"{answer.request.url}: {answer.status_code} {answer.text[:300]}")
-
-
-def sign_in(base: str) -> Any:
+def sign_in(base: str) -> str:
+    """A session of the sponsor ``chief``: its cookie value."""
     import httpx
 
-    client = httpx.Client(base_url=base, timeout=120, follow_redirects=True)
-    page = client.get("/login").text
-    token = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
-    assert token
-    answer = client.post("/login", data={"login": "chief", "password": PASSWORD,
-                                         "csrf": token.group(1)})  # fmt: skip
-    _ok(answer)
-    return client
+    with httpx.Client(base_url=base, timeout=120, follow_redirects=True) as client:
+        page = client.get("/login").text
+        token = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
+        assert token
+        answer = client.post("/login", data={"login": "chief", "password": PASSWORD,
+                                             "csrf": token.group(1)})  # fmt: skip
+        if answer.status_code >= 300:
+            raise SystemExit(f"sign-in: {answer.status_code} {answer.text[:300]}")
+        return str(client.cookies["decide_session"])
 
 
-def over_http(base: str, read_id: str, clients: int, requests: int) -> dict[str, list[float]]:
-    sessions = [sign_in(base) for _ in range(clients)]  # 16 sessions, each its own cookie
+def over_http(port: int, cookies: list[str], read_id: str, requests: int) -> dict[str, list[float]]:
+    from bench import clients as http_clients
 
-    def work(c: int) -> list[tuple[str, float]]:
-        out: list[tuple[str, float]] = []
-        client = sessions[c]
-        for _ in range(requests):
-            timed("inbox", lambda: _ok(client.get("/inbox")), out)
-            timed("decision", lambda: _ok(client.get(f"/decisions/{read_id}")), out)
-            timed("list", lambda: _ok(client.get("/decisions")), out)
-        return out
-
-    try:
-        return in_threads(clients, work)
-    finally:
-        for s in sessions:
-            s.close()
+    script: list[http_clients.Request] = []
+    for _ in range(requests):
+        script += [("inbox", "GET", "/inbox", None), ("decision", "GET", f"/decisions/{read_id}", None),
+                   ("list", "GET", "/decisions", None)]  # fmt: skip
+    headers = [{"Cookie": f"decide_session={c}"} for c in cookies]
+    client, server, _ = http_clients.run(port, [script] * len(cookies), headers)
+    return {**client, **{f"server:{k}": v for k, v in server.items()}}
 
 
 def in_process(
     cmds: Any, token: str, read_id: str, clients: int, requests: int
 ) -> dict[str, list[float]]:
-    from app.inbox import find_decisions, inbox
+    from app.inbox import api_caller, find_decisions, inbox
     from web.steps import offers_for
 
-    def work(c: int) -> list[tuple[str, float]]:
+    found: dict[str, list[float]] = {}
+    lock = threading.Lock()
+    go = threading.Barrier(clients)
+
+    def timed(op: str, fn: Callable[[], Any], out: list[tuple[str, float]]) -> None:
+        start = time.perf_counter()
+        fn()
+        out.append((op, time.perf_counter() - start))
+
+    def work() -> None:
         out: list[tuple[str, float]] = []
+        go.wait()
         for _ in range(requests):
-            who = cmds.identify(token=token)
+            who = api_caller(cmds, token)  # as the console does for every page
             timed("inbox", lambda who=who: inbox(cmds, who, cmds.today()), out)
 
             def decision(who: Any = who) -> None:
@@ -152,68 +95,69 @@ def in_process(
 
             timed("decision", decision, out)
             timed("list", lambda who=who: find_decisions(cmds, who, cmds.today(), limit=50), out)
-        return out
+        with lock:
+            for op, t in out:
+                found.setdefault(op, []).append(t)
 
-    return in_threads(clients, work)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    threads = [threading.Thread(target=work) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return found
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--decisions", type=int, default=100_000)
-    parser.add_argument("--seconds", type=float, default=120, help="seeding budget")
+    parser.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=10, help="per session and run")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="decide web --workers")
     args = parser.parse_args()
-    cache = Path(f"/tmp/decide-web-bench-{args.decisions}-{int(args.seconds)}")
-    if not (cache / "decide.db").exists():
-        shutil.rmtree(cache, ignore_errors=True)
-        cache.mkdir(parents=True)
-        print(f"seeding up to {args.decisions:,} decisions for {args.seconds:.0f} s …", flush=True)
-        made = build(
-            cache / "home", f"sqlite:///{cache / 'decide.db'}", args.decisions, args.seconds
-        )
-        (cache / "count").write_text(str(made))
-    made = int((cache / "count").read_text())
-    url = f"sqlite:///{cache / 'decide.db'}"
-    home = cache / "home"
-
-    from app.accounts import create_token
     from app.bootstrap import bootstrap
-    from app.inbox import inbox
 
+    work = Path(f"/tmp/decide-web-bench-{args.decisions}-run")
+    if args.engine == "sqlite":
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+        url = seed.sqlite_copy(args.decisions, work)
+    else:
+        url = seed.copy_to_postgresql(args.decisions, PG_BASE, "decide_web_bench")
+    home = work / "home"
+    home.mkdir(parents=True, exist_ok=True)
     cmds = bootstrap(home=home, database_url=url)
-    token = create_token(cmds, "chief", PASSWORD)[0]
-    who = cmds.identify(token=token)
-    items = inbox(cmds, who, cmds.today())
-    read_id = items[-1].decision.id
+    token, _ = accounts(cmds)
+    read_id = unit_ids(args.decisions, 0)[-1]
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DECIDE_")}
     env.update(DECIDE_HOME=str(home), DECIDE_DATABASE_URL=url)
-    log = (cache / "web.log").open("wb")
-    server = subprocess.Popen([DECIDE, "web", "--port", str(port)], env=env, stderr=log)
+    log = (work.parent / "decide-web-bench-web.log").open("wb")
+    server = subprocess.Popen(
+        [DECIDE, "web", "--port", str(port), "--workers", str(args.workers)], env=env, stderr=log
+    )
     base = f"http://127.0.0.1:{port}"
     results: dict[str, dict[str, list[tuple[float, float]]]] = {"http": {}, "in-process": {}}
+    cpu, loads = [cpu_reference()], [load()]
     try:
         import httpx
 
-        for _ in range(300):
+        for _ in range(600):
             try:
                 if httpx.get(f"{base}/login", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
+        cookies = [sign_in(base) for _ in range(args.clients)]  # 16 sessions, one cookie each
+        over_http(port, cookies, read_id, 1)  # untimed: imports, caches, templates
+        in_process(cmds, token, read_id, args.clients, 1)
         for run in range(args.runs):
             for mode in ("http", "in-process"):
                 start = time.perf_counter()
                 if mode == "http":
-                    found = over_http(base, read_id, args.clients, args.requests)
+                    found = over_http(port, cookies, read_id, args.requests)
                 else:
                     found = in_process(cmds, token, read_id, args.clients, args.requests)
                 for op, ts in found.items():
@@ -221,26 +165,27 @@ def main() -> None:
                 print(f"  run {run + 1} {mode}: {time.perf_counter() - start:.1f} s", flush=True)
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.wait(timeout=60)
         log.close()
+        cmds.db.close()
+    cpu.append(cpu_reference())
+    loads.append(load())
     print()
     print(
-        f"decide web console on SQLite, {made:,} decisions seeded in {args.seconds:.0f} s "
-        f"(target 100,000; the sponsor's to-do list holds {len(items):,}), {args.clients} "
-        f"concurrent sessions × {args.requests} rounds, median of {args.runs} runs — "
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        f"decide web --workers {args.workers} console on {args.engine}, {args.decisions:,} "
+        f"decisions (each with drafting open; the sponsor's to-do list holds "
+        f"{args.decisions // len(seed.UNITS):,}), {args.clients} concurrent sessions × "
+        f"{args.requests} rounds, median of {args.runs} runs — {platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}; reference loop "
+        f"{cpu[0]:.0f} / {cpu[1]:.0f} ms before / after, load average {loads[0]} / {loads[1]}"
     )
-    print(f"{'page':<10}{'HTTP p50':>12}{'HTTP p95':>12}{'app p50':>12}{'app p95':>12}")
-    for op in ("inbox", "decision", "list"):
-        h, p = results["http"][op], results["in-process"][op]
-        print(
-            f"{op:<10}"
-            f"{statistics.median(x[0] for x in h) * 1000:>10.1f}ms"
-            f"{statistics.median(x[1] for x in h) * 1000:>10.1f}ms"
-            f"{statistics.median(x[0] for x in p) * 1000:>10.1f}ms"
-            f"{statistics.median(x[1] for x in p) * 1000:>10.1f}ms"
-        )
-    cmds.db.close()
+    heads = ("server p50", "server p95", "HTTP p50", "HTTP p95", "app p50", "app p95")
+    print(f"{'page':<10}" + "".join(f"{h:>12}" for h in heads))
+    for op in PAGES:
+        http = results["http"]
+        rows = (http[f"server:{op}"], http[op], results["in-process"][op])
+        cells = [statistics.median(x[k] for x in r) * 1000 for r in rows for k in (0, 1)]
+        print(f"{op:<10}" + "".join(f"{c:>10.1f}ms" for c in cells))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from procedures.definition import Definition
@@ -18,7 +19,8 @@ from procedures.errors import Conflict, NotFound
 from procedures.planner import Plan
 from procedures.state import Attempt, Decision, Deferral, Hearing, Pause
 from store.dbapi import Link
-from store.fastsql import SQL, as_date
+from store.fastsql import SQL, as_date, run_all
+from store.todo import write as write_todo
 
 __all__ = [
     "AccountRecord",
@@ -319,6 +321,26 @@ def _unit_params(unit: str) -> dict[str, str]:
     return {"unit": unit, "unit_like": f"%{escaped}%"}
 
 
+_HEADS: dict[int, SQL] = {}
+_NEXT_DUE: dict[int, SQL] = {}
+
+
+@lru_cache(maxsize=20_000)
+def _head(row: tuple[Any, ...]) -> Decision:
+    """A decision without its attempts from its row: the row (which holds the version) is the
+    whole value, so the decisions a to-do list shows again and again are built once."""
+    return _decision(row, ())
+
+
+def _heads_sql(n: int) -> SQL:
+    if n not in _HEADS:
+        marks = ", ".join(f":i{i}" for i in range(n))
+        _HEADS[n] = SQL(
+            f"SELECT {', '.join(_DECISION_COLUMNS)} FROM decisions WHERE id IN ({marks})"
+        )
+    return _HEADS[n]
+
+
 class DecisionRepository:
     def __init__(self, link: Link) -> None:
         self.link = link
@@ -357,13 +379,15 @@ class DecisionRepository:
             },
         )
         self._write_attempts(decision.id, (), decision.attempts, plan)
+        write_todo(self.link, decision, plan, fresh=True)
 
     def get(self, decision_id: str) -> Decision:
-        row = _GET.run(self.link, {"id": decision_id}).fetchone()
+        params = {"id": decision_id}
+        head, rows = run_all(self.link, [(_GET, params), (_ATTEMPTS_OF, params)])  # one trip
+        row = head.fetchone()
         if row is None:
             raise no_decision(decision_id)
-        attempts = tuple(_attempt(r) for r in _ATTEMPTS_OF.rows(self.link, {"id": decision_id}))
-        return _decision(row, attempts)
+        return _decision(row, tuple(_attempt(r) for r in rows.fetchall()))
 
     def save(
         self,
@@ -410,6 +434,7 @@ class DecisionRepository:
             _DROP_ATTEMPTS.defer(self.link, {"decision_id": before.id})
         kept = before.attempts if definition is None else ()
         self._write_attempts(before.id, kept, attempts, plan)
+        write_todo(self.link, before, plan)  # the units taking part are ``before``'s
         return before.version + 1
 
     def _write_attempts(
@@ -450,6 +475,7 @@ class DecisionRepository:
                     "position": position,
                 },
             )
+        write_todo(self.link, decision, plan)
 
     def due_by(self, horizon: date) -> list[str]:
         """Decisions with something due on or before ``horizon`` (index on next_due_on), plus
@@ -547,10 +573,21 @@ class DecisionRepository:
         sponsor: str | None = None,
         unit: str | None = None,
         without_flag: str | None = None,
+        catalogue_year: int | None = None,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> list[str]:
         """Decision ids in order, optionally only those in ``status``, of one sponsor, or that
-        ``unit`` may take part in (a superset: the caller checks each, ``app.permissions``)."""
-        where, params = [], {}
+        ``unit`` may take part in (a superset: the caller checks each, ``app.permissions``);
+        of one catalogue year; the first ``limit`` after the id ``after`` (keyset paging)."""
+        where: list[str] = []
+        params: dict[str, Any] = {}
+        if after is not None:
+            where.append("id > :after")
+            params["after"] = after
+        if catalogue_year is not None:
+            where.append("catalogue_year = :year")
+            params["year"] = catalogue_year
         if unit is not None:
             where.append(_UNIT_CLAUSE)
             params.update(_unit_params(unit))
@@ -566,10 +603,12 @@ class DecisionRepository:
             where.append("sponsor = :sponsor")
             params["sponsor"] = sponsor
         clause = f" WHERE {' AND '.join(where)}" if where else ""
-        return [
-            r[0]
-            for r in SQL(f"SELECT id FROM decisions{clause} ORDER BY id").rows(self.link, params)
-        ]
+        if limit is not None:
+            clause += " ORDER BY id LIMIT :limit"
+            params["limit"] = limit
+        else:
+            clause += " ORDER BY id"
+        return [r[0] for r in SQL(f"SELECT id FROM decisions{clause}").rows(self.link, params)]
 
     def many(self, ids: Sequence[str]) -> list[Decision]:
         """Several decisions with their attempts, a few queries per thousand."""
@@ -589,6 +628,33 @@ class DecisionRepository:
                 attempts[arow[0]].append(_attempt(arow))
             by_id = {r[0]: _decision(r, tuple(attempts[r[0]])) for r in rows}
             found.extend(by_id[i] for i in chunk if i in by_id)
+        return found
+
+    def heads(self, ids: Sequence[str]) -> list[Decision]:
+        """Several decisions without their attempts (``attempts=()``), in the order asked:
+        what a list shows and the permissions read (sponsor, co-sponsors, assignments, flags)."""
+        found: dict[str, Decision] = {}
+        wanted = list(dict.fromkeys(ids))
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            rows = _heads_sql(len(chunk)).rows(self.link, {f"i{i}": v for i, v in enumerate(chunk)})
+            found.update((r[0], _head(tuple(r))) for r in rows)
+        return [found[i] for i in wanted if i in found]
+
+    def next_due(self, ids: Sequence[str]) -> dict[str, date | None]:
+        """Each decision's ``next_due_on`` (None: not known, a row from before revision 0002)."""
+        found: dict[str, date | None] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            if len(chunk) not in _NEXT_DUE:
+                marks = ", ".join(f":i{i}" for i in range(len(chunk)))
+                _NEXT_DUE[len(chunk)] = SQL(
+                    f"SELECT id, next_due_on FROM decisions WHERE id IN ({marks})"
+                )
+            params = {f"i{i}": v for i, v in enumerate(chunk)}
+            found.update(
+                (r[0], as_date(r[1])) for r in _NEXT_DUE[len(chunk)].rows(self.link, params)
+            )
         return found
 
     def count(self) -> int:
@@ -614,7 +680,12 @@ class DecisionRepository:
                 "flags": _dump(sorted(flags)),
                 "target_on": target_on,
                 "assignments": _dump(
-                    {k: list(v) for k, v in (assignments or before.assignments).items()}
+                    {
+                        k: list(v)
+                        for k, v in (
+                            before.assignments if assignments is None else assignments
+                        ).items()
+                    }
                 ),
             },
         )
@@ -856,6 +927,11 @@ _TOKEN_ADD = SQL(
 _TOKEN = SQL(
     "SELECT sha256, login, created_at, expires_at, revoked_at FROM tokens WHERE sha256 = :s"
 )
+_TOKEN_ACCOUNT = SQL(
+    "SELECT t.sha256, t.login, t.created_at, t.expires_at, t.revoked_at, a.login, a.name, "
+    "a.unit, a.roles, a.admin, a.password_hash, a.active, a.failures, a.locked_until "
+    "FROM tokens t LEFT JOIN accounts a ON a.login = t.login WHERE t.sha256 = :s"
+)
 _TOKENS = SQL(
     "SELECT sha256, login, created_at, expires_at, revoked_at FROM tokens ORDER BY sha256"
 )
@@ -924,6 +1000,13 @@ class AccountRepository:
             self.link,
             {"sha256": sha256, "login": login, "created_at": created_at, "expires_at": expires_at},
         )
+
+    def token_account(self, sha256: str) -> tuple[TokenRecord, AccountRecord | None] | None:
+        """A token and its account in one query (what every authenticated request reads)."""
+        row = _TOKEN_ACCOUNT.run(self.link, {"s": sha256}).fetchone()
+        if row is None:
+            return None
+        return TokenRecord(*row[:5]), (_account(row[5:]) if row[5] is not None else None)
 
     def token(self, sha256: str) -> TokenRecord | None:
         row = _TOKEN.run(self.link, {"s": sha256}).fetchone()

@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 # The newest schema revision (store/migrations/versions); checked on every start, cheaply.
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 
 
 DEFAULT_MAX_ATTACHMENT_MB = 200

@@ -27,6 +27,7 @@ __all__ = [
     "PersonRow",
     "ProcedureDefinitionRow",
     "ScheduleRow",
+    "TodoRow",
     "TokenRow",
 ]
 
@@ -265,3 +266,24 @@ class TokenRow(SQLModel, table=True):
     created_at: str = Field(max_length=40)  # ISO 8601 UTC, as the audit log writes times
     expires_at: str = Field(max_length=40)
     revoked_at: str | None = Field(default=None, max_length=40)
+
+
+class TodoRow(SQLModel, table=True):
+    """A step someone may act on now (ready or open), once per unit it may concern ('' for
+    every unit): the to-do index (``store.todo``), rewritten with every change of the plan."""
+
+    __tablename__ = "todo"
+    __table_args__ = (
+        Index("ix_todo_role", "unit", "role", "order_on", "decision_id", "step"),
+        Index("ix_todo_status", "unit", "status", "order_on", "decision_id", "step"),
+    )
+    decision_id: str = Field(foreign_key="decisions.id", primary_key=True, max_length=32)
+    step: str = Field(primary_key=True, max_length=64)
+    unit: str = Field(primary_key=True, sa_type=Text)  # '' for every unit
+    status: str = Field(max_length=16)  # ready / open
+    attempt: int
+    role: str = Field(max_length=64)  # the step's role
+    due_on: date | None = None
+    order_on: date  # due_on, or 9999-12-31 when undated: the keyset order
+    due_basis: str | None = Field(default=None, max_length=32)
+    provisional: bool = False

@@ -25,6 +25,7 @@ from store.repository import (
     PeopleRepository,
 )
 from store.schedules import add_schedule, calendar_revision, load_calendar
+from store.todo import TodoRepository
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -51,6 +52,9 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         self.link = self.db.link()
+        self._queued = self.write and self.db.dialect == "sqlite"
+        if self._queued:
+            self.db.writer.acquire()
         if self.snapshot and self.link.dialect == "postgresql":
             from psycopg import IsolationLevel
 
@@ -58,7 +62,8 @@ class UnitOfWork:
             self.link.driver.isolation_level = IsolationLevel.REPEATABLE_READ
         try:
             self.db.begin(self.link, write=self.write)
-        except Exception as exc:  # SQLite: the write lock still held elsewhere after 30 s
+        except BaseException as exc:  # SQLite: the write lock still held elsewhere after 30 s
+            self._release()
             failure = self.db.failure(exc)
             if failure is not None:
                 raise failure from None
@@ -72,6 +77,7 @@ class UnitOfWork:
         self.outbox = Outbox(self.link)
         self.alerts = AlertRepository(self.link)
         self.definitions = DefinitionRepository(self.link)
+        self.todo = TodoRepository(self.link)
         return self
 
     def calendar(self) -> WorkCalendar:
@@ -87,8 +93,9 @@ class UnitOfWork:
     def commit(self) -> None:
         if not self.write:
             raise RuntimeError("a read-only unit of work cannot commit")
-        commit(self.link)
+        commit(self.link)  # if it fails, __exit__ rolls back and lets the next writer in
         self._committed = True
+        self._release()
 
     def __exit__(
         self,
@@ -98,10 +105,18 @@ class UnitOfWork:
     ) -> None:
         if not self._committed:
             self.link.pending = None
-            self.db.end_after(self.link, exc)
+            try:
+                self.db.end_after(self.link, exc)
+            finally:
+                self._release()
         if self.snapshot and self.link.dialect == "postgresql" and not self.link.driver.closed:
             self.link.driver.isolation_level = self._isolation  # back to the connection's own
         # a database that cannot be reached or answered too late: one clear error, no traceback
         failure = self.db.failure(exc) if exc is not None else None
         if failure is not None:
             raise failure from None
+
+    def _release(self) -> None:
+        if self._queued:
+            self._queued = False
+            self.db.writer.release()

@@ -26,6 +26,7 @@ from procedures import (
     Start,
     Step,
     StepView,
+    WorkCalendar,
     check,
 )
 from procedures.state import Action, Attach, Decision, Reuse
@@ -80,10 +81,15 @@ def _candidates(step: Step, view: StepView, decision: Decision, on: date) -> lis
 
 
 def offers_for(
-    cmds: Commands, who: Identity, decision: Decision, view: Any, proc: Procedure
+    cmds: Commands,
+    who: Identity,
+    decision: Decision,
+    view: Any,
+    proc: Procedure,
+    cal: WorkCalendar | None = None,
 ) -> list[StepOffers]:
-    """Every step, with what ``who`` may do on it now."""
-    cal = cmds.calendar()
+    """Every step, with what ``who`` may do on it now (``cal``: the calendar, if read)."""
+    cal = cal or cmds.calendar()
     today = cmds.today()
     rows: list[StepOffers] = []
     for s in view.steps:
@@ -134,7 +140,8 @@ def decision_page(
     proc = cmds.procedure_of(d)
     today = cmds.today()
     docs = documents_of(cmds, decision_id, who)
-    picture = timeline.svg(timeline.rows_of(d, view), cmds.calendar(), today)
+    cal = cmds.calendar()
+    picture = timeline.svg(timeline.rows_of(d, view), cal, today)
     return page(
         request,
         "decision.html",
@@ -144,7 +151,7 @@ def decision_page(
         d=d,
         view=view,
         proc=proc,
-        rows=offers_for(cmds, who, d, view, proc),
+        rows=offers_for(cmds, who, d, view, proc, cal),
         docs=docs,
         timeline=picture,
         files=[p.name for p in built_files(cmds, decision_id)],

@@ -142,6 +142,11 @@ def test_an_undisclosable_decision_is_read_only_by_the_units_taking_part(cmds, p
     ).id  # fmt: skip
     cmds.status(secret, who=people["liu"])
     cmds.status(secret, who=people["zhao"])  # the auditor
+    for insider in ("liu", "zhao"):  # listed for the unit taking part too, not only readable
+        _, rows = decisions_with_plans(cmds, date(2025, 3, 4), who=people[insider])
+        assert secret in {d.id for d, _ in rows}, insider
+    _, rows = decisions_with_plans(cmds, date(2025, 3, 4), who=people["admin"])
+    assert secret not in {d.id for d, _ in rows}
     # the others are answered as for an unknown id: not even its existence is disclosed
     unknown = "2025-999"
     with pytest.raises(NotFound) as absent:

@@ -180,7 +180,7 @@ def _repin(h: Home) -> None:
 
 
 def _delete_decision(h: Home) -> None:
-    for table in ("alerts", "documents", "step_attempts"):
+    for table in ("alerts", "documents", "step_attempts", "todo"):
         sql(h.cmds, f"DELETE FROM {table} WHERE decision_id = :id", id=h.other)
     sql(h.cmds, "DELETE FROM decisions WHERE id = :id", id=h.other)
 
@@ -373,7 +373,7 @@ TAMPERS = {
 
 # the tables the catalogue edits, parents first (restored between cases)
 TABLES = ("people", "calendar_schedules", "procedure_definitions", "decisions", "step_attempts",
-          "documents", "alerts")  # fmt: skip
+          "documents", "alerts", "todo")  # fmt: skip
 
 
 def snapshot(cmds: Commands) -> dict[str, tuple[list[str], list[tuple[object, ...]]]]:
