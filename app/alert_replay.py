@@ -1,5 +1,5 @@
-"""Deep verification of what the deadline scan keeps per decision, against the audit chain
-(SPEC §4; ``app.replay`` calls these for each decision it replays):
+"""Deep verification of what the deadline scan and the to-do lists keep per decision, against
+the audit chain (SPEC §4; ``app.replay`` calls these for each decision it replays):
 
 - ``alerts`` — each level is raised once per step attempt, so a row decides that a level is
   never raised again: each row must have the ``alert`` event written with it in the same
@@ -11,6 +11,10 @@
   the scan, and its alerts would not be raised (``index_problems``).  The bound is the scan's
   own arithmetic (``app.alerts.due_items`` / ``level_dates``) over the replayed plan and the
   levels the events raised.
+- the to-do index (``store.todo``: what each unit's to-do list reads) — derived exactly from the
+  replayed decision and plan (``store.todo.rows_for``): a row removed would hide a step from
+  the to-do lists of the units taking part; a row added or changed, show what is not so
+  (``todo_problems``; who may act is still decided by ``app.permissions``).
 """
 
 from __future__ import annotations
@@ -18,16 +22,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
+from typing import Any
 
 from app.alerts import due_items, level_dates
 from app.table_replay import EDITED, OR_CUT
 from procedures.calendar import WorkCalendar
 from procedures.planner import Plan
+from procedures.state import Decision
 from store.audit import Problem
 from store.repository import NOTHING_DUE, next_due
 from store.table_rows import AlertKey
+from store.todo import rows_for
 
-__all__ = ["alert_problems", "index_problems", "recorded_alerts"]
+__all__ = ["alert_problems", "index_problems", "recorded_alerts", "todo_problems"]
 
 
 def _raised(payload: str) -> AlertKey | None:
@@ -140,3 +147,42 @@ def index_problems(
 
 def _day(day: date) -> str:
     return "none (nothing falls due)" if day == NOTHING_DUE else str(day)
+
+
+def _todo_name(row: dict[str, Any]) -> str:
+    unit = f"unit {row['unit']}" if row["unit"] else "every unit"
+    return f"step {row['step']} ({row['status']}, attempt {row['attempt']}) for {unit}"
+
+
+def todo_problems(
+    decision: Decision, view: Plan, stored: Sequence[dict[str, Any]]
+) -> Iterator[Problem]:
+    """The decision's to-do index rows must be those its replayed plan gives."""
+    want = {(r["step"], r["unit"]): r for r in rows_for(decision, view)}
+    have = {(r["step"], r["unit"]): r for r in stored}
+    where = f"待办 to-do index (todo) of decision {decision.id}"
+    for key in sorted(want.keys() - have.keys()):
+        yield Problem(
+            None,
+            "todo",
+            f"{where}: {_todo_name(want[key])} is missing: the step is hidden from the to-do "
+            f"lists — the todo table was {EDITED} (or written by a version that planned "
+            "otherwise)",
+        )
+    for key in sorted(have.keys() - want.keys()):
+        yield Problem(
+            None,
+            "todo",
+            f"{where}: {_todo_name(have[key])} is not in the replayed plan — the todo table "
+            f"was {EDITED}",
+        )
+    for key in sorted(want.keys() & have.keys()):
+        a, b = have[key], want[key]
+        differ = [f"{c} stored {a[c]!r}, planned {b[c]!r}" for c in b if a[c] != b[c]]
+        if differ:
+            yield Problem(
+                None,
+                "todo",
+                f"{where}: {_todo_name(b)}: {'; '.join(differ)} — the todo table was {EDITED} "
+                "(or written by a version that planned otherwise)",
+            )

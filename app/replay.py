@@ -9,8 +9,8 @@ title, flags, target date, sponsor, co-sponsors, assignments, catalogue year, re
 attempts, definition, status and version — each column that differs named with both values.  An
 event the rules now refuse is reported too (it can also mean an imported holiday schedule moved
 a minimum period after the fact: the message says so).  Each decision's ``alerts`` rows are
-compared with its ``alert`` events, and the deadline scan's index dates with its replayed plan
-(``app.alert_replay``).
+compared with its ``alert`` events, and the deadline scan's index dates and the to-do index with
+its replayed plan (``app.alert_replay``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from app.alert_replay import alert_problems, index_problems, recorded_alerts
+from app.alert_replay import alert_problems, index_problems, recorded_alerts, todo_problems
 from app.commands import Commands
 from app.history import CHANGES, Broken, Refused, definitions_named, fold
 from app.table_replay import recorded_calendar
@@ -28,7 +28,7 @@ from procedures.planner import Plan
 from procedures.state import Decision
 from store.audit import AppendedEvent, Problem
 from store.audit_split import processes
-from store.table_rows import alert_events, alert_rows, index_dates
+from store.table_rows import alert_events, alert_rows, index_dates, todo_rows
 from store.uow import UnitOfWork
 
 __all__ = ["replay_problems"]
@@ -74,7 +74,7 @@ def replay_problems(
     if notes is not None:
         notes.append(
             "alerts rows were checked against their alert events, and the deadline scan's "
-            "index dates against each replayed plan"
+            "index dates and the to-do index against each replayed plan"
         )
     if unattested[0] and notes is not None:
         notes.append(
@@ -132,6 +132,7 @@ def _replay_ids(db: Any, ids: list[str], cal: Any, unattested: list[int]) -> Ite
             definitions = uow.definitions.many(sorted(shas))
             alerts = alert_rows(uow.link, batch)
             index = index_dates(uow.link, batch)
+            todo = todo_rows(uow.link, batch)
         for decision in decisions:
             changes = events[decision.id]
             if decision.procedure_sha256 and not named[decision.id]:
@@ -150,6 +151,7 @@ def _replay_ids(db: Any, ids: list[str], cal: Any, unattested: list[int]) -> Ite
                     recorded[0],
                     index.get(decision.id, (None, None)),
                 )
+                yield from todo_problems(decision, view, todo[decision.id])
 
 
 def _resolver(decision: Decision, definitions: dict[str, Definition]) -> Any:

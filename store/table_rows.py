@@ -1,7 +1,7 @@
 """The rows verification compares with the audit chain: the people, the imported holiday
 schedules, the stored procedure definitions, which decisions the events name, the alert levels
-raised and the deadline scan's index dates of a batch of decisions, and the events of no
-decision that made those tables (``app.table_replay`` and ``app.replay`` do the comparing).
+raised, the deadline scan's index dates and the to-do index rows of a batch of decisions, and
+the events of no decision that made those tables (``app.table_replay`` and ``app.replay`` do the comparing).
 
 Read inside the caller's read-only unit of work; every query here is cheap at province scale:
 the events of no decision come through the ``(decision_id, seq)`` index (``decision_id IS
@@ -30,6 +30,7 @@ __all__ = [
     "first_event",
     "index_dates",
     "schedule_rows",
+    "todo_rows",
 ]
 
 
@@ -159,3 +160,21 @@ def index_dates(link: Any, ids: Sequence[str]) -> dict[str, tuple[date | None, d
     marks, params = _marks(ids)
     query = SQL(f"SELECT id, next_due_on, next_alert_on FROM decisions WHERE id IN ({marks})")
     return {str(i): (as_date(d), as_date(a)) for i, d, a in query.rows(link, params)}
+
+
+def todo_rows(link: Any, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """The to-do index rows of these decisions (``store.todo``), as ``rows_for`` gives them."""
+    from store.todo import COLUMNS
+
+    found: dict[str, list[dict[str, Any]]] = {d: [] for d in ids}
+    if not ids:
+        return found
+    marks, params = _marks(ids)
+    query = SQL(f"SELECT {', '.join(COLUMNS)} FROM todo WHERE decision_id IN ({marks})")
+    for row in query.rows(link, params):
+        item = dict(zip(COLUMNS, row, strict=True))
+        item["due_on"], item["order_on"] = as_date(item["due_on"]), as_date(item["order_on"])
+        item["provisional"] = bool(item["provisional"])
+        if item["decision_id"] in found:
+            found[item["decision_id"]].append(item)
+    return found

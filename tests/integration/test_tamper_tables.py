@@ -1,7 +1,8 @@
 """The tamper catalogue, tables beside the chain (issue 15, item 3): whoever owns the database
 edits a table that decides an outcome — a role in ``people``, a day of an imported holiday
 schedule, a procedure definition's text, the definition a decision is pinned to, a document row,
-an account's grants, a decision's flags, co-sponsors or assignments, a decision row — and
+an account's grants, a decision's flags, co-sponsors or assignments, a decision row, an alert
+level raised, the deadline scan's index, the to-do index — and
 ``audit verify`` names the table, the row and what differs, on SQLite and PostgreSQL.  A home
 using all of them (and one with events written before this version) verifies clean.
 """
@@ -356,6 +357,33 @@ TAMPERS = {
         (
             "decisions.next_alert_on 2099-01-01 is later than 2025-10-27",
             "step public_participation attempt 1 (due 2025-10-27) reaches level due_today",
+        ),
+    ),
+    "a step hidden from the to-do index": Tamper(
+        lambda h: sql(
+            h.cmds,
+            "DELETE FROM todo WHERE decision_id = :id AND step = 'public_participation' "
+            "AND unit = '区财政局'",
+            id=h.lead,
+        ),
+        {"todo"},
+        (
+            "to-do index (todo) of decision 2025-0001",
+            "step public_participation (open, attempt 1) for unit 区财政局 is missing",
+        ),
+    ),
+    "a to-do row's due date moved": Tamper(
+        lambda h: sql(
+            h.cmds,
+            "UPDATE todo SET due_on = :d, order_on = :d WHERE decision_id = :id "
+            "AND step = 'public_participation' AND unit = ''",
+            d=date(2026, 3, 1),
+            id=h.lead,
+        ),
+        {"todo"},
+        (
+            "step public_participation (open, attempt 1) for every unit",
+            "due_on stored datetime.date(2026, 3, 1), planned datetime.date(2025, 10, 27)",
         ),
     ),
     "a decision row deleted": Tamper(
