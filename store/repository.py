@@ -511,50 +511,6 @@ class DecisionRepository:
         ).rows(self.link, params)
         return [(r[0], None) for r in undated] + [(r[0], as_date(r[1])) for r in dated]
 
-    def due_page(
-        self,
-        after: tuple[date, str] | None,
-        limit: int,
-        *,
-        unit: str | None = None,
-        without_flag: str | None = None,
-    ) -> list[tuple[str, date]]:
-        """The next ``limit`` dated open decisions in ``next_due_on`` order after ``after``
-        (keyset paging on the index), optionally only those ``unit`` may take part in."""
-        where = ["next_due_on IS NOT NULL"]
-        params: dict[str, Any] = {"limit": limit}
-        if after is not None:
-            where.append("(next_due_on > :d OR (next_due_on = :d AND id > :i))")
-            params |= {"d": after[0], "i": after[1]}
-        if unit is not None:
-            where.append(_UNIT_CLAUSE)
-            params.update(_unit_params(unit))
-        if without_flag is not None:
-            where.append("flags NOT LIKE :flag_like")
-            params["flag_like"] = f'%"{without_flag}"%'
-        rows = SQL(
-            f"SELECT id, next_due_on FROM decisions WHERE {' AND '.join(where)} "
-            "ORDER BY next_due_on, id LIMIT :limit"
-        ).rows(self.link, params)
-        return [(r[0], as_date(r[1]) or date.max) for r in rows]
-
-    def undated_open(
-        self, *, unit: str | None = None, without_flag: str | None = None, limit: int
-    ) -> list[str]:
-        """Open decisions with nothing dated (every open step undated), in id order."""
-        where = ["next_due_on IS NULL", "status <> 'closed'"]
-        params: dict[str, Any] = {"limit": limit}
-        if unit is not None:
-            where.append(_UNIT_CLAUSE)
-            params.update(_unit_params(unit))
-        if without_flag is not None:
-            where.append("flags NOT LIKE :flag_like")
-            params["flag_like"] = f'%"{without_flag}"%'
-        rows = SQL(
-            f"SELECT id FROM decisions WHERE {' AND '.join(where)} ORDER BY id LIMIT :limit"
-        ).rows(self.link, params)
-        return [r[0] for r in rows]
-
     def forget_alert_dates(self) -> None:
         """After a calendar change: a level's first day moves with the working days around a
         due date even where the due date stays, so every open decision is planned again."""
