@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
+from app.accounts import LOCKOUT_RULES
 from procedures import (
     AccessDenied,
     Conflict,
@@ -41,7 +42,7 @@ class TooLarge(Exception):
 def status_of(exc: DecideError) -> int:
     """The HTTP status of a project error (the CLI's exit codes, in HTTP)."""
     if isinstance(exc, AccessDenied):
-        if exc.rule in ("auth.locked", "auth.throttled"):
+        if exc.rule in LOCKOUT_RULES:
             return 429
         return 401 if exc.code == "not_authenticated" else 403
     if isinstance(exc, NotFound):
@@ -78,7 +79,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DecideError)
     async def decide_error(_: Request, exc: DecideError) -> JSONResponse:
         doc = exc.to_dict()
-        if isinstance(exc, AccessDenied) and exc.rule in ("auth.locked", "auth.throttled"):
+        if isinstance(exc, AccessDenied) and exc.rule in LOCKOUT_RULES:
             doc = {**doc, "error": "locked" if exc.rule == "auth.locked" else "throttled"}
         return _answer(status_of(exc), doc)
 

@@ -57,6 +57,8 @@ LOCK_MINUTES = 15
 # it is refused for the rest of the window: a password tried against many logins (spraying)
 # locks no single login.  High, for an office behind one NAT address.
 CLIENT_MAX_FAILURES = 30
+# the refusals that mean "too many failed logins" (HTTP 429 on the API and the console)
+LOCKOUT_RULES = frozenset({"auth.locked", "auth.throttled"})
 TOKEN_DAYS = 30
 EXTRA_ROLES = {"auditor": "审计人员"}  # beside the procedure roles; admin is a flag of its own
 LOGIN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")

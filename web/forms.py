@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
-from app.accounts import Identity
+from app.accounts import LOCKOUT_RULES, Identity
 from app.commands import Commands
 from app.requests import (
     AttachmentIn,
@@ -174,7 +174,7 @@ def _save_upload(upload: UploadFile, folder: Path, limit: int) -> Path | None:
 def _login_status(exc: DecideError) -> int:
     """401 for a wrong login or password; 429 once the login or the address is locked."""
     if isinstance(exc, AccessDenied):
-        return 429 if exc.rule in ("auth.locked", "auth.throttled") else 401
+        return 429 if exc.rule in LOCKOUT_RULES else 401
     return 400
 
 
