@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from datetime import date
@@ -20,6 +21,7 @@ __all__ = [
     "On",
     "app",
     "caller",
+    "close_opened",
     "commands",
     "pairs",
     "parse_date",
@@ -63,10 +65,26 @@ def parse_date(value: str | None, option: str) -> date | None:
         ) from None
 
 
+_opened: list[Any] = []
+
+
 def commands() -> Any:
+    """The services for the home of ``DECIDE_HOME``; their database is closed when the command
+    ends (``close_opened``)."""
     from app.bootstrap import bootstrap
 
-    return bootstrap()
+    cmds = bootstrap()
+    _opened.append(cmds.db)
+    return cmds
+
+
+def close_opened() -> None:
+    """Close the databases this command opened: its connection ends with the command, not
+    when the interpreter gets round to it (a SQLite file's shared-memory index included)."""
+    while _opened:
+        db = _opened.pop()
+        with contextlib.suppress(Exception):  # a connection already lost: the answer stands
+            db.close()
 
 
 def who(actor: str | None, cmds: Any = None) -> Any:

@@ -16,7 +16,7 @@ import typer
 
 # each module adds its commands to the app, in the order ``decide --help`` lists them
 from cli import accounts, admin, audit, decisions, procedures, render, service, web  # noqa: F401
-from cli.common import app
+from cli.common import app, close_opened
 from cli.render import stdout_gone
 from procedures import DecideError, InputError
 
@@ -32,6 +32,13 @@ def main(argv: list[str] | None = None) -> int:
         exc = InputError(undecodable)
         _fail(as_json, exc.to_dict(), str(exc), exc.exit_code)
         return exc.exit_code
+    try:
+        return _run(args, as_json)
+    finally:
+        close_opened()
+
+
+def _run(args: list[str], as_json: bool) -> int:
     try:
         # Without standalone mode Click returns the code of a ``typer.Exit`` instead of raising it.
         code = app(args=args, prog_name="decide", standalone_mode=False)

@@ -1,4 +1,5 @@
-"""The ``decide`` command line as users and scripts use it: real subprocesses, both databases."""
+"""The ``decide`` command line as users and scripts use it, both databases: in process
+(``cli.main.main``), except where the installed console script itself is the point."""
 
 from __future__ import annotations
 
@@ -41,12 +42,14 @@ def events(cli: CLI, decision: str) -> int:
 
 @pytest.mark.both_engines
 def test_a_short_session_end_to_end(cli: CLI, tmp_path: Path):
+    # the first commands as real subprocesses of the installed ``decide``: the console script,
+    # a fresh interpreter per command and the migration of a new home on each engine
     d = register(cli)
-    assert cli("start", d, "drafting", "--on", "2025-07-02").code == 0
-    assert cli("complete", d, "drafting", "--on", "2025-08-29").code == 0
+    assert cli.process("start", d, "drafting", "--on", "2025-07-02").code == 0
+    assert cli.process("complete", d, "drafting", "--on", "2025-08-29").code == 0
     assert cli("start", d, "public_participation", "--on", "2025-09-01").code == 0
     assert cli("start", d, "expert_review", "--on", "2025-09-01").code == 0
-    status = cli.json("status", d, "--as-of", "2025-09-30").json()
+    status = cli.process_json("status", d, "--as-of", "2025-09-30").json()
     assert set(status) >= {"id", "title", "procedure", "status", "steps"}
     pp = next(s for s in status["steps"] if s["step"] == "public_participation")
     # the notice's deadline 30 days on is 10-01 (国庆): the window runs to 10-09, until 24:00
@@ -211,7 +214,7 @@ def test_bad_input_of_every_kind_is_named_without_a_traceback(cli: CLI, tmp_path
 @pytest.mark.both_engines
 def test_odd_unicode_is_kept_exactly(cli: CLI):
     title = "𠮷野家 — ＡＢＣ ① 改造计划 🏗️ e\u0301"
-    r = cli.json(
+    r = cli.process_json(  # through argv and stdout of a real process
         "register",
         "--title",
         title,

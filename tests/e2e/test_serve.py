@@ -10,15 +10,14 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from store.dbapi import Database
 from store.fastsql import SQL
 from store.uow import UnitOfWork
 from tests.e2e.conftest import CLI, DECIDE
 
 
-@pytest.mark.both_engines
+# SQLite only: what serve runs on PostgreSQL (the scan, the outbox, the checkpoints) is tested in
+# process on both engines (tests/flows); here the point is the process — its signals and exit
 def test_serve_delivers_alerts_and_stops_cleanly_on_sigterm(cli: CLI, tmp_path: Path):
     home = Path(cli.env["DECIDE_HOME"])
     r = cli.json(
