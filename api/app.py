@@ -219,7 +219,12 @@ def create_app(cmds_factory: Callable[[], Commands]) -> FastAPI:
             made.append(cmds_factory())
         return made[0]
 
-    def caller(request: Request, _: Annotated[Any, Depends(_bearer)] = None) -> Identity:
+    # A read answers in a millisecond or two of CPU, so it runs on the event loop's thread
+    # (``async def`` routes and dependencies): a hand-off to a worker thread and back cost more
+    # than the read itself (two context switches, and the GIL's switch interval under load —
+    # bench/README.md).  What may wait (a write: the writer's lock and a durable commit; an
+    # upload; a password hash; a verification) stays a plain ``def``, run in a worker thread.
+    async def caller(request: Request, _: Annotated[Any, Depends(_bearer)] = None) -> Identity:
         from app.inbox import api_caller
 
         header = request.headers.get("authorization")
@@ -275,7 +280,7 @@ def create_app(cmds_factory: Callable[[], Commands]) -> FastAPI:
         return {"token": token, "expires_at": expires.isoformat(timespec="seconds")}
 
     @r.get("/me", tags=["identity"])
-    def me(who: Who) -> dict[str, Any]:
+    async def me(who: Who) -> dict[str, Any]:
         return {
             "login": who.login,
             "name": who.name,
@@ -286,7 +291,7 @@ def create_app(cmds_factory: Callable[[], Commands]) -> FastAPI:
 
     # -- reading --------------------------------------------------------------------------
     @r.get("/inbox", tags=["decisions"])
-    def inbox(cmds: Cmds, who: Who, as_of: date | None = None) -> dict[str, Any]:
+    async def inbox(cmds: Cmds, who: Who, as_of: date | None = None) -> dict[str, Any]:
         """The steps the caller may act on now (ready: start; open: complete), most urgent
         first."""
         from app.inbox import inbox as find
@@ -313,7 +318,7 @@ def create_app(cmds_factory: Callable[[], Commands]) -> FastAPI:
         }
 
     @r.get("/decisions", tags=["decisions"])
-    def list_decisions(
+    async def list_decisions(
         cmds: Cmds,
         who: Who,
         q: str | None = None,
@@ -346,18 +351,20 @@ def create_app(cmds_factory: Callable[[], Commands]) -> FastAPI:
         return {"items": [list_item_json(d, v) for d, v in rows], "next": after}
 
     @r.get("/decisions/{decision_id}", tags=["decisions"])
-    def status(decision_id: str, cmds: Cmds, who: Who, as_of: date | None = None) -> dict[str, Any]:
+    async def status(
+        decision_id: str, cmds: Cmds, who: Who, as_of: date | None = None
+    ) -> dict[str, Any]:
         d, view = cmds.status(decision_id, as_of, who=who)
         return decision_json(d, view)
 
     @r.get("/decisions/{decision_id}/audit", tags=["audit"])
-    def audit(decision_id: str, cmds: Cmds, who: Who) -> dict[str, Any]:
+    async def audit(decision_id: str, cmds: Cmds, who: Who) -> dict[str, Any]:
         from app.queries import audit_events
 
         return {"events": [event_json(e) for e in audit_events(cmds, decision_id, who)]}
 
     @r.get("/overdue", tags=["decisions"])
-    def overdue(
+    def overdue(  # without a limit it plans every decision with an alert: a worker thread
         cmds: Cmds,
         who: Who,
         as_of: date | None = None,
@@ -437,7 +444,7 @@ def create_app(cmds_factory: Callable[[], Commands]) -> FastAPI:
             return act(cmds, who, request_)
 
     @r.get("/decisions/{decision_id}/documents", tags=["documents"])
-    def documents(decision_id: str, cmds: Cmds, who: Who) -> dict[str, Any]:
+    async def documents(decision_id: str, cmds: Cmds, who: Who) -> dict[str, Any]:
         from app.documents import documents_of
 
         return documents_json(documents_of(cmds, decision_id, who))

@@ -26,26 +26,31 @@ PAGE = 50
 def router(services: Services) -> APIRouter:
     r = APIRouter(include_in_schema=False)
 
-    def who(request: Request) -> Identity:
+    # the reading pages run on the event loop's thread, as the API's reads do (api.app):
+    # rendering one costs a few milliseconds of CPU, less than two hand-offs to a worker thread
+    async def who(request: Request) -> Identity:
         return caller(request, services())
 
-    Cmds = Annotated[Commands, Depends(services)]
+    async def services_now() -> Commands:
+        return services()
+
+    Cmds = Annotated[Commands, Depends(services_now)]
     Who = Annotated[Identity, Depends(who)]
 
     @r.get("/")
-    def home(request: Request) -> Response:
+    async def home(request: Request) -> Response:
         target = "/inbox" if session.token_of(request) else "/login"
         return RedirectResponse(target, status_code=303)
 
     @r.get("/login")
-    def login_form(request: Request, next: str = "/inbox") -> Response:
+    async def login_form(request: Request, next: str = "/inbox") -> Response:
         value = session.login_value(request)
         response = page(request, "login.html", None, next=_local(next), csrf_login=value)
         session.keep_login(request, response, value)
         return response
 
     @r.get("/inbox")
-    def inbox(request: Request, cmds: Cmds, me: Who, level: str | None = None) -> Response:
+    async def inbox(request: Request, cmds: Cmds, me: Who, level: str | None = None) -> Response:
         from app.inbox import inbox as find
 
         day = cmds.today()
@@ -58,7 +63,7 @@ def router(services: Services) -> APIRouter:
         )  # fmt: skip
 
     @r.get("/decisions")
-    def decisions(
+    async def decisions(
         request: Request,
         cmds: Cmds,
         me: Who,
@@ -106,18 +111,18 @@ def router(services: Services) -> APIRouter:
         )
 
     @r.get("/decisions/new")
-    def new_decision(request: Request, cmds: Cmds, me: Who) -> Response:
+    async def new_decision(request: Request, cmds: Cmds, me: Who) -> Response:
         proc = cmds.procedure("national-2019")
         return page(
             request, "register.html", me, today=cmds.today(), presets=preset_ids(), proc=proc
         )
 
     @r.get("/decisions/{decision_id}")
-    def decision(request: Request, decision_id: str, cmds: Cmds, me: Who) -> Response:
+    async def decision(request: Request, decision_id: str, cmds: Cmds, me: Who) -> Response:
         return steps.decision_page(request, cmds, me, decision_id)
 
     @r.get("/decisions/{decision_id}/audit")
-    def audit(request: Request, decision_id: str, cmds: Cmds, me: Who) -> Response:
+    async def audit(request: Request, decision_id: str, cmds: Cmds, me: Who) -> Response:
         from app.queries import audit_events
 
         d, _ = cmds.status(decision_id, who=me)
@@ -177,7 +182,7 @@ def router(services: Services) -> APIRouter:
         return page(request, "overdue.html", me, today=day, report=report, sponsor=sponsor)
 
     @r.get("/calendar")
-    def calendar(request: Request, cmds: Cmds, me: Who, year: int | None = None) -> Response:
+    async def calendar(request: Request, cmds: Cmds, me: Who, year: int | None = None) -> Response:
         from web.calendar_view import year_view
 
         day = cmds.today()
@@ -188,11 +193,11 @@ def router(services: Services) -> APIRouter:
         )  # fmt: skip
 
     @r.get("/audit")
-    def verify_form(request: Request, cmds: Cmds, me: Who) -> Response:
+    async def verify_form(request: Request, cmds: Cmds, me: Who) -> Response:
         return page(request, "verify.html", me, today=cmds.today(), report=None)
 
     @r.get("/accounts")
-    def accounts(request: Request, cmds: Cmds, me: Who) -> Response:
+    async def accounts(request: Request, cmds: Cmds, me: Who) -> Response:
         from app.accounts import list_accounts
 
         return page(
