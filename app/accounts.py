@@ -535,8 +535,11 @@ def _identity(account: AccountRecord) -> Identity:
     )
 
 
-def authenticate(uow: UnitOfWork, token: str | None, now: datetime) -> Identity:
-    """The account a token proves (not revoked, not expired, the account active)."""
+def authenticate(
+    uow: UnitOfWork, token: str | None, now: datetime, *, end: bool = False
+) -> Identity:
+    """The account a token proves (not revoked, not expired, the account active).  ``end``:
+    the read-only ``uow`` reads nothing else — its transaction ends with the one query."""
     denied = AccessDenied(
         "令牌无效、已过期或已撤销 the token is not valid, has expired or was revoked",
         rule="auth.token",
@@ -545,7 +548,7 @@ def authenticate(uow: UnitOfWork, token: str | None, now: datetime) -> Identity:
     )
     if not token or len(token) > 256:
         raise denied
-    found = uow.accounts.token_account(_digest(token.strip()))
+    found = uow.accounts.token_account(_digest(token.strip()), end=end)
     if found is None:
         raise denied
     record, account = found

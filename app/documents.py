@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from app import permissions
 from app.accounts import Identity
 from app.commands import Commands
+from procedures import Plan, Procedure, WorkCalendar
 from procedures.package import PackageState, package_state
 from procedures.state import Decision
 from store.repository import StoredDocument
 
-__all__ = ["DecisionDocuments", "documents_of"]
+__all__ = ["DecisionDocuments", "DecisionRead", "decision_with_documents", "documents_of"]
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,46 @@ def documents_of(
             permissions.check_read(who, decision)
         docs = uow.documents.of(decision_id)
         proc = cmds.procedure_of(decision, uow)
+    return _documents(decision, proc, docs)
+
+
+def _documents(
+    decision: Decision, proc: Procedure, docs: list[StoredDocument]
+) -> DecisionDocuments:
     return DecisionDocuments(
         decision=decision,
         documents=docs,
         kinds={d.id: d.zh for d in proc.documents},
         package=package_state(proc, decision.flags, decision.attempts, docs),
+    )
+
+
+@dataclass(frozen=True)
+class DecisionRead:
+    """What the console's decision page shows, read in one transaction."""
+
+    decision: Decision
+    plan: Plan  # as of today
+    procedure: Procedure
+    documents: DecisionDocuments
+    calendar: WorkCalendar
+
+
+def decision_with_documents(cmds: Commands, decision_id: str, who: Identity) -> DecisionRead:
+    """``Commands.status`` (as of today) and ``documents_of`` together: one read transaction
+    instead of three (the decision read once; on PostgreSQL 4 round trips instead of 9)."""
+    from app.queries import plan_of
+
+    with cmds.unit(write=False) as uow:
+        decision = uow.decisions.get(decision_id)
+        permissions.check_read(who, decision)
+        docs = uow.documents.of(decision_id)
+        cal = uow.calendar()
+        proc = cmds.procedure_of(decision, uow)
+    return DecisionRead(
+        decision=decision,
+        plan=plan_of(proc, decision, cmds.today(), cal),
+        procedure=proc,
+        documents=_documents(decision, proc, docs),
+        calendar=cal,
     )

@@ -45,7 +45,7 @@ def api_caller(cmds: Commands, token: str | None) -> Identity:
     with cmds.unit(write=False) as uow:
         if token:
             try:
-                return authenticate(uow, token, cmds.clock())
+                return authenticate(uow, token, cmds.clock(), end=True)  # one round trip
             except AccessDenied:
                 if uow.accounts.any():
                     raise
@@ -214,14 +214,14 @@ def find_decisions(
             if not ids:
                 break
             after = ids[-1]
+            heads, due = uow.decisions.heads_and_due(ids)
             kept = [
                 d
-                for d in uow.decisions.heads(ids)
+                for d in heads
                 if permissions.may_read(who, d) and (needle is None or needle in d.title.casefold())
             ]
             procs = cmds.pinned(uow, kept, plannable_only=True)
             kept = [d for d in kept if (d.procedure_sha256 or "") in procs]
-            due = uow.decisions.next_due([d.id for d in kept])
             current = uow.todo.current([d.id for d in kept if due.get(d.id) is not None])
             undated = [d.id for d in kept if due.get(d.id) is None]  # from before revision 0002
             planned = {d.id: v for d, v in plan_all(uow.decisions.many(undated), as_of, cal, procs)}

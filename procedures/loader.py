@@ -29,7 +29,12 @@ _TABLES = ("roles", "flags", "documents", "methods")
 
 
 def preset_ids() -> list[str]:
-    return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
+    return list(_preset_ids())
+
+
+@functools.lru_cache(maxsize=1)
+def _preset_ids() -> tuple[str, ...]:  # package data: listed once per process
+    return tuple(sorted(p.stem for p in PRESETS_DIR.glob("*.toml")))
 
 
 def _is_preset(path: Path) -> bool:

@@ -22,7 +22,7 @@ from typing import Any
 from procedures.errors import DecideError
 from store.dbapi import Link, link_for
 
-__all__ = ["SQL", "as_date", "commit", "flush_deferred", "run_all"]
+__all__ = ["SQL", "as_date", "commit", "flush_deferred", "read_and_end", "run_all"]
 
 _PARAM = re.compile(r"(?<!:):(\w+)")
 _Item = tuple["SQL", Mapping[str, Any], Callable[[Any], None] | None]
@@ -64,6 +64,23 @@ def run_all(conn: Any, statements: list[tuple[SQL, Mapping[str, Any]]]) -> list[
     items: list[_Item] = [(stmt, params, None) for stmt, params in statements]
     cursors: list[Any] = _send(link_for(conn), items, every=True)
     return cursors
+
+
+def read_and_end(conn: Any, statements: list[tuple[SQL, Mapping[str, Any]]]) -> list[list[Any]]:
+    """The rows of a read-only transaction's last statements, fetched, and the transaction
+    ended: on PostgreSQL the statements and a ROLLBACK travel in one pipeline, so a read that
+    needs one statement costs one round trip instead of two (the unit of work's own rollback
+    then finds no transaction to end and sends nothing).  Nothing may be deferred; another
+    statement after it opens a new transaction.  On SQLite the unit of work ends it."""
+    link = link_for(conn)
+    assert not link.pending, "read_and_end: writes are deferred (a read-only unit of work only)"
+    if link.dialect == "sqlite":
+        return [list(c.fetchall()) for c in run_all(link, statements)]
+    raw = link.driver
+    with raw.pipeline():
+        cursors = [raw.execute(stmt.pg, params) for stmt, params in statements]
+        raw.execute("ROLLBACK")  # queued with them (Connection.rollback would sync first)
+    return [list(c.fetchall()) for c in cursors]
 
 
 def flush_deferred(link: Link) -> None:

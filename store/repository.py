@@ -19,7 +19,7 @@ from procedures.errors import Conflict, NotFound
 from procedures.planner import Plan
 from procedures.state import Attempt, Decision, Deferral, Hearing, Pause
 from store.dbapi import Link
-from store.fastsql import SQL, as_date, run_all
+from store.fastsql import SQL, as_date, read_and_end, run_all
 from store.todo import write as write_todo
 
 __all__ = [
@@ -322,6 +322,7 @@ def _unit_params(unit: str) -> dict[str, str]:
 
 
 _HEADS: dict[int, SQL] = {}
+_HEADS_DUE: dict[int, SQL] = {}
 _NEXT_DUE: dict[int, SQL] = {}
 
 
@@ -596,6 +597,25 @@ class DecisionRepository:
             rows = _heads_sql(len(chunk)).rows(self.link, {f"i{i}": v for i, v in enumerate(chunk)})
             found.update((r[0], _head(tuple(r))) for r in rows)
         return [found[i] for i in wanted if i in found]
+
+    def heads_and_due(self, ids: Sequence[str]) -> tuple[list[Decision], dict[str, date | None]]:
+        """``heads`` and ``next_due`` of the same decisions in one query (the decision list)."""
+        found: dict[str, Decision] = {}
+        due: dict[str, date | None] = {}
+        wanted = list(dict.fromkeys(ids))
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            if len(chunk) not in _HEADS_DUE:
+                marks = ", ".join(f":i{i}" for i in range(len(chunk)))
+                _HEADS_DUE[len(chunk)] = SQL(
+                    f"SELECT {', '.join(_DECISION_COLUMNS)}, next_due_on FROM decisions "
+                    f"WHERE id IN ({marks})"
+                )
+            params = {f"i{i}": v for i, v in enumerate(chunk)}
+            for r in _HEADS_DUE[len(chunk)].rows(self.link, params):
+                found[r[0]] = _head(tuple(r[:-1]))
+                due[r[0]] = as_date(r[-1])
+        return [found[i] for i in wanted if i in found], due
 
     def next_due(self, ids: Sequence[str]) -> dict[str, date | None]:
         """Each decision's ``next_due_on`` (None: not known, a row from before revision 0002)."""
@@ -957,9 +977,18 @@ class AccountRepository:
             {"sha256": sha256, "login": login, "created_at": created_at, "expires_at": expires_at},
         )
 
-    def token_account(self, sha256: str) -> tuple[TokenRecord, AccountRecord | None] | None:
-        """A token and its account in one query (what every authenticated request reads)."""
-        row = _TOKEN_ACCOUNT.run(self.link, {"s": sha256}).fetchone()
+    def token_account(
+        self, sha256: str, *, end: bool = False
+    ) -> tuple[TokenRecord, AccountRecord | None] | None:
+        """A token and its account in one query (what every authenticated request reads).
+        ``end``: the read-only unit of work's last statement — ended in the same round trip
+        (``read_and_end``)."""
+        params = {"s": sha256}
+        if end:
+            found = read_and_end(self.link, [(_TOKEN_ACCOUNT, params)])[0]
+            row = found[0] if found else None
+        else:
+            row = _TOKEN_ACCOUNT.run(self.link, params).fetchone()
         if row is None:
             return None
         return TokenRecord(*row[:5]), (_account(row[5:]) if row[5] is not None else None)

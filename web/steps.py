@@ -134,13 +134,17 @@ def decision_page(
     failed: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    from app.documents import documents_of
+    from app.documents import decision_with_documents
 
-    d, view = cmds.status(decision_id, who=who)
-    proc = cmds.procedure_of(d)
-    today = cmds.today()
-    docs = documents_of(cmds, decision_id, who)
-    cal = cmds.calendar()
+    read = decision_with_documents(cmds, decision_id, who)
+    d, view, proc, docs, cal = (
+        read.decision,
+        read.plan,
+        read.procedure,
+        read.documents,
+        read.calendar,
+    )
+    today = view.as_of
     picture = timeline.svg(timeline.rows_of(d, view), cal, today)
     return page(
         request,
