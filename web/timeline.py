@@ -4,8 +4,10 @@ Inline SVG drawn here from the plan, so the page needs no script and no chart li
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from html import escape
 
 from procedures import Plan, WorkCalendar
@@ -55,7 +57,7 @@ def rows_of(decision: Decision, view: Plan) -> list[Row]:
     return rows
 
 
-def _span(rows: list[Row], as_of: date) -> tuple[date, date]:
+def _span(rows: Sequence[Row], as_of: date) -> tuple[date, date]:
     days = [r.opened for r in rows] + [as_of]
     days += [d for r in rows for d in (r.closed, r.earliest, r.due) if d]
     return min(days), max(days) + timedelta(days=1)
@@ -63,6 +65,13 @@ def _span(rows: list[Row], as_of: date) -> tuple[date, date]:
 
 def svg(rows: list[Row], cal: WorkCalendar, as_of: date) -> str:
     """The picture, or an empty string when nothing has opened yet."""
+    return _svg(tuple(rows), cal, as_of)
+
+
+@lru_cache(maxsize=128)
+def _svg(rows: tuple[Row, ...], cal: WorkCalendar, as_of: date) -> str:
+    """Drawn once per rows, calendar (one object per set of schedules) and day: a page read
+    again and again draws it once (the days off are shaded day by day)."""
     if not rows:
         return ""
     lo, hi = _span(rows, as_of)
