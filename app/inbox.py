@@ -18,10 +18,12 @@ from app.admin import audit_verify
 from app.commands import Commands
 from app.queries import plan_all
 from procedures import AccessDenied, Complete, InputError, NotFound, Procedure, Start, WorkCalendar
+from procedures.model import Step
 from procedures.planner import ALERT_LEVELS, AlertLevel, Plan, StepView, alert_level
 from procedures.state import Decision
 from store.audit import VerifyReport
 from store.repository import StoredDocument
+from store.schedules import load_calendar
 from store.todo import TodoItem
 
 __all__ = [
@@ -94,21 +96,27 @@ def inbox(
     role, due date and basis, provisional) and the alert level as of ``as_of``; its
     ``decision`` is the decision without its attempts."""
     lanes = permissions.lanes(who)
-    items: list[InboxItem] = []
+    found: list[tuple[Decision, Step, TodoItem, str]] = []
     with cmds.unit(write=False) as uow:
-        cal = uow.calendar()
         after: tuple[date, str, str] | None = None
-        while len(items) < limit:
+        while len(found) < limit:
             page = uow.todo.page(lanes, after, limit)
             heads = {d.id: d for d in uow.decisions.heads([i.decision_id for i in page])}
             procs = cmds.pinned(uow, heads.values(), plannable_only=True)
             for entry in page:
-                item = _actionable(who, heads.get(entry.decision_id), procs, entry, as_of, cal)
-                if item is not None:
-                    items.append(item)
+                hit = _actionable(who, heads.get(entry.decision_id), procs, entry, as_of)
+                if hit is not None:
+                    found.append(hit)
             if len(page) < limit:
                 break
             after = page[-1].key
+        # read last (the alert levels need it only now): on PostgreSQL it ends the transaction
+        # in the same round trip
+        cal = load_calendar(uow.link, end=True)
+    items = []
+    for d, step, entry, kind in found:
+        alert, late = alert_level(cal, entry.due_on, as_of) if entry.due_on else (None, 0)
+        items.append(InboxItem(d, _view(step.zh, step.en, entry, alert, late), kind))
     items.sort(key=_urgency)
     return items[:limit]
 
@@ -119,10 +127,9 @@ def _actionable(
     procs: dict[str, Procedure],
     entry: TodoItem,
     as_of: date,
-    cal: WorkCalendar,
-) -> InboxItem | None:
-    """The index entry as an inbox item, if ``who`` may read the decision and take the step's
-    action (``app.permissions`` decides: the index only narrows)."""
+) -> tuple[Decision, Step, TodoItem, str] | None:
+    """The index entry's decision, step and action, if ``who`` may read the decision and take
+    the step's action (``app.permissions`` decides: the index only narrows)."""
     if d is None or entry.status not in ("ready", "open") or not permissions.may_read(who, d):
         return None
     proc = procs.get(d.procedure_sha256 or "")
@@ -134,8 +141,7 @@ def _actionable(
         permissions.check_act(who, proc, d, step, action)
     except AccessDenied:
         return None
-    alert, late = alert_level(cal, entry.due_on, as_of) if entry.due_on else (None, 0)
-    return InboxItem(d, _view(step.zh, step.en, entry, alert, late), action.kind)
+    return d, step, entry, action.kind
 
 
 @lru_cache(maxsize=1024)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from procedures.calendar import Schedule, WorkCalendar, parse_schedule
-from store.fastsql import SQL
+from store.fastsql import SQL, read_and_end
 
 __all__ = [
     "add_schedule",
@@ -25,15 +25,15 @@ _ADD = SQL(
 )
 
 
-def stored_schedules(conn: Any) -> list[Schedule]:
-    return [
-        parse_schedule(content, source_name=f"schedule #{id_}") for id_, content in _ALL.rows(conn)
-    ]
+def stored_schedules(conn: Any, *, end: bool = False) -> list[Schedule]:
+    rows = read_and_end(conn, [(_ALL, {})])[0] if end else _ALL.rows(conn)
+    return [parse_schedule(content, source_name=f"schedule #{id_}") for id_, content in rows]
 
 
-def load_calendar(conn: Any) -> WorkCalendar:
-    """The official calendar plus every schedule the office imported, in import order."""
-    return WorkCalendar.official(stored_schedules(conn))
+def load_calendar(conn: Any, *, end: bool = False) -> WorkCalendar:
+    """The official calendar plus every schedule the office imported, in import order.
+    ``end``: a read-only transaction's last statement, ended with it (``read_and_end``)."""
+    return WorkCalendar.official(stored_schedules(conn, end=end))
 
 
 def calendar_revision(conn: Any) -> int:

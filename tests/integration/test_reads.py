@@ -31,9 +31,15 @@ def test_a_read_ended_with_its_last_statement_leaves_no_transaction_open(db):
 
 def test_heads_and_due_answer_as_heads_and_next_due_do(db, tmp_path):
     cmds = Commands(db, tmp_path / "home", clock=lambda: CLOCK)
+    on = date(2025, 12, 1)
     ids = [
-        cmds.register(title=f"决策 {i}", procedure_id="national-2019", sponsor="区住建委",
-                      actor="clerk", on=date(2025, 12, 1)).id  # fmt: skip
+        cmds.register(
+            title=f"决策 {i}",
+            procedure_id="national-2019",
+            sponsor="区住建委",
+            actor="clerk",
+            on=on,
+        ).id
         for i in range(3)
     ]
     cmds.start(ids[1], "drafting", actor="clerk", on=date(2025, 12, 2))
