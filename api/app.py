@@ -43,6 +43,7 @@ from app.shapes import (
 )
 from procedures import AccessDenied, DecideError
 from procedures.planner import AlertLevel
+from web.common import reading
 
 __all__ = ["PREFIX", "create_app"]
 
@@ -219,11 +220,11 @@ def create_app(cmds_factory: Callable[[], Commands]) -> FastAPI:
             made.append(cmds_factory())
         return made[0]
 
-    # A read answers in a millisecond or two of CPU, so it runs on the event loop's thread
-    # (``async def`` routes and dependencies): a hand-off to a worker thread and back cost more
-    # than the read itself (two context switches, and the GIL's switch interval under load —
-    # bench/README.md).  What may wait (a write: the writer's lock and a durable commit; an
-    # upload; a password hash; a verification) stays a plain ``def``, run in a worker thread.
+    # Who is calling (one query) is asked on the event loop's thread, and the reads run there
+    # on SQLite (``web.common.reading``): a hand-off to a worker thread and back cost more than
+    # the read itself (two context switches, and waits for a core under load — bench/README.md).
+    # What may wait (a write: the writer's lock and a durable commit; an upload; a password
+    # hash; a verification) stays a plain ``def``, run in a worker thread.
     async def caller(request: Request, _: Annotated[Any, Depends(_bearer)] = None) -> Identity:
         from app.inbox import api_caller
 
@@ -244,6 +245,7 @@ def create_app(cmds_factory: Callable[[], Commands]) -> FastAPI:
     async def services_now() -> Commands:  # async: resolved without a worker thread
         return services()
 
+    read = reading(services)
     Cmds = Annotated[Commands, Depends(services_now)]
     Who = Annotated[Identity, Depends(caller)]
 
@@ -291,7 +293,8 @@ def create_app(cmds_factory: Callable[[], Commands]) -> FastAPI:
 
     # -- reading --------------------------------------------------------------------------
     @r.get("/inbox", tags=["decisions"])
-    async def inbox(cmds: Cmds, who: Who, as_of: date | None = None) -> dict[str, Any]:
+    @read
+    def inbox(cmds: Cmds, who: Who, as_of: date | None = None) -> dict[str, Any]:
         """The steps the caller may act on now (ready: start; open: complete), most urgent
         first."""
         from app.inbox import inbox as find
@@ -318,7 +321,8 @@ def create_app(cmds_factory: Callable[[], Commands]) -> FastAPI:
         }
 
     @r.get("/decisions", tags=["decisions"])
-    async def list_decisions(
+    @read
+    def list_decisions(
         cmds: Cmds,
         who: Who,
         q: str | None = None,
@@ -351,14 +355,14 @@ def create_app(cmds_factory: Callable[[], Commands]) -> FastAPI:
         return {"items": [list_item_json(d, v) for d, v in rows], "next": after}
 
     @r.get("/decisions/{decision_id}", tags=["decisions"])
-    async def status(
-        decision_id: str, cmds: Cmds, who: Who, as_of: date | None = None
-    ) -> dict[str, Any]:
+    @read
+    def status(decision_id: str, cmds: Cmds, who: Who, as_of: date | None = None) -> dict[str, Any]:
         d, view = cmds.status(decision_id, as_of, who=who)
         return decision_json(d, view)
 
     @r.get("/decisions/{decision_id}/audit", tags=["audit"])
-    async def audit(decision_id: str, cmds: Cmds, who: Who) -> dict[str, Any]:
+    @read
+    def audit(decision_id: str, cmds: Cmds, who: Who) -> dict[str, Any]:
         from app.queries import audit_events
 
         return {"events": [event_json(e) for e in audit_events(cmds, decision_id, who)]}
@@ -444,7 +448,8 @@ def create_app(cmds_factory: Callable[[], Commands]) -> FastAPI:
             return act(cmds, who, request_)
 
     @r.get("/decisions/{decision_id}/documents", tags=["documents"])
-    async def documents(decision_id: str, cmds: Cmds, who: Who) -> dict[str, Any]:
+    @read
+    def documents(decision_id: str, cmds: Cmds, who: Who) -> dict[str, Any]:
         from app.documents import documents_of
 
         return documents_json(documents_of(cmds, decision_id, who))

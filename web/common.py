@@ -3,12 +3,14 @@ templates, the CSRF check of a posted form, and how a refusal becomes a page."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
@@ -29,10 +31,32 @@ __all__ = [
     "form_of",
     "level_of",
     "page",
+    "reading",
     "templates",
 ]
 
 Services = Callable[[], Commands]
+_R = TypeVar("_R")
+
+
+def reading(services: Services) -> Callable[[Callable[..., _R]], Callable[..., Awaitable[_R]]]:
+    """A read route's decorator: on SQLite it runs on the event loop's thread — its read is a
+    millisecond or two of CPU, less than a hand-off to a worker thread and back (bench/README.md)
+    — and on PostgreSQL in a worker thread, as a plain ``def`` route would: there it waits on
+    round trips, and the loop serves other requests (and answers finished writes) meanwhile."""
+
+    def wrap(route: Callable[..., _R]) -> Callable[..., Awaitable[_R]]:
+        @functools.wraps(route)  # FastAPI reads the route's own signature through it
+        async def run(*args: Any, **kwargs: Any) -> _R:
+            if services().db.dialect == "sqlite":
+                return route(*args, **kwargs)
+            return await run_in_threadpool(route, *args, **kwargs)
+
+        return run
+
+    return wrap
+
+
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.auto_reload = False  # the templates ship with the package: no stat per render
 # the traffic lights: red after the due date, amber on or just before it, green otherwise

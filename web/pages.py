@@ -16,7 +16,16 @@ from app.commands import Commands
 from procedures import DecideError, preset_ids
 from procedures.planner import ALERT_LEVELS
 from web import forms, session, steps
-from web.common import BadCsrf, NeedLogin, Services, caller, error_page, level_of, page
+from web.common import (
+    BadCsrf,
+    NeedLogin,
+    Services,
+    caller,
+    error_page,
+    level_of,
+    page,
+    reading,
+)
 
 __all__ = ["install", "router"]
 
@@ -26,8 +35,10 @@ PAGE = 50
 def router(services: Services) -> APIRouter:
     r = APIRouter(include_in_schema=False)
 
-    # the reading pages run on the event loop's thread, as the API's reads do (api.app):
-    # rendering one costs a few milliseconds of CPU, less than two hand-offs to a worker thread
+    # as the API's reads (api.app): the caller found on the event loop's thread, the reading
+    # pages rendered there on SQLite (``web.common.reading``)
+    read = reading(services)
+
     async def who(request: Request) -> Identity:
         return caller(request, services())
 
@@ -50,7 +61,8 @@ def router(services: Services) -> APIRouter:
         return response
 
     @r.get("/inbox")
-    async def inbox(request: Request, cmds: Cmds, me: Who, level: str | None = None) -> Response:
+    @read
+    def inbox(request: Request, cmds: Cmds, me: Who, level: str | None = None) -> Response:
         from app.inbox import inbox as find
 
         day = cmds.today()
@@ -63,7 +75,8 @@ def router(services: Services) -> APIRouter:
         )  # fmt: skip
 
     @r.get("/decisions")
-    async def decisions(
+    @read
+    def decisions(
         request: Request,
         cmds: Cmds,
         me: Who,
@@ -111,18 +124,21 @@ def router(services: Services) -> APIRouter:
         )
 
     @r.get("/decisions/new")
-    async def new_decision(request: Request, cmds: Cmds, me: Who) -> Response:
+    @read
+    def new_decision(request: Request, cmds: Cmds, me: Who) -> Response:
         proc = cmds.procedure("national-2019")
         return page(
             request, "register.html", me, today=cmds.today(), presets=preset_ids(), proc=proc
         )
 
     @r.get("/decisions/{decision_id}")
-    async def decision(request: Request, decision_id: str, cmds: Cmds, me: Who) -> Response:
+    @read
+    def decision(request: Request, decision_id: str, cmds: Cmds, me: Who) -> Response:
         return steps.decision_page(request, cmds, me, decision_id)
 
     @r.get("/decisions/{decision_id}/audit")
-    async def audit(request: Request, decision_id: str, cmds: Cmds, me: Who) -> Response:
+    @read
+    def audit(request: Request, decision_id: str, cmds: Cmds, me: Who) -> Response:
         from app.queries import audit_events
 
         d, _ = cmds.status(decision_id, who=me)
@@ -182,7 +198,8 @@ def router(services: Services) -> APIRouter:
         return page(request, "overdue.html", me, today=day, report=report, sponsor=sponsor)
 
     @r.get("/calendar")
-    async def calendar(request: Request, cmds: Cmds, me: Who, year: int | None = None) -> Response:
+    @read
+    def calendar(request: Request, cmds: Cmds, me: Who, year: int | None = None) -> Response:
         from web.calendar_view import year_view
 
         day = cmds.today()
@@ -197,7 +214,8 @@ def router(services: Services) -> APIRouter:
         return page(request, "verify.html", me, today=cmds.today(), report=None)
 
     @r.get("/accounts")
-    async def accounts(request: Request, cmds: Cmds, me: Who) -> Response:
+    @read
+    def accounts(request: Request, cmds: Cmds, me: Who) -> Response:
         from app.accounts import list_accounts
 
         return page(
