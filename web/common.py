@@ -44,7 +44,23 @@ BASIS_ZH = {
     "office_policy": "办公室政策",
     "meeting": "会议确定",
 }
-templates.env.globals.update(ALERT_LABELS=ALERT_LABELS, LIGHT_ZH=LIGHT_ZH, BASIS_ZH=BASIS_ZH)
+# what the page after a successful form says (its ``done`` query value)
+DONE_ZH = {
+    "register": "已登记 registered",
+    "start": "已开始 started",
+    "complete": "已完成 completed",
+    "attach": "已上传 uploaded",
+    "extend": "已延期 extended",
+    "skip": "已跳过 skipped",
+    "reuse": "已沿用前次结果 reused",
+    "package": "已生成提请审议材料清单 package manifest built",
+    "archive": "已生成归档包 archive built",
+    "package-current": "材料清单已是最新，未重复生成 the manifest for this state already stands",
+    "archive-current": "归档包已是最新，未重复生成 the archive for this state already stands",
+}
+templates.env.globals.update(
+    ALERT_LABELS=ALERT_LABELS, LIGHT_ZH=LIGHT_ZH, BASIS_ZH=BASIS_ZH, DONE_ZH=DONE_ZH
+)
 
 
 class NeedLogin(Exception):

@@ -15,7 +15,7 @@ from app.accounts import Identity
 from app.commands import Commands
 from procedures import DecideError, preset_ids
 from procedures.planner import ALERT_LEVELS
-from web import forms, session, steps
+from web import builds, forms, session, steps
 from web.common import BadCsrf, NeedLogin, Services, caller, error_page, level_of, page
 
 __all__ = ["install", "router"]
@@ -245,6 +245,7 @@ def install(app: FastAPI, services: Services) -> None:
     missing session, a missing CSRF value and a refusal (the API keeps its JSON errors)."""
     app.include_router(router(services))
     app.include_router(forms.router(services))
+    app.include_router(builds.router(services))
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     json_handler = app.exception_handlers.get(DecideError)
 
