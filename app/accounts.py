@@ -45,9 +45,11 @@ __all__ = [
     "authenticate",
     "change_account",
     "create_token",
+    "known_roles",
     "list_accounts",
     "revoke_tokens",
     "set_password",
+    "unlock",
 ]
 
 MIN_PASSWORD = 12
@@ -128,6 +130,11 @@ def _roles_known(cmds: Commands) -> dict[str, str]:
         for role in load_procedure(preset).roles:
             names.setdefault(role.id, role.zh)
     return {**names, **EXTRA_ROLES}
+
+
+def known_roles(cmds: Commands) -> dict[str, str]:
+    """The roles an account may be granted (id → 中文), as a form offers them."""
+    return _roles_known(cmds)
 
 
 def _check_password(password: str | None) -> str:

@@ -4,7 +4,6 @@ templates, the CSRF check of a posted form, and how a refusal becomes a page."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -104,18 +103,24 @@ async def form_of(request: Request) -> FormData:
 def page(
     request: Request, name: str, who: Identity | None, status: int = 200, **context: Any
 ) -> HTMLResponse:
+    from app.clock import today_shanghai
+
     token = session.token_of(request)
-    return templates.TemplateResponse(
+    response = templates.TemplateResponse(
         request,
         name,
         {
             "who": who,
             "csrf": session.csrf_for(token) if token and who else "",
-            "today": context.pop("today", date.today()),
+            "today": context.pop("today", None) or today_shanghai(),
             **context,
         },
         status_code=status,
     )
+    # never kept by the browser: the back button after an action (or after logging out on a
+    # shared office PC) asks the server again, so it shows the state now, or the login page
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def status_of(exc: DecideError) -> int:
