@@ -170,6 +170,9 @@ def test_the_archive_is_built_again_once_the_decision_changed(
     cmds.execute(StartRequest(decision=d, step="party_committee_report"), actor=who(cmds, "zhang"))
     assert build_archive(cmds, d).built is True
     assert [e["actor"] for e in events(cmds, d, "archive")] == ["李馆员", "decide-serve"]
+    # the audit page shows both builds (an archive event counts its documents: not a list)
+    audit = signed_in(cmds, "qian").get(f"/decisions/{d}/audit")
+    assert audit.status_code == 200 and audit.text.count("归档包 archive ZIP") == 2
 
 
 def test_a_file_changed_on_disk_is_built_again(cmds: Commands, tmp_path: Path) -> None:
