@@ -45,6 +45,7 @@ __all__ = [
     "authenticate",
     "change_account",
     "create_token",
+    "is_locked",
     "known_roles",
     "list_accounts",
     "revoke_tokens",
@@ -130,6 +131,11 @@ def _roles_known(cmds: Commands) -> dict[str, str]:
         for role in load_procedure(preset).roles:
             names.setdefault(role.id, role.zh)
     return {**names, **EXTRA_ROLES}
+
+
+def is_locked(cmds: Commands, account: AccountRecord) -> bool:
+    """Whether the login is locked now after repeated failures (an admin may unlock it)."""
+    return bool(account.locked_until and account.locked_until > utc_iso(cmds.clock()))
 
 
 def known_roles(cmds: Commands) -> dict[str, str]:

@@ -43,14 +43,14 @@ def accounts_page(
     typed: dict[str, Any] | None = None,
     status: int = 200,
 ) -> Response:
-    from app.accounts import known_roles, list_accounts
-    from store.audit import utc_iso
+    from app.accounts import is_locked, known_roles, list_accounts
 
-    now = utc_iso(cmds.clock())
+    found = list_accounts(cmds, me)
     done = request.query_params.get("done")
     return page(
         request, "accounts.html", me, status=status, today=cmds.today(),
-        accounts=list_accounts(cmds, me), roles=known_roles(cmds), now=now, error=error,
+        accounts=found, roles=known_roles(cmds), error=error,
+        locked_logins={a.login for a in found if is_locked(cmds, a)},
         failed=failed, typed=typed or {}, done=DONE.get(done or ""),
         done_login=request.query_params.get("login"), editable=me.admin,
     )  # fmt: skip
