@@ -14,7 +14,9 @@ from starlette.datastructures import FormData
 
 from app.accounts import Identity
 from app.commands import Commands
+from app.shapes import ACTION_LABELS
 from procedures import AccessDenied, Conflict, DecideError, InputError, NotFound, RuleViolation
+from procedures.names import MEETING_TYPES
 from procedures.planner import ALERT_LABELS
 from web import session
 
@@ -58,7 +60,12 @@ DONE_ZH = {
     "archive-current": "归档包已是最新，未重复生成 the archive for this state already stands",
 }
 templates.env.globals.update(
-    ALERT_LABELS=ALERT_LABELS, LIGHT_ZH=LIGHT_ZH, BASIS_ZH=BASIS_ZH, DONE_ZH=DONE_ZH
+    ALERT_LABELS=ALERT_LABELS,
+    LIGHT_ZH=LIGHT_ZH,
+    BASIS_ZH=BASIS_ZH,
+    DONE_ZH=DONE_ZH,
+    ACTION_LABELS=ACTION_LABELS,
+    MEETING_TYPES=MEETING_TYPES,
 )
 
 

@@ -122,7 +122,18 @@ def router(services: Services) -> APIRouter:
 
         d, _ = cmds.status(decision_id, who=me)
         events = [(e, json.loads(e.payload)) for e in audit_events(cmds, decision_id, me)]
-        return page(request, "audit.html", me, today=cmds.today(), d=d, events=events)
+        proc = cmds.procedure_of(d)
+        return page(
+            request,
+            "audit.html",
+            me,
+            today=cmds.today(),
+            d=d,
+            events=events,
+            step_zh={s.id: s.zh for s in proc.steps},
+            outcome_zh={(s.id, o.id): o.zh for s in proc.steps for o in s.outcomes},
+            kinds={k.id: k.zh for k in proc.documents},
+        )
 
     @r.get("/decisions/{decision_id}/audit.jsonl")
     def audit_export(decision_id: str, cmds: Cmds, me: Who) -> Response:

@@ -262,3 +262,20 @@ def test_the_cli_builds_the_package(cmds: Commands, tmp_path: Path) -> None:
     env["DECIDE_TOKEN"] = create_token(cmds, "qian", PASSWORD)[0]
     refused = run_in_process(["build", "package", d], env)
     assert refused.code == 6 and "permission.role" in refused.err
+
+
+def test_the_audit_page_names_actions_steps_outcomes_kinds_and_the_meeting_in_chinese(
+    cmds: Commands, tmp_path: Path
+) -> None:
+    d = reviewed(cmds, tmp_path, decided=True)
+    page = signed_in(cmds, "qian").get(f"/decisions/{d}/audit").text
+    for shown in (
+        "<strong>登记 register</strong>",
+        "<strong>完成 complete</strong> 拟订决策草案 <code>drafting</code> #1",
+        "合法性审查 <code>legality_review</code>",
+        "→ 合法 <code>lawful</code>",
+        "材料 决策草案及其说明 <code>draft</code>: draft.txt",
+        "会议记录 meeting: 常务会议 <code>executive</code>",
+    ):
+        assert shown in page, shown
+    assert "📎" not in page  # no glyph an office PC's fonts may lack
