@@ -17,7 +17,7 @@ from app.commands import Commands
 from app.shapes import ACTION_LABELS
 from procedures import AccessDenied, Conflict, DecideError, InputError, NotFound, RuleViolation
 from procedures.names import MEETING_TYPES
-from procedures.planner import ALERT_LABELS
+from procedures.planner import ALERT_LABELS, DECISION_STATUS_LABELS, STATUS_LABELS
 from web import session
 
 __all__ = [
@@ -66,6 +66,8 @@ templates.env.globals.update(
     DONE_ZH=DONE_ZH,
     ACTION_LABELS=ACTION_LABELS,
     MEETING_TYPES=MEETING_TYPES,
+    STATUS_LABELS=STATUS_LABELS,
+    DECISION_STATUS_LABELS=DECISION_STATUS_LABELS,
 )
 
 
