@@ -39,13 +39,15 @@ def _build(kind: str, decision: str, actor: str | None, as_json: bool) -> None:
     show(as_json, doc, *lines)
 
 
-@build_app.command("package")
+@build_app.command(
+    "package", short_help="提请审议材料清单 package manifest (Art. 29): sponsor, office, legal"
+)
 def build_package(decision: Decision, actor: Actor = None, as_json: Json = False) -> None:
     """提请审议材料清单 the Art. 29 package manifest (sponsor, decision body, legal office)."""
     _build("package", decision, actor, as_json)
 
 
-@build_app.command("archive")
+@build_app.command("archive", short_help="归档包 archive ZIP (Art. 33), once decided: archivist")
 def build_archive(decision: Decision, actor: Actor = None, as_json: Json = False) -> None:
     """归档包 the archive ZIP, once the decision is made (archivist; Art. 33)."""
     _build("archive", decision, actor, as_json)
