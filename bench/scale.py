@@ -36,6 +36,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]  # benc
 sys.path.insert(0, str(_HERE.parent))
 
 import argparse  # noqa: E402
+import base64  # noqa: E402
 import json  # noqa: E402
 import multiprocessing as mp  # noqa: E402
 import os  # noqa: E402
@@ -55,6 +56,8 @@ from typing import Any  # noqa: E402
 from bench import scale_gen as gen  # noqa: E402
 from store.audit import GENESIS, event_hash, event_text  # noqa: E402
 from store.dbapi import Database  # noqa: E402
+from store.fastsql import SQL  # noqa: E402
+from store.todo import COLUMNS as TODO_COLUMNS  # noqa: E402
 
 ROOT = _HERE.parent
 DECIDE = ROOT / ".venv" / "bin" / "decide"
@@ -63,7 +66,9 @@ AS_OF = gen.AS_OF
 CLOCK = datetime(2026, 11, 26, 0, 30, tzinfo=UTC)  # the scan's 08:30 Asia/Shanghai
 SMALL = 100
 SEED = 20261126
-BULK_TABLES = ("decisions", "step_attempts", "documents", "alerts", "audit_events")
+BULK_TABLES = (
+    "decisions", "step_attempts", "documents", "alerts", "todo", "audit_events", "audit_checkpoints",
+)  # fmt: skip
 CHANGE_ACTIONS = ("register", "start", "complete", "skip", "extend")
 
 TARGET_SCAN_S = 2.0
@@ -113,7 +118,12 @@ def write_meta(path: Path, meta: dict[str, Any]) -> None:
     path.write_text(json.dumps(meta, ensure_ascii=False, indent=1, default=str))
 
 
-def _chunk_job(args: tuple[int, list[Any], str, float]) -> dict[str, Any]:
+def home_path(n: int) -> Path:
+    """The build's data home: documents, package manifests, signing key, checkpoint log."""
+    return Path(f"/tmp/decide-scale-{n}.home")
+
+
+def _chunk_job(args: tuple[int, list[Any], str, str]) -> dict[str, Any]:
     return gen.gen_chunk(*args)
 
 
@@ -133,36 +143,84 @@ def _insert(con: sqlite3.Connection, table: str, columns: tuple[str, ...], rows:
     )
 
 
-def build_sqlite(n: int, events: int, workers: int, rebuild: bool) -> dict[str, Any]:
-    """Generate the histories and bulk-load them into /tmp/decide-scale-<n>.db (cached)."""
-    path, mpath = sqlite_path(n), meta_path(n)
-    meta = read_meta(mpath)
-    if (
-        not rebuild
-        and path.exists()
-        and meta
-        and meta.get("complete")
-        and (meta["decisions"], meta["events_target"], meta["seed"]) == (n, events, SEED)
-        and meta.get("generator") == gen.VERSION
-    ):
-        log(f"reusing {path} ({meta['events']:,} events)")
-        return meta
-    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), mpath):
+def _hour_after(rec: str) -> datetime:
+    """The first whole hour (UTC) after a recording time: when ``decide serve``'s hourly
+    checkpoint job next runs (``DECIDE_CHECKPOINT_MINUTES`` = 60)."""
+    moment = datetime.fromisoformat(rec.replace("Z", "+00:00"))
+    return moment.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
+class _Checkpoints:
+    """The checkpoints ``decide serve`` and the archive exports would have signed: the Merkle
+    tree head of the log as it stood (``store.checkpoints``' tree, ``store.note``'s signed
+    note), one row each in ``audit_checkpoints`` and one line each in the log beside the key
+    (``app.checkpoints.record``)."""
+
+    def __init__(self, con: sqlite3.Connection, home: Path) -> None:
+        from store.checkpoints import default_origin
+        from store.merkle import Range
+        from store.signing import load_or_create_key, public_key_bytes
+
+        self.con = con
+        self.key = load_or_create_key(home / "keys" / "audit-signing.pem")
+        self.origin = default_origin(self.key)
+        self.public = base64.b64encode(public_key_bytes(self.key)).decode("ascii")
+        self.tree = Range()
+        self.pending: list[str] = []
+        self.size = 0
+        self.rows: list[tuple[Any, ...]] = []
+        self.log = (home / "keys" / "checkpoints.jsonl").open("a", encoding="utf-8")
+
+    def sign(self, size: int, chain_hash: str, at: datetime) -> None:
+        from store.audit import utc_iso
+        from store.note import sign_checkpoint
+
+        self.tree.extend_hex(self.pending)
+        self.pending = []
+        assert self.tree.end == size
+        note = sign_checkpoint(self.key, self.origin, size, self.tree.root())
+        row = (size, chain_hash, utc_iso(at), self.public, note)
+        self.rows.append(row)
+        entry = dict(zip(("seq", "hash", "signed_at", "public_key", "signature"), row, strict=True))
+        self.log.write(json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
+        self.size = size
+
+    def flush(self) -> None:
+        _insert(
+            self.con,
+            "audit_checkpoints",
+            ("seq", "hash", "signed_at", "public_key", "signature"),
+            self.rows,
+        )
+        self.rows = []
+
+    def close(self) -> None:
+        self.flush()
+        self.log.close()
+
+
+def build(
+    n: int,
+    path: Path,
+    home: Path,
+    workers: int,
+    *,
+    seed: int = SEED,
+    first: Any = gen.REG_FIRST,
+    last: Any = gen.REG_LAST,
+) -> dict[str, Any]:
+    """Generate ``n`` histories and bulk-load them into the SQLite file ``path`` (new) with
+    the data home ``home`` (new); the build figures."""
+    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         leftover.unlink(missing_ok=True)
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(mode=0o700, parents=True)
     t_all = time.perf_counter()
     schema = Database(f"sqlite:///{path}")
     schema.ensure_schema()
     schema.close()
-    specs = gen.registrations(n, SEED)
-    # how many natural events per decision? then pad with notes to reach --events
-    sample = random.Random(SEED).sample(specs, min(len(specs), 400))
-    natural, opened = gen.pilot(sample)
-    pad = max(0.0, (events / n - natural) / opened) if opened else 0.0
-    log(
-        f"pilot: {natural:.1f} natural events and {opened:.1f} opened attempts per decision; "
-        f"padding with {pad:.2f} note events per opened attempt"
-    )
-    buckets = Path(f"/tmp/decide-scale-{n}.buckets")
+    specs = gen.registrations(n, seed, first, last)
+    buckets = Path(f"{path}.buckets")
     shutil.rmtree(buckets, ignore_errors=True)
     buckets.mkdir()
 
@@ -177,13 +235,16 @@ def build_sqlite(n: int, events: int, workers: int, rebuild: bool) -> dict[str, 
     con.execute("BEGIN")
 
     t = time.perf_counter()
-    size = 500 if n >= 10_000 else max(25, n // (workers * 4))
-    jobs = [(i, specs[s : s + size], str(buckets), pad) for i, s in enumerate(range(0, n, size))]
+    size = 500 if n >= 10_000 else max(10, n // (workers * 4))
+    jobs = [
+        (i, specs[s : s + size], str(buckets), str(home)) for i, s in enumerate(range(0, n, size))
+    ]
     counts: Counter[str] = Counter()
     status: Counter[str] = Counter()
     attempts_per: list[int] = []
-    totals = Counter()
+    totals: Counter[str] = Counter()
     failures = 0
+    refused: list[str] = []
     ctx = mp.get_context("fork")
     with ctx.Pool(workers) as pool:
         for done, res in enumerate(pool.imap_unordered(_chunk_job, jobs), 1):
@@ -191,31 +252,40 @@ def build_sqlite(n: int, events: int, workers: int, rebuild: bool) -> dict[str, 
             _insert(con, "step_attempts", gen.ATTEMPT_COLUMNS, res["attempts"])
             _insert(con, "documents", gen.DOCUMENT_COLUMNS, res["documents"])
             _insert(con, "alerts", gen.ALERT_COLUMNS, res["alerts"])
+            _insert(con, "todo", TODO_COLUMNS, res["todo"])
             counts.update(res["counts"])
             status.update(res["status"])
             attempts_per.extend(res["attempt_counts"])
-            for k in ("decisions", "attempts", "documents", "alerts"):
+            for k in ("decisions", "attempts", "documents", "alerts", "todo"):
                 totals[k] += len(res[k])
             failures += res["failures"]
+            refused += res["refused"]
             if done % 20 == 0 or done == len(jobs):
                 log(f"  generated {done}/{len(jobs)} chunks, {sum(counts.values()):,} events")
     gen_s = time.perf_counter() - t
 
     # id counters: the last number given out per registration year
-    last: Counter[int] = Counter()
+    last_number: Counter[int] = Counter()
     for _, did, reg, _, _ in specs:
-        last[reg.year] = max(last[reg.year], int(did.split("-")[1]))
-    _insert(con, "id_counters", ("year", "last"), sorted(last.items()))
+        last_number[reg.year] = max(last_number[reg.year], int(did.split("-")[1]))
+    _insert(con, "id_counters", ("year", "last"), sorted(last_number.items()))
+    first_day = min(reg for _, _, reg, _, _ in specs)
+    stored_at = datetime(first_day.year, first_day.month, first_day.day, 1, tzinfo=UTC)
     _insert(
         con,
         "procedure_definitions",
         ("sha256", "id", "version", "content", "stored_at"),
-        [(*d.model_dump().values(), "2025-01-01 00:00:00") for d in gen.PINNED.values()],
+        [
+            (d.sha256, d.id, d.version, d.content, stored_at.strftime(gen._DATE_FMT))
+            for d in gen.PINNED.values()
+        ],
     )
 
-    # the chain, in recording order across all decisions
+    # the chain, in recording order across all decisions, with the checkpoints serve and the
+    # archive exports signed along the way
     t = time.perf_counter()
-    seq, prev = 0, GENESIS
+    seq, prev, prev_rec = 0, GENESIS, ""
+    signer = _Checkpoints(con, home)
     latest: dict[str, str] = {}
     sample_every = max(1, sum(counts.values()) // 2000)
     checked = 0
@@ -231,6 +301,10 @@ def build_sqlite(n: int, events: int, workers: int, rebuild: bool) -> dict[str, 
         evs.sort()
         rows = []
         for rec, did, _sub, action, actor, eff, payload in evs:
+            if prev_rec and signer.size < seq and _hour_after(prev_rec) <= _moment(rec):
+                signer.sign(seq, prev, _hour_after(prev_rec))
+            if action == "archive" and signer.size < seq:  # its signed export's checkpoint
+                signer.sign(seq, prev, _moment(rec))
             seq += 1
             dprev = latest.get(did, GENESIS)
             digest = sha256(
@@ -253,11 +327,19 @@ def build_sqlite(n: int, events: int, workers: int, rebuild: bool) -> dict[str, 
                 assert ref == digest, (seq, ref, digest)
                 checked += 1
             rows.append((seq, did, dprev, action, actor, eff, rec, payload, prev, digest))
+            signer.pending.append(digest)
             latest[did] = digest
-            prev = digest
+            prev, prev_rec = digest, rec
         con.executemany(insert, rows)
+        signer.flush()
         del evs, rows
         shutil.rmtree(buckets / month)
+    if signer.size < seq:
+        signer.sign(seq, prev, _hour_after(prev_rec))
+    checkpoints = con.execute("SELECT count(*) FROM audit_checkpoints").fetchone()[0] + len(
+        signer.rows
+    )
+    signer.close()
     con.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev))
     chain_s = time.perf_counter() - t
     t = time.perf_counter()
@@ -269,22 +351,23 @@ def build_sqlite(n: int, events: int, workers: int, rebuild: bool) -> dict[str, 
     index_s = time.perf_counter() - t
     shutil.rmtree(buckets, ignore_errors=True)
     attempts_per.sort()
-    meta = {
+    return {
         "decisions": n,
-        "events_target": events,
-        "seed": SEED,
+        "seed": seed,
         "generator": gen.VERSION,
         "events": seq,
         "mix": dict(counts.most_common()),
-        "natural_events_per_decision": round(natural, 2),
-        "note_padding_per_attempt": round(pad, 3),
+        "events_per_decision": round(seq / n, 2),
         "status": dict(status.most_common()),
         "attempts": totals["attempts"],
         "attempts_median": attempts_per[len(attempts_per) // 2],
         "attempts_max": attempts_per[-1],
         "documents": totals["documents"],
         "alerts": totals["alerts"],
+        "todo": totals["todo"],
+        "checkpoints": checkpoints,
         "walk_refusals": failures,
+        "refused": refused[:10],
         "hash_checked": checked,
         "head": [seq, prev],
         "generate_s": round(gen_s, 1),
@@ -295,12 +378,100 @@ def build_sqlite(n: int, events: int, workers: int, rebuild: bool) -> dict[str, 
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "complete": True,
     }
-    write_meta(mpath, meta)
+
+
+def _moment(rec: str) -> datetime:
+    return datetime.fromisoformat(rec.replace("Z", "+00:00"))
+
+
+def build_sqlite(n: int, workers: int, rebuild: bool, check: int) -> dict[str, Any]:
+    """The cached build /tmp/decide-scale-<n>.db with its home (built when missing, stale or
+    ``rebuild``), checked against the project's code (``check_build``) when built."""
+    path, mpath = sqlite_path(n), meta_path(n)
+    meta = read_meta(mpath)
+    if (
+        not rebuild
+        and path.exists()
+        and home_path(n).exists()
+        and meta
+        and meta.get("complete")
+        and (meta["decisions"], meta["seed"]) == (n, SEED)
+        and meta.get("generator") == gen.VERSION
+    ):
+        log(f"reusing {path} ({meta['events']:,} events)")
+        return meta
+    mpath.unlink(missing_ok=True)
+    meta = build(n, path, home_path(n), workers)
     log(
-        f"built {path}: {n:,} decisions, {meta['attempts']:,} attempts, {seq:,} events in "
-        f"{meta['build_s']:.0f} s ({meta['size_bytes'] / 1e9:.2f} GB)"
+        f"built {path}: {n:,} decisions, {meta['attempts']:,} attempts, {meta['events']:,} "
+        f"events, {meta['checkpoints']:,} checkpoints in {meta['build_s']:.0f} s "
+        f"({meta['size_bytes'] / 1e9:.2f} GB)"
     )
+    if meta["walk_refusals"]:
+        log(f"  the planner refused {meta['walk_refusals']} generated actions: {meta['refused']}")
+    meta["check"] = check_build(path, n, check)
+    write_meta(mpath, meta)
     return meta
+
+
+def check_build(path: Path, n: int, sample: int) -> dict[str, Any]:
+    """The fast path against the project's code: ``sample`` decisions run again through the
+    real commands, scan and serve work (``scale_gen.replay_with_commands``) must give the same
+    rows and events; the to-do index of a sample must be what ``store.todo.rebuild`` writes."""
+    t = time.perf_counter()
+    specs = gen.registrations(n, SEED)
+    rng = random.Random(SEED)
+    picked = sorted(rng.sample(specs, min(sample, len(specs))))
+    walks = [gen.walk_one(spec) for spec in picked]
+    differ: list[str] = []
+    if walks:
+        work = Path(f"{path}.check")
+        shutil.rmtree(work, ignore_errors=True)
+        replayed = gen.replay_with_commands(walks, work)
+        differ = gen.compare(path, replayed, [w.id for w in walks])
+        shutil.rmtree(work, ignore_errors=True)
+    todo = todo_differences(f"sqlite:///{path}", [s[1] for s in rng.sample(specs, min(500, n))])
+    result = {
+        "commands_sample": [w.id for w in walks],
+        "commands_differences": differ,
+        "todo_sample": min(500, n),
+        "todo_differences": todo,
+        "seconds": round(time.perf_counter() - t, 1),
+    }
+    for line in differ + todo:
+        log(f"  CHECK FAILED: {line}")
+    log(
+        f"  checked {len(walks)} decisions against the real commands and the to-do index of "
+        f"{result['todo_sample']} against store.todo.rebuild in {result['seconds']} s: "
+        f"{len(differ) + len(todo)} differences"
+    )
+    return result
+
+
+def todo_differences(url: str, ids: list[str]) -> list[str]:
+    """The to-do rows of ``ids`` as loaded against those ``store.todo.rebuild`` writes for
+    them (in a transaction rolled back)."""
+    from store.todo import rebuild
+    from store.uow import UnitOfWork
+
+    db = Database(url)
+    cols = ", ".join(TODO_COLUMNS)
+    marks = ", ".join(f":i{i}" for i in range(len(ids)))
+    params = {f"i{i}": v for i, v in enumerate(ids)}
+    select = SQL(f"SELECT {cols} FROM todo WHERE decision_id IN ({marks}) ORDER BY {cols}")
+    try:
+        with UnitOfWork(db) as uow:
+            loaded = [tuple(r) for r in select.rows(uow.link, params)]
+            SQL(f"DELETE FROM todo WHERE decision_id IN ({marks})").run(uow.link, params)
+            rebuild(uow.link, decisions=ids)
+            rebuilt = [tuple(r) for r in select.rows(uow.link, params)]
+    finally:
+        db.close()
+    extra = sorted(set(loaded) - set(rebuilt))
+    gone = sorted(set(rebuilt) - set(loaded))
+    return [f"todo row loaded, not rebuilt: {r}" for r in extra[:5]] + [
+        f"todo row rebuilt, not loaded: {r}" for r in gone[:5]
+    ]
 
 
 def pg_url(n: int) -> str:
