@@ -1,29 +1,38 @@
 """Province-scale benchmark: ``.venv/bin/python bench/scale.py [options]``.
 
 Loads realistic histories — decisions walked through their procedure with the real planner
-(``bench/scale_gen.py``), their step attempts, documents, the alerts a daily scan would have
-raised and a valid hash-chained audit log — through a bulk path (``executemany`` on sqlite3,
-``COPY`` on psycopg) into a database migrated by ``Database(url).ensure_schema()``, then measures
-on SQLite and/or PostgreSQL (medians of ``--runs``):
+(``bench/scale_gen.py``): their step attempts, documents (and the files), the to-do index, the
+alerts a daily scan would have raised, a valid hash-chained audit log and the Merkle
+checkpoints ``decide serve`` and the archive exports would have signed — through a bulk path
+(``executemany`` on sqlite3, ``COPY`` on psycopg) into a database migrated by
+``Database(url).ensure_schema()``.  A new build is checked against the project's code: a
+sample of its decisions run again through the real commands must give the same rows and
+events, and the to-do index of a sample must be what ``store.todo.rebuild`` writes.  Then it
+measures on SQLite and/or PostgreSQL (medians of ``--runs``):
 
 * the daily deadline scan ``app.alerts.scan``: ``--runs`` consecutive days from the day after
   the last one scanned (the build scanned up to 2026-11-25), then the last day again;
 * ``decide status ID --json`` and ``decide overdue --json`` as subprocesses, against a small
   database of 100 decisions generated the same way (the ratio);
-* audit verification ``store.audit.verify`` (events/s);
+* audit verification ``store.audit.verify`` (events/s), and once the full verification
+  ``decide audit verify`` runs (chain, checkpoints, documents, every table replayed): it must
+  pass, as it is the build's acceptance test;
 * the export of one decision ``store.audit.export_jsonl``;
 * PostgreSQL only: 4 processes running real ``Commands`` at once (own and shared decisions),
   then checks that no update was lost (every success replayed through the planner gives the
   stored attempts, versions match the change events) and that the chain verifies.
 
-    --decisions N   decisions (default 100,000)      --events N   audit events (default 10,000,000)
+    --decisions N   decisions (default 100,000)      --check K    decisions checked (default 8)
     --engine E      sqlite | postgresql | both       --runs R     runs per measurement (default 5)
     --rebuild       rebuild the cached databases     --keep       keep the PostgreSQL databases
     --duration S    seconds of concurrent writing (default 20; 8 in small runs)
+    --events N      no longer used (the log is no longer padded to a size)
 
-Caches: /tmp/decide-scale-<N>.db (+ .json with the build figures), PostgreSQL database
-decide_scale_<N> (built from the SQLite file; dropped at the end unless --keep).
-Quick smoke check: ``--decisions 2000 --events 100000``.
+Caches: /tmp/decide-scale-<N>.db (+ .json with the build figures) and its data home
+/tmp/decide-scale-<N>.home (documents, packages, signing key, checkpoint log), PostgreSQL
+database decide_scale_<N> (built from the SQLite file; dropped at the end unless --keep).
+Exits 1 when the check or the full verification fails.  Quick smoke check: ``--decisions 300
+--engine sqlite --runs 1``.
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
+from contextlib import nullcontext  # noqa: E402
 from datetime import UTC, datetime, timedelta  # noqa: E402
 from hashlib import sha256  # noqa: E402
 from typing import Any  # noqa: E402
@@ -246,8 +256,9 @@ def build(
     failures = 0
     refused: list[str] = []
     ctx = mp.get_context("fork")
-    with ctx.Pool(workers) as pool:
-        for done, res in enumerate(pool.imap_unordered(_chunk_job, jobs), 1):
+    with ctx.Pool(workers) if workers > 1 else nullcontext() as pool:
+        results = pool.imap_unordered(_chunk_job, jobs) if pool else map(_chunk_job, jobs)
+        for done, res in enumerate(results, 1):
             _insert(con, "decisions", gen.DECISION_COLUMNS, res["decisions"])
             _insert(con, "step_attempts", gen.ATTEMPT_COLUMNS, res["attempts"])
             _insert(con, "documents", gen.DOCUMENT_COLUMNS, res["documents"])
@@ -530,7 +541,7 @@ def build_pg(n: int, meta: dict[str, Any], rebuild: bool) -> dict[str, Any]:
     for idx, _ in indexes:
         conn.execute(f'DROP INDEX "{idx}"')
     copied = {}
-    for table in ("id_counters", "procedure_definitions", *BULK_TABLES):
+    for table in ("id_counters", "procedure_definitions", *BULK_TABLES):  # rows as built
         t = time.perf_counter()
         cols = [r[1] for r in src.execute(f"PRAGMA table_info({table})")]
         collist = ", ".join(cols)
@@ -539,6 +550,7 @@ def build_pg(n: int, meta: dict[str, Any], rebuild: bool) -> dict[str, Any]:
         where = {
             "audit_events": f" WHERE seq <= {int(meta['head'][0])}",
             "alerts": f" WHERE id <= {int(meta['alerts'])}",
+            "audit_checkpoints": f" WHERE id <= {int(meta['checkpoints'])}",
         }.get(table, "")
         with conn.cursor() as cur, cur.copy(f"COPY {table} ({collist}) FROM STDIN") as copy:
             for row in src.execute(f"SELECT {collist} FROM {table}{where} ORDER BY rowid"):
@@ -547,7 +559,7 @@ def build_pg(n: int, meta: dict[str, Any], rebuild: bool) -> dict[str, Any]:
         copied[table] = (rows, round(time.perf_counter() - t, 1))
         log(f"  PostgreSQL: {table}: {rows:,} rows in {copied[table][1]} s")
     conn.execute("UPDATE audit_head SET seq = %s, hash = %s WHERE id = 1", tuple(meta["head"]))
-    for table in ("step_attempts", "documents", "alerts"):
+    for table in ("step_attempts", "documents", "alerts", "audit_checkpoints"):
         conn.execute(
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
             f"(SELECT coalesce(max(id), 1) FROM {table}))"
@@ -701,6 +713,33 @@ def run_verify(url: str, runs: int) -> dict[str, Any]:
         "verify_events": events,
         "verify_ok": ok,
         "verify_seconds": med(seconds),
+    }
+
+
+def run_full_verify(url: str, home: Path) -> dict[str, Any]:
+    """``decide audit verify`` as a user runs it on the generated home (the acceptance test of
+    the build): the chain, the checkpoints against the log beside the key, every document
+    file, and every table replayed from the events."""
+    from app.admin import audit_verify
+    from app.commands import Commands
+
+    db = Database(url)
+    t = time.perf_counter()
+    report = audit_verify(Commands(db, home))
+    seconds = time.perf_counter() - t
+    db.close()
+    for problem in report.problems[:10]:
+        log(f"  PROBLEM {problem.seq} {problem.kind}: {problem.message[:300]}")
+    log(
+        f"  full verification: ok={report.ok}, {report.events:,} events, "
+        f"{report.checkpoints:,} checkpoints, {report.documents:,} documents in {seconds:.1f} s"
+    )
+    return {
+        "full_verify_ok": report.ok,
+        "full_verify_s": round(seconds, 2),
+        "full_verify_problems": len(report.problems),
+        "full_verify_checkpoints": report.checkpoints,
+        "full_verify_documents": report.documents,
     }
 
 
@@ -950,6 +989,8 @@ def measure(engine: str, url: str, small_url: str, meta: dict[str, Any], args: A
     log(f"{engine}: audit verification")
     vruns = args.verify_runs or runs
     res.update(run_verify(url, vruns))
+    log(f"{engine}: full verification (decide audit verify: chain, checkpoints, documents, replay)")
+    res.update(run_full_verify(url, home_path(meta["decisions"])))
 
     log(f"{engine}: export of {ids['closed_id']}")
     res["export_s"], res["export_events"] = run_export(url, ids["closed_id"], runs, Path("/tmp"))
@@ -1019,7 +1060,14 @@ def table(res: dict[str, Any], meta: dict[str, Any], size: int) -> None:
         ok(res["verify_rate"] >= TARGET_VERIFY and res["verify_ok"]),
     )
     t.add_row(
-        "  … in one process (--jobs 1)",
+        "full verification (decide audit verify: chain, checkpoints, documents, tables)",
+        f"{res['full_verify_s']:.1f} s ({res['full_verify_checkpoints']:,} checkpoints, "
+        f"{res['full_verify_documents']:,} documents; {res['full_verify_problems']} problems)",
+        "ok",
+        ok(res["full_verify_ok"]),
+    )
+    t.add_row(
+        "  … chain only, in one process (--jobs 1)",
         f"{res['verify_rate_one']:,.0f} events/s",
         "",
         "",
@@ -1073,7 +1121,12 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--decisions", type=int, default=100_000)
-    p.add_argument("--events", type=int, default=10_000_000)
+    p.add_argument(
+        "--events",
+        type=int,
+        help="no longer used: the log holds what the commands write (about 34 events per "
+        "decision), nothing padded",
+    )
     p.add_argument("--engine", choices=("sqlite", "postgresql", "both"), default="both")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--verify-runs", type=int, help="verification runs (default: --runs)")
@@ -1082,26 +1135,42 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--procs", type=int, default=4)
     p.add_argument("--duration", type=float)
+    p.add_argument(
+        "--check",
+        type=int,
+        default=8,
+        help="decisions of a new build run again through the real commands to compare (0: none)",
+    )
     args = p.parse_args(argv)
     n = args.decisions
     if args.duration is None:
         args.duration = 20.0 if n >= 10_000 else 8.0
     print(f"machine: {machine()}")
-    log(f"{n:,} decisions, {args.events:,} events, engine {args.engine}, {args.runs} runs")
-    meta = build_sqlite(n, args.events, args.workers, args.rebuild)
-    small_meta = build_sqlite(SMALL, max(1, args.events * SMALL // n), 1, args.rebuild)
+    if args.events is not None:
+        log("--events is no longer used: the histories hold only what the commands write")
+    log(f"{n:,} decisions, engine {args.engine}, {args.runs} runs")
+    meta = build_sqlite(n, args.workers, args.rebuild, args.check)
+    small_meta = build_sqlite(SMALL, 1, args.rebuild, min(args.check, 2))
     print(
         f"build: {meta['build_s']} s (generate {meta['generate_s']} s, chain {meta['chain_s']} s, "
         f"indexes {meta['index_s']} s), {meta['size_bytes'] / 1e9:.2f} GB; statuses "
         f"{meta['status']}; attempts {meta['attempts']:,} (median {meta['attempts_median']}, "
-        f"max {meta['attempts_max']}); documents {meta['documents']:,}; alerts {meta['alerts']:,}"
+        f"max {meta['attempts_max']}); documents {meta['documents']:,}; alerts "
+        f"{meta['alerts']:,}; to-do rows {meta['todo']:,}; checkpoints {meta['checkpoints']:,}; "
+        f"planner refusals {meta['walk_refusals']}"
+    )
+    check = meta.get("check", {})
+    print(
+        f"check: {len(check.get('commands_sample', []))} decisions against the real commands, "
+        f"{check.get('todo_sample', 0)} to-do indexes against store.todo.rebuild: "
+        f"{len(check.get('commands_differences', [])) + len(check.get('todo_differences', []))} "
+        "differences"
     )
     total = meta["events"]
     print(
         "event mix: "
         + ", ".join(f"{k} {v:,} ({v / total:.1%})" for k, v in meta["mix"].items())
-        + f" — natural events per decision {meta['natural_events_per_decision']}, "
-        f"padding {meta['note_padding_per_attempt']} notes per attempt"
+        + f" — {meta['events_per_decision']} events per decision"
     )
     results = {"machine": machine(), "args": vars(args), "meta": meta}
     engines = ("sqlite", "postgresql") if args.engine == "both" else (args.engine,)
@@ -1133,7 +1202,9 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(f"/tmp/decide-scale-results-{n}.json")
     out.write_text(json.dumps(results, ensure_ascii=False, indent=1, default=str))
     log(f"figures written to {out}")
-    return 0
+    ok = all(results[e]["full_verify_ok"] for e in engines)
+    differ = check.get("commands_differences", []) + check.get("todo_differences", [])
+    return 0 if ok and not differ else 1
 
 
 if __name__ == "__main__":
