@@ -760,8 +760,10 @@ def run_export(url: str, decision_id: str, runs: int, tmp: Path) -> tuple[float,
 
 # -- concurrent writers (PostgreSQL) ----------------------------------------------------------
 def _next_action(proc: Any, d: Any, view: Any, rng: random.Random) -> Any:
-    """A valid action on the decision as of AS_OF, or None."""
+    """A valid action on the decision as of AS_OF (a completion with the documents it needs),
+    or None."""
     from procedures import Complete, Start
+    from procedures.planner import current_attempt
 
     choices = []
     for s in view.steps:
@@ -769,16 +771,19 @@ def _next_action(proc: Any, d: Any, view: Any, rng: random.Random) -> Any:
             choices.append(Start(step=s.step, on=AS_OF))
         elif s.status == "open" and (s.earliest_close_on is None or s.earliest_close_on <= AS_OF):
             step = proc.step(s.step)
-            outcome = next(o.id for o in step.outcomes if o.passing)
+            chosen = next(o for o in step.outcomes if o.passing)
             meeting = None
             if step.requires_meeting_record:
-                meeting = gen._meeting(rng, outcome, "区")
+                meeting = gen._meeting(rng, chosen.id, "区")
+            att = current_attempt(d.attempts, s.step)
+            kinds = gen.needed_documents(proc, d.flags, step, att) | set(chosen.requires_documents)
             choices.append(
                 Complete(
                     step=s.step,
                     on=AS_OF,
-                    outcome=outcome if len(step.outcomes) > 1 else None,
+                    outcome=chosen.id if len(step.outcomes) > 1 else None,
                     meeting=meeting,
+                    documents=tuple(sorted(kinds)),
                 )
             )
     return rng.choice(choices) if choices else None
@@ -786,7 +791,7 @@ def _next_action(proc: Any, d: Any, view: Any, rng: random.Random) -> Any:
 
 def _writer(w: int, url: str, home: str, own: list[str], shared: list[str], go: Any,
             stop_at: Any, out: Any) -> None:  # fmt: skip
-    from app.commands import Commands
+    from app.commands import Attachment, Commands
     from procedures import Complete, Conflict, DecideError, Start
 
     rng = random.Random(w)
@@ -815,9 +820,15 @@ def _writer(w: int, url: str, home: str, own: list[str], shared: list[str], go: 
                     after, _ = cmds.start(did, action.step, actor=actor, on=AS_OF)
                 else:
                     assert isinstance(action, Complete)
+                    files = []
+                    for kind in action.documents:
+                        path = Path(home) / "attach" / str(w) / f"{did}-{action.step}-{kind}.txt"
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        path.write_text(f"{did} {action.step} {kind} {time.time()}\n")
+                        files.append(Attachment(kind, path))
                     after, _ = cmds.complete(
                         did, action.step, actor=actor, on=AS_OF, outcome=action.outcome,
-                        meeting=action.meeting,
+                        meeting=action.meeting, attachments=files,
                     )  # fmt: skip
             except Conflict:
                 conflicts += 1

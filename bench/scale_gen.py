@@ -329,6 +329,17 @@ def _outbox_kinds(proc: Any, old: Any, view: Any) -> list[str]:
     return capture.outbox.kinds
 
 
+def needed_documents(proc: Any, flags: frozenset[str], proc_step: Any, att: Any) -> set[str]:
+    """The kinds a passing completion must hold: the step's own rules, its methods', and the
+    package's (the collective discussion waits for a complete package, Decree 713 Art. 29)."""
+    needed = {r.kind for r in proc_step.requires_documents if r.holds(flags)}
+    for m in (att.methods if att is not None else ()) or proc_step.methods[:1]:
+        method = proc.method(m)
+        needed |= set(method.requires_documents) if method else set()
+    needed |= {r.kind for r in proc.package if r.holds(flags) and r.kind in proc_step.documents}
+    return needed
+
+
 def document_content(
     decision_id: str, step: str, number: int, kind: str, zh: str, on: date
 ) -> bytes:
@@ -559,7 +570,7 @@ class Walk:
         assert chosen is not None
         docs: list[str] = []
         if chosen.effect != "pause":
-            needed = self._needed(proc_step, att)
+            needed = needed_documents(self.proc, self.flags, proc_step, att)
             docs = [d for d in proc_step.documents if d in needed or rng.random() < 0.92]
             docs += [d for d in sorted(needed) if d not in docs]
         for d in chosen.requires_documents:
@@ -573,19 +584,6 @@ class Walk:
             meeting=meeting,
             next_meeting_on=next_meeting,
         )
-
-    def _needed(self, proc_step: Any, att: Any) -> set[str]:
-        """The kinds a passing completion must hold: the step's own rules, its methods', and
-        the package's (the collective discussion waits for a complete package, Art. 29)."""
-        flags = self.flags
-        needed = {r.kind for r in proc_step.requires_documents if r.holds(flags)}
-        for m in att.methods or proc_step.methods[:1]:
-            method = self.proc.method(m)
-            needed |= set(method.requires_documents) if method else set()
-        needed |= {
-            r.kind for r in self.proc.package if r.holds(flags) and r.kind in proc_step.documents
-        }
-        return needed
 
     # -- what one accepted action writes ---------------------------------------------------------
     def _dated(self, old: tuple[Any, ...], new: tuple[Any, ...], view: Any) -> None:
