@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/decide demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check procedures store app notify cli flows api web tests bench

@@ -469,6 +469,40 @@ def create_app(cmds_factory: Callable[[], Commands]) -> FastAPI:
             headers={"X-Content-SHA256": doc.sha256},
         )
 
+    # -- built files (the Art. 29 package manifest, the archive ZIP) ------------------------
+    @r.post("/decisions/{decision_id}/builds/{kind}", tags=["documents"])
+    def build(decision_id: str, kind: str, cmds: Cmds, who: Who) -> dict[str, Any]:
+        """Build ``package`` (the Art. 29 manifest: sponsor, decision body, legal office) or
+        ``archive`` (the ZIP: archivist; once decided) now, as ``decide serve``'s flows would;
+        ``built`` false when the file for this state already stood (nothing built again)."""
+        from app.builds import build_now
+
+        out = build_now(cmds, who, decision_id, kind)
+        name = out.path.name if out.path else None
+        return {
+            "decision": decision_id,
+            "kind": kind,
+            "built": out.built,
+            "file": name,
+            "download": f"{PREFIX}/decisions/{decision_id}/files/{name}" if name else None,
+            "complete": out.detail.get("complete"),
+            "missing": [f"{m['step']}:{m['kind']}" for m in out.detail.get("missing", ())],
+        }
+
+    @r.get("/decisions/{decision_id}/files/{name}", tags=["documents"], response_model=None)
+    def built_file(decision_id: str, name: str, cmds: Cmds, who: Who) -> Any:
+        """A package manifest or the archive ZIP built for the decision."""
+        from fastapi.responses import FileResponse
+
+        from app.builds import built_files
+        from procedures import NotFound
+
+        cmds.status(decision_id, who=who)  # refused unless the caller may read it
+        for path in built_files(cmds, decision_id):
+            if path.name == name:
+                return FileResponse(path, filename=path.name)
+        raise NotFound(f"没有此文件 no file {name!r} (未生成 not built yet)")
+
     # -- audit and accounts ---------------------------------------------------------------
     @r.post("/audit/verify", tags=["audit"])
     def verify(cmds: Cmds, who: Who, chain_only: bool = False) -> dict[str, Any]:

@@ -45,9 +45,12 @@ __all__ = [
     "authenticate",
     "change_account",
     "create_token",
+    "is_locked",
+    "known_roles",
     "list_accounts",
     "revoke_tokens",
     "set_password",
+    "unlock",
 ]
 
 MIN_PASSWORD = 12
@@ -128,6 +131,16 @@ def _roles_known(cmds: Commands) -> dict[str, str]:
         for role in load_procedure(preset).roles:
             names.setdefault(role.id, role.zh)
     return {**names, **EXTRA_ROLES}
+
+
+def is_locked(cmds: Commands, account: AccountRecord) -> bool:
+    """Whether the login is locked now after repeated failures (an admin may unlock it)."""
+    return bool(account.locked_until and account.locked_until > utc_iso(cmds.clock()))
+
+
+def known_roles(cmds: Commands) -> dict[str, str]:
+    """The roles an account may be granted (id → 中文), as a form offers them."""
+    return _roles_known(cmds)
 
 
 def _check_password(password: str | None) -> str:

@@ -18,7 +18,9 @@ from app.admin import audit_verify
 from app.commands import Commands
 from app.queries import plan_all
 from procedures import AccessDenied, Complete, InputError, NotFound, Procedure, Start, WorkCalendar
+from procedures.loader import load_procedure, preset_ids
 from procedures.model import Step
+from procedures.names import resolve
 from procedures.planner import ALERT_LEVELS, AlertLevel, Plan, StepView, alert_level
 from procedures.state import Decision
 from store.audit import VerifyReport
@@ -201,6 +203,7 @@ def find_decisions(
     index (``next_due_on`` unknown)."""
     if not 1 <= limit <= MAX_PAGE:
         raise InputError(f"limit 须在 1 与 {MAX_PAGE} 之间 must be 1-{MAX_PAGE} (got {limit})")
+    step = step_named(step.strip()) if step and step.strip() else None
     needle = q.strip().casefold() if q and q.strip() else None
     found: list[tuple[Decision, Listed | Plan]] = []
     with cmds.unit(write=False) as uow:
@@ -246,6 +249,25 @@ def find_decisions(
             batch = min(batch * 2, 500)  # the filters are selective: read further at a time
     page = found[:limit]
     return page, (page[-1][0].id if len(found) > limit else None)
+
+
+@lru_cache(maxsize=1)
+def _preset_steps() -> tuple[Step, ...]:
+    steps = {s.id: s for pid in preset_ids() for s in load_procedure(pid).steps}
+    return tuple(steps.values())
+
+
+def step_named(value: str) -> str:
+    """A step filter as a clerk types it — the id, or the step's Chinese or English name
+    (合法性审查) — as the id.  A name no preset procedure's step has is refused with the near
+    misses; an unknown id is kept (an office's own procedure may add steps) and matches what it
+    matches."""
+    try:
+        return resolve("step", value, _preset_steps())
+    except InputError:
+        if value.isascii() and value.replace("_", "").isalnum():
+            return value
+        raise
 
 
 def _listed(

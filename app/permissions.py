@@ -32,10 +32,12 @@ from store.repository import no_decision
 from store.todo import Lane
 
 __all__ = [
+    "BUILDERS",
     "SPANNING",
     "act_roles",
     "as_admin",
     "check_act",
+    "check_build",
     "check_read",
     "hidden_flag",
     "lanes",
@@ -173,6 +175,46 @@ def check_act(
             f"its unit takes no part in this decision (sponsor {decision.sponsor})",
             rule="permission.unit",
             remedy="an account of the sponsor, a co-sponsor or an assigned unit acts on it",
+        )
+
+
+# who may have a built file made now rather than wait for the flows (``app.builds``): the Art.
+# 29 package is assembled by the sponsor (its lead or a co-sponsor: SPEC §1, Art. 11-29) for the
+# decision body, which holds the collective discussion it is submitted to (Art. 30), and it ends
+# with the justice bureau's legality opinion (Art. 25-28): each of them needs the manifest in
+# hand.  The archive bundle is the archivist's (Art. 33: the units charged with archiving hand
+# the record over).  Not the head or the Party committee (they receive, they do not assemble),
+# nor an auditor (reads and changes nothing: a build is an audit event), nor an admin as such.
+BUILDERS = {
+    "package": (frozenset({"sponsor", "decision_body", "legal_office"}), "Decree 713 Art. 29"),
+    "archive": (frozenset({"archivist"}), "Decree 713 Art. 33"),
+}
+BUILT_ZH = {"package": "提请审议材料清单 the Art. 29 package", "archive": "归档包 the archive"}
+
+
+def check_build(identity: Identity, decision: Decision, kind: str) -> None:
+    """Refuse (exit 6) a caller who may not have ``kind`` (``package``, ``archive``) built now
+    for the decision: one of ``BUILDERS``' roles, and for the sponsor a unit sponsoring it."""
+    if not identity.authenticated:
+        return
+    check_read(identity, decision)
+    allowed, article = BUILDERS[kind]
+    held = identity.roles & allowed
+    if not held:
+        ids = " or ".join(sorted(allowed))
+        raise AccessDenied(
+            f"{identity.name} 无权生成{BUILT_ZH[kind]} is not permitted to build it now (needs "
+            f"role {ids}; has {', '.join(sorted(identity.roles)) or 'no role'}) "
+            f"[{article}; {ROLE_RULE}]",
+            rule="permission.role",
+            remedy=f"an account with role {ids} builds it, or wait for decide serve's flows",
+        )
+    if not any(_unit_allows(identity, role, decision) for role in held):
+        raise AccessDenied(
+            f"{identity.name}（{identity.unit}）不是决策 {decision.id} 的承办或协办单位 its unit "
+            f"does not sponsor this decision (sponsor {decision.sponsor}) [{article}]",
+            rule="permission.unit",
+            remedy="an account of the sponsor or a co-sponsor builds it, or the office",
         )
 
 

@@ -10,6 +10,7 @@ from procedures.planner import Plan, StepView
 from procedures.state import Decision
 
 __all__ = [
+    "ACTION_LABELS",
     "account_json",
     "decision_json",
     "documents_json",
@@ -18,6 +19,35 @@ __all__ = [
     "overdue_json",
     "step_json",
 ]
+
+
+# What an audit event's action is called wherever one is shown (Chinese, then the id).
+ACTION_LABELS = {
+    "register": "登记 register",
+    "start": "开始 start",
+    "complete": "完成 complete",
+    "skip": "跳过 skip",
+    "extend": "延期 extend",
+    "reuse": "沿用 reuse",
+    "attach": "附加材料 attach",
+    "recompute_dates": "重算日期 recompute_dates",
+    "amend": "修改 amend",
+    "procedure_migrate": "迁移程序 procedure_migrate",
+    "alert": "提醒 alert",
+    "package": "材料包 package",
+    "archive": "归档包 archive",
+    "person_add": "添加人员 person_add",
+    "person_remove": "移除人员 person_remove",
+    "calendar_import": "导入日历 calendar_import",
+    "account_add": "新建账户 account_add",
+    "account_change": "修改账户 account_change",
+    "account_password": "修改密码 account_password",
+    "account_unlock": "解锁登录 account_unlock",
+    "token_create": "签发令牌 token_create",
+    "token_revoke": "吊销令牌 token_revoke",
+    "login_failed": "登录失败 login_failed",
+    "login_locked": "登录锁定 login_locked",
+}
 
 
 def step_json(s: StepView) -> dict[str, Any]:

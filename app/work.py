@@ -6,20 +6,35 @@
   a manifest of the required documents with their SHA-256, or a refusal naming what is missing;
 * ``build_archive``: the archive bundle (Art. 33): a ZIP holding a manifest, the documents, and
   the decision's audit export, verifiable on its own (``decide audit verify --file``).
+
+A build is recorded (audit action ``package`` / ``archive``) with its file's SHA-256 and the
+decision's version it was made from, and is not made again while its file stands unchanged and
+the state it was made from holds (``Outcome.built`` False): for a manifest, the same content;
+for an archive, the same version of the decision.  So a build a user asked for
+(``app.builds``) and the outbox row the flows run later for the same state make one file and
+one event, whichever comes first.  Made by the flows, a build is recorded under ``SYSTEM``;
+asked for by an account, under the account.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.commands import Commands
+from procedures import RuleViolation
 from procedures.package import PackageEntry, package_state
 from store.repository import StoredDocument
+
+if TYPE_CHECKING:
+    from app.accounts import Identity
+    from procedures.state import Decision
 
 __all__ = ["BusinessRefusal", "Outcome", "build_archive", "build_package"]
 
@@ -35,6 +50,7 @@ class Outcome:
     kind: str
     path: Path | None
     detail: dict[str, Any]
+    built: bool = True  # False: the file built earlier for this version still stands
 
 
 def _documents(cmds: Commands, decision_id: str) -> list[StoredDocument]:
@@ -60,7 +76,7 @@ def _entry(entry: PackageEntry[StoredDocument]) -> dict[str, Any]:
     return item
 
 
-def build_package(cmds: Commands, decision_id: str) -> Outcome:
+def build_package(cmds: Commands, decision_id: str, *, by: Identity | None = None) -> Outcome:
     """Assemble the Art. 29 package manifest for the decision's current legality review."""
     decision, _ = cmds.status(decision_id)
     proc = cmds.procedure_of(decision)
@@ -90,39 +106,71 @@ def build_package(cmds: Commands, decision_id: str) -> Outcome:
         "shortened_periods": shortened,
     }
     out = cmds.home / "packages" / f"{decision.id}-lr{review.number if review else 0}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True)
-    out.write_text(text, encoding="utf-8")
-    _record(
-        cmds,
-        decision.id,
-        "package",
-        {
-            "file": out.name,
-            "sha256": hashlib.sha256(text.encode()).hexdigest(),
-            "complete": not missing,
-            "missing": [f"{m['step']}:{m['kind']}" for m in missing],
-        },
-    )
-    return Outcome("package", out, manifest)
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    if _standing(cmds, decision, "package", out, sha) is not None:
+        return Outcome("package", out, manifest, built=False)
+    part = _part(out)
+    payload = {
+        "file": out.name,
+        "sha256": sha,
+        "complete": not missing,
+        "missing": [f"{m['step']}:{m['kind']}" for m in missing],
+    }
+    try:
+        part.write_text(text, encoding="utf-8")
+        built = _record(cmds, decision, "package", payload, part, out, by)
+    finally:
+        part.unlink(missing_ok=True)  # in place by now, or a failed build's
+    return Outcome("package", out, manifest, built=built)
 
 
-def build_archive(cmds: Commands, decision_id: str) -> Outcome:
-    """The archive bundle: manifest, documents and the decision's verifiable audit export."""
+def build_archive(cmds: Commands, decision_id: str, *, by: Identity | None = None) -> Outcome:
+    """The archive bundle: manifest, documents and the decision's verifiable audit export.
+    Refused (``archive.undecided``) before the decision is made: Art. 33 archives the record
+    of a decision taken."""
+    decision, view = cmds.status(decision_id)
+    if view.status == "in_progress":
+        raise RuleViolation(
+            "archive.undecided",
+            f"决策 {decision.id} 尚未作出，不能生成归档包 the decision is not made yet: the "
+            "archive bundle holds the record of a decision taken",
+            article="Decree 713 Art. 33",
+            remedy="build it once the collective discussion has decided (the flows build it "
+            "when the decision closes)",
+        )
+    out_dir = cmds.home / "archives"
+    zpath = out_dir / f"{decision.id}.zip"
+    if _standing(cmds, decision, "archive", zpath) is not None:
+        return Outcome("archive", zpath, _archive_manifest(zpath), built=False)
+    export, tmp = _part(out_dir / f"{decision.id}.audit.jsonl"), _part(zpath)
+    try:
+        manifest = _write_archive(cmds, decision, view, export, tmp)
+        payload = {
+            "file": zpath.name,
+            "sha256": _sha256(tmp),
+            "documents": len(manifest["documents"]),
+            "events": manifest["audit"]["events"],
+        }
+        built = _record(cmds, decision, "archive", payload, tmp, zpath, by)
+    finally:
+        export.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)  # in place by now, or a failed build's
+    return Outcome("archive", zpath, manifest if built else _archive_manifest(zpath), built=built)
+
+
+def _write_archive(
+    cmds: Commands, decision: Decision, view: Any, export: Path, tmp: Path
+) -> dict[str, Any]:
+    """Write the ZIP to ``tmp`` (the audit export through ``export``); its manifest."""
     from app.checkpoints import home_keys, signed_export
     from store.audit import verify_export
 
-    decision, view = cmds.status(decision_id)
-    out_dir = cmds.home / "archives"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    export = out_dir / f"{decision.id}.audit.jsonl"
     signed_export(cmds, export, decision.id)  # with its inclusion proofs and checkpoint
     report = verify_export(export, public_keys=home_keys(cmds))
-    docs = _documents(cmds, decision_id)
+    docs = _documents(cmds, decision.id)
     store = cmds.documents()
     files = []
-    zpath = out_dir / f"{decision.id}.zip"
-    tmp = zpath.with_suffix(".zip.part")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for step, number, kind, filename, sha, size in docs:
             name = f"documents/{step}-{number}-{kind}-{sha[:12]}-{filename}"
@@ -170,26 +218,86 @@ def build_archive(cmds: Commands, decision_id: str) -> Outcome:
             "sha256sum each document against this manifest",
         }
         zf.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2))
-    tmp.replace(zpath)
-    export.unlink()
-    digest = hashlib.sha256(zpath.read_bytes()).hexdigest()
-    _record(
-        cmds,
-        decision.id,
-        "archive",
-        {"file": zpath.name, "sha256": digest, "documents": len(files), "events": report.events},
-    )
-    return Outcome("archive", zpath, manifest)
+    return manifest
 
 
-def _record(cmds: Commands, decision_id: str, action: str, payload: dict[str, Any]) -> None:
+def _archive_manifest(zpath: Path) -> dict[str, Any]:
+    with zipfile.ZipFile(zpath) as zf:
+        found: dict[str, Any] = json.loads(zf.read("manifest.json"))
+    return found
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _part(path: Path) -> Path:
+    """A fresh file beside ``path`` to build into (two builds at once never share one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    return Path(name)
+
+
+def _standing(
+    cmds: Commands, decision: Decision, action: str, path: Path, sha: str | None = None
+) -> int | None:
+    """The seq of the build event whose file still stands (None: build it): the latest
+    ``action`` event names ``path``, the file there has the SHA-256 it records, and that is
+    ``sha`` (a manifest, whose content the state decides) or, without ``sha`` (an archive, whose
+    export carries a fresh checkpoint), the event records the decision's current version."""
+    with cmds.unit(write=False) as uow:
+        events = uow.audit.events_of([decision.id], [action])[decision.id]
+    return _current(events, decision, path, sha)
+
+
+def _current(events: list[Any], decision: Decision, path: Path, sha: str | None) -> int | None:
+    if not events:
+        return None
+    last = events[-1]
+    payload = json.loads(last.payload)
+    if payload.get("file") != path.name:
+        return None
+    if sha is not None and payload.get("sha256") != sha:
+        return None
+    if sha is None and payload.get("decision_version") != decision.version:
+        return None
+    if not path.is_file() or _sha256(path) != payload.get("sha256"):
+        return None
+    return int(last.seq)
+
+
+def _record(
+    cmds: Commands,
+    decision: Decision,
+    action: str,
+    payload: dict[str, Any],
+    part: Path,
+    out: Path,
+    by: Identity | None,
+) -> bool:
+    """Put the built file in place and record it, unless a build for the same version was
+    recorded meanwhile (then the part is discarded: False).  The check and the append share one
+    write transaction (SQLite's write lock; on PostgreSQL two builds at the same instant may
+    both record, each event naming its own file's hash, the last one standing)."""
+    stamp = by.stamp() if by is not None else {}
     with cmds.unit() as uow:
+        events = uow.audit.events_of([decision.id], [action])[decision.id]
+        same = payload["sha256"] if action == "package" else None
+        if _current(events, decision, out, same) is not None:
+            return False  # the caller discards the part
+        part.replace(out)
         uow.audit.append(
-            decision_id=decision_id,
+            decision_id=decision.id,
             action=action,
-            actor=SYSTEM,
+            actor=by.name if by is not None else SYSTEM,
             effective_on=cmds.today(),
             recorded_at=cmds.clock(),
-            payload=payload,
+            payload={**payload, "decision_version": decision.version, **stamp},
         )
         uow.commit()
+    return True

@@ -1,29 +1,38 @@
 """Province-scale benchmark: ``.venv/bin/python bench/scale.py [options]``.
 
 Loads realistic histories — decisions walked through their procedure with the real planner
-(``bench/scale_gen.py``), their step attempts, documents, the alerts a daily scan would have
-raised and a valid hash-chained audit log — through a bulk path (``executemany`` on sqlite3,
-``COPY`` on psycopg) into a database migrated by ``Database(url).ensure_schema()``, then measures
-on SQLite and/or PostgreSQL (medians of ``--runs``):
+(``bench/scale_gen.py``): their step attempts, documents (and the files), the to-do index, the
+alerts a daily scan would have raised, a valid hash-chained audit log and the Merkle
+checkpoints ``decide serve`` and the archive exports would have signed — through a bulk path
+(``executemany`` on sqlite3, ``COPY`` on psycopg) into a database migrated by
+``Database(url).ensure_schema()``.  A new build is checked against the project's code: a
+sample of its decisions run again through the real commands must give the same rows and
+events, and the to-do index of a sample must be what ``store.todo.rebuild`` writes.  Then it
+measures on SQLite and/or PostgreSQL (medians of ``--runs``):
 
 * the daily deadline scan ``app.alerts.scan``: ``--runs`` consecutive days from the day after
   the last one scanned (the build scanned up to 2026-11-25), then the last day again;
 * ``decide status ID --json`` and ``decide overdue --json`` as subprocesses, against a small
   database of 100 decisions generated the same way (the ratio);
-* audit verification ``store.audit.verify`` (events/s);
+* audit verification ``store.audit.verify`` (events/s), and once the full verification
+  ``decide audit verify`` runs (chain, checkpoints, documents, every table replayed): it must
+  pass, as it is the build's acceptance test;
 * the export of one decision ``store.audit.export_jsonl``;
 * PostgreSQL only: 4 processes running real ``Commands`` at once (own and shared decisions),
   then checks that no update was lost (every success replayed through the planner gives the
   stored attempts, versions match the change events) and that the chain verifies.
 
-    --decisions N   decisions (default 100,000)      --events N   audit events (default 10,000,000)
+    --decisions N   decisions (default 100,000)      --check K    decisions checked (default 8)
     --engine E      sqlite | postgresql | both       --runs R     runs per measurement (default 5)
     --rebuild       rebuild the cached databases     --keep       keep the PostgreSQL databases
     --duration S    seconds of concurrent writing (default 20; 8 in small runs)
+    --events N      no longer used (the log is no longer padded to a size)
 
-Caches: /tmp/decide-scale-<N>.db (+ .json with the build figures), PostgreSQL database
-decide_scale_<N> (built from the SQLite file; dropped at the end unless --keep).
-Quick smoke check: ``--decisions 2000 --events 100000``.
+Caches: /tmp/decide-scale-<N>.db (+ .json with the build figures) and its data home
+/tmp/decide-scale-<N>.home (documents, packages, signing key, checkpoint log), PostgreSQL
+database decide_scale_<N> (built from the SQLite file; dropped at the end unless --keep).
+Exits 1 when the check or the full verification fails.  Quick smoke check: ``--decisions 300
+--engine sqlite --runs 1``.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]  # benc
 sys.path.insert(0, str(_HERE.parent))
 
 import argparse  # noqa: E402
+import base64  # noqa: E402
 import json  # noqa: E402
 import multiprocessing as mp  # noqa: E402
 import os  # noqa: E402
@@ -48,6 +58,7 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
+from contextlib import nullcontext  # noqa: E402
 from datetime import UTC, datetime, timedelta  # noqa: E402
 from hashlib import sha256  # noqa: E402
 from typing import Any  # noqa: E402
@@ -55,6 +66,8 @@ from typing import Any  # noqa: E402
 from bench import scale_gen as gen  # noqa: E402
 from store.audit import GENESIS, event_hash, event_text  # noqa: E402
 from store.dbapi import Database  # noqa: E402
+from store.fastsql import SQL  # noqa: E402
+from store.todo import COLUMNS as TODO_COLUMNS  # noqa: E402
 
 ROOT = _HERE.parent
 DECIDE = ROOT / ".venv" / "bin" / "decide"
@@ -63,7 +76,9 @@ AS_OF = gen.AS_OF
 CLOCK = datetime(2026, 11, 26, 0, 30, tzinfo=UTC)  # the scan's 08:30 Asia/Shanghai
 SMALL = 100
 SEED = 20261126
-BULK_TABLES = ("decisions", "step_attempts", "documents", "alerts", "audit_events")
+BULK_TABLES = (
+    "decisions", "step_attempts", "documents", "alerts", "todo", "audit_events", "audit_checkpoints",
+)  # fmt: skip
 CHANGE_ACTIONS = ("register", "start", "complete", "skip", "extend")
 
 TARGET_SCAN_S = 2.0
@@ -113,7 +128,12 @@ def write_meta(path: Path, meta: dict[str, Any]) -> None:
     path.write_text(json.dumps(meta, ensure_ascii=False, indent=1, default=str))
 
 
-def _chunk_job(args: tuple[int, list[Any], str, float]) -> dict[str, Any]:
+def home_path(n: int) -> Path:
+    """The build's data home: documents, package manifests, signing key, checkpoint log."""
+    return Path(f"/tmp/decide-scale-{n}.home")
+
+
+def _chunk_job(args: tuple[int, list[Any], str, str]) -> dict[str, Any]:
     return gen.gen_chunk(*args)
 
 
@@ -133,36 +153,84 @@ def _insert(con: sqlite3.Connection, table: str, columns: tuple[str, ...], rows:
     )
 
 
-def build_sqlite(n: int, events: int, workers: int, rebuild: bool) -> dict[str, Any]:
-    """Generate the histories and bulk-load them into /tmp/decide-scale-<n>.db (cached)."""
-    path, mpath = sqlite_path(n), meta_path(n)
-    meta = read_meta(mpath)
-    if (
-        not rebuild
-        and path.exists()
-        and meta
-        and meta.get("complete")
-        and (meta["decisions"], meta["events_target"], meta["seed"]) == (n, events, SEED)
-        and meta.get("generator") == gen.VERSION
-    ):
-        log(f"reusing {path} ({meta['events']:,} events)")
-        return meta
-    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), mpath):
+def _hour_after(rec: str) -> datetime:
+    """The first whole hour (UTC) after a recording time: when ``decide serve``'s hourly
+    checkpoint job next runs (``DECIDE_CHECKPOINT_MINUTES`` = 60)."""
+    moment = datetime.fromisoformat(rec.replace("Z", "+00:00"))
+    return moment.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
+class _Checkpoints:
+    """The checkpoints ``decide serve`` and the archive exports would have signed: the Merkle
+    tree head of the log as it stood (``store.checkpoints``' tree, ``store.note``'s signed
+    note), one row each in ``audit_checkpoints`` and one line each in the log beside the key
+    (``app.checkpoints.record``)."""
+
+    def __init__(self, con: sqlite3.Connection, home: Path) -> None:
+        from store.checkpoints import default_origin
+        from store.merkle import Range
+        from store.signing import load_or_create_key, public_key_bytes
+
+        self.con = con
+        self.key = load_or_create_key(home / "keys" / "audit-signing.pem")
+        self.origin = default_origin(self.key)
+        self.public = base64.b64encode(public_key_bytes(self.key)).decode("ascii")
+        self.tree = Range()
+        self.pending: list[str] = []
+        self.size = 0
+        self.rows: list[tuple[Any, ...]] = []
+        self.log = (home / "keys" / "checkpoints.jsonl").open("a", encoding="utf-8")
+
+    def sign(self, size: int, chain_hash: str, at: datetime) -> None:
+        from store.audit import utc_iso
+        from store.note import sign_checkpoint
+
+        self.tree.extend_hex(self.pending)
+        self.pending = []
+        assert self.tree.end == size
+        note = sign_checkpoint(self.key, self.origin, size, self.tree.root())
+        row = (size, chain_hash, utc_iso(at), self.public, note)
+        self.rows.append(row)
+        entry = dict(zip(("seq", "hash", "signed_at", "public_key", "signature"), row, strict=True))
+        self.log.write(json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
+        self.size = size
+
+    def flush(self) -> None:
+        _insert(
+            self.con,
+            "audit_checkpoints",
+            ("seq", "hash", "signed_at", "public_key", "signature"),
+            self.rows,
+        )
+        self.rows = []
+
+    def close(self) -> None:
+        self.flush()
+        self.log.close()
+
+
+def build(
+    n: int,
+    path: Path,
+    home: Path,
+    workers: int,
+    *,
+    seed: int = SEED,
+    first: Any = gen.REG_FIRST,
+    last: Any = gen.REG_LAST,
+) -> dict[str, Any]:
+    """Generate ``n`` histories and bulk-load them into the SQLite file ``path`` (new) with
+    the data home ``home`` (new); the build figures."""
+    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         leftover.unlink(missing_ok=True)
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(mode=0o700, parents=True)
     t_all = time.perf_counter()
     schema = Database(f"sqlite:///{path}")
     schema.ensure_schema()
     schema.close()
-    specs = gen.registrations(n, SEED)
-    # how many natural events per decision? then pad with notes to reach --events
-    sample = random.Random(SEED).sample(specs, min(len(specs), 400))
-    natural, opened = gen.pilot(sample)
-    pad = max(0.0, (events / n - natural) / opened) if opened else 0.0
-    log(
-        f"pilot: {natural:.1f} natural events and {opened:.1f} opened attempts per decision; "
-        f"padding with {pad:.2f} note events per opened attempt"
-    )
-    buckets = Path(f"/tmp/decide-scale-{n}.buckets")
+    specs = gen.registrations(n, seed, first, last)
+    buckets = Path(f"{path}.buckets")
     shutil.rmtree(buckets, ignore_errors=True)
     buckets.mkdir()
 
@@ -177,45 +245,58 @@ def build_sqlite(n: int, events: int, workers: int, rebuild: bool) -> dict[str, 
     con.execute("BEGIN")
 
     t = time.perf_counter()
-    size = 500 if n >= 10_000 else max(25, n // (workers * 4))
-    jobs = [(i, specs[s : s + size], str(buckets), pad) for i, s in enumerate(range(0, n, size))]
+    size = 500 if n >= 10_000 else max(10, n // (workers * 4))
+    jobs = [
+        (i, specs[s : s + size], str(buckets), str(home)) for i, s in enumerate(range(0, n, size))
+    ]
     counts: Counter[str] = Counter()
     status: Counter[str] = Counter()
     attempts_per: list[int] = []
-    totals = Counter()
+    totals: Counter[str] = Counter()
     failures = 0
+    refused: list[str] = []
     ctx = mp.get_context("fork")
-    with ctx.Pool(workers) as pool:
-        for done, res in enumerate(pool.imap_unordered(_chunk_job, jobs), 1):
+    with ctx.Pool(workers) if workers > 1 else nullcontext() as pool:
+        results = pool.imap_unordered(_chunk_job, jobs) if pool else map(_chunk_job, jobs)
+        for done, res in enumerate(results, 1):
             _insert(con, "decisions", gen.DECISION_COLUMNS, res["decisions"])
             _insert(con, "step_attempts", gen.ATTEMPT_COLUMNS, res["attempts"])
             _insert(con, "documents", gen.DOCUMENT_COLUMNS, res["documents"])
             _insert(con, "alerts", gen.ALERT_COLUMNS, res["alerts"])
+            _insert(con, "todo", TODO_COLUMNS, res["todo"])
             counts.update(res["counts"])
             status.update(res["status"])
             attempts_per.extend(res["attempt_counts"])
-            for k in ("decisions", "attempts", "documents", "alerts"):
+            for k in ("decisions", "attempts", "documents", "alerts", "todo"):
                 totals[k] += len(res[k])
             failures += res["failures"]
+            refused += res["refused"]
             if done % 20 == 0 or done == len(jobs):
                 log(f"  generated {done}/{len(jobs)} chunks, {sum(counts.values()):,} events")
     gen_s = time.perf_counter() - t
 
     # id counters: the last number given out per registration year
-    last: Counter[int] = Counter()
+    last_number: Counter[int] = Counter()
     for _, did, reg, _, _ in specs:
-        last[reg.year] = max(last[reg.year], int(did.split("-")[1]))
-    _insert(con, "id_counters", ("year", "last"), sorted(last.items()))
+        last_number[reg.year] = max(last_number[reg.year], int(did.split("-")[1]))
+    _insert(con, "id_counters", ("year", "last"), sorted(last_number.items()))
+    first_day = min(reg for _, _, reg, _, _ in specs)
+    stored_at = datetime(first_day.year, first_day.month, first_day.day, 1, tzinfo=UTC)
     _insert(
         con,
         "procedure_definitions",
         ("sha256", "id", "version", "content", "stored_at"),
-        [(*d.model_dump().values(), "2025-01-01 00:00:00") for d in gen.PINNED.values()],
+        [
+            (d.sha256, d.id, d.version, d.content, stored_at.strftime(gen._DATE_FMT))
+            for d in gen.PINNED.values()
+        ],
     )
 
-    # the chain, in recording order across all decisions
+    # the chain, in recording order across all decisions, with the checkpoints serve and the
+    # archive exports signed along the way
     t = time.perf_counter()
-    seq, prev = 0, GENESIS
+    seq, prev, prev_rec = 0, GENESIS, ""
+    signer = _Checkpoints(con, home)
     latest: dict[str, str] = {}
     sample_every = max(1, sum(counts.values()) // 2000)
     checked = 0
@@ -231,6 +312,10 @@ def build_sqlite(n: int, events: int, workers: int, rebuild: bool) -> dict[str, 
         evs.sort()
         rows = []
         for rec, did, _sub, action, actor, eff, payload in evs:
+            if prev_rec and signer.size < seq and _hour_after(prev_rec) <= _moment(rec):
+                signer.sign(seq, prev, _hour_after(prev_rec))
+            if action == "archive" and signer.size < seq:  # its signed export's checkpoint
+                signer.sign(seq, prev, _moment(rec))
             seq += 1
             dprev = latest.get(did, GENESIS)
             digest = sha256(
@@ -253,11 +338,19 @@ def build_sqlite(n: int, events: int, workers: int, rebuild: bool) -> dict[str, 
                 assert ref == digest, (seq, ref, digest)
                 checked += 1
             rows.append((seq, did, dprev, action, actor, eff, rec, payload, prev, digest))
+            signer.pending.append(digest)
             latest[did] = digest
-            prev = digest
+            prev, prev_rec = digest, rec
         con.executemany(insert, rows)
+        signer.flush()
         del evs, rows
         shutil.rmtree(buckets / month)
+    if signer.size < seq:
+        signer.sign(seq, prev, _hour_after(prev_rec))
+    checkpoints = con.execute("SELECT count(*) FROM audit_checkpoints").fetchone()[0] + len(
+        signer.rows
+    )
+    signer.close()
     con.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev))
     chain_s = time.perf_counter() - t
     t = time.perf_counter()
@@ -269,22 +362,23 @@ def build_sqlite(n: int, events: int, workers: int, rebuild: bool) -> dict[str, 
     index_s = time.perf_counter() - t
     shutil.rmtree(buckets, ignore_errors=True)
     attempts_per.sort()
-    meta = {
+    return {
         "decisions": n,
-        "events_target": events,
-        "seed": SEED,
+        "seed": seed,
         "generator": gen.VERSION,
         "events": seq,
         "mix": dict(counts.most_common()),
-        "natural_events_per_decision": round(natural, 2),
-        "note_padding_per_attempt": round(pad, 3),
+        "events_per_decision": round(seq / n, 2),
         "status": dict(status.most_common()),
         "attempts": totals["attempts"],
         "attempts_median": attempts_per[len(attempts_per) // 2],
         "attempts_max": attempts_per[-1],
         "documents": totals["documents"],
         "alerts": totals["alerts"],
+        "todo": totals["todo"],
+        "checkpoints": checkpoints,
         "walk_refusals": failures,
+        "refused": refused[:10],
         "hash_checked": checked,
         "head": [seq, prev],
         "generate_s": round(gen_s, 1),
@@ -295,12 +389,100 @@ def build_sqlite(n: int, events: int, workers: int, rebuild: bool) -> dict[str, 
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "complete": True,
     }
-    write_meta(mpath, meta)
+
+
+def _moment(rec: str) -> datetime:
+    return datetime.fromisoformat(rec.replace("Z", "+00:00"))
+
+
+def build_sqlite(n: int, workers: int, rebuild: bool, check: int) -> dict[str, Any]:
+    """The cached build /tmp/decide-scale-<n>.db with its home (built when missing, stale or
+    ``rebuild``), checked against the project's code (``check_build``) when built."""
+    path, mpath = sqlite_path(n), meta_path(n)
+    meta = read_meta(mpath)
+    if (
+        not rebuild
+        and path.exists()
+        and home_path(n).exists()
+        and meta
+        and meta.get("complete")
+        and (meta["decisions"], meta["seed"]) == (n, SEED)
+        and meta.get("generator") == gen.VERSION
+    ):
+        log(f"reusing {path} ({meta['events']:,} events)")
+        return meta
+    mpath.unlink(missing_ok=True)
+    meta = build(n, path, home_path(n), workers)
     log(
-        f"built {path}: {n:,} decisions, {meta['attempts']:,} attempts, {seq:,} events in "
-        f"{meta['build_s']:.0f} s ({meta['size_bytes'] / 1e9:.2f} GB)"
+        f"built {path}: {n:,} decisions, {meta['attempts']:,} attempts, {meta['events']:,} "
+        f"events, {meta['checkpoints']:,} checkpoints in {meta['build_s']:.0f} s "
+        f"({meta['size_bytes'] / 1e9:.2f} GB)"
     )
+    if meta["walk_refusals"]:
+        log(f"  the planner refused {meta['walk_refusals']} generated actions: {meta['refused']}")
+    meta["check"] = check_build(path, n, check)
+    write_meta(mpath, meta)
     return meta
+
+
+def check_build(path: Path, n: int, sample: int) -> dict[str, Any]:
+    """The fast path against the project's code: ``sample`` decisions run again through the
+    real commands, scan and serve work (``scale_gen.replay_with_commands``) must give the same
+    rows and events; the to-do index of a sample must be what ``store.todo.rebuild`` writes."""
+    t = time.perf_counter()
+    specs = gen.registrations(n, SEED)
+    rng = random.Random(SEED)
+    picked = sorted(rng.sample(specs, min(sample, len(specs))))
+    walks = [gen.walk_one(spec) for spec in picked]
+    differ: list[str] = []
+    if walks:
+        work = Path(f"{path}.check")
+        shutil.rmtree(work, ignore_errors=True)
+        replayed = gen.replay_with_commands(walks, work)
+        differ = gen.compare(path, replayed, [w.id for w in walks])
+        shutil.rmtree(work, ignore_errors=True)
+    todo = todo_differences(f"sqlite:///{path}", [s[1] for s in rng.sample(specs, min(500, n))])
+    result = {
+        "commands_sample": [w.id for w in walks],
+        "commands_differences": differ,
+        "todo_sample": min(500, n),
+        "todo_differences": todo,
+        "seconds": round(time.perf_counter() - t, 1),
+    }
+    for line in differ + todo:
+        log(f"  CHECK FAILED: {line}")
+    log(
+        f"  checked {len(walks)} decisions against the real commands and the to-do index of "
+        f"{result['todo_sample']} against store.todo.rebuild in {result['seconds']} s: "
+        f"{len(differ) + len(todo)} differences"
+    )
+    return result
+
+
+def todo_differences(url: str, ids: list[str]) -> list[str]:
+    """The to-do rows of ``ids`` as loaded against those ``store.todo.rebuild`` writes for
+    them (in a transaction rolled back)."""
+    from store.todo import rebuild
+    from store.uow import UnitOfWork
+
+    db = Database(url)
+    cols = ", ".join(TODO_COLUMNS)
+    marks = ", ".join(f":i{i}" for i in range(len(ids)))
+    params = {f"i{i}": v for i, v in enumerate(ids)}
+    select = SQL(f"SELECT {cols} FROM todo WHERE decision_id IN ({marks}) ORDER BY {cols}")
+    try:
+        with UnitOfWork(db) as uow:
+            loaded = [tuple(r) for r in select.rows(uow.link, params)]
+            SQL(f"DELETE FROM todo WHERE decision_id IN ({marks})").run(uow.link, params)
+            rebuild(uow.link, decisions=ids)
+            rebuilt = [tuple(r) for r in select.rows(uow.link, params)]
+    finally:
+        db.close()
+    extra = sorted(set(loaded) - set(rebuilt))
+    gone = sorted(set(rebuilt) - set(loaded))
+    return [f"todo row loaded, not rebuilt: {r}" for r in extra[:5]] + [
+        f"todo row rebuilt, not loaded: {r}" for r in gone[:5]
+    ]
 
 
 def pg_url(n: int) -> str:
@@ -359,7 +541,7 @@ def build_pg(n: int, meta: dict[str, Any], rebuild: bool) -> dict[str, Any]:
     for idx, _ in indexes:
         conn.execute(f'DROP INDEX "{idx}"')
     copied = {}
-    for table in ("id_counters", "procedure_definitions", *BULK_TABLES):
+    for table in ("id_counters", "procedure_definitions", *BULK_TABLES):  # rows as built
         t = time.perf_counter()
         cols = [r[1] for r in src.execute(f"PRAGMA table_info({table})")]
         collist = ", ".join(cols)
@@ -368,6 +550,7 @@ def build_pg(n: int, meta: dict[str, Any], rebuild: bool) -> dict[str, Any]:
         where = {
             "audit_events": f" WHERE seq <= {int(meta['head'][0])}",
             "alerts": f" WHERE id <= {int(meta['alerts'])}",
+            "audit_checkpoints": f" WHERE id <= {int(meta['checkpoints'])}",
         }.get(table, "")
         with conn.cursor() as cur, cur.copy(f"COPY {table} ({collist}) FROM STDIN") as copy:
             for row in src.execute(f"SELECT {collist} FROM {table}{where} ORDER BY rowid"):
@@ -376,7 +559,7 @@ def build_pg(n: int, meta: dict[str, Any], rebuild: bool) -> dict[str, Any]:
         copied[table] = (rows, round(time.perf_counter() - t, 1))
         log(f"  PostgreSQL: {table}: {rows:,} rows in {copied[table][1]} s")
     conn.execute("UPDATE audit_head SET seq = %s, hash = %s WHERE id = 1", tuple(meta["head"]))
-    for table in ("step_attempts", "documents", "alerts"):
+    for table in ("step_attempts", "documents", "alerts", "audit_checkpoints"):
         conn.execute(
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
             f"(SELECT coalesce(max(id), 1) FROM {table}))"
@@ -533,6 +716,33 @@ def run_verify(url: str, runs: int) -> dict[str, Any]:
     }
 
 
+def run_full_verify(url: str, home: Path) -> dict[str, Any]:
+    """``decide audit verify`` as a user runs it on the generated home (the acceptance test of
+    the build): the chain, the checkpoints against the log beside the key, every document
+    file, and every table replayed from the events."""
+    from app.admin import audit_verify
+    from app.commands import Commands
+
+    db = Database(url)
+    t = time.perf_counter()
+    report = audit_verify(Commands(db, home))
+    seconds = time.perf_counter() - t
+    db.close()
+    for problem in report.problems[:10]:
+        log(f"  PROBLEM {problem.seq} {problem.kind}: {problem.message[:300]}")
+    log(
+        f"  full verification: ok={report.ok}, {report.events:,} events, "
+        f"{report.checkpoints:,} checkpoints, {report.documents:,} documents in {seconds:.1f} s"
+    )
+    return {
+        "full_verify_ok": report.ok,
+        "full_verify_s": round(seconds, 2),
+        "full_verify_problems": len(report.problems),
+        "full_verify_checkpoints": report.checkpoints,
+        "full_verify_documents": report.documents,
+    }
+
+
 def run_export(url: str, decision_id: str, runs: int, tmp: Path) -> tuple[float, int]:
     from store.audit import export_jsonl
 
@@ -550,8 +760,10 @@ def run_export(url: str, decision_id: str, runs: int, tmp: Path) -> tuple[float,
 
 # -- concurrent writers (PostgreSQL) ----------------------------------------------------------
 def _next_action(proc: Any, d: Any, view: Any, rng: random.Random) -> Any:
-    """A valid action on the decision as of AS_OF, or None."""
+    """A valid action on the decision as of AS_OF (a completion with the documents it needs),
+    or None."""
     from procedures import Complete, Start
+    from procedures.planner import current_attempt
 
     choices = []
     for s in view.steps:
@@ -559,16 +771,19 @@ def _next_action(proc: Any, d: Any, view: Any, rng: random.Random) -> Any:
             choices.append(Start(step=s.step, on=AS_OF))
         elif s.status == "open" and (s.earliest_close_on is None or s.earliest_close_on <= AS_OF):
             step = proc.step(s.step)
-            outcome = next(o.id for o in step.outcomes if o.passing)
+            chosen = next(o for o in step.outcomes if o.passing)
             meeting = None
             if step.requires_meeting_record:
-                meeting = gen._meeting(rng, outcome, "区")
+                meeting = gen._meeting(rng, chosen.id, "区")
+            att = current_attempt(d.attempts, s.step)
+            kinds = gen.needed_documents(proc, d.flags, step, att) | set(chosen.requires_documents)
             choices.append(
                 Complete(
                     step=s.step,
                     on=AS_OF,
-                    outcome=outcome if len(step.outcomes) > 1 else None,
+                    outcome=chosen.id if len(step.outcomes) > 1 else None,
                     meeting=meeting,
+                    documents=tuple(sorted(kinds)),
                 )
             )
     return rng.choice(choices) if choices else None
@@ -576,7 +791,7 @@ def _next_action(proc: Any, d: Any, view: Any, rng: random.Random) -> Any:
 
 def _writer(w: int, url: str, home: str, own: list[str], shared: list[str], go: Any,
             stop_at: Any, out: Any) -> None:  # fmt: skip
-    from app.commands import Commands
+    from app.commands import Attachment, Commands
     from procedures import Complete, Conflict, DecideError, Start
 
     rng = random.Random(w)
@@ -605,9 +820,15 @@ def _writer(w: int, url: str, home: str, own: list[str], shared: list[str], go: 
                     after, _ = cmds.start(did, action.step, actor=actor, on=AS_OF)
                 else:
                     assert isinstance(action, Complete)
+                    files = []
+                    for kind in action.documents:
+                        path = Path(home) / "attach" / str(w) / f"{did}-{action.step}-{kind}.txt"
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        path.write_text(f"{did} {action.step} {kind} {time.time()}\n")
+                        files.append(Attachment(kind, path))
                     after, _ = cmds.complete(
                         did, action.step, actor=actor, on=AS_OF, outcome=action.outcome,
-                        meeting=action.meeting,
+                        meeting=action.meeting, attachments=files,
                     )  # fmt: skip
             except Conflict:
                 conflicts += 1
@@ -779,6 +1000,8 @@ def measure(engine: str, url: str, small_url: str, meta: dict[str, Any], args: A
     log(f"{engine}: audit verification")
     vruns = args.verify_runs or runs
     res.update(run_verify(url, vruns))
+    log(f"{engine}: full verification (decide audit verify: chain, checkpoints, documents, replay)")
+    res.update(run_full_verify(url, home_path(meta["decisions"])))
 
     log(f"{engine}: export of {ids['closed_id']}")
     res["export_s"], res["export_events"] = run_export(url, ids["closed_id"], runs, Path("/tmp"))
@@ -848,7 +1071,14 @@ def table(res: dict[str, Any], meta: dict[str, Any], size: int) -> None:
         ok(res["verify_rate"] >= TARGET_VERIFY and res["verify_ok"]),
     )
     t.add_row(
-        "  … in one process (--jobs 1)",
+        "full verification (decide audit verify: chain, checkpoints, documents, tables)",
+        f"{res['full_verify_s']:.1f} s ({res['full_verify_checkpoints']:,} checkpoints, "
+        f"{res['full_verify_documents']:,} documents; {res['full_verify_problems']} problems)",
+        "ok",
+        ok(res["full_verify_ok"]),
+    )
+    t.add_row(
+        "  … chain only, in one process (--jobs 1)",
         f"{res['verify_rate_one']:,.0f} events/s",
         "",
         "",
@@ -902,7 +1132,12 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--decisions", type=int, default=100_000)
-    p.add_argument("--events", type=int, default=10_000_000)
+    p.add_argument(
+        "--events",
+        type=int,
+        help="no longer used: the log holds what the commands write (about 34 events per "
+        "decision), nothing padded",
+    )
     p.add_argument("--engine", choices=("sqlite", "postgresql", "both"), default="both")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--verify-runs", type=int, help="verification runs (default: --runs)")
@@ -911,26 +1146,42 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--procs", type=int, default=4)
     p.add_argument("--duration", type=float)
+    p.add_argument(
+        "--check",
+        type=int,
+        default=8,
+        help="decisions of a new build run again through the real commands to compare (0: none)",
+    )
     args = p.parse_args(argv)
     n = args.decisions
     if args.duration is None:
         args.duration = 20.0 if n >= 10_000 else 8.0
     print(f"machine: {machine()}")
-    log(f"{n:,} decisions, {args.events:,} events, engine {args.engine}, {args.runs} runs")
-    meta = build_sqlite(n, args.events, args.workers, args.rebuild)
-    small_meta = build_sqlite(SMALL, max(1, args.events * SMALL // n), 1, args.rebuild)
+    if args.events is not None:
+        log("--events is no longer used: the histories hold only what the commands write")
+    log(f"{n:,} decisions, engine {args.engine}, {args.runs} runs")
+    meta = build_sqlite(n, args.workers, args.rebuild, args.check)
+    small_meta = build_sqlite(SMALL, 1, args.rebuild, min(args.check, 2))
     print(
         f"build: {meta['build_s']} s (generate {meta['generate_s']} s, chain {meta['chain_s']} s, "
         f"indexes {meta['index_s']} s), {meta['size_bytes'] / 1e9:.2f} GB; statuses "
         f"{meta['status']}; attempts {meta['attempts']:,} (median {meta['attempts_median']}, "
-        f"max {meta['attempts_max']}); documents {meta['documents']:,}; alerts {meta['alerts']:,}"
+        f"max {meta['attempts_max']}); documents {meta['documents']:,}; alerts "
+        f"{meta['alerts']:,}; to-do rows {meta['todo']:,}; checkpoints {meta['checkpoints']:,}; "
+        f"planner refusals {meta['walk_refusals']}"
+    )
+    check = meta.get("check", {})
+    print(
+        f"check: {len(check.get('commands_sample', []))} decisions against the real commands, "
+        f"{check.get('todo_sample', 0)} to-do indexes against store.todo.rebuild: "
+        f"{len(check.get('commands_differences', [])) + len(check.get('todo_differences', []))} "
+        "differences"
     )
     total = meta["events"]
     print(
         "event mix: "
         + ", ".join(f"{k} {v:,} ({v / total:.1%})" for k, v in meta["mix"].items())
-        + f" — natural events per decision {meta['natural_events_per_decision']}, "
-        f"padding {meta['note_padding_per_attempt']} notes per attempt"
+        + f" — {meta['events_per_decision']} events per decision"
     )
     results = {"machine": machine(), "args": vars(args), "meta": meta}
     engines = ("sqlite", "postgresql") if args.engine == "both" else (args.engine,)
@@ -962,7 +1213,9 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(f"/tmp/decide-scale-results-{n}.json")
     out.write_text(json.dumps(results, ensure_ascii=False, indent=1, default=str))
     log(f"figures written to {out}")
-    return 0
+    ok = all(results[e]["full_verify_ok"] for e in engines)
+    differ = check.get("commands_differences", []) + check.get("todo_differences", [])
+    return 0 if ok and not differ else 1
 
 
 if __name__ == "__main__":

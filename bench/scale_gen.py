@@ -2,40 +2,49 @@
 
 Each decision is walked through its procedure with ``procedures.apply`` and ``procedures.plan``
 in date order (valid actions only: a step starts once it is ready, completes on or after its
-earliest close, a paused review is resubmitted, a deferred discussion meets again on the date
-set), with returns at realistic rates.  The walk yields, per decision:
+earliest close with the documents its rules and the Art. 29 package need, a paused review is
+resubmitted, a deferred discussion meets again on the date set), with returns at realistic
+rates.  What the walk writes is what the commands, the daily scan and ``decide serve`` would
+have written, built with the project's own functions wherever one exists:
 
-* the ``decisions`` row (status and ``next_due_on`` from the plan after its last action, and
-  ``next_alert_on`` as the daily scans up to 2026-11-25 leave it, see ``_next_alert``);
-* the ``step_attempts`` rows with the columns exactly as ``store.repository`` writes them — the
-  JSON columns through ``_attempt_columns``, and ``due_on``/``earliest_close_on``/``provisional``
-  as they stand after the last write of each row (``add`` with its plan at registration, then
-  ``_write_attempts`` rewriting only the rows an action changed, dated only while current);
-* ``documents`` rows (one per file attached to a completion, as ``Commands.complete`` adds them);
-* ``alerts`` rows and ``alert`` events: what a daily deadline scan (``app.alerts.scan`` at
-  08:30, one ``now`` per scan) would have raised, derived with ``app.alerts.level_dates`` from
-  the plan in force between consecutive actions, up to 2026-11-25;
-* the audit events (register/start/complete/skip/extend with the payloads ``Commands`` writes,
-  ``package``/``archive`` as ``app.work`` records them, and optional padding ``note`` events),
-  with their effective date and a UTC recording time.  Hashing happens later, in global order.
+* the ``decisions`` row as ``DecisionRepository.add``/``save`` write it (``_dates``), with
+  ``next_alert_on`` as the daily scans up to 2026-11-25 leave it (``_next_alert``);
+* ``step_attempts`` through ``store.repository._attempt_columns``, dated as ``_write_attempts``
+  leaves them (only the rows an action changed are rewritten, dated only while current);
+* ``documents`` (one per file attached to a completion, ``stored_at`` its command's time) and
+  the files themselves under ``documents/`` (small text files: their SHA-256 is real);
+* the to-do index through ``store.todo.rows_for`` (the decision and its last plan);
+* ``alerts`` rows and ``alert`` events: what a daily ``app.alerts.scan`` at 08:30 would have
+  raised, with ``app.alerts.due_items``/``level_dates`` and ``Alert.payload``;
+* the events: ``register``/``start``/``complete``/``skip``/``extend`` with the payload
+  ``Commands._change`` builds (``_flagged``, ``Identity.stamp``), and the ``package``/``archive``
+  events of the outbox rows ``Commands._notify`` adds (called here), the package manifest as
+  ``app.work.build_package`` writes it (the file too, under ``packages/``).
 
-Pure apart from writing the event buckets (one pickle per chunk and month) in ``gen_chunk``.
+``replay_with_commands`` runs the same histories through the real ``Commands``, ``scan`` and
+``app.work`` on a fresh home, for ``compare`` to check the fast path against (``bench/scale.py``
+does it on a sample of every build; ``tests/integration/test_scale_gen.py`` on a small one).
+Hashing and checkpoints happen later, in global order (``bench/scale.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import pickle
 import random
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from app.accounts import Identity
 from app.alerts import SCAN_ACTOR, Alert, due_items, level_dates, reached
+from app.commands import Commands, _flagged
 from app.queries import HORIZON
-from app.work import SYSTEM
+from app.work import SYSTEM, _entry
 from procedures import (
     Complete,
     DecideError,
@@ -50,12 +59,16 @@ from procedures import (
     register,
 )
 from procedures.definition import pin
-from procedures.planner import ALERT_LEVELS, current_attempt
+from procedures.package import package_state
+from procedures.planner import ALERT_LEVELS, current_attempt, situation
+from procedures.state import Decision
 from procedures.transitions import majority_position
 from store.audit import canonical_json
-from store.repository import NOTHING_DUE, _attempt_columns, _dump, next_due
+from store.repository import NOTHING_DUE, StoredDocument, _attempt_columns, _dates, _dump
+from store.todo import COLUMNS as TODO_COLUMNS
+from store.todo import rows_for
 
-VERSION = 4  # bump when the histories change (cached databases are rebuilt)
+VERSION = 5  # bump when the histories change (cached databases are rebuilt)
 AS_OF = date(2026, 11, 26)  # the benchmark's "today"
 CUTOFF = date(2026, 11, 25)  # the last day of recorded history (and of the daily scans)
 REG_FIRST = date(2019, 6, 1)
@@ -67,6 +80,8 @@ PROCS = {p: load_procedure(p) for p in PROCEDURE_IDS}
 PINNED = {p: pin(proc) for p, proc in PROCS.items()}  # what registration stores (revision 0005)
 CAL = WorkCalendar.official()
 STEP_INDEX = {p: {s.id: i for i, s in enumerate(PROCS[p].steps)} for p in PROCEDURE_IDS}
+WHO = Identity(name="")  # a home without accounts: every act is recorded unauthenticated
+STAMP = WHO.stamp()
 
 _DATE_FMT = "%Y-%m-%d %H:%M:%S.%f"  # how store.fastsql writes UTC datetimes to SQLite
 
@@ -182,6 +197,16 @@ START_GAP = {
 }
 
 
+FLAG_RATES = {
+    "technical": 0.6,
+    "stability_risk": 0.5,
+    "undisclosable": 0.04,
+    "market_activity": 0.3,
+    "public_concern": 0.4,
+}
+EXTRA_METHODS = ("symposium", "field_visit", "written_consultation", "survey")
+
+
 def _workday(d: date, rng: random.Random) -> date:
     """Offices act on working days (nearly always)."""
     return d if rng.random() < 0.03 else CAL.next_working_day(d)
@@ -203,14 +228,17 @@ def _person(rng: random.Random, role: str, place: str, sponsor: str) -> str:
     return f"{unit_name} {rng.choice(SURNAMES)}{rng.choice(titles)}"
 
 
-def registrations(n: int, seed: int) -> list[tuple[int, str, date, str, int]]:
+Spec = tuple[int, str, date, str, int]
+
+
+def registrations(n: int, seed: int, first: date = REG_FIRST, last: date = REG_LAST) -> list[Spec]:
     """(index, id, registered_on, procedure, seed) for n decisions, ids in registration order."""
     rng = random.Random(seed)
-    span = (REG_LAST - REG_FIRST).days
+    span = (last - first).days
     days = []
     for _ in range(n):
-        d = REG_FIRST + timedelta(days=int(span * rng.random()))
-        days.append(min(CAL.next_working_day(d), REG_LAST))
+        d = first + timedelta(days=int(span * rng.random()))
+        days.append(min(CAL.next_working_day(d), last))
     days.sort()
     counters: Counter[int] = Counter()
     out = []
@@ -254,23 +282,84 @@ def _meeting(rng: random.Random, outcome: str, place: str) -> MeetingRecord:
     return record
 
 
-class _Walk:
+@dataclass
+class Event:
+    """One event of a decision before it is timed and hashed; ``follow``: None for the scan's
+    (08:30), True for ``decide serve``'s follow-ups (seconds after), False for a command;
+    ``act``, ``note`` and ``files``: what the command was given (for ``replay_with_commands``)."""
+
+    day: date
+    action: str
+    actor: str
+    payload: dict[str, Any]
+    follow: bool | None = False
+    sub: int = 0
+    act: Any = None
+    note: str | None = None
+    files: tuple[tuple[str, str, bytes], ...] = ()  # (kind, filename, content)
+
+
+class _Clock:
+    """What ``Commands._notify`` needs of its ``self`` (the outbox rows' time is not kept)."""
+
+    @staticmethod
+    def clock() -> datetime:
+        return datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class _Outbox:
+    def __init__(self) -> None:
+        self.kinds: list[str] = []
+
+    def add(self, *, kind: str, **_: Any) -> None:
+        self.kinds.append(kind)
+
+
+class _Capture:
+    """A stand-in unit of work for ``Commands._notify``: collects the outbox rows' kinds."""
+
+    def __init__(self) -> None:
+        self.outbox = _Outbox()
+
+
+def _outbox_kinds(proc: Any, old: Any, view: Any) -> list[str]:
+    """The outbox rows the command's ``_notify`` adds (the project's own function)."""
+    capture = _Capture()
+    Commands._notify(_Clock(), capture, "", proc, old, view)  # type: ignore[arg-type]
+    return capture.outbox.kinds
+
+
+def needed_documents(proc: Any, flags: frozenset[str], proc_step: Any, att: Any) -> set[str]:
+    """The kinds a passing completion must hold: the step's own rules, its methods', and the
+    package's (the collective discussion waits for a complete package, Decree 713 Art. 29)."""
+    needed = {r.kind for r in proc_step.requires_documents if r.holds(flags)}
+    for m in (att.methods if att is not None else ()) or proc_step.methods[:1]:
+        method = proc.method(m)
+        needed |= set(method.requires_documents) if method else set()
+    needed |= {r.kind for r in proc.package if r.holds(flags) and r.kind in proc_step.documents}
+    return needed
+
+
+def document_content(
+    decision_id: str, step: str, number: int, kind: str, zh: str, on: date
+) -> bytes:
+    """A small file standing for the document (each its own: a meeting met again files new
+    minutes)."""
+    return f"决策 {decision_id}\n{step} 第{number}次 {on}\n{kind} {zh}\n".encode()
+
+
+class Walk:
     """One decision's history."""
 
-    def __init__(self, spec: tuple[int, str, date, str, int], pad_rate: float) -> None:
+    def __init__(self, spec: Spec) -> None:
         self.idx, self.id, self.reg, proc_id, seed = spec
         self.rng = rng = random.Random(seed)
-        self.proc = PROCS[proc_id]
+        self.proc = proc = PROCS[proc_id]
         self.sidx = STEP_INDEX[proc_id]
-        self.pad_rate = pad_rate
-        flags = set()
-        if rng.random() < 0.6:
-            flags.add("technical")
-        if rng.random() < 0.5:
-            flags.add("stability_risk")
-        if rng.random() < 0.04:
-            flags.add("undisclosable")
-        self.flags = frozenset(flags)
+        known = {f.id for f in proc.flags}
+        self.flags = frozenset(
+            f for f, rate in FLAG_RATES.items() if rng.random() < rate and f in known
+        )
         if proc_id == "national-2019":
             self.place = rng.choice(NATIONAL_PLACES)
         elif proc_id == "tianjin-2020":
@@ -278,18 +367,30 @@ class _Walk:
         else:
             self.place = rng.choice(TIANJIN_DISTRICTS)
         self.sponsor = f"{self.place}{rng.choice(SPONSORS)}"
+        self.co_sponsors: tuple[str, ...] = ()
+        if rng.random() < 0.15:
+            others = [f"{self.place}{s}" for s in SPONSORS if f"{self.place}{s}" != self.sponsor]
+            self.co_sponsors = tuple(rng.sample(others, rng.randint(1, 2)))
+        self.assignments: dict[str, tuple[str, ...]] = {}
+        roles = {r.id for r in proc.roles}
+        if "stability_risk" in self.flags and "risk_assessor" in roles and rng.random() < 0.4:
+            self.assignments["risk_assessor"] = (f"{self.place}社会稳定风险评估中心",)
+        if "technical" in self.flags and "expert" in roles and rng.random() < 0.5:
+            self.assignments["expert"] = (f"{self.place}专家咨询委员会",)
         self.title = f"{self.place}{self.reg.year}年{rng.choice(TOPICS)}"
         self.target = (
             self.reg + timedelta(days=rng.randint(150, 420)) if rng.random() < 0.6 else None
         )
         self.catalogue_year = self.reg.year if rng.random() < 0.8 else None
         self.actors = {r: _person(rng, r, self.place, self.sponsor) for r in ROLE_UNITS}
-        self.events: list[list[Any]] = []  # [date, action, actor, payload(dict), follow, sub]
-        self.alert_rows: list[tuple[Any, ...]] = []
-        self.doc_rows: list[tuple[Any, ...]] = []
+        self.events: list[Event] = []
+        self.alert_rows: list[tuple[str, int, tuple[Any, ...]]] = []  # (raised_at, order, row)
+        self.docs: list[StoredDocument] = []  # in the order attached
+        self.packages: dict[str, str] = {}  # file name -> manifest text
         self.raised: set[tuple[str, int, str]] = set()
         self.returns = 0
         self.failures = 0
+        self.refused: list[str] = []
         self.lr_incomplete = 0
 
     # -- the walk -------------------------------------------------------------------------------
@@ -299,32 +400,26 @@ class _Walk:
         view = plan(proc, self.flags, self.attempts, self.reg, CAL, target_on=self.target)
         self.version = 1
         # add(decision, plan): the current attempts dated from the plan
-        self.rowdates: list[tuple[Any, Any, bool]] = [(None, None, False)] * len(self.attempts)
-        views = {v.step: v for v in view.steps}
-        for pos, a in enumerate(self.attempts):
-            if not a.superseded:
-                v = views[a.step]
-                self.rowdates[pos] = (v.due_on, v.earliest_close_on, v.provisional)
-        self.events.append(
-            [
-                self.reg,
-                "register",
-                self.actors["decision_body"],
-                {
-                    "title": self.title,
-                    "procedure": proc.id,
-                    "procedure_version": proc.version,
-                    "procedure_sha256": PINNED[proc.id].sha256,
-                    "flags": sorted(self.flags),
-                    "sponsor": self.sponsor,
-                    "target_on": self.target,
-                    "catalogue_year": self.catalogue_year,
-                    "status": view.status,
-                },
-                False,
-                0,
-            ]
-        )
+        self.rowdates: list[tuple[Any, Any, bool]] = []
+        self._dated((), self.attempts, view)
+        payload: dict[str, Any] = STAMP | {
+            "title": self.title,
+            "procedure": proc.id,
+            "procedure_version": proc.version,
+            "procedure_sha256": PINNED[proc.id].sha256,
+            "flags": sorted(self.flags),
+            "sponsor": self.sponsor,
+            **({"co_sponsors": list(self.co_sponsors)} if self.co_sponsors else {}),
+            **(
+                {"assignments": {k: list(v) for k, v in sorted(self.assignments.items())}}
+                if self.assignments
+                else {}
+            ),
+            "target_on": self.target,
+            "catalogue_year": self.catalogue_year,
+            "status": view.status,
+        }
+        self.events.append(Event(self.reg, "register", self.actors["decision_body"], payload))
         self.view = view
         last_t = self.last_t = self.reg
         sched: dict[str, tuple[tuple[Any, ...], date, Any]] = {}
@@ -356,11 +451,11 @@ class _Walk:
             )
             if when > CUTOFF:
                 break  # the rest lies in the future: the decision is still open
-            action = action(when) if callable(action) else action
             try:
                 new = apply(proc, self.flags, self.attempts, action, CAL)
-            except DecideError:
+            except DecideError as exc:
                 self.failures += 1
+                self.refused.append(f"{action.kind} {step}: {exc}")
                 del sched[step]
                 if self.failures > 20:
                     break
@@ -374,10 +469,11 @@ class _Walk:
             sched.pop(step, None)
         if view.status != "closed":
             self._alerts(view, last_t, CUTOFF)
-        self._notes()
 
     def _propose(self, sv: Any, att: Any, t: date) -> tuple[date, Any]:
         rng, step = self.rng, sv.step
+        proc_step = self.proc.step(step)
+        assert proc_step is not None
         if sv.status == "paused":  # materials returned: resubmitted a few days later
             on = _workday(att.pauses[-1].returned_on + timedelta(days=rng.randint(3, 20)), rng)
             on = max(on, t)
@@ -387,10 +483,26 @@ class _Walk:
             on = _workday(t + timedelta(days=rng.randint(lo, hi)), rng)
             if step == "risk_assessment" and rng.random() < 0.15 and not self._risk_returned():
                 return on, Skip(step=step, on=on, reason=rng.choice(SKIP_REASONS))
-            shorten = None
+            shorten = respond_by = comment_until = None
             if step in ("public_participation", "legality_review") and rng.random() < 0.03:
+                # a shortened window is a deadline before the lawful one (Arts. 15, 26)
                 shorten = rng.choice(SHORTEN_REASONS)
-            return on, Start(step=step, on=on, shorten_reason=shorten)
+                if step == "public_participation":
+                    comment_until = on + timedelta(days=15)
+                else:
+                    respond_by = CAL.add_working_days(on, 4).on
+            methods: tuple[str, ...] = ()
+            offered = [m for m in proc_step.methods if m in EXTRA_METHODS]
+            if proc_step.methods and offered and rng.random() < 0.3:
+                methods = (proc_step.methods[0], rng.choice(offered))
+            return on, Start(
+                step=step,
+                on=on,
+                shorten_reason=shorten,
+                methods=methods,
+                respond_by=respond_by,
+                comment_until=comment_until,
+            )
         # open: complete (or, now and then, extend the legality review first)
         start = att.clock_start
         if att.deferrals:
@@ -452,11 +564,15 @@ class _Walk:
             else:
                 outcome = "approved"
             meeting = _meeting(rng, outcome, self.place)
+        if outcome is not None and proc_step.outcome(outcome) is None:
+            outcome = None  # not an outcome of this procedure's step: its first one
         chosen = proc_step.outcome(outcome) if outcome else proc_step.outcomes[0]
         assert chosen is not None
         docs: list[str] = []
         if chosen.effect != "pause":
-            docs = [d for d in proc_step.documents if rng.random() < 0.92]
+            needed = needed_documents(self.proc, self.flags, proc_step, att)
+            docs = [d for d in proc_step.documents if d in needed or rng.random() < 0.92]
+            docs += [d for d in sorted(needed) if d not in docs]
         for d in chosen.requires_documents:
             if d not in docs:
                 docs.append(d)
@@ -470,12 +586,12 @@ class _Walk:
         )
 
     # -- what one accepted action writes ---------------------------------------------------------
-    def _record(self, action: Any, new: tuple[Any, ...], view: Any) -> None:
-        old = self.attempts
+    def _dated(self, old: tuple[Any, ...], new: tuple[Any, ...], view: Any) -> None:
+        """The rows ``_write_attempts`` rewrites, dated from the plan while current."""
         views = {v.step: v for v in view.steps}
         current = {a.step: i for i, a in enumerate(new) if not a.superseded}
         for pos, a in enumerate(new):
-            if pos < len(old) and (old[pos] is a or old[pos] == a):
+            if pos < len(old) and old[pos] == a:
                 continue
             v = views.get(a.step) if current.get(a.step) == pos else None
             dated = (
@@ -485,32 +601,50 @@ class _Walk:
                 self.rowdates[pos] = dated
             else:
                 self.rowdates.append(dated)
+
+    def _record(self, action: Any, new: tuple[Any, ...], view: Any) -> None:
+        old = self.attempts
+        before = situation(self.proc, self.flags, old)
+        self._dated(old, new, view)
         self.attempts = new
         self.version += 1
         cur = next(a for a in reversed(new) if a.step == action.step)
         payload: dict[str, Any] = action.model_dump(
-            mode="json", exclude_none=True, exclude={"kind", "documents", "on"}
+            mode="json",
+            exclude_none=True,
+            exclude_defaults=True,
+            exclude={"kind", "documents", "on", "provisional"},
         )
         payload.update(attempt=cur.number, version=self.version, status=view.status)
+        payload.update(_flagged(action, cur, view))
+        payload.update(STAMP)
         kind = action.kind
+        note = None
+        files: list[tuple[str, str, bytes]] = []
+        rng = self.rng
         if kind == "complete":
-            rng = self.rng
             if rng.random() < 0.2:
-                payload["note"] = rng.choice(COMPLETE_NOTES)
-            if action.documents:
-                files = []
-                for k in action.documents:
-                    label = self.proc.document(k)
-                    sha = hashlib.sha256(
-                        f"{self.id}|{action.step}|{cur.number}|{k}".encode()
-                    ).hexdigest()
-                    filename = f"{label.zh if label else k}.{rng.choice(('pdf', 'docx', 'pdf'))}"
-                    size = rng.randint(20_000, 4_000_000)
-                    files.append({"kind": k, "filename": filename, "sha256": sha, "size": size})
-                    self.doc_rows.append(
-                        (self.id, action.step, cur.number, k, filename, sha, size, action.on)
-                    )
-                payload["documents"] = files
+                note = payload["note"] = rng.choice(COMPLETE_NOTES)
+            for k in action.documents:
+                label = self.proc.document(k)
+                zh = label.zh if label else k
+                content = document_content(self.id, action.step, cur.number, k, zh, action.on)
+                filename = f"{zh}.{rng.choice(('pdf', 'docx', 'pdf'))}"
+                files.append((k, filename, content))
+                sha = hashlib.sha256(content).hexdigest()
+                self.docs.append(
+                    StoredDocument(action.step, cur.number, k, filename, sha, len(content))
+                )
+            if files:
+                payload["documents"] = [
+                    {
+                        "kind": k,
+                        "filename": f,
+                        "sha256": hashlib.sha256(c).hexdigest(),
+                        "size": len(c),
+                    }
+                    for k, f, c in files
+                ]
             outcome = (
                 self.proc.step(action.step).outcome(cur.outcome or "") if cur.outcome else None
             )
@@ -519,32 +653,56 @@ class _Walk:
             if action.step == "legality_review" and action.outcome == "incomplete":
                 self.lr_incomplete += 1
         role = self.proc.step(action.step).role
+        actor = self.actors.get(role, self.actors["sponsor"])
         self.events.append(
-            [action.on, kind, self.actors.get(role, self.actors["sponsor"]), payload, False, 0]
+            Event(action.on, kind, actor, payload, act=action, note=note, files=tuple(files))
         )
-        if kind == "complete" and cur.status == "done":
-            step = self.proc.step(action.step)
-            outcome = step.outcome(cur.outcome or "")
-            if action.step == "legality_review" and outcome is not None and outcome.passing:
-                self.events.append([action.on, "package", SYSTEM, self._package(cur), True, 0])
-            if action.step == "archiving":
-                self.events.append([action.on, "archive", SYSTEM, {"_archive": True}, True, 0])
+        # what decide serve does with the outbox rows the command added, in their order
+        for job in _outbox_kinds(self.proc, before, view):
+            if job == "build_package":
+                self.events.append(
+                    Event(action.on, "package", SYSTEM, self._package(), follow=True)
+                )
+            elif job == "build_archive":
+                self.events.append(Event(action.on, "archive", SYSTEM, {}, follow=True))
 
-    def _package(self, review: Any) -> dict[str, Any]:
-        missing = []
-        for kind in self.proc.package:
-            producer = next(s for s in self.proc.steps if kind in s.documents)
-            att = current_attempt(self.attempts, producer.id)
-            if att is None or att.status != "done":
-                continue
-            if kind not in att.documents:
-                missing.append(f"{producer.id}:{kind}")
-        name = f"{self.id}-lr{review.number}.json"
+    def _package(self) -> dict[str, Any]:
+        """What ``app.work.build_package`` records (and the manifest file it writes)."""
+        decision = self.decision()
+        proc = self.proc
+        state = package_state(proc, decision.flags, decision.attempts, self.docs)
+        items = [_entry(e) for e in state.present]
+        missing = [_entry(e) for e in state.missing]
+        review = state.review
+        shortened = [
+            {"step": a.step, "attempt": a.number, "reason": a.shorten_reason}
+            for a in decision.attempts
+            if not a.superseded and a.shorten_reason
+        ]
+        manifest = {
+            "format": "decide-package",
+            "article": "Decree 713 Art. 29",
+            "decision": decision.id,
+            "title": decision.title,
+            "procedure": decision.procedure_id,
+            "review": {
+                "step": review.step if review else None,
+                "attempt": review.number if review else None,
+                "outcome": review.outcome if review else None,
+            },
+            "items": items,
+            "missing": missing,
+            "complete": not missing,
+            "shortened_periods": shortened,
+        }
+        name = f"{decision.id}-lr{review.number if review else 0}.json"
+        text = json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True)
+        self.packages[name] = text
         return {
             "file": name,
-            "sha256": hashlib.sha256(f"{name}|{self.version}".encode()).hexdigest(),
+            "sha256": hashlib.sha256(text.encode()).hexdigest(),
             "complete": not missing,
-            "missing": missing,
+            "missing": [f"{m['step']}:{m['kind']}" for m in missing],
         }
 
     def _alerts(self, view: Any, lo: date, hi: date) -> None:
@@ -553,113 +711,163 @@ class _Walk:
             return
         first_scan = lo + timedelta(days=1)
         for item in due_items(view, self.reg):  # the scan's own items
-            step, zh, role, attempt, due, start = (
-                item.step, item.zh, item.role, item.attempt, item.due_on, item.start
-            )  # fmt: skip
-            for level, first in _levels(due, start):
-                if first < start or first > hi:
+            for level, first in _levels(item.due_on, item.start):
+                if first < item.start or first > hi:
                     continue
                 # once per level per step attempt, whatever later happens to the due date
-                # (app.alerts._RAISE since 2026-11-26 15:49; before, once per due date)
-                key = (step, attempt, level)
+                key = (item.step, item.attempt, level)
                 if key in self.raised:
                     continue
                 self.raised.add(key)
                 day = max(first, first_scan)
                 alert = Alert(
-                    self.id, self.title, step, zh, role, attempt, level, due, first, _late(due, day)
+                    self.id,
+                    self.title,
+                    item.step,
+                    item.zh,
+                    item.role,
+                    item.attempt,
+                    level,
+                    item.due_on,
+                    first,
+                    _late(item.due_on, day),
+                    item.basis,
+                    item.provisional,
                 )
-                sub = (self.sidx[step] if step else 99) * 10 + ALERT_LEVELS.index(level)
-                self.events.append([day, "alert", SCAN_ACTOR, alert.payload(), None, sub])
+                sub = (self.sidx[item.step] if item.step else 99) * 10
+                sub += ALERT_LEVELS.index(level)
+                self.events.append(
+                    Event(day, "alert", SCAN_ACTOR, alert.payload(), follow=None, sub=sub)
+                )
                 raised = datetime(day.year, day.month, day.day, 0, 30).strftime(_DATE_FMT)
-                self.alert_rows.append((self.id, step, attempt, level, due, first, raised))
-
-    def _notes(self) -> None:
-        """Padding: short working notes on each attempt that ran (``note`` events)."""
-        rate = self.pad_rate
-        if rate <= 0:
-            return
-        rng = self.rng
-        whole, frac = int(rate), rate - int(rate)
-        for a in self.attempts:
-            if a.opened_on is None or a.status == "skipped" or a.step == "initiation":
-                continue
-            k = whole + (1 if rng.random() < frac else 0)
-            end = a.closed_on or CUTOFF
-            span = max(0, (end - a.opened_on).days)
-            texts = NOTES.get(a.step, ("工作推进中。",))
-            actor = self.actors.get(self.proc.step(a.step).role, self.actors["sponsor"])
-            for _ in range(k):
-                on = _workday(a.opened_on + timedelta(days=rng.randint(0, span)), rng)
-                if on > end:
-                    on = end
-                payload = {"step": a.step, "attempt": a.number, "note": rng.choice(texts)}
-                self.events.append([on, "note", actor, payload, False, 0])
+                self.alert_rows.append(
+                    (
+                        raised,
+                        sub,
+                        (self.id, item.step, item.attempt, level, item.due_on, first, raised),
+                    )
+                )
 
     # -- rows ----------------------------------------------------------------------------------
-    def timed_events(self) -> list[tuple[Any, ...]]:
-        """(recorded_at, decision_id, sub, action, actor, effective_on, payload_json), in order."""
+    def decision(self) -> Decision:
+        """The decision as the store holds it now."""
+        return Decision(
+            id=self.id,
+            title=self.title,
+            procedure_id=self.proc.id,
+            procedure_version=self.proc.version,
+            procedure_sha256=PINNED[self.proc.id].sha256,
+            flags=self.flags,
+            sponsor=self.sponsor,
+            target_on=self.target,
+            catalogue_year=self.catalogue_year,
+            registered_on=self.reg,
+            co_sponsors=self.co_sponsors,
+            assignments=dict(self.assignments),
+            status=self.view.status if hasattr(self, "view") else "in_progress",
+            version=self.version,
+            attempts=self.attempts,
+        )
+
+    def timed(self) -> list[tuple[str, Event]]:
+        """Each event with its recording time (UTC, as ``store.audit`` writes it), in order
+        (drawn once: the times come from the walk's random stream)."""
+        if getattr(self, "_timed", None) is None:
+            self._timed = self._times()
+        return self._timed
+
+    def _times(self) -> list[tuple[str, Event]]:
         rng = self.rng
-        by_day: dict[date, list[list[Any]]] = defaultdict(list)
+        by_day: dict[date, list[Event]] = defaultdict(list)
         for e in self.events:
-            by_day[e[0]].append(e)
-        out: list[tuple[Any, ...]] = []
+            by_day[e.day].append(e)
+        out: list[tuple[str, Event]] = []
         for day in sorted(by_day):
             group = by_day[day]
-            alerts = sorted((e for e in group if e[4] is None), key=lambda e: e[5])
+            alerts = sorted((e for e in group if e.follow is None), key=lambda e: e.sub)
             base = f"{day.isoformat()}T"
             for e in alerts:  # one scan at 08:30 Asia/Shanghai, one `now` for all it raises
-                out.append([base + "00:30:00.000000Z", e])
+                out.append((base + "00:30:00.000000Z", e))
             # office hours 09:00-17:30 Shanghai = 01:00-09:30 UTC; follow-ups seconds later
             us = (3600 + rng.randint(0, 7200)) * 1_000_000 + rng.randint(0, 999_999)
-            for e in (e for e in group if e[4] is not None):
-                us += rng.randint(2, 30) * 1_000_000 if e[4] else rng.randint(60, 1200) * 1_000_000
+            for e in (e for e in group if e.follow is not None):
+                us += (
+                    rng.randint(2, 30) * 1_000_000
+                    if e.follow
+                    else rng.randint(60, 1200) * 1_000_000
+                )
                 us += rng.randint(0, 999_999)
                 secs, micro = divmod(us, 1_000_000)
                 hh, rest = divmod(secs, 3600)
                 mm, ss = divmod(rest, 60)
-                out.append([f"{base}{hh:02d}:{mm:02d}:{ss:02d}.{micro:06d}Z", e])
-        rows = []
-        for n, (rec, e) in enumerate(out):
-            payload = e[3]
-            if e[1] == "archive":
+                out.append((f"{base}{hh:02d}:{mm:02d}:{ss:02d}.{micro:06d}Z", e))
+        for n, (_, e) in enumerate(out):
+            if e.action == "archive":  # what app.work.build_archive records
                 name = f"{self.id}.zip"
-                payload = {
+                e.payload = {
                     "file": name,
+                    # a stand-in: the ZIP (documents and a signed export) is not written
                     "sha256": hashlib.sha256(f"{name}|{n}".encode()).hexdigest(),
-                    "documents": len(self.doc_rows),
+                    "documents": len(self.docs),
                     "events": n,  # the decision's events before it (the export in the ZIP)
                 }
-            rows.append((rec, self.id, e[5], e[1], e[2], e[0].isoformat(), canonical_json(payload)))
-        return rows
+        return out
+
+    def timed_events(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The events as (recorded_at, decision_id, sub, action, actor, effective_on,
+        payload_json), in order, and the documents rows (stored when their command ran)."""
+        rows, documents = [], []
+        for rec, e in self.timed():
+            rows.append(
+                (
+                    rec,
+                    self.id,
+                    e.sub,
+                    e.action,
+                    e.actor,
+                    e.day.isoformat(),
+                    canonical_json(e.payload),
+                )
+            )
+            for doc in e.payload.get("documents", ()) if e.action == "complete" else ():
+                stored = rec.replace("T", " ").rstrip("Z")
+                documents.append(
+                    (self.id, e.act.step, e.payload["attempt"], doc["kind"], doc["filename"],
+                     doc["sha256"], doc["size"], stored)
+                )  # fmt: skip
+        return rows, documents
 
     def decision_row(self) -> tuple[Any, ...]:
+        d = self.decision()
+        dates = _dates(d, self.view)
         return (
-            self.id,
-            self.title,
-            self.proc.id,
-            self.proc.version,
-            PINNED[self.proc.id].sha256,
-            _dump(sorted(self.flags)),
-            self.sponsor,
-            self.target,
-            self.catalogue_year,
-            self.reg,
-            self.view.status,
-            self.version,
-            next_due(self.view),
-            self._next_alert(),
+            d.id,
+            d.title,
+            d.procedure_id,
+            d.procedure_version,
+            d.procedure_sha256,
+            _dump(sorted(d.flags)),
+            d.sponsor,
+            d.target_on,
+            d.catalogue_year,
+            d.registered_on,
+            d.status,
+            d.version,
+            _dump(list(d.co_sponsors)),
+            _dump({k: list(v) for k, v in d.assignments.items()}),
+            dates["next_due_on"],
+            self._next_alert(dates["next_due_on"]),
         )
 
-    def _next_alert(self) -> date | None:
+    def _next_alert(self, due: date | None) -> date | None:
         """``decisions.next_alert_on`` after the scan of 2026-11-25 (``store.repository`` and
         ``app.alerts.scan``): a command leaves it unknown (``None``) unless nothing can fall due
         any more; a scan plans the decision once its next due date is within the horizon, then
         again on each date it records, so after the last scan it holds the first level reached
         after that day.  Actions here happen after the day's scan."""
-        due = next_due(self.view)
         if due == NOTHING_DUE:
             return NOTHING_DUE
+        assert due is not None
         if self.last_t >= CUTOFF or due > CUTOFF + HORIZON:
             return None  # changed on the last day, or not planned by any scan since its change
         return reached(CAL, self.view, self.reg, CUTOFF)[1]
@@ -669,40 +877,25 @@ class _Walk:
         for pos, a in enumerate(self.attempts):
             c = _attempt_columns(a)
             due, earliest, prov = self.rowdates[pos]
-            rows.append(
-                (
-                    self.id,
-                    pos,
-                    c["step"],
-                    c["number"],
-                    c["status"],
-                    c["opened_on"],
-                    c["shorten_reason"],
-                    c["closed_on"],
-                    c["outcome"],
-                    c["skip_reason"],
-                    c["pauses"],
-                    c["extensions"],
-                    c["deferrals"],
-                    c["documents"],
-                    bool(c["superseded"]),
-                    due,
-                    earliest,
-                    bool(prov),
-                )
-            )
+            c.update(decision_id=self.id, position=pos, due_on=due, earliest_close_on=earliest,
+                     provisional=bool(prov))  # fmt: skip
+            rows.append(tuple(c[k] for k in ATTEMPT_COLUMNS))
         return rows
+
+    def todo_rows(self) -> list[tuple[Any, ...]]:
+        return [tuple(r[c] for c in TODO_COLUMNS) for r in rows_for(self.decision(), self.view)]
 
 
 DECISION_COLUMNS = (
     "id", "title", "procedure_id", "procedure_version", "procedure_sha256", "flags", "sponsor",
-    "target_on",
-    "catalogue_year", "registered_on", "status", "version", "next_due_on", "next_alert_on",
+    "target_on", "catalogue_year", "registered_on", "status", "version", "co_sponsors",
+    "assignments", "next_due_on", "next_alert_on",
 )  # fmt: skip
 ATTEMPT_COLUMNS = (
     "decision_id", "position", "step", "number", "status", "opened_on", "shorten_reason",
     "closed_on", "outcome", "skip_reason", "pauses", "extensions", "deferrals", "documents",
-    "superseded", "due_on", "earliest_close_on", "provisional",
+    "superseded", "respond_by", "close_provisional", "details", "due_on", "earliest_close_on",
+    "provisional",
 )  # fmt: skip
 DOCUMENT_COLUMNS = (
     "decision_id", "step", "attempt", "kind", "filename", "sha256", "size", "stored_at",
@@ -716,39 +909,58 @@ def _iso(v: Any) -> Any:
     return v.isoformat() if isinstance(v, date) else v
 
 
-def walk_one(spec: tuple[int, str, date, str, int], pad_rate: float) -> _Walk:
-    w = _Walk(spec, pad_rate)
+def walk_one(spec: Spec) -> Walk:
+    w = Walk(spec)
     w.run()
     return w
 
 
-def gen_chunk(
-    chunk: int, specs: list[tuple[int, str, date, str, int]], outdir: str, pad_rate: float
-) -> dict[str, Any]:
-    """Walk a chunk of decisions; write its events into per-month buckets; return the rows."""
-    decisions, attempts, documents, alerts = [], [], [], []
+def write_files(w: Walk, home: Path) -> None:
+    """The walk's document files (by SHA-256, as ``DocumentStore.put`` lays them out) and its
+    package manifests (as ``app.work.build_package`` writes them)."""
+    for e in w.events:
+        for _, _, content in e.files:
+            sha = hashlib.sha256(content).hexdigest()
+            path = home / "documents" / sha[:2] / sha
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(content)
+    if w.packages:
+        out = home / "packages"
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in w.packages.items():
+            (out / name).write_text(text, encoding="utf-8")
+
+
+def gen_chunk(chunk: int, specs: list[Spec], outdir: str, home: str) -> dict[str, Any]:
+    """Walk a chunk of decisions; write its events into per-month buckets and its files into
+    ``home``; return the rows."""
+    decisions, attempts, documents, alerts, todo = [], [], [], [], []
     buckets: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     counts: Counter[str] = Counter()
     status: Counter[str] = Counter()
     per_decision_attempts = []
     failures = 0
+    refused: list[str] = []
     for spec in specs:
-        w = walk_one(spec, pad_rate)
+        w = walk_one(spec)
         failures += w.failures
+        refused += [f"{w.id} {r}" for r in w.refused[:3]]
         d = w.decision_row()
         decisions.append(tuple(_iso(v) for v in d))
-        status[d[9]] += 1
+        status[d[10]] += 1
         rows = w.attempt_rows()
         per_decision_attempts.append(len(rows))
         attempts.extend(tuple(_iso(v) for v in r) for r in rows)
-        for r in w.doc_rows:
-            on = r[7]
-            stored = datetime(on.year, on.month, on.day, 3, 0, tzinfo=UTC).strftime(_DATE_FMT)
-            documents.append((*r[:7], stored))
-        alerts.extend(tuple(_iso(v) for v in r) for r in w.alert_rows)
-        for ev in w.timed_events():
+        todo.extend(tuple(_iso(v) for v in r) for r in w.todo_rows())
+        # in the order the scans raised them: day by day, each scan in the order of its items
+        alerts.extend(tuple(_iso(v) for v in r) for _, _, r in sorted(w.alert_rows))
+        events, docs = w.timed_events()
+        documents.extend(docs)
+        for ev in events:
             buckets[ev[0][:7]].append(ev)
             counts[ev[3]] += 1
+        write_files(w, Path(home))
     out = Path(outdir)
     for month, evs in buckets.items():
         d = out / month
@@ -761,22 +973,173 @@ def gen_chunk(
         "attempts": attempts,
         "documents": documents,
         "alerts": alerts,
+        "todo": todo,
         "counts": counts,
         "status": status,
         "attempt_counts": per_decision_attempts,
         "failures": failures,
+        "refused": refused[:10],
     }
 
 
-def pilot(specs: list[tuple[int, str, date, str, int]]) -> tuple[float, float]:
-    """Natural events and opened attempts per decision, on a sample walked without padding."""
-    events = opened = 0
-    for spec in specs:
-        w = walk_one(spec, 0.0)
-        events += len(w.events)
-        opened += sum(
-            1
-            for a in w.attempts
-            if a.opened_on is not None and a.status != "skipped" and a.step != "initiation"
-        )
-    return events / len(specs), opened / len(specs)
+# -- the same histories through the real commands ---------------------------------------------
+def replay_with_commands(walks: list[Walk], home: Path) -> Path:
+    """Run ``walks`` through the real ``Commands``, a daily ``app.alerts.scan`` at 08:30 and
+    ``app.work``'s package and archive builders, each at the time the walk gave it, on a new
+    SQLite home; the database file.  Slow (every command, and a scan per day): for samples."""
+    import sqlite3
+
+    from app.alerts import scan
+    from app.commands import Attachment
+    from app.work import build_archive, build_package
+    from store.dbapi import Database
+
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "decide.db"
+    db = Database(f"sqlite:///{path}")
+    db.ensure_schema()
+    now = [datetime(2019, 1, 1, tzinfo=UTC)]
+    cmds = Commands(db, home, clock=lambda: now[0])
+    by_day: dict[date, list[tuple[str, Walk, Event]]] = defaultdict(list)
+    for w in walks:
+        for rec, e in w.timed():
+            if e.follow is not None:  # the scan's are raised by the scan itself
+                by_day[e.day].append((rec, w, e))
+    files = home / "attachments"
+    day, n = min(w.reg for w in walks), 0
+    try:
+        while day <= CUTOFF:
+            now[0] = datetime(day.year, day.month, day.day, 0, 30, tzinfo=UTC)
+            scan(cmds, day)
+            for rec, w, e in sorted(by_day.get(day, ()), key=lambda x: (x[0], x[1].id)):
+                now[0] = datetime.fromisoformat(rec.replace("Z", "+00:00"))
+                act, who = e.act, e.actor
+                if e.action == "register":
+                    year, number = w.id.split("-")
+                    with sqlite3.connect(path) as con:  # the id the walk was given
+                        con.execute(
+                            "INSERT OR REPLACE INTO id_counters (year, last) VALUES (?, ?)",
+                            (int(year), int(number) - 1),
+                        )
+                    con.close()
+                    decision = cmds.register(
+                        title=w.title,
+                        procedure_id=w.proc.id,
+                        sponsor=w.sponsor,
+                        actor=who,
+                        flags=sorted(w.flags),
+                        target_on=w.target,
+                        catalogue_year=w.catalogue_year,
+                        on=e.day,
+                        co_sponsors=w.co_sponsors,
+                        assign=[f"{r}={u}" for r, units in w.assignments.items() for u in units],
+                    )
+                    assert decision.id == w.id, (decision.id, w.id)
+                elif e.action == "start":
+                    cmds.start(
+                        w.id,
+                        act.step,
+                        actor=who,
+                        on=act.on,
+                        shorten_reason=act.shorten_reason,
+                        respond_by=act.respond_by,
+                        methods=act.methods,
+                        comment_until=act.comment_until,
+                    )
+                elif e.action == "complete":
+                    attachments = []
+                    for kind, filename, content in e.files:
+                        n += 1
+                        target = files / str(n) / filename
+                        target.parent.mkdir(parents=True)
+                        target.write_bytes(content)
+                        attachments.append(Attachment(kind, target))
+                    cmds.complete(
+                        w.id,
+                        act.step,
+                        actor=who,
+                        on=act.on,
+                        outcome=act.outcome,
+                        note=e.note,
+                        attachments=attachments,
+                        meeting=act.meeting,
+                        next_meeting_on=act.next_meeting_on,
+                    )
+                elif e.action == "skip":
+                    cmds.skip(w.id, act.step, actor=who, reason=act.reason, on=act.on)
+                elif e.action == "extend":
+                    cmds.extend(w.id, act.step, actor=who, reason=act.reason, on=act.on)
+                elif e.action == "package":
+                    build_package(cmds, w.id)
+                elif e.action == "archive":
+                    build_archive(cmds, w.id)
+            day += timedelta(days=1)
+    finally:
+        db.close()
+    return path
+
+
+_COMPARED = {
+    "decisions": ("id", "SELECT * FROM decisions WHERE id IN ({ids}) ORDER BY id", ()),
+    "step_attempts": (
+        "decision_id",
+        "SELECT * FROM step_attempts WHERE decision_id IN ({ids}) ORDER BY decision_id, position",
+        ("id",),
+    ),
+    "documents": (
+        "decision_id",
+        "SELECT * FROM documents WHERE decision_id IN ({ids}) ORDER BY decision_id, id",
+        ("id",),
+    ),
+    "alerts": (
+        "decision_id",
+        "SELECT * FROM alerts WHERE decision_id IN ({ids}) ORDER BY decision_id, id",
+        ("id",),
+    ),
+    "todo": (
+        "decision_id",
+        "SELECT * FROM todo WHERE decision_id IN ({ids}) ORDER BY decision_id, step, unit",
+        (),
+    ),
+    "audit_events": (
+        "decision_id",
+        "SELECT * FROM audit_events WHERE decision_id IN ({ids}) ORDER BY decision_id, seq",
+        ("seq", "prev_hash", "hash", "decision_prev_hash"),
+    ),
+}
+
+
+def _table(con: Any, sql: str, ids: list[str], skip: tuple[str, ...]) -> list[dict[str, Any]]:
+    cur = con.execute(sql.format(ids=", ".join("?" * len(ids))), ids)
+    names = [c[0] for c in cur.description]
+    rows = []
+    for row in cur.fetchall():
+        item = {k: v for k, v in zip(names, row, strict=True) if k not in skip}
+        if item.get("action") == "archive":  # the ZIP is not written: its digest is a stand-in
+            payload = json.loads(item["payload"])
+            payload.pop("sha256", None)
+            item["payload"] = canonical_json(payload)
+        rows.append(item)
+    return rows
+
+
+def compare(generated: Path, replayed: Path, ids: list[str]) -> list[str]:
+    """Where the generated rows of ``ids`` differ from those the commands wrote (empty: none),
+    table by table, each difference named with both values."""
+    import sqlite3
+
+    found: list[str] = []
+    with sqlite3.connect(generated) as a, sqlite3.connect(replayed) as b:
+        for table, (_, sql, skip) in _COMPARED.items():
+            mine, theirs = _table(a, sql, ids, skip), _table(b, sql, ids, skip)
+            if len(mine) != len(theirs):
+                found.append(f"{table}: {len(mine)} rows generated, {len(theirs)} by the commands")
+            for x, y in zip(mine, theirs, strict=False):
+                differ = {k: (x.get(k), y.get(k)) for k in {*x, *y} if x.get(k) != y.get(k)}
+                if differ:
+                    where = x.get("decision_id") or x.get("id")
+                    found.append(f"{table} ({where}): {differ}")
+                    break  # the first difference of a table: the rest usually follow from it
+    a.close()
+    b.close()
+    return found

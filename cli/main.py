@@ -15,7 +15,7 @@ from typing import Any
 import typer
 
 # each module adds its commands to the app, in the order ``decide --help`` lists them
-from cli import accounts, admin, audit, decisions, procedures, render, service, web  # noqa: F401
+from cli import accounts, admin, audit, builds, decisions, procedures, render, service, web  # noqa: F401
 from cli.common import app, close_opened
 from cli.render import stdout_gone
 from procedures import DecideError, InputError

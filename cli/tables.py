@@ -18,6 +18,7 @@ from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.markup import escape
 from rich.table import Table
 
+from app.shapes import ACTION_LABELS
 from cli.render import ALERT_STYLE, alert_text, outcome_label
 from procedures import Procedure
 from procedures.model import COUNTING
@@ -82,24 +83,6 @@ LEGEND_WIDE = (
     "会议 set by the meeting · 目标 catalogue target · 暂定 provisional (no official calendar yet) "
     "· #N attempt N"
 )
-ACTION_LABELS = {
-    "register": "登记 register",
-    "start": "开始 start",
-    "complete": "完成 complete",
-    "skip": "跳过 skip",
-    "extend": "延期 extend",
-    "reuse": "沿用 reuse",
-    "attach": "附加材料 attach",
-    "recompute_dates": "重算日期 recompute_dates",
-    "amend": "修改 amend",
-    "procedure_migrate": "迁移程序 procedure_migrate",
-    "alert": "提醒 alert",
-    "package": "材料包 package",
-    "archive": "归档包 archive",
-    "person_add": "添加人员 person_add",
-    "person_remove": "移除人员 person_remove",
-    "calendar_import": "导入日历 calendar_import",
-}
 
 
 _SHORT_DATES = ("最早\nmin", "到期\ndue", "完成\ndone")

@@ -100,8 +100,10 @@ async def handle(item_id: int, worker: str) -> dict[str, Any]:
 def _work(cmds: Commands, row: OutboxItem, worker: str) -> dict[str, Any]:
     build = build_package if row.kind == "build_package" else build_archive
     out = build(cmds, row.decision_id or "")
-    outbox.finish(cmds, row.id, worker=worker, tries=row.tries, outcome="done")
-    return {"id": row.id, "kind": row.kind, "ok": True, "outcome": "done", "file": str(out.path)}
+    # "current": a user had it built for this state already (app.builds): no second file
+    outcome = "done" if out.built else "current"
+    outbox.finish(cmds, row.id, worker=worker, tries=row.tries, outcome=outcome)
+    return {"id": row.id, "kind": row.kind, "ok": True, "outcome": outcome, "file": str(out.path)}
 
 
 @flow(name="decision-outbox", flow_run_name="decision-{decision_id}")

@@ -17,11 +17,11 @@ import enum
 import hashlib
 import json
 from collections.abc import Collection, Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from store.audit import GENESIS, Problem, canonical_json, event_text
 from store.merkle import Range
-from store.note import NoteError, open_checkpoint
+from store.note import NoteError, Parsed, open_checkpoint
 from store.signing import checkpoint_error
 
 __all__ = [
@@ -181,6 +181,9 @@ class ChainCheck:
         self.last_hash = GENESIS
         self.wanted = set(checkpoint_seqs)
         self.found: dict[int, str] = {0: GENESIS}  # the hashes of the checkpointed events
+        # each checkpoint's signature checked once, however many questions are asked of it
+        # (checkpoint_problems, signed_upto, any_signed): Ed25519 is most of their cost
+        self.signatures: dict[tuple[object, ...], object] = {}
         self._before_last = GENESIS
         self._last_bad = -1
         self._by_decision: dict[str, str] = {}
@@ -460,16 +463,35 @@ def _keys(c: Checkpoint, trusted: Collection[bytes] | None) -> Collection[bytes]
         return []
 
 
+def _signature(c: Checkpoint, chain: ChainCheck, trusted: Collection[bytes] | None) -> object:
+    """What checking ``c``'s signature gives — an old-style checkpoint's error (or None), a
+    note's parsed checkpoint or its ``NoteError`` — computed once per verification."""
+    keys = tuple(_keys(c, trusted))
+    key = (c.seq, c.hash, c.signed_at, c.public_key, c.signature, keys, trusted is None)
+    if key not in chain.signatures:
+        if not c.is_note:
+            found: object = checkpoint_error(
+                c.seq, c.hash, c.signed_at, c.public_key, c.signature, trusted
+            )
+        else:
+            try:
+                found = open_checkpoint(c.signature, keys)[0]
+            except NoteError as exc:
+                found = exc
+        chain.signatures[key] = found
+    return chain.signatures[key]
+
+
 def _judge(c: Checkpoint, chain: ChainCheck, trusted: Collection[bytes] | None) -> _Judged:
     if not c.is_note:
-        error = checkpoint_error(c.seq, c.hash, c.signed_at, c.public_key, c.signature, trusted)
+        error = cast("str | None", _signature(c, chain, trusted))
         if c.seq > chain.last_seq or c.seq not in chain.found:
             return _Judged(error, c.seq, None)
         return _Judged(error, c.seq, chain.found[c.seq] == c.hash)
-    try:
-        parsed, _ = open_checkpoint(c.signature, _keys(c, trusted))
-    except NoteError as exc:
-        return _Judged(str(exc), c.seq, None)
+    parsed = _signature(c, chain, trusted)
+    if isinstance(parsed, NoteError):
+        return _Judged(str(parsed), c.seq, None)
+    assert isinstance(parsed, Parsed)
     if parsed.size != c.seq:
         return _Judged(f"its note is for {parsed.size} events, not {c.seq}", c.seq, None)
     root = chain.roots.get(parsed.size)

@@ -144,3 +144,29 @@ def national() -> Procedure:
 @pytest.fixture(scope="session")
 def cal() -> WorkCalendar:
     return WorkCalendar.official()
+
+
+# The longest tests start first, so that the two xdist workers finish together instead of one
+# idling while the other runs a 30-second test collected last; and the tests under Prefect's
+# harness (about 10 s to start, once per worker process) share one worker (``xdist_group``, run
+# with ``--dist loadgroup``: the Makefile).  The order within a file is kept.
+_FIRST = (
+    "tests/e2e/test_serve.py",
+    "tests/flows/",
+    "tests/integration/test_alert_index.py",
+    "tests/web/test_browser.py",
+    "tests/unit/test_properties.py",
+    "tests/integration/test_audit_split.py",
+    "tests/integration/test_deep_verify.py",
+    "tests/e2e/test_cli.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next((i for i, p in enumerate(_FIRST) if item.nodeid.startswith(p)), len(_FIRST))
+
+    items.sort(key=rank)
+    for item in items:
+        if "prefect_harness" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("prefect"))

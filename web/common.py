@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,8 +16,10 @@ from starlette.datastructures import FormData
 
 from app.accounts import Identity
 from app.commands import Commands
+from app.shapes import ACTION_LABELS
 from procedures import AccessDenied, Conflict, DecideError, InputError, NotFound, RuleViolation
-from procedures.planner import ALERT_LABELS
+from procedures.names import MEETING_TYPES
+from procedures.planner import ALERT_LABELS, DECISION_STATUS_LABELS, STATUS_LABELS
 from web import session
 
 __all__ = [
@@ -68,7 +69,30 @@ BASIS_ZH = {
     "office_policy": "办公室政策",
     "meeting": "会议确定",
 }
-templates.env.globals.update(ALERT_LABELS=ALERT_LABELS, LIGHT_ZH=LIGHT_ZH, BASIS_ZH=BASIS_ZH)
+# what the page after a successful form says (its ``done`` query value)
+DONE_ZH = {
+    "register": "已登记 registered",
+    "start": "已开始 started",
+    "complete": "已完成 completed",
+    "attach": "已上传 uploaded",
+    "extend": "已延期 extended",
+    "skip": "已跳过 skipped",
+    "reuse": "已沿用前次结果 reused",
+    "package": "已生成提请审议材料清单 package manifest built",
+    "archive": "已生成归档包 archive built",
+    "package-current": "材料清单已是最新，未重复生成 the manifest for this state already stands",
+    "archive-current": "归档包已是最新，未重复生成 the archive for this state already stands",
+}
+templates.env.globals.update(
+    ALERT_LABELS=ALERT_LABELS,
+    LIGHT_ZH=LIGHT_ZH,
+    BASIS_ZH=BASIS_ZH,
+    DONE_ZH=DONE_ZH,
+    ACTION_LABELS=ACTION_LABELS,
+    MEETING_TYPES=MEETING_TYPES,
+    STATUS_LABELS=STATUS_LABELS,
+    DECISION_STATUS_LABELS=DECISION_STATUS_LABELS,
+)
 
 
 class NeedLogin(Exception):
@@ -112,18 +136,24 @@ async def form_of(request: Request) -> FormData:
 def page(
     request: Request, name: str, who: Identity | None, status: int = 200, **context: Any
 ) -> HTMLResponse:
+    from app.clock import today_shanghai
+
     token = session.token_of(request)
-    return templates.TemplateResponse(
+    response = templates.TemplateResponse(
         request,
         name,
         {
             "who": who,
             "csrf": session.csrf_for(token) if token and who else "",
-            "today": context.pop("today", date.today()),
+            "today": context.pop("today", None) or today_shanghai(),
             **context,
         },
         status_code=status,
     )
+    # never kept by the browser: the back button after an action (or after logging out on a
+    # shared office PC) asks the server again, so it shows the state now, or the login page
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def status_of(exc: DecideError) -> int:

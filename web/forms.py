@@ -1,5 +1,5 @@
 """The console's forms: sign-in and out, registering a decision, acting on a step (with an
-upload), verifying the audit chain, and administering accounts.  Every POST carries the CSRF
+upload), verifying the audit chain (accounts: ``web.accounts``).  Every POST carries the CSRF
 value (``web.common.form_of``); a refusal re-renders the page with the rule, the article and
 the remedy."""
 
@@ -36,6 +36,16 @@ from web.common import Services, caller, form_of, page
 __all__ = ["router"]
 
 CHUNK = 1 << 16
+DATE_LABELS = {  # the form fields' Chinese names, for a date that is not one
+    "on": "生效日期",
+    "target": "目标日期",
+    "respond_by": "要求答复日期",
+    "comment_until": "征求意见截止",
+    "next_meeting": "下次会议",
+    "hearing_on": "听证会举行日期",
+    "hearing_notice_on": "听证会公告日期",
+    "hearing_materials_on": "听证材料送达日期",
+}
 VERBS = ("start", "complete", "skip", "extend", "reuse", "attach")
 
 
@@ -51,7 +61,10 @@ def _day(form: FormData, name: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError as exc:
-        raise InputError(f"日期无效 {name}: {value!r} is not a date (YYYY-MM-DD)") from exc
+        label = DATE_LABELS.get(name, name)
+        raise InputError(
+            f"日期无效 {label} {name}: {value!r} is not a date (YYYY-MM-DD, 如 2025-03-03)"
+        ) from exc
 
 
 def _all(form: FormData, name: str) -> tuple[str, ...]:
@@ -223,15 +236,18 @@ def router(services: Services) -> APIRouter:
         form = await form_of(request)
         who = await run_in_threadpool(caller, request, cmds)
         try:
-            target = _text(form, "target")
             year = _text(form, "catalogue_year")
+            if year is not None and not (year.isascii() and year.isdigit()):
+                raise InputError(
+                    f"目录年度须为四位数字 catalogue year {year!r} is not a year (2025)"
+                )
             req = RegisterRequest(
                 title=_text(form, "title") or "",
                 procedure=_text(form, "procedure") or "national-2019",
                 sponsor=_text(form, "sponsor") or "",
                 flag=_all(form, "flag"),
-                target=date.fromisoformat(target) if target else None,
-                catalogue_year=int(year) if year and year.isdigit() else None,
+                target=_day(form, "target"),
+                catalogue_year=int(year) if year else None,
                 on=_day(form, "on"),
                 co_sponsor=tuple(
                     u.strip() for u in (_text(form, "co_sponsor") or "").split(",") if u.strip()
@@ -295,37 +311,6 @@ def router(services: Services) -> APIRouter:
         chain_only = _text(form, "chain_only") is not None
         report = await run_in_threadpool(lambda: verify_for(cmds, who, replay=not chain_only))
         return page(request, "verify.html", who, today=cmds.today(), report=report)
-
-    @r.post("/accounts")
-    async def add(request: Request, cmds: Cmds) -> Response:
-        from app.accounts import add_account
-
-        form = await form_of(request)
-        who = await run_in_threadpool(caller, request, cmds)
-        await run_in_threadpool(
-            lambda: add_account(
-                cmds, who, login=_text(form, "login") or "", name=_text(form, "name") or "",
-                unit=_text(form, "unit") or "", roles=_all(form, "role"),
-                admin=_text(form, "admin") is not None, password=_text(form, "password"),
-            )
-        )  # fmt: skip
-        return RedirectResponse("/accounts?done=add", status_code=303)
-
-    @r.post("/accounts/{login}")
-    async def change(request: Request, login: str, cmds: Cmds) -> Response:
-        from app.accounts import change_account
-
-        form = await form_of(request)
-        who = await run_in_threadpool(caller, request, cmds)
-        active = _text(form, "active")
-        await run_in_threadpool(
-            lambda: change_account(
-                cmds, who, login, grant=_all(form, "grant"), revoke=_all(form, "revoke"),
-                active=None if active is None else active == "1",
-                reason=_text(form, "reason") or "",
-            )
-        )  # fmt: skip
-        return RedirectResponse("/accounts?done=change", status_code=303)
 
     _ = Identity
     return r

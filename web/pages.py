@@ -15,7 +15,7 @@ from app.accounts import Identity
 from app.commands import Commands
 from procedures import DecideError, preset_ids
 from procedures.planner import ALERT_LEVELS
-from web import forms, session, steps
+from web import accounts, builds, forms, session, steps
 from web.common import (
     BadCsrf,
     NeedLogin,
@@ -143,7 +143,18 @@ def router(services: Services) -> APIRouter:
 
         d, _ = cmds.status(decision_id, who=me)
         events = [(e, json.loads(e.payload)) for e in audit_events(cmds, decision_id, me)]
-        return page(request, "audit.html", me, today=cmds.today(), d=d, events=events)
+        proc = cmds.procedure_of(d)
+        return page(
+            request,
+            "audit.html",
+            me,
+            today=cmds.today(),
+            d=d,
+            events=events,
+            step_zh={s.id: s.zh for s in proc.steps},
+            outcome_zh={(s.id, o.id): o.zh for s in proc.steps for o in s.outcomes},
+            kinds={k.id: k.zh for k in proc.documents},
+        )
 
     @r.get("/decisions/{decision_id}/audit.jsonl")
     def audit_export(decision_id: str, cmds: Cmds, me: Who) -> Response:
@@ -216,11 +227,9 @@ def router(services: Services) -> APIRouter:
     @r.get("/accounts")
     @read
     def accounts(request: Request, cmds: Cmds, me: Who) -> Response:
-        from app.accounts import list_accounts
+        from web.accounts import accounts_page
 
-        return page(
-            request, "accounts.html", me, today=cmds.today(), accounts=list_accounts(cmds, me)
-        )
+        return accounts_page(request, cmds, me)
 
     return r
 
@@ -265,21 +274,84 @@ def _filters(
 
 def install(app: FastAPI, services: Services) -> None:
     """Mount the console on ``app``: its pages, its forms, its stylesheet, and the pages for a
-    missing session, a missing CSRF value and a refusal (the API keeps its JSON errors)."""
+    missing session, a missing CSRF value, a refusal, an unknown page or a malformed query, and
+    an unexpected error — in Chinese with the English beside it, the navigation kept for a
+    signed-in user, never a traceback (the API under /api/ keeps its JSON errors)."""
+    from fastapi.concurrency import run_in_threadpool
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
     app.include_router(router(services))
     app.include_router(forms.router(services))
+    app.include_router(builds.router(services))
+    app.include_router(accounts.router(services))
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    json_handler = app.exception_handlers.get(DecideError)
+    api_handlers = {
+        kind: app.exception_handlers.get(kind)
+        for kind in (DecideError, HTTPException, RequestValidationError, Exception)
+    }
 
-    async def decide_error(request: Request, exc: Exception) -> Response:
-        if request.url.path.startswith("/api/") and json_handler is not None:
-            answer: Response = await json_handler(request, exc)  # type: ignore[misc]
-            return answer
-        return error_page(request, exc)
+    def signed_in(request: Request) -> Identity | None:
+        if session.token_of(request) is None:
+            return None
+        try:
+            return caller(request, services())
+        except Exception:  # no valid session, or no database: the page shows no navigation
+            return None
 
-    async def web_error(request: Request, exc: Exception) -> Response:
-        return error_page(request, exc)
+    def handler(kind: type[Exception]) -> Any:
+        async def answer(request: Request, exc: Exception) -> Response:
+            api = api_handlers.get(kind)
+            if request.url.path.startswith("/api/") and api is not None:
+                response: Response = await api(request, exc)  # type: ignore[misc]
+                return response
+            if isinstance(exc, NeedLogin):
+                return error_page(request, exc)
+            who = await run_in_threadpool(signed_in, request)
+            if isinstance(exc, DecideError | BadCsrf):
+                return error_page(request, exc, who)
+            return other_error_page(request, exc, who)
 
-    app.add_exception_handler(DecideError, decide_error)
-    app.add_exception_handler(NeedLogin, web_error)
-    app.add_exception_handler(BadCsrf, web_error)
+        return answer
+
+    for kind in (DecideError, NeedLogin, BadCsrf, HTTPException, RequestValidationError, Exception):
+        app.add_exception_handler(kind, handler(kind))
+
+
+def other_error_page(request: Request, exc: Exception, who: Identity | None) -> Response:
+    """An unknown page, a wrong method, a malformed query value, or a bug (logged, never shown)."""
+    import logging
+
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    if isinstance(exc, HTTPException):
+        status = exc.status_code
+        title, message = {
+            404: (
+                "页面不存在 page not found",
+                "没有这个页面 there is no such page: 请从导航进入 use the menu",
+            ),
+            405: (
+                "不支持此操作 method not allowed",
+                "此地址不接受该请求 this address does not take this request: 请从页面上的表单提交 use the page's form",
+            ),
+        }.get(status, ("请求无效 bad request", str(exc.detail)))
+    elif isinstance(exc, RequestValidationError):
+        status = 400
+        fields = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg', '')}"
+            for e in exc.errors()
+        )
+        title, message = (
+            "输入无效 invalid input",
+            f"请检查地址中的参数 check the address's values ({fields})",
+        )
+    else:
+        logging.getLogger("decide.web").exception("unexpected error")
+        status = 500
+        title, message = (
+            "内部错误 internal error",
+            "出现了意外错误，已记录 an unexpected error was logged: 请稍后再试或联系管理员 try again later or ask an admin",
+        )
+    return page(request, "error.html", who, status=status, title=title, message=message)

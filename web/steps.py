@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from fastapi import Request
@@ -14,6 +13,7 @@ from fastapi.responses import HTMLResponse
 
 from app import permissions
 from app.accounts import Identity
+from app.builds import built_files
 from app.commands import Commands
 from procedures import (
     AccessDenied,
@@ -30,7 +30,7 @@ from procedures import (
     check,
 )
 from procedures.state import Action, Attach, Decision, Reuse
-from web import timeline
+from web import builds, timeline
 from web.common import page
 
 __all__ = ["Offer", "StepOffers", "built_files", "decision_page", "offers_for"]
@@ -111,16 +111,6 @@ def offers_for(
     return rows
 
 
-def built_files(cmds: Commands, decision_id: str) -> list[Path]:
-    """The package manifests and archive ZIPs the flows wrote for the decision."""
-    found: list[Path] = []
-    for folder, pattern in (("packages", "*.json"), ("archives", "*.zip")):
-        base = cmds.home / folder
-        if base.is_dir():
-            found += sorted(p for p in base.glob(pattern) if p.name.startswith(decision_id))
-    return found
-
-
 MEETING_ROWS = 12  # member rows of the meeting form (an executive meeting: head, deputies, ...)
 
 
@@ -159,6 +149,7 @@ def decision_page(
         docs=docs,
         timeline=picture,
         files=[p.name for p in built_files(cmds, decision_id)],
+        builds=builds.offers(who, d, view.status),
         refusal=refusal,
         failed=failed,
         done=request.query_params.get("done"),

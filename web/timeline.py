@@ -4,6 +4,7 @@ Inline SVG drawn here from the plan, so the page needs no script and no chart li
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -17,6 +18,7 @@ __all__ = ["Row", "rows_of", "svg"]
 
 WIDTH, LABEL, ROW, HEAD = 960, 190, 26, 34
 MAX_DAYS = 800  # beyond this the days off are not shaded one by one
+MONTH_LABEL = 56  # a "2025-03" at the picture's 12 px, and a gap: labels closer would overlap
 
 
 @dataclass(frozen=True)
@@ -58,9 +60,21 @@ def rows_of(decision: Decision, view: Plan) -> list[Row]:
 
 
 def _span(rows: Sequence[Row], as_of: date) -> tuple[date, date]:
-    days = [r.opened for r in rows] + [as_of]
+    """The days drawn: from the first opening to the last date shown, today included while an
+    attempt is still open (a closed decision's picture does not stretch to today)."""
+    days = [r.opened for r in rows]
     days += [d for r in rows for d in (r.closed, r.earliest, r.due) if d]
+    if any(r.closed is None for r in rows):
+        days.append(as_of)
     return min(days), max(days) + timedelta(days=1)
+
+
+def _label_every(month_width: float) -> int:
+    """Label every Nth month (N dividing a year, then whole years) so labels never overlap."""
+    for every in (1, 2, 3, 6, 12):
+        if every * month_width >= MONTH_LABEL:
+            return every
+    return 12 * math.ceil(MONTH_LABEL / max(12 * month_width, 1e-9))
 
 
 def svg(rows: list[Row], cal: WorkCalendar, as_of: date) -> str:
@@ -103,14 +117,18 @@ def _svg(rows: tuple[Row, ...], cal: WorkCalendar, as_of: date) -> str:
                     f'<rect class="makeup" x="{x(d):.1f}" y="{HEAD - 4}" width="{scale:.2f}" '
                     f'height="{ROW * len(rows) + 4}"><title>{d} 调休上班</title></rect>'
                 )
+    every = _label_every(30.44 * scale)
     month = date(lo.year, lo.month, 1)
     while month < hi:
         if month >= lo:
             out.append(
                 f'<line class="grid" x1="{x(month):.1f}" x2="{x(month):.1f}" y1="14" '
                 f'y2="{HEAD + ROW * len(rows)}"/>'
-                f'<text class="month" x="{x(month) + 2:.1f}" y="24">{month:%Y-%m}</text>'
             )
+            if (month.year * 12 + month.month - 1) % every == 0 and x(month) + MONTH_LABEL <= WIDTH:
+                out.append(
+                    f'<text class="month" x="{x(month) + 2:.1f}" y="24">{month:%Y-%m}</text>'
+                )
         month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
     for i, r in enumerate(rows):
         y = HEAD + i * ROW
@@ -134,11 +152,12 @@ def _svg(rows: tuple[Row, ...], cal: WorkCalendar, as_of: date) -> str:
                     f'<path class="mark {cls}" d="M{x(d):.1f} {y + 2} l5 -0 l-5 20 l-5 -20 z">'
                     f"<title>{name} {cls} {d}{mark}</title></path>"
                 )
-    today = x(as_of)
-    out.append(
-        f'<line class="today" x1="{today:.1f}" x2="{today:.1f}" y1="{HEAD - 6}" '
-        f'y2="{HEAD + ROW * len(rows)}"><title>今日 as of {as_of}</title></line>'
-    )
+    if lo <= as_of < hi:
+        today = x(as_of)
+        out.append(
+            f'<line class="today" x1="{today:.1f}" x2="{today:.1f}" y1="{HEAD - 6}" '
+            f'y2="{HEAD + ROW * len(rows)}"><title>今日 as of {as_of}</title></line>'
+        )
     legend_y = HEAD + ROW * len(rows) + 20
     legend = [
         ("open", "进行中"),

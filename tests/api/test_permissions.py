@@ -50,6 +50,11 @@ MATRIX: dict[str, dict[str, int]] = {
     "GET /decisions/{id}/documents": READERS,
     "GET /documents/{sha256}": row(200, 200, 200, 404, 200, 200, 401),
     "GET /decisions/{id}/audit": READERS,
+    # the package manifest: the sponsor's units, the office, the justice bureau (app.permissions
+    # BUILDERS); the archive: the archivist alone (none of these callers)
+    "POST /decisions/{id}/builds/package": row(403, 200, 200, 403, 200, 403, 401),
+    "POST /decisions/{id}/builds/archive": row(403, 403, 403, 403, 403, 403, 401),
+    "GET /decisions/{id}/files/{name}": READERS,
     "GET /overdue": EVERYONE,
     "POST /audit/verify": AUDITING,
     "GET /accounts": AUDITING,  # app.accounts.list_accounts: admins and auditors
@@ -71,7 +76,9 @@ def filed(world: World, tmp_path_factory: Any) -> str:
     )
     cmds.execute(attach, actor=sponsor)
     from app.documents import documents_of
+    from app.work import build_package
 
+    build_package(cmds, world.decision)  # for GET /decisions/{id}/files/{name}
     return documents_of(cmds, world.decision).documents[-1].sha256
 
 
@@ -107,6 +114,7 @@ def call_for(route: str, world: World, caller: str, sha: str, victim: str) -> Ca
     changing step routes, so one caller's act never changes another's answer)."""
     method, template = route.split(" ", 1)
     path = template.replace("{sha256}", sha).replace("{login}", victim)
+    path = path.replace("{name}", f"{world.decision}-lr0.json")
     kw: dict[str, Any] = {}
     if "{id}" in path:
         fresh = "/steps/" in path
@@ -176,7 +184,10 @@ def test_the_matrix_names_every_route_the_api_serves(world: World) -> None:
         for method in methods
     }
     named = {
-        r.replace("drafting", "{step}").replace("expert_review", "{step}")
+        r.replace("drafting", "{step}")
+        .replace("expert_review", "{step}")
+        .replace("builds/package", "builds/{kind}")
+        .replace("builds/archive", "builds/{kind}")
         for r in (route.replace("{id}", "{decision_id}") for route in MATRIX)
     }
     assert served == named

@@ -6,11 +6,14 @@ README are written to docs/screenshots/."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 import shutil
 import socket
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -178,6 +181,18 @@ def test_five_units_take_one_decision_from_registration_to_archiving(
     li = Desk(browser, server, "li")
     li.done(li.act(d, "archiving", "start", "2026-01-05"))
     li.done(li.act(d, "archiving", "complete", "2026-01-09"))
+    # the archivist builds the archive ZIP now (no decide serve here) and downloads it
+    li.page.goto(f"{server}/decisions/{d}")
+    assert "尚未生成" in li.page.inner_text("#built + p")
+    li.page.click("#build-archive")
+    li.page.wait_for_selector(f"a[href$='/files/{d}.zip']")
+    with li.page.expect_download() as fetched:
+        li.page.click(f"a[href$='/files/{d}.zip']")
+    bundle = tmp_path / "archive.zip"
+    fetched.value.save_as(bundle)
+    with zipfile.ZipFile(bundle) as zf:
+        assert {"manifest.json", "audit.jsonl"} <= set(zf.namelist())
+        assert json.loads(zf.read("manifest.json"))["audit"]["verified"] is True
     # the decision page: every step done, the timeline drawn, at both widths
     page = li.page
     page.goto(f"{server}/decisions/{d}")
@@ -254,3 +269,92 @@ def test_the_pages_fit_the_screen(browser: Browser, server: str, size: tuple[int
         assert _fits(page), f"{page.url} scrolls sideways at {width}px"
     context.close()
     _ = shutil
+
+
+def test_an_admin_administers_accounts_through_the_pages(
+    browser: Browser, server: str, cmds: Commands
+) -> None:
+    from app.accounts import create_token
+    from procedures import AccessDenied
+
+    admin = Desk(browser, server, "admin")
+    p = admin.page
+    p.goto(f"{server}/accounts")
+    # a new account, typed and sent with the keyboard alone
+    p.focus("#n-login")
+    p.keyboard.type("sun")
+    for field, value in (("#n-name", "孙科员"), ("#n-unit", "区财政局"), ("#n-pw", PASSWORD)):
+        p.focus(field)
+        p.keyboard.type(value)
+    p.focus("#n-role-sponsor")
+    p.keyboard.press("Space")
+    p.focus("#n-pw")
+    p.keyboard.press("Enter")
+    p.wait_for_selector("#account-sun")
+    assert "已新增账户" in p.inner_text("[role=status]")
+    # a role granted, then the first one revoked, each with its reason
+    for action, role in (("g", "expert"), ("r", "sponsor")):
+        p.select_option(f"#{action}-sun", role)
+        p.fill("#why-sun", "调整分工")
+        p.click("form[action='/accounts/sun'] button[type=submit]")
+        p.wait_for_selector("[role=status]")
+    assert p.inner_text("#account-sun td:nth-child(4)").split() == ["专家、专业机构", "expert"]
+    # a mistake is shown with its rule: an admin granting themselves
+    p.select_option("#g-admin", "auditor")
+    p.fill("#why-admin", "试一试")
+    p.click("form[action='/accounts/admin'] button[type=submit]")
+    p.wait_for_selector("#refusal")
+    assert "permission.self_grant" in p.inner_text("#refusal")
+    # five wrong passwords lock the login; the admin unlocks it and sun signs in
+    for _ in range(5):
+        with contextlib.suppress(AccessDenied):
+            create_token(cmds, "sun", "wrong password!")
+    p.goto(f"{server}/accounts")
+    assert "已锁定" in p.inner_text("#account-sun")
+    p.click("#unlock-sun")
+    p.wait_for_selector("[role=status]")
+    assert "已解锁" in p.inner_text("[role=status]") and "已锁定" not in p.inner_text(
+        "#account-sun"
+    )
+    Desk(browser, server, "sun").context.close()
+    # a form posted without its CSRF value is refused
+    assert admin.context.request.post(f"{server}/accounts/sun/unlock").status == 403
+    admin.context.close()
+    # a clerk has no link to the accounts and is refused with the rule
+    liu = Desk(browser, server, "liu")
+    assert liu.page.locator("nav a[href='/accounts']").count() == 0
+    answer = liu.page.goto(f"{server}/accounts")
+    assert answer is not None and answer.status == 403
+    assert "permission.accounts" in liu.page.inner_text("#refusal")
+    liu.context.close()
+
+
+def test_a_clerk_on_a_phone_registers_once_and_the_back_button_shows_the_state_now(
+    browser: Browser, server: str, cmds: Commands
+) -> None:
+    zhang = Desk(browser, server, "zhang", viewport={"width": 390, "height": 844})
+    p = zhang.page
+    p.goto(f"{server}/decisions/new")
+    assert _fits(p)
+    p.fill("#title", "某区公共停车设施建设规划")
+    p.fill("#sponsor", SPONSOR_UNIT)
+    # an impatient clerk: the button clicked again before the answer came
+    p.evaluate("""() => { const b = document.querySelector("form[action='/decisions/new'] button");
+                          b.click(); setTimeout(() => b.click(), 30); }""")
+    p.wait_for_url(re.compile(r"/decisions/\d{4}-\d+"))
+    with cmds.unit(write=False) as uow:
+        titles = [e.payload for e in uow.audit.events_with(["register"])]
+    assert sum("某区公共停车设施建设规划" in t for t in titles) == 1
+    # back to the form: its button usable again (the browser keeps what was typed), and
+    # nothing was sent twice
+    p.go_back()
+    p.wait_for_selector("#title")
+    assert p.is_enabled("form[action='/decisions/new'] button[type=submit]")
+    # signed out, the back button shows the login page, not the inbox kept in the cache
+    p.goto(f"{server}/inbox")
+    p.click("form.logout button")
+    p.wait_for_url(re.compile(r"/login"))
+    p.go_back()
+    p.wait_for_load_state()
+    assert "/login" in p.url and "某区" not in p.content()
+    zhang.context.close()

@@ -144,3 +144,19 @@ def test_the_meeting_form_takes_one_row_per_member() -> None:
     ):
         with pytest.raises(InputError, match=said):
             _members(bad)
+
+
+def test_statuses_are_shown_in_chinese_and_the_step_filter_takes_the_chinese_name(
+    cmds: Commands,
+) -> None:
+    d = _register(cmds, "背街小巷整治方案")
+    client = signed_in(cmds, "zhang")
+    listing = client.get("/decisions").text
+    assert "办理中 <code>in_progress</code>" in listing and "已完成 closed" not in listing
+    assert '<option value="closed" >已办结 closed</option>' in listing.replace("  ", " ")
+    by_name = client.get("/decisions", params={"step": "拟订决策草案"})
+    by_id = client.get("/decisions", params={"step": "drafting"})
+    assert by_name.status_code == 200 and d in by_name.text and d in by_id.text
+    page = client.get(f"/decisions/{d}").text
+    assert "状态 <strong>办理中</strong> <code>in_progress</code>" in page
+    assert "可以开始 ready" in page or "办理中 open" in page
