@@ -1,0 +1,284 @@
+"""This process's one writer: group commit of the units of work that write.
+
+A durable COMMIT costs a flush (SQLite ``synchronous=FULL``: an fsync of the WAL; PostgreSQL:
+the WAL flush), 0.5-5 ms on this machine, and a writing unit holds the database's write lock
+(SQLite) or the audit chain's head row (PostgreSQL) until its COMMIT returns: one command after
+another, each paying its own flush.  Here the writing units of a process take turns on one
+connection and share its transaction (a *batch*): each unit runs inside its own SAVEPOINT — one
+refused or failing rolls back to it and gets its own error, the others go on — and the unit
+that finds nobody waiting after it (or the batch full) commits the batch: one flush for all.
+
+Nobody is answered before that COMMIT returns: ``UnitOfWork.commit`` waits for it, so the code
+after it (caches, the answer) runs only once the batch is durable, and a COMMIT that fails
+fails every unit of the batch with the same clear error.  Reads inside a unit see the earlier
+units of its batch (same transaction).  A lone command costs what it did: its SAVEPOINT travels
+with its first statements and its COMMIT with its last ones.
+
+PostgreSQL: a batch locks the chain head (``store.audit.hold_head``) before the first write of
+its first unit that appends, and keeps it, and knows its value, until its COMMIT.  Taking the
+head before any other lock is what keeps the batches of several processes (two ``decide web``
+workers) from deadlocking: a batch waiting for the head holds no row another one needs.  Units
+that never append (the outbox bookkeeping of ``decide serve``) say so (``appends=False``) and
+do not wait for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from store.audit import HeldHead, hold_head
+from store.dbapi import Link
+from store.fastsql import SQL, commit, flush_deferred
+
+if TYPE_CHECKING:
+    from store.dbapi import Database
+
+__all__ = ["MAX_BATCH", "Turn", "Writer"]
+
+# PostgreSQL keeps 64 subtransaction ids per backend in shared memory; past that every snapshot
+# on the server has to look further (suboverflow).  Each unit's SAVEPOINT that writes takes one.
+MAX_BATCH = 32
+
+_SAVEPOINT = SQL("SAVEPOINT decide_unit")
+_RELEASE = SQL("RELEASE SAVEPOINT decide_unit")
+_ROLLBACK_TO = SQL("ROLLBACK TO SAVEPOINT decide_unit")
+
+
+class _Batch:
+    """One transaction shared by several units; ``error``: why its COMMIT did not happen."""
+
+    __slots__ = ("done", "error", "kept", "size")
+
+    def __init__(self) -> None:
+        self.kept = 0  # units whose work is in the transaction, waiting for its COMMIT
+        self.size = 0  # units that took part (kept or rolled back to their savepoint)
+        self.done = threading.Event()
+        self.error: str | None = None
+
+
+class Turn:
+    """One unit's turn on the writer's connection (from ``Writer.take`` to ``done``/``abandon``)."""
+
+    __slots__ = ("batch", "head", "item", "link", "mark", "over")
+
+    def __init__(self, link: Link, batch: _Batch, mark: int, item: Any) -> None:
+        self.link = link
+        self.batch = batch
+        self.mark = mark  # where the unit's deferred statements begin in ``link.pending``
+        self.item = item  # its SAVEPOINT, while still deferred
+        head = link.head
+        self.head = None if head is None else (head.seq, head.hash)  # as the unit found it
+        self.over = False  # the turn was handed on (or the batch ended)
+
+
+class Writer:
+    """The turns of one process's writing units, their batches and the connection they share."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._mutex = threading.Lock()
+        self._waiting: deque[threading.Lock] = deque()
+        self._busy = False  # a unit has its turn, or a batch is committing
+        self._batch: _Batch | None = None  # the open transaction
+        self._link: Link | None = None
+
+    # -- turns ---------------------------------------------------------------------------------
+    def _wait_turn(self) -> None:
+        with self._mutex:
+            if not self._busy:
+                self._busy = True
+                return
+            gate = threading.Lock()
+            gate.acquire()
+            self._waiting.append(gate)
+        try:
+            gate.acquire()  # released by ``_hand_on``: the turn is ours (busy stays set)
+        except BaseException:  # interrupted while queued: leave the queue or pass the turn on
+            with self._mutex:
+                queued = gate in self._waiting
+                if queued:
+                    self._waiting.remove(gate)
+            if not queued:
+                self._hand_on()
+            raise
+
+    def _hand_on(self) -> None:
+        with self._mutex:
+            if self._waiting:
+                self._waiting.popleft().release()
+            else:
+                self._busy = False
+
+    def _queued(self) -> bool:
+        with self._mutex:
+            return bool(self._waiting)
+
+    # -- a unit's turn -------------------------------------------------------------------------
+    def take(self, *, appends: bool = True) -> Turn:
+        """Wait for this unit's turn; open a batch if none is open; start the unit's savepoint.
+
+        ``appends``: the unit may append to the audit chain (PostgreSQL: the batch holds the
+        head before the unit writes)."""
+        self._wait_turn()
+        try:
+            link = self._link if self._link is not None else self._open()
+            if self._batch is None:
+                self.db.begin(link, write=True)  # SQLite: BEGIN IMMEDIATE, up to the busy timeout
+                link.pending = []
+                link.head = HeldHead() if link.dialect == "postgresql" else None
+                self._batch = _Batch()
+            batch = self._batch
+            if appends and link.head is not None and not link.head.held:
+                hold_head(link)  # before the savepoint: the batch keeps it whatever the unit does
+            mark = len(link.pending or [])
+            _SAVEPOINT.defer(link, {})  # SQLite runs it at once, PostgreSQL with what follows
+            item = link.pending[-1] if link.pending and len(link.pending) > mark else None
+            batch.size += 1
+            return Turn(link, batch, mark, item)
+        except BaseException as exc:
+            self._end(self._batch, exc)
+            failure = self.db.failure(exc)
+            if failure is not None:
+                raise failure from None
+            raise
+
+    def done(self, turn: Turn) -> None:
+        """The unit is finished: keep its work and wait until its batch is durable (or failed).
+
+        A failure of the unit's own statements (a check, a constraint) raises with the turn
+        still the unit's, to be rolled back by ``abandon``; a failure of the batch raises the
+        batch's clear error."""
+        link, batch = turn.link, turn.batch
+        if batch.size >= MAX_BATCH or not self._queued():
+            self._commit(turn)
+            return
+        flush_deferred(link)  # its checks run now: a conflict is this unit's alone
+        _RELEASE.defer(link, {})  # SQLite runs it at once, PostgreSQL with the next statements
+        batch.kept += 1
+        turn.over = True
+        self._hand_on()
+        batch.done.wait()
+        if batch.error is not None:
+            raise self._error(batch.error)
+
+    def abandon(self, turn: Turn, exc: BaseException | None) -> None:
+        """The unit failed (or left without committing): undo its work alone, then hand the
+        turn on — or, when nobody is waiting, commit the units kept before it."""
+        link, batch = turn.link, turn.batch
+        turn.over = True
+        try:
+            pending = link.pending
+            if pending is not None and len(pending) > turn.mark and pending[turn.mark] is turn.item:
+                del pending[turn.mark :]  # nothing of the unit was sent
+            elif link.dialect == "sqlite":
+                link.pending = []
+                link.driver.execute(_ROLLBACK_TO.sqlite)
+                link.driver.execute(_RELEASE.sqlite)
+            else:
+                link.pending = []
+                with link.driver.pipeline():
+                    link.driver.execute(_ROLLBACK_TO.pg)
+                    link.driver.execute(_RELEASE.pg)
+            if link.head is not None:
+                link.head.restore(turn.head)
+        except BaseException as err:  # the connection or the transaction is gone
+            self._end(batch, exc if exc is not None and self.db.failure(exc) else err)
+            return
+        if batch.kept and (batch.size >= MAX_BATCH or not self._queued()):
+            self._commit(turn, own=False)
+        elif not batch.kept and not self._queued():
+            self._end(batch, None)
+        else:
+            self._hand_on()
+
+    def _commit(self, turn: Turn, *, own: bool = True) -> None:
+        """COMMIT the batch (``own``: with the unit's last statements), then answer everyone."""
+        link, batch = turn.link, turn.batch
+        pending = link.pending or []
+        if own and (link.dialect == "sqlite" or any(c is not None for _, _, c in pending)):
+            flush_deferred(link)  # the unit's own failure: raised with the turn still its own
+        try:
+            commit(link)  # PostgreSQL: what is left of the unit's statements and the COMMIT
+        except BaseException as exc:
+            if own and link.dialect == "postgresql" and _in_failed_transaction(link):
+                raise  # one of the unit's statements failed, not the COMMIT: ``abandon`` it
+            turn.over = True
+            self._end(batch, exc)
+            raise self._error(batch.error or "") from None
+        turn.over = True
+        self._end(batch, None, committed=True)
+
+    def _end(
+        self, batch: _Batch | None, exc: BaseException | None, *, committed: bool = False
+    ) -> None:
+        """Close the batch (rolled back unless ``committed``), tell its units, hand the turn on."""
+        link = self._link
+        try:
+            if link is not None:
+                link.pending = None
+                link.head = None
+                if not committed:
+                    try:
+                        self.db.end(link)  # ROLLBACK
+                        if link.dialect == "postgresql" and link.driver.broken:
+                            raise RuntimeError("connection broken")
+                    except Exception:
+                        with contextlib.suppress(Exception):  # unusable: nothing to release
+                            link.driver.close()
+                        self._link = None
+            if batch is not None:
+                if exc is not None:
+                    batch.error = self._message(exc)
+                self._batch = None
+                batch.done.set()
+        finally:
+            self._hand_on()
+
+    def _message(self, exc: BaseException) -> str:
+        failure = self.db.failure(exc)
+        if failure is not None:
+            return str(failure)
+        from store.dbapi import safe_url
+
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return (
+            f"数据库未能提交 the database {safe_url(self.db.url)} did not commit the batch of "
+            f"commands this one was in ({first}); nothing of them was written — try again"
+        )
+
+    @staticmethod
+    def _error(message: str) -> Exception:
+        from procedures.errors import Unavailable
+
+        return Unavailable(message)
+
+    # -- the connection ------------------------------------------------------------------------
+    def _open(self) -> Link:
+        """The writer's connection: the calling thread's own when it has one (a command-line
+        process then needs one connection, not two), else a new one."""
+        link = self.db.donate()
+        if link is None:
+            link = Link(self.db.connect(), self.db.dialect)
+        self._link = link
+        return link
+
+    def close(self) -> None:
+        with self._mutex:
+            link, idle = self._link, not self._busy
+        if link is not None and idle:
+            with contextlib.suppress(Exception):
+                link.driver.close()
+            self._link = None
+
+
+def _in_failed_transaction(link: Link) -> bool:
+    """PostgreSQL: a statement failed and the transaction waits for a rollback (the COMMIT
+    after it in the pipeline was never run)."""
+    from psycopg.pq import TransactionStatus
+
+    return (
+        not link.driver.broken and link.driver.info.transaction_status == TransactionStatus.INERROR
+    )
