@@ -253,6 +253,9 @@ class AuditLog:
 
         conn = self._conn()  # Core on the hot path: no ORM flush per event
         held: HeldHead | None = conn.head
+        head_seq: int
+        head_hash: str
+        last: str | None
         if held is not None and held.seq is not None and held.hash is not None:
             # the batch holds the head since its first append: only the decision's last event
             head_seq, head_hash, last = held.seq, held.hash, None
@@ -279,7 +282,7 @@ class AuditLog:
             "payload": json.loads(payload_text),
         }
         digest = event_hash(head_hash, event)
-        values = {
+        values: dict[str, Any] = {
             "seq": seq,
             "decision_id": decision_id,
             "action": action,
