@@ -16,7 +16,7 @@ never forks.  Verification lives in ``store.audit_chain`` (the checks) and ``sto
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from hashlib import sha256
@@ -41,7 +41,7 @@ __all__ = [
     "event_hash",
     "event_text",
     "export_jsonl",
-    "hold_head",
+    "head_lock",
     "utc_iso",
     "verify",
     "verify_export",
@@ -195,15 +195,15 @@ class HeldHead:
         self.seq, self.hash = saved or (None, None)
 
 
-def hold_head(link: Link) -> None:
-    """Lock the chain head for the rest of the transaction, sent with the next statements."""
-    head: HeldHead = link.head
+def head_lock(head: HeldHead) -> tuple[SQL, dict[str, Any], Callable[[Any], None]]:
+    """The deferred statement (``store.fastsql``) that locks the chain head for the rest of the
+    transaction and fills ``head`` with it."""
 
     def fill(cursor: Any) -> None:
         head.seq, head.hash = cursor.fetchone()
 
     head.held = True
-    _HEAD_PG.defer(link, {}, check=fill)
+    return (_HEAD_PG, {}, fill)
 
 
 class AuditLog:

@@ -26,9 +26,12 @@ __all__ = ["Database", "Link", "link_for", "pg_conninfo", "safe_url"]
 
 
 class Link:
-    __slots__ = ("dialect", "driver", "head", "pending")
+    """``driver`` None: a writing unit of work not yet in its turn (``attach`` gets it one)."""
+
+    __slots__ = ("attach", "dialect", "driver", "head", "pending")
 
     def __init__(self, driver: Any, dialect: str) -> None:
+        self.attach: Any = None  # called with the link when it first needs the database
         self.driver = driver
         self.dialect = dialect
         self.pending: list[Any] | None = None  # None: deferral off, writes run at once

@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from store.audit import AuditLog
-from store.dbapi import Database
+from store.dbapi import Database, Link
 from store.outbox import Outbox
 from store.repository import (
     AccountRepository,
@@ -57,10 +57,12 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         if self.write:
-            # this process's writer: the unit's turn on its connection, in a batch (group
-            # commit, ``store.writer``) that BEGIN IMMEDIATE opened on SQLite
-            self._turn = self.db.writer.take(appends=self.appends)
-            self.link = self._turn.link
+            # the unit defers its writes until it first needs an answer; then it takes its turn
+            # on this process's writer, in a batch (group commit, ``store.writer``) that BEGIN
+            # IMMEDIATE opened on SQLite
+            self.link = Link(None, self.db.dialect)
+            self.link.pending = []
+            self.link.attach = self._attach
         else:
             self.link = self.db.link()
             if self.snapshot and self.link.dialect == "postgresql":
@@ -97,10 +99,18 @@ class UnitOfWork:
     def add_schedule(self, text: str, *, source_name: str, now: datetime) -> Schedule:
         return add_schedule(self.link, text, source_name=source_name, now=now)
 
+    def _attach(self, link: Link) -> None:
+        self._turn = self.db.writer.take(link, appends=self.appends)
+
     def commit(self) -> None:
         """Keep the unit's work; returns once it is durable (its batch committed)."""
-        if not self.write or self._turn is None:
+        if not self.write:
             raise RuntimeError("a read-only unit of work cannot commit")
+        if self._turn is None:
+            if not self.link.pending:
+                return  # it wrote nothing
+            self._attach(self.link)
+        assert self._turn is not None
         if self._turn.over:
             raise RuntimeError("this unit of work has committed already")
         self.db.writer.done(self._turn)  # if the unit's statements fail, __exit__ undoes them
@@ -111,11 +121,13 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        turn = self._turn
-        if turn is not None:
-            self._turn = None
-            if not turn.over:  # not committed: undo the unit's work (its savepoint) alone
-                self.db.writer.abandon(turn, exc)
+        if self.write:
+            turn, self._turn = self._turn, None
+            try:
+                if turn is not None and not turn.over:  # not committed: undo its work alone
+                    self.db.writer.abandon(turn, exc)
+            finally:
+                self.link.pending = None
         else:
             self.db.end_after(self.link, exc)
             if self.snapshot and self.link.dialect == "postgresql" and not self.link.driver.closed:

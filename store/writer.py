@@ -8,13 +8,17 @@ connection and share its transaction (a *batch*): each unit runs inside its own 
 refused or failing rolls back to it and gets its own error, the others go on — and the unit
 that finds nobody waiting after it (or the batch full) commits the batch: one flush for all.
 
+A unit takes its turn only when it first needs the database to answer (its writes are deferred
+until then, ``store.fastsql``), so what it computes before — statements, payloads — does not
+hold up the others; in its turn it sends what it deferred, gets its answer, and hands on.
+
 Nobody is answered before that COMMIT returns: ``UnitOfWork.commit`` waits for it, so the code
 after it (caches, the answer) runs only once the batch is durable, and a COMMIT that fails
 fails every unit of the batch with the same clear error.  Reads inside a unit see the earlier
 units of its batch (same transaction).  A lone command costs what it did: its SAVEPOINT travels
 with its first statements and its COMMIT with its last ones.
 
-PostgreSQL: a batch locks the chain head (``store.audit.hold_head``) before the first write of
+PostgreSQL: a batch locks the chain head (``store.audit.head_lock``) before the first write of
 its first unit that appends, and keeps it, and knows its value, until its COMMIT.  Taking the
 head before any other lock is what keeps the batches of several processes (two ``decide web``
 workers) from deadlocking: a batch waiting for the head holds no row another one needs.  Units
@@ -29,7 +33,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from store.audit import HeldHead, hold_head
+from store.audit import HeldHead, head_lock
 from store.dbapi import Link
 from store.fastsql import SQL, commit, flush_deferred
 
@@ -67,7 +71,7 @@ class Turn:
     def __init__(self, link: Link, batch: _Batch, mark: int, item: Any) -> None:
         self.link = link
         self.batch = batch
-        self.mark = mark  # where the unit's deferred statements begin in ``link.pending``
+        self.mark = mark  # where the unit's own statements begin in ``link.pending``
         self.item = item  # its SAVEPOINT, while still deferred
         head = link.head
         self.head = None if head is None else (head.seq, head.hash)  # as the unit found it
@@ -83,7 +87,9 @@ class Writer:
         self._waiting: deque[threading.Lock] = deque()
         self._busy = False  # a unit has its turn, or a batch is committing
         self._batch: _Batch | None = None  # the open transaction
-        self._link: Link | None = None
+        self._head: HeldHead | None = None  # PostgreSQL: the chain head as the batch holds it
+        self._carry: list[Any] = []  # statements of kept units still to send, in order
+        self._conn: Any = None  # the driver connection
 
     # -- turns ---------------------------------------------------------------------------------
     def _wait_turn(self) -> None:
@@ -112,32 +118,36 @@ class Writer:
             else:
                 self._busy = False
 
-    def _queued(self) -> bool:
+    def _last(self, batch: _Batch) -> bool:
+        """Whether the batch is to be committed now: full, or nobody is waiting to join it."""
         with self._mutex:
-            return bool(self._waiting)
+            return batch.size >= MAX_BATCH or not self._waiting
 
     # -- a unit's turn -------------------------------------------------------------------------
-    def take(self, *, appends: bool = True) -> Turn:
-        """Wait for this unit's turn; open a batch if none is open; start the unit's savepoint.
-
-        ``appends``: the unit may append to the audit chain (PostgreSQL: the batch holds the
-        head before the unit writes)."""
+    def take(self, link: Link, *, appends: bool = True) -> Turn:
+        """Wait for the turn of the unit whose ``link`` needs the database now; open a batch if
+        none is open; put the kept units' statements still to send, the head lock (``appends``
+        on PostgreSQL, once per batch) and the unit's SAVEPOINT before what it deferred."""
         self._wait_turn()
         try:
-            link = self._link if self._link is not None else self._open()
+            if self._conn is None:
+                self._conn = self._open()
             if self._batch is None:
-                self.db.begin(link, write=True)  # SQLite: BEGIN IMMEDIATE, up to the busy timeout
-                link.pending = []
-                link.head = HeldHead() if link.dialect == "postgresql" else None
+                if self.db.dialect == "sqlite":  # the write lock, up to the busy timeout
+                    self._conn.execute("BEGIN IMMEDIATE")
+                self._head = HeldHead() if self.db.dialect == "postgresql" else None
+                self._carry = []
                 self._batch = _Batch()
-            batch = self._batch
-            if appends and link.head is not None and not link.head.held:
-                hold_head(link)  # before the savepoint: the batch keeps it whatever the unit does
-            mark = len(link.pending or [])
-            _SAVEPOINT.defer(link, {})  # SQLite runs it at once, PostgreSQL with what follows
-            item = link.pending[-1] if link.pending and len(link.pending) > mark else None
+            batch, head = self._batch, self._head
+            first = self._carry
+            self._carry = []
+            if appends and head is not None and not head.held:
+                first.append(head_lock(head))  # before the savepoint: the batch keeps it
+            item: tuple[SQL, dict[str, Any], None] = (_SAVEPOINT, {}, None)
+            link.pending = [*first, item, *(link.pending or [])]
+            link.driver, link.head = self._conn, head
             batch.size += 1
-            return Turn(link, batch, mark, item)
+            return Turn(link, batch, len(first), item)
         except BaseException as exc:
             self._end(self._batch, exc)
             failure = self.db.failure(exc)
@@ -152,11 +162,20 @@ class Writer:
         still the unit's, to be rolled back by ``abandon``; a failure of the batch raises the
         batch's clear error."""
         link, batch = turn.link, turn.batch
-        if batch.size >= MAX_BATCH or not self._queued():
+        if self._last(batch):
             self._commit(turn)
             return
-        flush_deferred(link)  # its checks run now: a conflict is this unit's alone
-        _RELEASE.defer(link, {})  # SQLite runs it at once, PostgreSQL with the next statements
+        pending = link.pending or []
+        if link.dialect == "sqlite" or any(c is not None for _, _, c in pending[turn.mark :]):
+            flush_deferred(link)  # its checks run now: a conflict is this unit's alone
+            pending = [(_RELEASE, {}, None)]
+        else:
+            # PostgreSQL: its last writes (its event, the head) travel with the next unit's
+            # statements or the COMMIT, after its RELEASE — should they fail, the batch fails
+            # (no savepoint is left to undo them into): never a unit kept in part
+            unsent = len(pending) > turn.mark and pending[turn.mark] is turn.item
+            pending.insert(turn.mark + 1 if unsent else 0, (_RELEASE, {}, None))
+        self._carry, link.pending = pending, None
         batch.kept += 1
         turn.over = True
         self._hand_on()
@@ -172,7 +191,7 @@ class Writer:
         try:
             pending = link.pending
             if pending is not None and len(pending) > turn.mark and pending[turn.mark] is turn.item:
-                del pending[turn.mark :]  # nothing of the unit was sent
+                link.pending = pending[: turn.mark]  # nothing of the unit was sent
             elif link.dialect == "sqlite":
                 link.pending = []
                 link.driver.execute(_ROLLBACK_TO.sqlite)
@@ -186,12 +205,13 @@ class Writer:
                 link.head.restore(turn.head)
         except BaseException as err:  # the connection or the transaction is gone
             self._end(batch, exc if exc is not None and self.db.failure(exc) else err)
-            return
-        if batch.kept and (batch.size >= MAX_BATCH or not self._queued()):
+            raise self._error(batch.error or "") from None
+        if batch.kept and self._last(batch):
             self._commit(turn, own=False)
-        elif not batch.kept and not self._queued():
+        elif not batch.kept and self._last(batch):
             self._end(batch, None)
         else:
+            self._carry, link.pending = link.pending or [], None
             self._hand_on()
 
     def _commit(self, turn: Turn, *, own: bool = True) -> None:
@@ -201,7 +221,7 @@ class Writer:
         if own and (link.dialect == "sqlite" or any(c is not None for _, _, c in pending)):
             flush_deferred(link)  # the unit's own failure: raised with the turn still its own
         try:
-            commit(link)  # PostgreSQL: what is left of the unit's statements and the COMMIT
+            commit(link)  # PostgreSQL: what is left of the statements, and the COMMIT
         except BaseException as exc:
             if own and link.dialect == "postgresql" and _in_failed_transaction(link):
                 raise  # one of the unit's statements failed, not the COMMIT: ``abandon`` it
@@ -215,20 +235,10 @@ class Writer:
         self, batch: _Batch | None, exc: BaseException | None, *, committed: bool = False
     ) -> None:
         """Close the batch (rolled back unless ``committed``), tell its units, hand the turn on."""
-        link = self._link
         try:
-            if link is not None:
-                link.pending = None
-                link.head = None
-                if not committed:
-                    try:
-                        self.db.end(link)  # ROLLBACK
-                        if link.dialect == "postgresql" and link.driver.broken:
-                            raise RuntimeError("connection broken")
-                    except Exception:
-                        with contextlib.suppress(Exception):  # unusable: nothing to release
-                            link.driver.close()
-                        self._link = None
+            self._carry, self._head = [], None
+            if not committed and self._conn is not None:
+                self._rollback()
             if batch is not None:
                 if exc is not None:
                     batch.error = self._message(exc)
@@ -236,6 +246,21 @@ class Writer:
                 batch.done.set()
         finally:
             self._hand_on()
+
+    def _rollback(self) -> None:
+        conn = self._conn
+        try:
+            if self.db.dialect == "sqlite":
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            else:
+                conn.rollback()
+                if conn.broken:
+                    raise RuntimeError("connection broken")
+        except Exception:
+            with contextlib.suppress(Exception):  # unusable: nothing more to release
+                conn.close()
+            self._conn = None  # the next batch opens a new connection
 
     def _message(self, exc: BaseException) -> str:
         failure = self.db.failure(exc)
@@ -256,22 +281,19 @@ class Writer:
         return Unavailable(message)
 
     # -- the connection ------------------------------------------------------------------------
-    def _open(self) -> Link:
+    def _open(self) -> Any:
         """The writer's connection: the calling thread's own when it has one (a command-line
         process then needs one connection, not two), else a new one."""
         link = self.db.donate()
-        if link is None:
-            link = Link(self.db.connect(), self.db.dialect)
-        self._link = link
-        return link
+        return link.driver if link is not None else self.db.connect()
 
     def close(self) -> None:
         with self._mutex:
-            link, idle = self._link, not self._busy
-        if link is not None and idle:
+            conn, idle = self._conn, not self._busy
+        if conn is not None and idle:
             with contextlib.suppress(Exception):
-                link.driver.close()
-            self._link = None
+                conn.close()
+            self._conn = None
 
 
 def _in_failed_transaction(link: Link) -> bool:
@@ -279,6 +301,5 @@ def _in_failed_transaction(link: Link) -> bool:
     after it in the pipeline was never run)."""
     from psycopg.pq import TransactionStatus
 
-    return (
-        not link.driver.broken and link.driver.info.transaction_status == TransactionStatus.INERROR
-    )
+    status = link.driver.info.transaction_status
+    return not link.driver.broken and status == TransactionStatus.INERROR
