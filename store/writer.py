@@ -90,6 +90,8 @@ class Writer:
         self._head: HeldHead | None = None  # PostgreSQL: the chain head as the batch holds it
         self._carry: list[Any] = []  # statements of kept units still to send, in order
         self._conn: Any = None  # the driver connection
+        self.commits = 0  # batches committed by this process (for benchmarks and tests)
+        self.units = 0  # units kept in them
 
     # -- turns ---------------------------------------------------------------------------------
     def _wait_turn(self) -> None:
@@ -117,6 +119,12 @@ class Writer:
                 self._waiting.popleft().release()
             else:
                 self._busy = False
+
+    @property
+    def queued(self) -> int:
+        """How many units wait for their turn now."""
+        with self._mutex:
+            return len(self._waiting)
 
     def _last(self, batch: _Batch) -> bool:
         """Whether the batch is to be committed now: full, or nobody is waiting to join it."""
@@ -229,6 +237,8 @@ class Writer:
             self._end(batch, exc)
             raise self._error(batch.error or "") from None
         turn.over = True
+        self.commits += 1
+        self.units += batch.kept + own
         self._end(batch, None, committed=True)
 
     def _end(
