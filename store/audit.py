@@ -296,6 +296,7 @@ class AuditLog:
         }
         _INSERT_EVENT.defer(conn, values)
         _MOVE_HEAD.defer(conn, {"s": seq, "h": digest})
+        held = conn.head  # again: the query above may have been the one that began the turn
         if held is not None:
             held.seq, held.hash = seq, digest
         return AppendedEvent(**values)

@@ -232,3 +232,15 @@ def test_a_lone_command_is_its_own_batch(cmds, engine):
     commits = cmds.db.writer.commits
     _complete(cmds, d)()
     assert cmds.db.writer.commits == commits + 1
+
+
+def test_appends_that_begin_a_units_turn_move_the_head_it_holds(cmds, engine):
+    """The first statement of a unit that needs an answer can be an append's own query (an
+    account event): the head the batch then holds must follow that append too."""
+    with UnitOfWork(cmds.db) as uow:
+        for n in range(3):
+            uow.audit.append(decision_id=None, action="note", actor="x", effective_on=ON,
+                             payload={"n": n}, recorded_at=CLOCK)  # fmt: skip
+        uow.commit()
+    assert _events(engine) == 3
+    assert verify(engine).ok
