@@ -4,8 +4,9 @@ A durable COMMIT costs a flush (SQLite ``synchronous=FULL``: an fsync of the WAL
 the WAL flush), 0.5-5 ms on this machine, and a writing unit holds the database's write lock
 (SQLite) or the audit chain's head row (PostgreSQL) until its COMMIT returns: one command after
 another, each paying its own flush.  Here the writing units of a process take turns on one
-connection and share its transaction (a *batch*): each unit runs inside its own SAVEPOINT — one
-refused or failing rolls back to it and gets its own error, the others go on — and the unit
+connection and share its transaction (a *batch*): each unit after the first runs inside its own
+SAVEPOINT — one refused or failing rolls back to it and gets its own error, the others go on
+(the first one failing rolls the transaction back, nothing else being in it) — and the unit
 that finds nobody waiting after it (or the batch full) commits the batch: one flush for all.
 
 A unit takes its turn only when it first needs the database to answer (its writes are deferred
@@ -72,7 +73,7 @@ class Turn:
         self.link = link
         self.batch = batch
         self.mark = mark  # where the unit's own statements begin in ``link.pending``
-        self.item = item  # its SAVEPOINT, while still deferred
+        self.item = item  # its SAVEPOINT (None: the batch's first kept unit needs none)
         head = link.head
         self.head = None if head is None else (head.seq, head.hash)  # as the unit found it
         self.over = False  # the turn was handed on (or the batch ended)
@@ -151,11 +152,16 @@ class Writer:
             self._carry = []
             if appends and head is not None and not head.held:
                 first.append(head_lock(head))  # before the savepoint: the batch keeps it
-            item: tuple[SQL, dict[str, Any], None] = (_SAVEPOINT, {}, None)
-            link.pending = [*first, item, *(link.pending or [])]
+            # no unit kept before it: should it fail, the whole transaction is rolled back (a
+            # lone command runs exactly its own statements); else its own SAVEPOINT
+            item: tuple[SQL, dict[str, Any], None] | None = None
+            if batch.kept:
+                item = (_SAVEPOINT, {}, None)
+                first.append(item)
+            link.pending = [*first, *(link.pending or [])]
             link.driver, link.head = self._conn, head
             batch.size += 1
-            return Turn(link, batch, len(first), item)
+            return Turn(link, batch, len(first) - (item is not None), item)
         except BaseException as exc:
             self._end(self._batch, exc)
             failure = self.db.failure(exc)
@@ -174,15 +180,16 @@ class Writer:
             self._commit(turn)
             return
         pending = link.pending or []
+        release: list[Any] = [] if turn.item is None else [(_RELEASE, {}, None)]
         if link.dialect == "sqlite" or any(c is not None for _, _, c in pending[turn.mark :]):
             flush_deferred(link)  # its checks run now: a conflict is this unit's alone
-            pending = [(_RELEASE, {}, None)]
-        else:
+            pending = release
+        elif release:
             # PostgreSQL: its last writes (its event, the head) travel with the next unit's
             # statements or the COMMIT, after its RELEASE — should they fail, the batch fails
             # (no savepoint is left to undo them into): never a unit kept in part
             unsent = len(pending) > turn.mark and pending[turn.mark] is turn.item
-            pending.insert(turn.mark + 1 if unsent else 0, (_RELEASE, {}, None))
+            pending[turn.mark + 1 if unsent else 0 : 0] = release
         self._carry, link.pending = pending, None
         batch.kept += 1
         turn.over = True
@@ -196,6 +203,9 @@ class Writer:
         turn on — or, when nobody is waiting, commit the units kept before it."""
         link, batch = turn.link, turn.batch
         turn.over = True
+        if turn.item is None:  # no unit kept before it: the whole transaction goes
+            self._end(batch, None)
+            return
         try:
             pending = link.pending
             if pending is not None and len(pending) > turn.mark and pending[turn.mark] is turn.item:
