@@ -27,7 +27,7 @@ def cmds(store: FakeStore, tmp_path: Path) -> Commands:
         db=None,  # type: ignore[arg-type]  # never touched: every unit of work is the fake
         home=tmp_path,
         clock=fixed_clock(D("2026-06-30")),
-        uow=lambda write=True, **_: FakeUnitOfWork(store, write=write),
+        uow=lambda write=True: FakeUnitOfWork(store, write=write),
     )
 
 
