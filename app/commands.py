@@ -317,12 +317,15 @@ class Commands:
     def __post_init__(self) -> None:
         if self.uow is None:
             db = self.db
-            self.uow = lambda write=True: UnitOfWork(db, write=write)
+            self.uow = lambda write=True, appends=True: UnitOfWork(db, write=write, appends=appends)
 
-    def unit(self, *, write: bool = True) -> UnitOfWork:
-        """A unit of work from the factory (rolled back unless committed)."""
+    def unit(self, *, write: bool = True, appends: bool = True) -> UnitOfWork:
+        """A unit of work from the factory (rolled back unless committed); ``appends=False``:
+        a writing unit that never appends to the audit chain (``store.writer``)."""
         assert self.uow is not None
-        return self.uow(write=write)
+        if appends:  # what every factory takes (the unit tests' fakes among them)
+            return self.uow(write=write)
+        return self.uow(write=write, appends=False)
 
     @property
     def engine(self) -> Any:

@@ -65,7 +65,7 @@ class Settled:
 
 
 def claim(cmds: Commands, *, worker: str, limit: int) -> list[OutboxItem]:
-    with cmds.unit() as uow:
+    with cmds.unit(appends=False) as uow:
         claimed = uow.outbox.claim(worker=worker, now=cmds.clock(), limit=limit)
         uow.commit()
     return claimed
@@ -90,7 +90,7 @@ def finish(
     """Mark an item done (with its ``outcome``), or (``error``) failed: it is tried again later
     with backoff, not before ``retry_after`` seconds when given."""
     now = cmds.clock()
-    with cmds.unit() as uow:
+    with cmds.unit(appends=False) as uow:
         if error is None:
             uow.outbox.done(item_id, now=now, worker=worker, outcome=outcome)
         else:
@@ -146,7 +146,9 @@ def deliver(
         except Exception as exc:  # one channel failing must not stop the others
             failures.append((name, exc))
             continue
-        with cmds.unit() as uow:  # at once: a later failure must not lose this delivery
+        with cmds.unit(
+            appends=False
+        ) as uow:  # at once: a later failure must not lose this delivery
             uow.outbox.record_delivery(row.id, channel=name, now=cmds.clock())
             uow.commit()
         sent.append(name)
@@ -170,7 +172,7 @@ def deliver(
 
 def release(cmds: Commands, worker: str) -> int:
     """Give back the rows this worker claimed but did not finish (on a clean stop)."""
-    with cmds.unit() as uow:
+    with cmds.unit(appends=False) as uow:
         count = uow.outbox.release(worker)
         uow.commit()
     return count

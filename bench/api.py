@@ -88,6 +88,52 @@ def commit_reference(url: str, n: int = 200) -> float:
     return statistics.median(times) * 1000
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """The CPU time (user + system) the processes ``pids`` have used so far (gone ones: 0)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def descendants(root: int) -> list[int]:
+    """``root`` and every process below it (the ``decide web`` workers)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += parents.get(pid, [])
+    return found
+
+
+def backends(url: str) -> list[int]:
+    """PostgreSQL: the server processes serving this database's other sessions (the
+    workers' connections); SQLite: none."""
+    if not url.startswith("postgresql"):
+        return []
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1)) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
 def load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -225,6 +271,7 @@ def measure(engine: str, args: Any) -> dict[str, Any]:
     }
     results: dict[str, dict[str, list[tuple[float, float]]]] = {"http": {}, "in-process": {}}
     writes: dict[str, list[float]] = {"http": [], "in-process": []}
+    cpu: dict[str, list[float]] = {"server": [], "database": [], "clients": []}
     write_p95: dict[str, list[float]] = {"http": [], "in-process": []}
     try:
         import httpx
@@ -256,8 +303,21 @@ def measure(engine: str, args: Any) -> dict[str, Any]:
                 chunk = ids2[cursor2 : cursor2 + args.clients * args.requests]
                 cursor2 += len(chunk)
                 own = plan_work(chunk, args.clients, args.requests)
+                if mode == "http":
+                    import resource
+
+                    procs, pg = descendants(server.pid), backends(url)
+                    before = (cpu_seconds(procs), cpu_seconds(pg),
+                              resource.getrusage(resource.RUSAGE_CHILDREN))  # fmt: skip
                 found, wall2 = runner(target, token2, own, read_id, args.requests, args.clients,
                                       writes_only=True)  # fmt: skip
+                if mode == "http":
+                    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    n = len(found["complete"])
+                    cpu["server"].append((cpu_seconds(procs) - before[0]) / n)
+                    cpu["database"].append((cpu_seconds(pg) - before[1]) / n)
+                    used = kids.ru_utime + kids.ru_stime - before[2].ru_utime - before[2].ru_stime
+                    cpu["clients"].append(used / n)
                 writes[mode].append(len(found["complete"]) / wall2)
                 write_p95[mode].append(pct(found["complete"], 0.95))
                 print(f"  {engine} run {run + 1} {mode}: {wall:.1f} s mixed, {wall2:.1f} s "
@@ -270,7 +330,7 @@ def measure(engine: str, args: Any) -> dict[str, Any]:
     out["cpu"].append(cpu_reference())
     out["load"].append(load())
     out["commit"].append(commit_reference(url))
-    out.update(results=results, writes=writes, write_p95=write_p95)
+    out.update(results=results, writes=writes, write_p95=write_p95, cpu_per_write=cpu)
     return out
 
 
@@ -299,6 +359,13 @@ def report(engine: str, res: dict[str, Any], args: Any) -> None:
         f"{statistics.median(w['http']):.0f} (p95 {statistics.median(q['http']) * 1000:.0f} ms), "
         f"in-process {statistics.median(w['in-process']):.0f} (p95 "
         f"{statistics.median(q['in-process']) * 1000:.0f} ms)"
+    )
+    per = {k: statistics.median(v) * 1000 for k, v in res["cpu_per_write"].items()}
+    total = sum(per.values())
+    print(
+        f"CPU per complete over HTTP: server {per['server']:.1f} ms, database "
+        f"{per['database']:.1f} ms, clients {per['clients']:.1f} ms — {total:.1f} ms, so "
+        f"{os.cpu_count()} cores cannot pass {1000 * (os.cpu_count() or 1) / total:.0f}/s"
     )
 
 

@@ -68,7 +68,7 @@ from store.repository import NOTHING_DUE, StoredDocument, _attempt_columns, _dat
 from store.todo import COLUMNS as TODO_COLUMNS
 from store.todo import rows_for
 
-VERSION = 5  # bump when the histories change (cached databases are rebuilt)
+VERSION = 6  # bump when the histories change (cached databases are rebuilt)
 AS_OF = date(2026, 11, 26)  # the benchmark's "today"
 CUTOFF = date(2026, 11, 25)  # the last day of recorded history (and of the daily scans)
 REG_FIRST = date(2019, 6, 1)
@@ -703,6 +703,7 @@ class Walk:
             "sha256": hashlib.sha256(text.encode()).hexdigest(),
             "complete": not missing,
             "missing": [f"{m['step']}:{m['kind']}" for m in missing],
+            "decision_version": decision.version,
         }
 
     def _alerts(self, view: Any, lo: date, hi: date) -> None:
@@ -810,6 +811,7 @@ class Walk:
                     "sha256": hashlib.sha256(f"{name}|{n}".encode()).hexdigest(),
                     "documents": len(self.docs),
                     "events": n,  # the decision's events before it (the export in the ZIP)
+                    "decision_version": self.version,
                 }
         return out
 

@@ -16,7 +16,7 @@ never forks.  Verification lives in ``store.audit_chain`` (the checks) and ``sto
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from hashlib import sha256
@@ -34,12 +34,14 @@ __all__ = [
     "GENESIS",
     "AppendedEvent",
     "AuditLog",
+    "HeldHead",
     "Problem",
     "VerifyReport",
     "canonical_json",
     "event_hash",
     "event_text",
     "export_jsonl",
+    "head_lock",
     "utc_iso",
     "verify",
     "verify_export",
@@ -176,6 +178,34 @@ _HASH_AT = SQL("SELECT hash FROM audit_events WHERE seq = :seq")
 _MOVE_HEAD = SQL("UPDATE audit_head SET seq = :s, hash = :h WHERE id = 1")
 
 
+class HeldHead:
+    """The chain head as a writer's batch holds it (PostgreSQL, ``store.writer``): locked from
+    its first appending unit to its COMMIT, so only the batch moves it and ``append`` needs no
+    query for it.  ``seq`` is None until the lock's answer came (or after a unit that took the
+    lock inside its savepoint rolled back)."""
+
+    __slots__ = ("hash", "held", "seq")
+
+    def __init__(self) -> None:
+        self.held = False  # the lock is asked for, before any unit's savepoint
+        self.seq: int | None = None
+        self.hash: str | None = None
+
+    def restore(self, saved: tuple[int | None, str | None] | None) -> None:
+        self.seq, self.hash = saved or (None, None)
+
+
+def head_lock(head: HeldHead) -> tuple[SQL, dict[str, Any], Callable[[Any], None]]:
+    """The deferred statement (``store.fastsql``) that locks the chain head for the rest of the
+    transaction and fills ``head`` with it."""
+
+    def fill(cursor: Any) -> None:
+        head.seq, head.hash = cursor.fetchone()
+
+    head.held = True
+    return (_HEAD_PG, {}, fill)
+
+
 class AuditLog:
     """Appends to and reads the chain inside the caller's transaction (never commits).
 
@@ -204,8 +234,9 @@ class AuditLog:
     ) -> AppendedEvent:
         """Add one event after the current head and move the head (in the caller's transaction).
 
-        On PostgreSQL the head row is locked (``FOR UPDATE``) until the caller commits; on SQLite
-        the caller's ``BEGIN IMMEDIATE`` already holds the write lock.
+        On PostgreSQL the head row is locked (``FOR UPDATE``) until the caller commits (a
+        writer's batch holds it and knows its value: ``HeldHead``); on SQLite the caller's
+        ``BEGIN IMMEDIATE`` already holds the write lock.
         """
         if decision_id is not None:
             _check_text("decision id", decision_id, 32)
@@ -221,7 +252,17 @@ class AuditLog:
             raise InputError("audit event text is not valid Unicode (lone surrogate)") from None
 
         conn = self._conn()  # Core on the hot path: no ORM flush per event
-        if conn.dialect == "sqlite":
+        held: HeldHead | None = conn.head
+        head_seq: int
+        head_hash: str
+        last: str | None
+        if held is not None and held.seq is not None and held.hash is not None:
+            # the batch holds the head since its first append: only the decision's last event
+            head_seq, head_hash, last = held.seq, held.hash, None
+            if decision_id is not None:
+                found = _LAST_OF_DECISION.run(conn, {"d": decision_id}).fetchone()
+                last = found[0] if found else None
+        elif conn.dialect == "sqlite":
             head_seq, head_hash, last = _HEAD_SQLITE.run(conn, {"d": decision_id}).fetchone()
         else:
             head, latest = run_all(conn, [(_HEAD_PG, {}), (_LAST_OF_DECISION, {"d": decision_id})])
@@ -241,7 +282,7 @@ class AuditLog:
             "payload": json.loads(payload_text),
         }
         digest = event_hash(head_hash, event)
-        values = {
+        values: dict[str, Any] = {
             "seq": seq,
             "decision_id": decision_id,
             "action": action,
@@ -255,6 +296,9 @@ class AuditLog:
         }
         _INSERT_EVENT.defer(conn, values)
         _MOVE_HEAD.defer(conn, {"s": seq, "h": digest})
+        held = conn.head  # again: the query above may have been the one that began the turn
+        if held is not None:
+            held.seq, held.hash = seq, digest
         return AppendedEvent(**values)
 
     def hash_at(self, seq: int) -> str | None:

@@ -26,12 +26,17 @@ __all__ = ["Database", "Link", "link_for", "pg_conninfo", "safe_url"]
 
 
 class Link:
-    __slots__ = ("dialect", "driver", "pending")
+    """``driver`` None: a writing unit of work not yet in its turn (``attach`` gets it one)."""
+
+    __slots__ = ("attach", "dialect", "driver", "head", "pending")
 
     def __init__(self, driver: Any, dialect: str) -> None:
+        self.attach: Any = None  # called with the link when it first needs the database
         self.driver = driver
         self.dialect = dialect
         self.pending: list[Any] | None = None  # None: deferral off, writes run at once
+        # the audit chain head a writer's batch holds (``store.audit.HeldHead``), or None
+        self.head: Any = None
 
 
 def link_for(conn: Any) -> Link:
@@ -93,10 +98,12 @@ class Database:
         )
         self._local = threading.local()
         self._engine: Engine | None = None
-        # SQLite has one writer at a time: this process's writing units of work queue here
-        # (woken at once) rather than in SQLite's busy handler, which polls with sleeps of up
-        # to 100 ms (bench/api.py: the p95 of a complete with 16 threads)
-        self.writer = threading.Lock()
+        from store.writer import Writer
+
+        # this process's writing units of work take turns here and share transactions (group
+        # commit, ``store.writer``), rather than queue in SQLite's busy handler, which polls
+        # with sleeps of up to 100 ms, or on the chain head's row lock one COMMIT at a time
+        self.writer = Writer(self)
 
     @property
     def file(self) -> Path | None:
@@ -117,11 +124,19 @@ class Database:
         """This thread's connection (opened on first use, then reused)."""
         link: Link | None = getattr(self._local, "link", None)
         if link is None:
-            link = Link(self._connect(), self.dialect)
+            link = Link(self.connect(), self.dialect)
             self._local.link = link
         return link
 
-    def _connect(self) -> Any:
+    def donate(self) -> Link | None:
+        """This thread's connection, given up (to the writer): the thread opens another one
+        when it next reads."""
+        link: Link | None = getattr(self._local, "link", None)
+        self._local.link = None
+        return link
+
+    def connect(self) -> Any:
+        """A new driver connection (``Unavailable`` when the database cannot be used)."""
         from procedures.errors import Unavailable
 
         try:
@@ -255,6 +270,7 @@ class Database:
             link.driver.rollback()
 
     def close(self) -> None:
+        self.writer.close()
         link: Link | None = getattr(self._local, "link", None)
         if link is not None:
             link.driver.close()

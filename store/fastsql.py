@@ -90,6 +90,8 @@ def flush_deferred(link: Link) -> None:
 
 def commit(link: Link) -> None:
     """Send the deferred writes and commit: on PostgreSQL in one round trip (one pipeline)."""
+    if link.driver is None:
+        link.attach(link)  # a writing unit's turn (``store.writer``)
     pending = link.pending or []
     if link.dialect == "postgresql" and pending and all(c is None for _, _, c in pending):
         link.pending = None
@@ -107,6 +109,8 @@ def commit(link: Link) -> None:
 
 
 def _send(link: Link, last: list[_Item], *, every: bool = False) -> Any:
+    if link.driver is None:
+        link.attach(link)  # a writing unit's turn (``store.writer``)
     batch = [*link.pending, *last] if link.pending else last
     if link.pending:
         link.pending.clear()

@@ -300,16 +300,19 @@ def test_two_workers_never_claim_the_same_outbox_row(cmds, database_url):
     later = CLOCK + timedelta(minutes=1)
     other = Database(database_url)
     try:
-        with UnitOfWork(cmds.db) as first:
+        # as app.outbox.claim: units that never append, so they do not wait for the chain head
+        with UnitOfWork(cmds.db, appends=False) as first:
             mine = first.outbox.claim(worker="one", now=later, limit=4)
             if cmds.db.dialect == "postgresql":  # the first claim is still uncommitted here
-                with UnitOfWork(other) as second:
+                with UnitOfWork(other, appends=False) as second:
                     theirs = second.outbox.claim(worker="two", now=later, limit=100)
                     second.commit()
                 assert {i.id for i in mine}.isdisjoint({i.id for i in theirs})
                 assert len(mine) + len(theirs) == 6  # one "drafting is ready" row each
             first.commit()
-        with UnitOfWork(other) as again:  # claimed rows are not handed out again (lease)
+        with UnitOfWork(
+            other, appends=False
+        ) as again:  # claimed rows are not handed out again (lease)
             rest = again.outbox.claim(worker="three", now=later, limit=100)
             again.commit()
         assert {i.id for i in mine}.isdisjoint({i.id for i in rest})
