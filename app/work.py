@@ -290,7 +290,6 @@ def _record(
         same = payload["sha256"] if action == "package" else None
         if _current(events, decision, out, same) is not None:
             return False  # the caller discards the part
-        part.replace(out)
         uow.audit.append(
             decision_id=decision.id,
             action=action,
@@ -300,4 +299,7 @@ def _record(
             payload={**payload, "decision_version": decision.version, **stamp},
         )
         uow.commit()
+    # in place only once its event is durable: a failed append or COMMIT leaves the file the
+    # last recorded event names (a rename that failed now is built again: its hash differs)
+    part.replace(out)
     return True

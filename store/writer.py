@@ -87,6 +87,7 @@ class Writer:
         self._mutex = threading.Lock()
         self._waiting: deque[threading.Lock] = deque()
         self._busy = False  # a unit has its turn, or a batch is committing
+        self._owner: int | None = None  # the thread whose unit has the turn
         self._batch: _Batch | None = None  # the open transaction
         self._head: HeldHead | None = None  # PostgreSQL: the chain head as the batch holds it
         self._carry: list[Any] = []  # statements of kept units still to send, in order
@@ -96,15 +97,24 @@ class Writer:
 
     # -- turns ---------------------------------------------------------------------------------
     def _wait_turn(self) -> None:
+        me = threading.get_ident()
         with self._mutex:
+            if self._busy and self._owner == me:
+                # it would wait for the turn its own thread holds: forever
+                raise RuntimeError(
+                    "a writing unit of work opened inside another on the same thread: end the "
+                    "first before opening the next"
+                )
             if not self._busy:
-                self._busy = True
+                self._busy, self._owner = True, me
                 return
             gate = threading.Lock()
             gate.acquire()
             self._waiting.append(gate)
         try:
             gate.acquire()  # released by ``_hand_on``: the turn is ours (busy stays set)
+            with self._mutex:
+                self._owner = me
         except BaseException:  # interrupted while queued: leave the queue or pass the turn on
             with self._mutex:
                 queued = gate in self._waiting
@@ -116,6 +126,7 @@ class Writer:
 
     def _hand_on(self) -> None:
         with self._mutex:
+            self._owner = None
             if self._waiting:
                 self._waiting.popleft().release()
             else:

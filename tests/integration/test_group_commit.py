@@ -244,3 +244,29 @@ def test_appends_that_begin_a_units_turn_move_the_head_it_holds(cmds, engine):
         uow.commit()
     assert _events(engine) == 3
     assert verify(engine).ok
+
+
+def test_a_writing_unit_opened_inside_another_on_one_thread_is_refused_at_once(db):
+    """It would wait for the turn its own thread holds, forever: refused, and the outer unit
+    still commits."""
+    answer: list[str] = []
+
+    def nested() -> None:
+        with UnitOfWork(db) as outer:
+            outer.accounts.any()  # a query: the outer unit has the writer's turn
+            try:
+                with UnitOfWork(db) as inner:
+                    inner.accounts.any()
+            except RuntimeError as exc:
+                answer.append(str(exc))
+            outer.commit()
+        answer.append("outer committed")
+
+    worker = threading.Thread(target=nested, daemon=True)
+    worker.start()
+    worker.join(20)
+    assert not worker.is_alive(), "the inner unit waited for its own thread's turn"
+    assert len(answer) == 2 and "inside another" in answer[0] and answer[1] == "outer committed"
+    with UnitOfWork(db) as after:  # the writer's turn was handed on
+        after.accounts.any()
+        after.commit()
