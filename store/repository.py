@@ -383,6 +383,8 @@ class DecisionRepository:
         write_todo(self.link, decision, plan, fresh=True)
 
     def get(self, decision_id: str) -> Decision:
+        if "\x00" in decision_id:  # no id holds one (PostgreSQL text cannot even be asked)
+            raise no_decision(decision_id.replace("\x00", "\\x00"))
         params = {"id": decision_id}
         head, rows = run_all(self.link, [(_GET, params), (_ATTEMPTS_OF, params)])  # one trip
         row = head.fetchone()
