@@ -34,9 +34,10 @@ from store.repository import StoredDocument
 
 if TYPE_CHECKING:
     from app.accounts import Identity
+    from procedures import Procedure
     from procedures.state import Decision
 
-__all__ = ["BusinessRefusal", "Outcome", "build_archive", "build_package"]
+__all__ = ["BusinessRefusal", "Outcome", "build_archive", "build_package", "package_manifest"]
 
 SYSTEM = "decide-serve"
 
@@ -76,11 +77,11 @@ def _entry(entry: PackageEntry[StoredDocument]) -> dict[str, Any]:
     return item
 
 
-def build_package(cmds: Commands, decision_id: str, *, by: Identity | None = None) -> Outcome:
-    """Assemble the Art. 29 package manifest for the decision's current legality review."""
-    decision, _ = cmds.status(decision_id)
-    proc = cmds.procedure_of(decision)
-    state = package_state(proc, decision.flags, decision.attempts, _documents(cmds, decision_id))
+def package_manifest(proc: Procedure, decision: Decision, documents: Any) -> dict[str, Any]:
+    """The Art. 29 package manifest of the decision's current legality review, from its
+    documents (``(step, attempt, kind, filename, sha256, size)`` rows): what ``build_package``
+    writes (and ``bench/scale_gen`` writes as it would)."""
+    state = package_state(proc, decision.flags, decision.attempts, documents)
     items = [_entry(e) for e in state.present]
     missing = [_entry(e) for e in state.missing]
     review = state.review
@@ -89,7 +90,7 @@ def build_package(cmds: Commands, decision_id: str, *, by: Identity | None = Non
         for a in decision.attempts
         if not a.superseded and a.shorten_reason
     ]
-    manifest = {
+    return {
         "format": "decide-package",
         "article": "Decree 713 Art. 29",
         "decision": decision.id,
@@ -105,7 +106,15 @@ def build_package(cmds: Commands, decision_id: str, *, by: Identity | None = Non
         "complete": not missing,
         "shortened_periods": shortened,
     }
-    out = cmds.home / "packages" / f"{decision.id}-lr{review.number if review else 0}.json"
+
+
+def build_package(cmds: Commands, decision_id: str, *, by: Identity | None = None) -> Outcome:
+    """Assemble the Art. 29 package manifest for the decision's current legality review."""
+    decision, _ = cmds.status(decision_id)
+    proc = cmds.procedure_of(decision)
+    manifest = package_manifest(proc, decision, _documents(cmds, decision_id))
+    missing, review = manifest["missing"], manifest["review"]
+    out = cmds.home / "packages" / f"{decision.id}-lr{review['attempt'] or 0}.json"
     text = json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True)
     sha = hashlib.sha256(text.encode()).hexdigest()
     if _standing(cmds, decision, "package", out, sha) is not None:

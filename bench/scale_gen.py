@@ -44,7 +44,7 @@ from app.accounts import Identity
 from app.alerts import SCAN_ACTOR, Alert, due_items, level_dates, reached
 from app.commands import Commands, _flagged
 from app.queries import HORIZON
-from app.work import SYSTEM, _entry
+from app.work import SYSTEM, package_manifest
 from procedures import (
     Complete,
     DecideError,
@@ -59,7 +59,6 @@ from procedures import (
     register,
 )
 from procedures.definition import pin
-from procedures.package import package_state
 from procedures.planner import ALERT_LEVELS, current_attempt, situation
 from procedures.state import Decision
 from procedures.transitions import majority_position
@@ -669,33 +668,9 @@ class Walk:
     def _package(self) -> dict[str, Any]:
         """What ``app.work.build_package`` records (and the manifest file it writes)."""
         decision = self.decision()
-        proc = self.proc
-        state = package_state(proc, decision.flags, decision.attempts, self.docs)
-        items = [_entry(e) for e in state.present]
-        missing = [_entry(e) for e in state.missing]
-        review = state.review
-        shortened = [
-            {"step": a.step, "attempt": a.number, "reason": a.shorten_reason}
-            for a in decision.attempts
-            if not a.superseded and a.shorten_reason
-        ]
-        manifest = {
-            "format": "decide-package",
-            "article": "Decree 713 Art. 29",
-            "decision": decision.id,
-            "title": decision.title,
-            "procedure": decision.procedure_id,
-            "review": {
-                "step": review.step if review else None,
-                "attempt": review.number if review else None,
-                "outcome": review.outcome if review else None,
-            },
-            "items": items,
-            "missing": missing,
-            "complete": not missing,
-            "shortened_periods": shortened,
-        }
-        name = f"{decision.id}-lr{review.number if review else 0}.json"
+        manifest = package_manifest(self.proc, decision, self.docs)
+        missing, review = manifest["missing"], manifest["review"]
+        name = f"{decision.id}-lr{review['attempt'] or 0}.json"
         text = json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True)
         self.packages[name] = text
         return {
